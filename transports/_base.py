@@ -1,0 +1,241 @@
+"""The interface between the runtime and a message store: small enough for one screen.
+
+A :class:`Transport` knows how to put payloads into a mailbox (:meth:`Transport.send`)
+and opens :class:`Consumer` objects that take them out. The runtime (``actors``)
+only ever talks to a store through these classes; ``transports.memory`` and
+``transports.redis`` implement them with the same semantics, checked by one
+conformance suite.
+
+Payloads are opaque ``bytes`` here; encoding is the runtime's job.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Literal
+
+import attrs
+
+from actors._exceptions import ConfigurationError
+
+__all__ = [
+    "Consumer",
+    "DeadLetter",
+    "Delivery",
+    "Failure",
+    "MailboxKind",
+    "MailboxSpec",
+    "Transport",
+]
+
+MailboxKind = Literal["list", "stream", "pubsub"]
+
+_NAME = re.compile(r"^[^\s{}]+$")
+
+
+def _check_name(_: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not _NAME.match(value):
+        raise ConfigurationError(
+            f"mailbox {attribute.name} {value!r} must be non-empty, without spaces or braces"
+        )
+
+
+def _positive(_: object, attribute: attrs.Attribute[Any], value: float | int | None) -> None:
+    if value is not None and value <= 0:
+        raise ConfigurationError(f"mailbox {attribute.name} must be positive, not {value!r}")
+
+
+@attrs.frozen
+class MailboxSpec:
+    """Where a mailbox lives and how it is consumed.
+
+    - ``kind="list"``: a Redis list named ``name``. At-least-once unless
+      ``at_most_once``: a fetched message waits in a per-consumer processing list
+      until it is acked.
+    - ``kind="stream"``: a Redis stream named ``name`` read by consumer group
+      ``group`` (default: ``name``); at-least-once. ``maxlen`` caps the stream
+      (``MAXLEN ~``) on send.
+    - ``kind="pubsub"``: a channel (or a glob ``pattern`` of channels); broadcast,
+      at-most-once.
+
+    ``lease`` is how long (seconds) a consumer may stay silent before another one
+    takes over its unacknowledged messages; live consumers renew it.
+
+    Raises:
+        ConfigurationError: on an empty name, braces or spaces in it, or a
+            non-positive number.
+    """
+
+    kind: MailboxKind
+    name: str = attrs.field(validator=_check_name)
+    group: str | None = None
+    pattern: bool = False
+    at_most_once: bool = False
+    maxlen: int | None = attrs.field(default=None, validator=_positive)
+    lease: float = attrs.field(default=30.0, validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.kind not in ("list", "stream", "pubsub"):
+            raise ConfigurationError(f"unknown mailbox kind {self.kind!r}")
+        if self.group is not None and self.kind != "stream":
+            raise ConfigurationError("only a stream mailbox has a consumer group")
+        if self.pattern and self.kind != "pubsub":
+            raise ConfigurationError("only a pub/sub mailbox can subscribe to a pattern")
+        if self.at_most_once and self.kind != "list":
+            raise ConfigurationError("at_most_once applies to list mailboxes")
+        if self.maxlen is not None and self.kind != "stream":
+            raise ConfigurationError("maxlen applies to stream mailboxes")
+
+    @property
+    def group_name(self) -> str:
+        """The consumer group of a stream mailbox (its name unless set)."""
+        return self.group or self.name
+
+    @property
+    def durable(self) -> bool:
+        """True when a message waits for an ack (list and stream, not at-most-once)."""
+        return self.kind == "stream" or (self.kind == "list" and not self.at_most_once)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+@attrs.frozen
+class Delivery:
+    """One payload handed to a consumer.
+
+    ``id`` identifies the delivery within its mailbox (a stream entry id, or a
+    transport-made id for lists and channels). ``attempt`` is 1 on first delivery
+    and grows with each recorded failure or takeover. ``channel`` is the channel a
+    pub/sub message came through (useful with patterns).
+    """
+
+    id: str
+    payload: bytes
+    attempt: int = 1
+    channel: str | None = None
+
+
+@attrs.frozen
+class Failure:
+    """Why a message is being dead-lettered: the reason, and the error if one was raised."""
+
+    reason: str
+    actor: str = ""
+    error_type: str = ""
+    error: str = ""
+    traceback: str = ""
+
+
+@attrs.frozen
+class DeadLetter:
+    """A message in a mailbox's dead-letter stream (``<name>:dead``)."""
+
+    id: str
+    payload: bytes
+    failure: Failure
+    attempts: int
+    dead_at: float
+
+
+class Consumer(ABC):
+    """One consumer of one mailbox. Used by one task at a time.
+
+    A consumer of a durable mailbox holds the messages it fetched until they are
+    acked, dead-lettered or retried; if its process dies, another consumer takes
+    them over once the lease runs out. Closing it (leaving the context manager
+    that opened it) stops renewing the lease but does not give up unacked
+    messages: they are redelivered to the next consumer of the same name first.
+    """
+
+    @abstractmethod
+    async def fetch(self, max_count: int) -> Sequence[Delivery]:
+        """Wait for at least one message and return up to ``max_count``, oldest first.
+
+        Messages this consumer (by name) fetched earlier and never acked come
+        first, with their ``attempt`` raised.
+
+        Raises:
+            TransportError: the store failed; the consumer stays usable and the
+                caller may retry after a pause.
+            ClosedError: the consumer or its transport was closed.
+        """
+
+    @abstractmethod
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """Mark the deliveries handled, in one round-trip; a no-op for pub/sub.
+
+        Raises:
+            TransportError: the store failed; the messages will be redelivered.
+        """
+
+    @abstractmethod
+    async def record_failure(self, delivery: Delivery) -> int:
+        """Count one failed attempt at ``delivery``; return the attempts so far.
+
+        The count survives restarts of the consumer, so the next delivery of the
+        same message carries it in ``attempt``.
+
+        Raises:
+            TransportError: the store failed.
+        """
+
+    @abstractmethod
+    async def dead_letter(self, delivery: Delivery, failure: Failure) -> None:
+        """Move ``delivery`` to the dead-letter stream with ``failure``, and ack it.
+
+        Raises:
+            TransportError: the store failed; the message stays unacked.
+        """
+
+    @abstractmethod
+    async def retry_later(self, delivery: Delivery, delay: float) -> None:
+        """Ack ``delivery`` now and deliver it again in ``delay`` seconds.
+
+        Raises:
+            TransportError: the store failed; the message stays unacked.
+        """
+
+
+class Transport(ABC):
+    """A message store: sends payloads to mailboxes and opens consumers on them."""
+
+    @abstractmethod
+    async def send(self, spec: MailboxSpec, payloads: Sequence[bytes]) -> None:
+        """Append ``payloads`` to the mailbox in order, in one round-trip.
+
+        For pub/sub this publishes; a message with no subscriber is dropped.
+
+        Raises:
+            TransportError: the store failed; none or some may have been sent.
+            ClosedError: the transport was closed.
+        """
+
+    @abstractmethod
+    def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
+        """Open a consumer called ``name`` on the mailbox (creating what it needs).
+
+        Names must be unique among live consumers of a mailbox: a restarted actor
+        reuses its name to get its unacked messages back first.
+
+        Raises:
+            TransportError: the store failed while setting up.
+        """
+
+    @abstractmethod
+    async def dead_letters(self, spec: MailboxSpec, count: int = 100) -> Sequence[DeadLetter]:
+        """List up to ``count`` dead letters of the mailbox, oldest first."""
+
+    @abstractmethod
+    async def replay_dead_letters(self, spec: MailboxSpec, ids: Sequence[str] | None = None) -> int:
+        """Send dead letters (all, or those ``ids``) back to the mailbox; return how many.
+
+        Replayed messages leave the dead-letter stream and start again at attempt 1.
+        """
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Close every connection. Idempotent."""
