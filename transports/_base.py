@@ -102,6 +102,22 @@ class MailboxSpec:
     def __str__(self) -> str:
         return f"{self.kind}:{self.name}"
 
+    @classmethod
+    def parse(cls, address: str) -> MailboxSpec:
+        """Parse an address such as ``"list:jobs"``, ``"stream:ledger"`` or ``"pubsub:news"``.
+
+        This is the form ``str(spec)`` gives, and the form of ``reply_to`` headers.
+
+        Raises:
+            ConfigurationError: the address has no known kind prefix or a bad name.
+        """
+        kind, sep, name = address.partition(":")
+        if not sep or kind not in ("list", "stream", "pubsub"):
+            raise ConfigurationError(
+                f"bad mailbox address {address!r}: expected list:NAME, stream:NAME or pubsub:NAME"
+            )
+        return cls(kind, name)  # type: ignore[arg-type]  # checked just above
+
 
 @attrs.frozen
 class Delivery:
