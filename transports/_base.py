@@ -252,6 +252,13 @@ class Transport(ABC):
         Replayed messages leave the dead-letter stream and start again at attempt 1.
         """
 
+    async def ping(self) -> None:
+        """Check that the store answers (the runtime calls it before starting actors).
+
+        Raises:
+            TransportError: the store cannot be reached, with a message naming it.
+        """
+
     @abstractmethod
     async def aclose(self) -> None:
         """Close every connection. Idempotent."""
