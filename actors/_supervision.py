@@ -1,0 +1,562 @@
+"""Supervision trees with Erlang/OTP semantics, in plain trio.
+
+A :class:`Supervisor` runs its children (anything that follows :class:`ChildRun`,
+including other supervisors) in one nursery, starts them in order, stops them in
+reverse order, and restarts them by strategy when they exit, until they crash too
+often: then it stops them all and fails, and its parent decides. It knows nothing of
+actors, mailboxes or Redis; the runtime plugs actors in as children.
+
+How it is built: every child incarnation runs inside a wrapper task that catches the
+child's exception and reports the exit on a memory channel, so a crash never tears
+down the nursery; one loop in ``Supervisor.run`` receives those reports and decides.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from contextvars import ContextVar
+from typing import Any, NoReturn
+
+import trio
+
+from ._backoff import Backoff
+from ._exceptions import ConfigurationError, SupervisorError
+from ._tree import (
+    STRATEGIES,
+    ChildInfo,
+    ChildRecord,
+    ChildRun,
+    ChildSpec,
+    ChildState,
+    Incarnation,
+    Restart,
+    RestartIntensity,
+    Strategy,
+    check_name,
+    check_restart,
+    check_timeout,
+)
+
+# The tree vocabulary is re-exported: the runtime imports everything from here.
+__all__ = [
+    "DEFAULT_RESTART_BACKOFF",
+    "ChildInfo",
+    "ChildRun",
+    "ChildSpec",
+    "ChildState",
+    "Restart",
+    "RestartIntensity",
+    "Strategy",
+    "Supervisor",
+    "current_child_path",
+]
+
+log = logging.getLogger("actors.supervision")
+
+DEFAULT_RESTART_BACKOFF = Backoff(min=0.1, max=5.0)
+"""The restart backoff of a Supervisor unless told otherwise: 0.1 s doubling to 5 s."""
+
+# The tree path of the child running in the current task. Set by the wrapper task of
+# each incarnation, so a nested supervisor learns its own path without being told by
+# its parent, and an actor can put its path in its logs.
+_PATH: ContextVar[str | None] = ContextVar("actors.supervision.path", default=None)
+
+
+def current_child_path() -> str | None:
+    """The tree path ("root/bank/ledger-2") of the supervised child running this task.
+
+    None outside any supervisor. Tasks a child spawns inherit its path.
+    """
+    return _PATH.get()
+
+
+class _StartFailed(Exception):
+    """Internal: ``child`` raised (or returned) before calling ``task_status.started()``."""
+
+    def __init__(self, child: ChildRecord, error: Exception) -> None:
+        super().__init__(child.path)
+        self.child = child
+        self.error = error
+
+
+class _StartedRelay(trio.TaskStatus[None]):
+    """The task_status a child sees: notes that it started, then tells the nursery."""
+
+    def __init__(self, inner: trio.TaskStatus[None]) -> None:
+        self._inner = inner
+        self.is_started = False
+
+    def started(self, value: None = None) -> None:
+        if self.is_started:
+            raise RuntimeError("called 'started' twice on the same task status")
+        self.is_started = True
+        self._inner.started()
+
+
+def _emit(
+    level: int,
+    event: str,
+    path: str,
+    message: str,
+    exc_info: Exception | None = None,
+    **fields: Any,
+) -> None:
+    # One line per event; the fields also go in `extra` for structured log handlers.
+    log.log(level, message, exc_info=exc_info, extra={"event": event, "path": path, **fields})
+
+
+def _flatten(items: object, into: list[ChildSpec]) -> None:
+    if isinstance(items, str | bytes) or not isinstance(items, Iterable):
+        raise ConfigurationError(
+            f"children must be an iterable of ChildSpec, Supervisor or lists of them, not {items!r}"
+        )
+    for item in items:
+        if isinstance(item, ChildSpec):
+            into.append(item)
+        elif isinstance(item, Supervisor):
+            into.append(item.spec())
+        else:
+            _flatten(item, into)
+
+
+class Supervisor:
+    """Runs children, restarts them by strategy, and gives up past its restart intensity.
+
+    ``children`` are :class:`ChildSpec`, supervisors, or lists of them (flattened), in
+    start order. ``strategy`` says which children are restarted when one must be:
+    ``one_for_one`` that one, ``one_for_all`` all of them (the others are stopped in
+    reverse order first), ``rest_for_one`` that one and those declared after it. A
+    child's ``restart`` type says whether its exit calls for a restart at all.
+
+    More than ``max_restarts`` restarts within ``within`` seconds (see
+    :class:`RestartIntensity`) make the supervisor stop all its children and raise
+    :class:`SupervisorError` from ``run``. Each restart first waits
+    ``backoff.delay(n)``, ``n`` counting the child's restarts since it last ran
+    ``backoff.reset_after`` seconds; ``backoff=None`` restarts at once. Since the
+    intensity counts restarts when they are decided, long backoff delays spread them
+    out and can keep a flapping child below the intensity.
+
+    ``name``, ``restart`` and ``shutdown`` describe this supervisor when it is the
+    child of another (see :meth:`spec`).
+
+    Raises:
+        ConfigurationError: on an unknown strategy or restart type, a negative or
+            non-integer ``max_restarts``, a ``within`` that is not > 0, a negative
+            ``shutdown``, a bad name, a ``backoff`` that is not a Backoff, children
+            that are not specs or supervisors, or two children with the same name.
+    """
+
+    def __init__(
+        self,
+        children: Iterable[ChildSpec | Supervisor | Iterable[ChildSpec | Supervisor]] = (),
+        *,
+        strategy: Strategy = "one_for_one",
+        max_restarts: int = 3,
+        within: float = 5.0,
+        backoff: Backoff | None = DEFAULT_RESTART_BACKOFF,
+        name: str = "root",
+        restart: Restart = "permanent",
+        shutdown: float = math.inf,
+    ) -> None:
+        check_name(name, what="supervisor name")
+        if strategy not in STRATEGIES:
+            raise ConfigurationError(
+                f"supervisor {name!r}: strategy must be one of {', '.join(STRATEGIES)};"
+                f" not {strategy!r}"
+            )
+        check_restart(restart)
+        check_timeout(shutdown, what="shutdown")
+        RestartIntensity(max_restarts, within)  # validates both
+        if backoff is not None and not isinstance(backoff, Backoff):
+            raise ConfigurationError(f"backoff must be a Backoff or None, not {backoff!r}")
+        specs: list[ChildSpec] = []
+        _flatten(children, specs)
+        seen: set[str] = set()
+        for spec in specs:
+            if spec.name in seen:
+                raise ConfigurationError(
+                    f"supervisor {name!r} has two children named {spec.name!r};"
+                    " names must be unique among siblings"
+                )
+            seen.add(spec.name)
+
+        self.name = name
+        self.strategy: Strategy = strategy
+        self.max_restarts = max_restarts
+        self.within = within
+        self.backoff = backoff
+        self.restart: Restart = restart
+        self.shutdown = shutdown
+        self._specs = tuple(specs)
+        self._path = name
+        self._state = ChildState.STOPPED
+        self._running = False
+        self._children = [ChildRecord(spec, f"{name}/{spec.name}") for spec in specs]
+        # Set for the duration of each run.
+        self._stop = trio.Event()
+        self._intensity = RestartIntensity(max_restarts, within)
+        self._nursery: trio.Nursery | None = None
+        self._exits: trio.MemorySendChannel[Incarnation | None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Supervisor {self._path!r} {self.strategy} {self._state.value}>"
+
+    @property
+    def children(self) -> tuple[ChildSpec, ...]:
+        """The child specs, flattened, in start order."""
+        return self._specs
+
+    def spec(self) -> ChildSpec:
+        """A ChildSpec that runs this supervisor as the child of another one."""
+        return ChildSpec(name=self.name, run=self.run, restart=self.restart, shutdown=self.shutdown)
+
+    def tree(self) -> ChildInfo:
+        """A snapshot of this supervisor and, recursively, its children and their states.
+
+        Temporary children that exited are no longer part of the tree. The root's
+        ``restarts`` is 0: a nested supervisor's restarts are counted by its parent.
+        """
+        return ChildInfo(
+            name=self.name,
+            path=self._path,
+            kind="supervisor",
+            state=self._state,
+            restarts=0,
+            children=self._child_infos(self._path),
+        )
+
+    def _child_infos(self, prefix: str) -> tuple[ChildInfo, ...]:
+        infos = []
+        for child in list(self._children):
+            path = f"{prefix}/{child.spec.name}"
+            sub = _supervisor_of(child.spec)
+            infos.append(
+                ChildInfo(
+                    name=child.spec.name,
+                    path=path,
+                    kind="worker" if sub is None else "supervisor",
+                    state=child.state,
+                    restarts=child.restarts,
+                    children=() if sub is None else sub._child_infos(path),
+                )
+            )
+        return tuple(infos)
+
+    async def run(
+        self, stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Start the children in order, supervise them until ``stop`` is set, stop them.
+
+        Calls ``task_status.started()`` once every child has started. When ``stop`` is
+        set, stops the children in reverse order (each gets its stop event set, then
+        ``shutdown`` seconds, then is cancelled) and returns. Each call starts from
+        fresh child state, which is how a parent restarts a supervisor. If the task is
+        cancelled, the children are cancelled one by one in reverse order and
+        ``trio.Cancelled`` propagates.
+
+        Raises:
+            SupervisorError: a child failed to start (the children already started are
+                stopped first, in reverse order), or the restart intensity was exceeded
+                (all children are stopped first). Its ``__cause__`` is the child's
+                exception, if it raised one.
+            ConfigurationError: this supervisor is already running (a Supervisor can
+                appear once in a tree).
+        """
+        if self._running:
+            raise ConfigurationError(
+                f"supervisor {self._path!r} is already running; a Supervisor object can"
+                " run only once at a time, so it can appear only once in a tree"
+            )
+        self._running = True
+        self._path = _PATH.get() or self.name
+        self._children = [ChildRecord(spec, f"{self._path}/{spec.name}") for spec in self._specs]
+        self._intensity = RestartIntensity(self.max_restarts, self.within)
+        self._stop = stop
+        self._state = ChildState.STARTING
+        failure: SupervisorError | None = None
+        send, receive = trio.open_memory_channel[Incarnation | None](math.inf)
+        try:
+            with send, receive:
+                self._exits = send
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    nursery.start_soon(self._relay_stop)
+                    try:
+                        await self._supervise(receive, task_status)
+                    except SupervisorError as exc:
+                        failure = exc
+                    finally:
+                        with trio.CancelScope(shield=True):
+                            await self._cancel_children()
+                        nursery.cancel_scope.cancel()  # ends _relay_stop
+        finally:
+            self._running = False
+            self._nursery = self._exits = None
+            self._state = ChildState.STOPPED if failure is None else ChildState.FAILED
+        if failure is not None:
+            # Raised here, outside the nursery, so the parent sees a SupervisorError
+            # and not an ExceptionGroup around one.
+            raise failure from failure.__cause__
+
+    async def _relay_stop(self) -> None:
+        # Wakes the supervise loop, which otherwise only waits for children's exits.
+        await self._stop.wait()
+        assert self._exits is not None
+        self._exits.send_nowait(None)
+
+    async def _supervise(
+        self,
+        exits: trio.MemoryReceiveChannel[Incarnation | None],
+        task_status: trio.TaskStatus[None],
+    ) -> None:
+        try:
+            await self._start_children(list(self._children))
+        except _StartFailed as failed:
+            await self._roll_back(failed)
+        self._state = ChildState.RUNNING
+        task_status.started()
+        while not self._stop.is_set():
+            incarnation = await exits.receive()
+            if incarnation is not None:
+                await self._on_exit(incarnation)
+        self._state = ChildState.STOPPING
+        await self._stop_children()
+
+    async def _start_children(
+        self, children: list[ChildRecord], *, restarting: bool = False
+    ) -> None:
+        for child in children:
+            if self._stop.is_set():
+                return  # shutting down: what is not running yet stays down
+            await self._start_child(child, restarting=restarting)
+
+    async def _start_child(self, child: ChildRecord, *, restarting: bool) -> None:
+        assert self._nursery is not None
+        incarnation = Incarnation(child)
+        child.incarnation = incarnation
+        child.state = ChildState.STARTING
+        child.started_at = trio.current_time()
+        if restarting:
+            child.restarts += 1
+        try:
+            await self._nursery.start(self._run_incarnation, incarnation)
+        except Exception as exc:
+            child.incarnation = None
+            child.state = ChildState.FAILED
+            _emit(
+                logging.ERROR,
+                "start_failed",
+                child.path,
+                f"{child.path} failed to start: {exc!r}",
+                exc_info=exc,
+            )
+            raise _StartFailed(child, exc) from exc
+        # From now on only the supervisor cancels this child, so that even a cancelled
+        # supervisor cancels its children one at a time, in reverse order. Not before:
+        # a cancelled supervisor must not wait for a child that is still starting.
+        incarnation.cancel_scope.shield = True
+        child.state = ChildState.RUNNING
+        _emit(logging.INFO, "start", child.path, f"{child.path} started", restarts=child.restarts)
+
+    async def _run_incarnation(
+        self, incarnation: Incarnation, *, task_status: trio.TaskStatus[None]
+    ) -> None:
+        child = incarnation.child
+        _PATH.set(child.path)  # this task's context is a copy: it does not leak
+        status = _StartedRelay(task_status)
+        try:
+            with incarnation.cancel_scope:
+                try:
+                    await child.spec.run(incarnation.stop, task_status=status)
+                except Exception as exc:
+                    if not status.is_started:
+                        raise  # nursery.start raises it in _start_child
+                    # Caught, not propagated: a crash must reach the supervise loop as
+                    # a report, never as an error that cancels the whole nursery.
+                    incarnation.error = exc
+            if not status.is_started:
+                raise RuntimeError(f"{child.path} returned before calling task_status.started()")
+        finally:
+            incarnation.done.set()
+        assert self._exits is not None
+        self._exits.send_nowait(incarnation)
+
+    async def _on_exit(self, incarnation: Incarnation) -> None:
+        child = incarnation.child
+        if incarnation is not child.incarnation:
+            return  # an incarnation we stopped ourselves: already dealt with
+        child.incarnation = None
+        error = incarnation.error
+        if error is None:
+            _emit(logging.INFO, "exit", child.path, f"{child.path} exited normally")
+        else:
+            _emit(
+                logging.ERROR,
+                "crash",
+                child.path,
+                f"{child.path} crashed: {error!r}",
+                exc_info=error,
+            )
+        restart = child.spec.restart
+        if restart == "temporary":
+            # Never restarted, and (as in OTP) its exit is not a restart, so it does
+            # not count against the intensity either. It leaves the live tree.
+            self._children.remove(child)
+        elif restart == "transient" and error is None:
+            child.state = ChildState.STOPPED
+        else:
+            await self._restart(child, error)
+
+    async def _restart(self, failed: ChildRecord, cause: Exception | None) -> None:
+        while True:
+            now = trio.current_time()
+            if not self._intensity.record(now):
+                await self._give_up(failed, cause)
+            group = self._restart_group(failed)
+            failed.state = ChildState.RESTARTING
+            for sibling in reversed(group):
+                if sibling.incarnation is not None:
+                    await self._stop_child(sibling)
+            # OTP: a temporary child stopped because of a sibling is not restarted.
+            for sibling in group:
+                if sibling.spec.restart == "temporary":
+                    self._children.remove(sibling)
+            group = [child for child in group if child.spec.restart != "temporary"]
+            for child in group:
+                child.state = ChildState.RESTARTING
+            delay = self._next_delay(failed, now)
+            paths = [child.path for child in group]
+            _emit(
+                logging.WARNING,
+                "restart",
+                failed.path,
+                f"restarting {failed.path} ({self.strategy}, attempt {failed.consecutive})"
+                f" in {delay:.3f}s: {', '.join(paths)}",
+                attempt=failed.consecutive,
+                delay=delay,
+                children=paths,
+            )
+            if delay > 0:
+                with trio.move_on_after(delay):
+                    await self._stop.wait()
+            try:
+                await self._start_children(group, restarting=True)
+            except _StartFailed as start_failure:
+                # A restart that fails to start is one more crash of that child.
+                failed, cause = start_failure.child, start_failure.error
+            else:
+                return
+
+    def _restart_group(self, failed: ChildRecord) -> list[ChildRecord]:
+        if self.strategy == "one_for_one":
+            return [failed]
+        if self.strategy == "one_for_all":
+            return list(self._children)
+        return self._children[self._children.index(failed) :]
+
+    def _next_delay(self, child: ChildRecord, now: float) -> float:
+        if self.backoff is None:
+            return 0.0
+        if now - child.started_at >= self.backoff.reset_after:
+            child.consecutive = 0  # it ran quietly long enough: forget its past crashes
+        delay = self.backoff.delay(child.consecutive)
+        child.consecutive += 1
+        return delay
+
+    async def _give_up(self, child: ChildRecord, cause: Exception | None) -> NoReturn:
+        restarts = self._intensity.count() - 1
+        why = "exited normally" if cause is None else f"crashed with {cause!r}"
+        message = (
+            f"supervisor {self._path!r} gave up: child {child.path!r} {why} after"
+            f" {restarts} restarts within {self.within}s (max_restarts={self.max_restarts})"
+        )
+        _emit(
+            logging.ERROR,
+            "escalate",
+            self._path,
+            message,
+            exc_info=cause,
+            child=child.path,
+            restarts=restarts,
+        )
+        self._state = ChildState.STOPPING
+        await self._stop_children()
+        child.state = ChildState.FAILED
+        raise SupervisorError(message, child=child.path, restarts=restarts) from cause
+
+    async def _roll_back(self, failed: _StartFailed) -> NoReturn:
+        started = [child for child in self._children if child.incarnation is not None]
+        _emit(
+            logging.ERROR,
+            "rollback",
+            self._path,
+            f"supervisor {self._path}: {failed.child.path} failed to start; stopping the"
+            f" {len(started)} children already started",
+            child=failed.child.path,
+        )
+        self._state = ChildState.STOPPING
+        await self._stop_children()
+        failed.child.state = ChildState.FAILED
+        raise SupervisorError(
+            f"supervisor {self._path!r} could not start child {failed.child.path!r}:"
+            f" {failed.error!r}; the {len(started)} children started before it were stopped",
+            child=failed.child.path,
+            restarts=0,
+        ) from failed.error
+
+    async def _stop_children(self) -> None:
+        for child in reversed(list(self._children)):
+            if child.incarnation is not None:
+                await self._stop_child(child)
+            elif child.state is not ChildState.FAILED:
+                child.state = ChildState.STOPPED
+
+    async def _stop_child(self, child: ChildRecord) -> None:
+        incarnation = child.incarnation
+        assert incarnation is not None
+        child.state = ChildState.STOPPING
+        incarnation.stop.set()
+        with trio.move_on_after(child.spec.shutdown):
+            await incarnation.done.wait()
+        if not incarnation.done.is_set():
+            _emit(
+                logging.WARNING,
+                "kill",
+                child.path,
+                f"{child.path} did not stop within {child.spec.shutdown}s; cancelling it",
+            )
+            incarnation.cancel_scope.cancel()
+            await incarnation.done.wait()
+        child.incarnation = None
+        child.state = ChildState.STOPPED
+        if incarnation.error is not None:
+            _emit(
+                logging.ERROR,
+                "crash",
+                child.path,
+                f"{child.path} crashed while stopping: {incarnation.error!r}",
+                exc_info=incarnation.error,
+            )
+        _emit(logging.INFO, "stop", child.path, f"{child.path} stopped")
+
+    async def _cancel_children(self) -> None:
+        # The last word on every exit path: whatever still runs is cancelled, one child
+        # at a time in reverse order (children are shielded from the nursery's scope).
+        for child in reversed(list(self._children)):
+            incarnation = child.incarnation
+            if incarnation is not None:
+                incarnation.cancel_scope.cancel()
+                await incarnation.done.wait()
+                child.incarnation = None
+                child.state = ChildState.STOPPED
+                _emit(logging.INFO, "stop", child.path, f"{child.path} cancelled")
+
+
+def _supervisor_of(spec: ChildSpec) -> Supervisor | None:
+    """The Supervisor whose ``run`` this spec runs, if it is one."""
+    owner = getattr(spec.run, "__self__", None)
+    if isinstance(owner, Supervisor) and spec.run == owner.run:
+        return owner
+    return None
