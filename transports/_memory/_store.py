@@ -1,0 +1,96 @@
+"""MemoryStore: the in-process stand-in for one Redis server."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from fnmatch import fnmatchcase
+from typing import TypeVar
+
+from actors._exceptions import CommandError
+
+from .._base import Delivery
+from ._state import DeadBox, ListBox, StreamBox, Subscriber
+
+__all__ = ["MemoryStore"]
+
+_Box = TypeVar("_Box", ListBox, StreamBox, DeadBox)
+
+_KIND_OF = {ListBox: "a list", StreamBox: "a stream", DeadBox: "a dead-letter stream"}
+
+
+class MemoryStore:
+    """Mailboxes kept in this process's memory: what one Redis server is to its clients.
+
+    Every :class:`~transports.memory.MemoryTransport` made on the same store sees
+    the same mailboxes, as several processes connected to one Redis would. Lists,
+    streams and dead-letter streams share one key space (a list and a stream of the
+    same name collide, as in Redis); pub/sub channels have their own.
+
+    Nothing is ever persisted, and nothing is removed unless Redis would remove it:
+    acked stream entries stay until ``maxlen`` trims them.
+    """
+
+    def __init__(self) -> None:
+        self._keys: dict[str, ListBox | StreamBox | DeadBox] = {}
+        self._subscribers: dict[Subscriber, None] = {}
+        self._published = itertools.count(1)
+
+    def __repr__(self) -> str:
+        return f"<MemoryStore keys={len(self._keys)} subscribers={len(self._subscribers)}>"
+
+    def _key(self, name: str, box_type: type[_Box]) -> _Box:
+        box = self._keys.get(name)
+        if box is None:
+            box = self._keys[name] = box_type()
+        if not isinstance(box, box_type):
+            raise CommandError(
+                f"WRONGTYPE key {name!r} holds {_KIND_OF[type(box)]}, not {_KIND_OF[box_type]}",
+                code="WRONGTYPE",
+            )
+        return box
+
+    def _list(self, name: str) -> ListBox:
+        """The list called ``name``, created empty if new.
+
+        Raises:
+            CommandError: ``name`` holds something else (``code="WRONGTYPE"``).
+        """
+        return self._key(name, ListBox)
+
+    def _stream(self, name: str) -> StreamBox:
+        """The stream called ``name``, created empty if new.
+
+        Raises:
+            CommandError: ``name`` holds something else (``code="WRONGTYPE"``).
+        """
+        return self._key(name, StreamBox)
+
+    def _dead(self, mailbox: str) -> DeadBox:
+        """The dead-letter stream of ``mailbox``, created empty if new.
+
+        Raises:
+            CommandError: ``<mailbox>:dead`` holds something else (``code="WRONGTYPE"``).
+        """
+        return self._key(f"{mailbox}:dead", DeadBox)
+
+    def _subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers[subscriber] = None
+
+    def _unsubscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.pop(subscriber, None)
+        subscriber.queue.clear()
+
+    def _publish(self, channel: str, payloads: Sequence[bytes]) -> None:
+        """Give every payload to every subscriber of ``channel`` open now (``PUBLISH``)."""
+        deliveries = [
+            Delivery(str(next(self._published)), payload, channel=channel) for payload in payloads
+        ]
+        for subscriber in self._subscribers:
+            if (
+                fnmatchcase(channel, subscriber.channel)
+                if subscriber.pattern
+                else channel == subscriber.channel
+            ):
+                subscriber.queue.extend(deliveries)
+                subscriber.signal.notify()

@@ -1,0 +1,203 @@
+"""MemoryTransport: the Transport interface over a MemoryStore."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import TracebackType
+from typing import Self
+
+import trio
+
+from actors._exceptions import ClosedError, ConfigurationError
+
+from .._base import DeadLetter, MailboxSpec, Transport
+from ._consumer import MemoryConsumer
+from ._list import ListConsumer
+from ._pubsub import PubSubConsumer
+from ._store import MemoryStore
+from ._stream import StreamConsumer
+
+__all__ = ["MemoryTransport"]
+
+
+class TransportState(enum.Enum):
+    """A memory transport is open from its creation until :meth:`MemoryTransport.aclose`."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+_CONSUMERS: dict[str, Callable[[MemoryStore, MailboxSpec, str], MemoryConsumer]] = {
+    "list": ListConsumer,
+    "stream": StreamConsumer,
+    "pubsub": PubSubConsumer,
+}
+
+
+class MemoryTransport(Transport):
+    """A :class:`~transports.Transport` whose mailboxes live in this process's memory.
+
+    It keeps the promises of the Redis transport (at-least-once lists and
+    streams, leases, failure counts, dead letters, broadcast pub/sub), checked by
+    the same conformance suite, without a server: ``memory://`` URLs use it, and
+    so do tests of everything above the transport. Pass one ``store`` to several
+    transports to let them share mailboxes, as processes share one Redis.
+
+    Time is trio's (``trio.current_time()``), so leases and retries follow a
+    ``trio.testing.MockClock``. No background task is needed: an open consumer
+    holds its messages for as long as it is open, and a waiting ``fetch`` wakes
+    up by itself when a lease runs out or a retry falls due. The transport is
+    open once made; ``async with MemoryTransport() as transport:`` closes it at the
+    end. Closing closes its consumers (their unacked messages wait for a successor
+    as after a crash) but leaves the store's mailboxes to the other transports.
+    """
+
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self._store = MemoryStore() if store is None else store
+        self._state = TransportState.OPEN
+        self._consumers: dict[MemoryConsumer, None] = {}
+
+    def __repr__(self) -> str:
+        return f"<MemoryTransport {self._state.value} on {self._store!r}>"
+
+    @property
+    def store(self) -> MemoryStore:
+        """The store holding this transport's mailboxes."""
+        return self._store
+
+    @property
+    def state(self) -> TransportState:
+        """Open or closed."""
+        return self._state
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _check_open(self) -> None:
+        if self._state is TransportState.CLOSED:
+            raise ClosedError("the memory transport is closed")
+
+    async def send(self, spec: MailboxSpec, payloads: Sequence[bytes]) -> None:
+        """Append ``payloads`` to the mailbox in order, all at once.
+
+        A stream is trimmed to ``spec.maxlen`` entries (exactly). Pub/sub publishes
+        to the subscribers open now, and drops a message nobody listens to.
+
+        Raises:
+            ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel).
+            CommandError: the name holds another kind of mailbox (``WRONGTYPE``).
+            ClosedError: the transport is closed.
+        """
+        await trio.lowlevel.checkpoint()
+        self._check_open()
+        self._append(spec, payloads)
+
+    def _append(self, spec: MailboxSpec, payloads: Sequence[bytes]) -> None:
+        if spec.kind == "pubsub":
+            if spec.pattern:
+                raise ConfigurationError(f"cannot publish to pattern {spec.name!r}: use a channel")
+            self._store._publish(spec.name, payloads)
+        elif spec.kind == "list":
+            box = self._store._list(spec.name)
+            box.queue.extend(payloads)
+            box.signal.notify()
+        else:
+            stream = self._store._stream(spec.name)
+            now = trio.current_time()
+            for payload in payloads:
+                stream.add(payload, now, spec.maxlen)
+            stream.signal.notify()
+
+    def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[MemoryConsumer]:
+        """Open a consumer called ``name`` on the mailbox, for the ``async with`` block.
+
+        A stream's consumer group is created on first use, reading from the start.
+        Leaving the block closes the consumer without acking anything.
+
+        Raises:
+            ConfigurationError: ``name`` is empty, or an open consumer of the
+                mailbox has the same name.
+            CommandError: the name holds another kind of mailbox (``WRONGTYPE``).
+            ClosedError: the transport is closed.
+        """
+        if not name or name.isspace():
+            raise ConfigurationError("a consumer needs a non-empty name")
+        return self._open_consumer(spec, name)
+
+    @asynccontextmanager
+    async def _open_consumer(self, spec: MailboxSpec, name: str) -> AsyncIterator[MemoryConsumer]:
+        await trio.lowlevel.checkpoint()
+        self._check_open()
+        consumer = _CONSUMERS[spec.kind](self._store, spec, name)
+        consumer._open()
+        self._consumers[consumer] = None
+        try:
+            yield consumer
+        finally:
+            self._consumers.pop(consumer, None)
+            consumer._close(trio.current_time())
+
+    async def dead_letters(self, spec: MailboxSpec, count: int = 100) -> Sequence[DeadLetter]:
+        """List up to ``count`` dead letters of the mailbox, oldest first.
+
+        Raises:
+            ConfigurationError: ``count`` is negative.
+            ClosedError: the transport is closed.
+        """
+        if count < 0:
+            raise ConfigurationError(f"count must be >= 0, not {count!r}")
+        await trio.lowlevel.checkpoint()
+        self._check_open()
+        return list(self._store._dead(spec.name).letters.values())[:count]
+
+    async def replay_dead_letters(self, spec: MailboxSpec, ids: Sequence[str] | None = None) -> int:
+        """Send dead letters (all, or those ``ids``) back to the mailbox; return how many.
+
+        Replayed letters leave the dead-letter stream and start again at attempt 1;
+        unknown ids are ignored.
+
+        Raises:
+            ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel).
+            ClosedError: the transport is closed.
+        """
+        await trio.lowlevel.checkpoint()
+        self._check_open()
+        if spec.kind == "pubsub" and spec.pattern:
+            raise ConfigurationError(f"cannot replay to pattern {spec.name!r}: use a channel")
+        letters = self._store._dead(spec.name).letters
+        chosen = list(letters) if ids is None else [id_ for id_ in ids if id_ in letters]
+        payloads = [letters.pop(id_).payload for id_ in chosen]
+        self._append(spec, payloads)
+        return len(payloads)
+
+    async def ping(self) -> None:
+        """Check that the transport is usable: the memory store always answers.
+
+        Raises:
+            ClosedError: the transport is closed.
+        """
+        await trio.lowlevel.checkpoint()
+        self._check_open()
+
+    async def aclose(self) -> None:
+        """Close the transport and its open consumers (blocked fetches raise ClosedError).
+
+        Idempotent. Mailboxes stay in the store for other transports.
+        """
+        if self._state is TransportState.OPEN:
+            self._state = TransportState.CLOSED
+            now = trio.current_time()
+            for consumer in list(self._consumers):
+                consumer._close(now)
+            self._consumers.clear()
+        await trio.lowlevel.checkpoint()
