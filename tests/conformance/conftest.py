@@ -1,0 +1,90 @@
+"""Fixtures of the transport conformance suite: one set of tests, every transport.
+
+Every test here asks for ``transport``, an open :class:`~transports.Transport`.
+The fixture is parametrized by the names in :data:`TRANSPORTS`, so each test
+runs once per transport (``test_x[memory-...]``, ``test_x[redis-...]``).
+
+To add a transport, register a :class:`TransportUnderTest` under a new name in
+:data:`TRANSPORTS` below, for instance::
+
+    @asynccontextmanager
+    async def _open_redis(request: pytest.FixtureRequest) -> AsyncIterator[Transport]:
+        url = request.getfixturevalue("redis_url")  # tests/conftest.py; skips without Redis
+        async with RedisTransport(url) as transport:
+            yield transport
+
+    TRANSPORTS["redis"] = TransportUnderTest(_open_redis, mock_clock=False, lease=0.5)
+
+Mailbox and consumer names are fresh for every test (see ``mailbox``), so a
+server shared by the whole session needs no cleanup between tests.
+
+Timed tests ask for ``clock`` as well: pytest-trio runs a test on the Clock
+among its arguments, here a ``MockClock`` that jumps ahead whenever every task
+waits (for ``mock_clock`` transports), or ``None``, meaning real time. Timed
+tests measure time in multiples of ``lease``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from trio.testing import MockClock
+
+from transports import MailboxKind, MailboxSpec, Transport
+from transports.memory import MemoryTransport
+
+from ._support import MailboxFactory, TransportUnderTest, fresh_name
+
+
+@asynccontextmanager
+async def _open_memory(request: pytest.FixtureRequest) -> AsyncIterator[Transport]:
+    async with MemoryTransport() as transport:
+        yield transport
+
+
+TRANSPORTS: dict[str, TransportUnderTest] = {
+    "memory": TransportUnderTest(_open_memory),
+}
+"""The transports the suite runs against, by the name that appears in test ids."""
+
+
+@pytest.fixture(params=sorted(TRANSPORTS))
+def under_test(request: pytest.FixtureRequest) -> TransportUnderTest:
+    """The registry entry of the transport this test runs against."""
+    return TRANSPORTS[request.param]
+
+
+@pytest.fixture
+async def transport(
+    request: pytest.FixtureRequest, under_test: TransportUnderTest
+) -> AsyncIterator[Transport]:
+    """An open transport, closed after the test (tests may close it first)."""
+    async with under_test.open(request) as opened:
+        yield opened
+        await opened.aclose()
+
+
+@pytest.fixture
+def clock(under_test: TransportUnderTest) -> MockClock | None:
+    """The test's clock: autojumping mock time where the transport allows it."""
+    return MockClock(autojump_threshold=0) if under_test.mock_clock else None
+
+
+@pytest.fixture
+def lease(under_test: TransportUnderTest) -> float:
+    """The lease of the mailboxes made by ``mailbox``, and the time unit of timed tests."""
+    return under_test.lease
+
+
+@pytest.fixture
+def mailbox(lease: float) -> MailboxFactory:
+    """A factory of mailbox specs with fresh names and the suite's lease."""
+
+    def make(kind: MailboxKind, **options: Any) -> MailboxSpec:
+        options.setdefault("lease", lease)
+        return MailboxSpec(kind, fresh_name(f"conformance-{kind}"), **options)
+
+    return make

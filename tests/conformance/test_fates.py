@@ -1,0 +1,138 @@
+"""What a handler can do with a message: count failures, dead-letter, replay, retry later."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trio
+from trio.testing import MockClock
+
+from transports import Failure, Transport
+
+from ._support import MailboxFactory, collect, fetch_within, payloads, payloads_of
+
+durable = pytest.mark.parametrize("kind", ["list", "stream"])
+
+BOOM = Failure(
+    "handler raised",
+    actor="ledger",
+    error_type="ValueError",
+    error="bad amount",
+    traceback="Traceback (most recent call last): ...",
+)
+
+
+@durable
+async def test_recorded_failures_raise_the_next_attempt(
+    transport: Transport, mailbox: MailboxFactory, kind: Any
+) -> None:
+    spec = mailbox(kind)
+    await transport.send(spec, [b"flaky"])
+    for attempt in (1, 2, 3):
+        async with transport.consumer(spec, "worker") as consumer:
+            [delivery] = await consumer.fetch(5)
+            assert delivery.attempt == attempt
+            assert await consumer.record_failure(delivery) == attempt
+    async with transport.consumer(spec, "worker") as consumer:
+        [delivery] = await consumer.fetch(5)
+        assert delivery.attempt == 4
+        await consumer.ack([delivery])
+
+
+@durable
+async def test_a_crash_without_a_recorded_failure_still_counts(
+    transport: Transport, mailbox: MailboxFactory, kind: Any
+) -> None:
+    spec = mailbox(kind)
+    await transport.send(spec, [b"poison"])
+    async with transport.consumer(spec, "worker") as consumer:
+        assert [d.attempt for d in await consumer.fetch(5)] == [1]
+    async with transport.consumer(spec, "worker") as consumer:
+        [delivery] = await consumer.fetch(5)
+        assert delivery.attempt == 2
+        assert await consumer.record_failure(delivery) == 2
+
+
+@durable
+async def test_dead_letters_are_listed_and_replayed(
+    transport: Transport, mailbox: MailboxFactory, clock: MockClock | None, lease: float, kind: Any
+) -> None:
+    spec = mailbox(kind)
+    await transport.send(spec, [b"bad", b"good"])
+    async with transport.consumer(spec, "worker") as consumer:
+        bad, good = await collect(consumer, 2)
+        assert await consumer.record_failure(bad) == 1
+        await consumer.dead_letter(bad, BOOM)
+        await consumer.ack([good])
+    [letter] = await transport.dead_letters(spec)
+    assert (letter.payload, letter.failure, letter.attempts) == (b"bad", BOOM, 1)
+    assert isinstance(letter.dead_at, float)
+    async with transport.consumer(spec, "worker") as consumer:
+        assert await fetch_within(consumer, 5, lease / 5) == []  # dead-lettering acked it
+
+    assert await transport.replay_dead_letters(spec) == 1
+    assert await transport.dead_letters(spec) == []
+    async with transport.consumer(spec, "worker") as consumer:
+        [replayed] = await collect(consumer, 1)
+        await consumer.ack([replayed])
+    assert (replayed.payload, replayed.attempt) == (b"bad", 1)
+
+
+@durable
+async def test_dead_letters_are_listed_oldest_first_and_replayed_by_id(
+    transport: Transport, mailbox: MailboxFactory, kind: Any
+) -> None:
+    spec = mailbox(kind)
+    await transport.send(spec, payloads(3))
+    async with transport.consumer(spec, "worker") as consumer:
+        for delivery in await collect(consumer, 3):
+            await consumer.dead_letter(delivery, BOOM)
+    letters = await transport.dead_letters(spec)
+    assert payloads_of(letters) == payloads(3)
+    assert payloads_of(await transport.dead_letters(spec, count=2)) == payloads(2)
+    assert await transport.replay_dead_letters(spec, [letters[1].id]) == 1
+    assert payloads_of(await transport.dead_letters(spec)) == [b"m0", b"m2"]
+    async with transport.consumer(spec, "worker") as consumer:
+        assert payloads_of(await collect(consumer, 1)) == [b"m1"]
+
+
+@durable
+@pytest.mark.parametrize("failed", [True, False], ids=["failed", "not-failed"])
+async def test_retry_later_redelivers_after_the_delay_and_not_before(
+    transport: Transport,
+    mailbox: MailboxFactory,
+    clock: MockClock | None,
+    lease: float,
+    kind: Any,
+    failed: bool,
+) -> None:
+    spec = mailbox(kind)
+    await transport.send(spec, [b"later"])
+    async with transport.consumer(spec, "worker") as consumer:
+        [delivery] = await consumer.fetch(5)
+        if failed:
+            await consumer.record_failure(delivery)
+        await consumer.retry_later(delivery, lease)
+        retried_at = trio.current_time()
+        assert await fetch_within(consumer, 5, lease / 2) == []
+        [again] = await consumer.fetch(5)
+        assert trio.current_time() - retried_at >= lease * 0.9
+        await consumer.ack([again])
+        assert await fetch_within(consumer, 5, lease) == []
+    assert (again.payload, again.attempt) == (b"later", 2 if failed else 1)
+
+
+@durable
+async def test_a_retry_outlives_the_consumer_that_asked_for_it(
+    transport: Transport, mailbox: MailboxFactory, clock: MockClock | None, lease: float, kind: Any
+) -> None:
+    spec = mailbox(kind)
+    await transport.send(spec, [b"later"])
+    async with transport.consumer(spec, "worker") as consumer:
+        [delivery] = await consumer.fetch(5)
+        await consumer.retry_later(delivery, lease / 2)
+    async with transport.consumer(spec, "other") as other:
+        [again] = await other.fetch(5)
+        await other.ack([again])
+    assert again.payload == b"later"
