@@ -16,7 +16,7 @@ from trio.testing import MockClock
 
 from transports import Consumer, Delivery, Failure, MailboxSpec, Transport
 
-from ._support import MailboxFactory, fetch_within
+from ._support import MailboxFactory, TransportUnderTest, fetch_within
 
 SLOTS = 3
 
@@ -112,25 +112,51 @@ class Model:
                 self.acked.update(delivery.payload for delivery in batch)
 
 
-@pytest.mark.parametrize("kind", ["list", "stream"])
-@settings(
-    max_examples=200,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(operations=operations)
-async def test_no_message_is_lost_or_acked_twice(
-    transport: Transport,
-    mailbox: MailboxFactory,
-    clock: MockClock | None,
-    lease: float,
-    kind: Any,
-    operations: list[tuple[Any, ...]],
+async def check_no_message_is_lost_or_acked_twice(
+    transport: Transport, spec: MailboxSpec, lease: float, operations: list[tuple[Any, ...]]
 ) -> None:
-    model = Model(transport, mailbox(kind), lease)
+    model = Model(transport, spec, lease)
     for operation in operations:
         await model.run(operation)
     await model.drain()
     letters = await transport.dead_letters(model.spec, count=1000)
     assert Counter(letter.payload for letter in letters) == model.buried
     assert model.acked + model.buried == Counter(model.sent)  # each exactly once
+
+
+@pytest.mark.parametrize("kind", ["list", "stream"])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(operations=operations)
+async def test_no_message_is_lost_or_acked_twice(
+    transport: Transport,
+    under_test: TransportUnderTest,
+    mailbox: MailboxFactory,
+    clock: MockClock | None,
+    lease: float,
+    kind: Any,
+    operations: list[tuple[Any, ...]],
+) -> None:
+    if not under_test.mock_clock:
+        pytest.skip("needs mock time; see the _in_real_time variant")
+    await check_no_message_is_lost_or_acked_twice(transport, mailbox(kind), lease, operations)
+
+
+@pytest.mark.parametrize("kind", ["list", "stream"])
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(operations=operations)
+async def test_no_message_is_lost_or_acked_twice_in_real_time(
+    transport: Transport,
+    under_test: TransportUnderTest,
+    mailbox: MailboxFactory,
+    lease: float,
+    kind: Any,
+    operations: list[tuple[Any, ...]],
+) -> None:
+    """The same property on a store with its own clock, where every example takes seconds."""
+    if under_test.mock_clock:
+        pytest.skip("covered with more examples in mock time")
+    await check_no_message_is_lost_or_acked_twice(transport, mailbox(kind), lease, operations)
