@@ -1,0 +1,44 @@
+"""A trio-native Redis client: redis-py's command methods, hiredis, a bounded pool.
+
+::
+
+    from transports.redis import from_url
+
+    async with from_url("redis://localhost:6379/0") as client:
+        await client.set("greeting", "hello")
+        assert await client.get("greeting") == b"hello"
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.incr("n").incr("n")
+            assert await pipe.execute() == [1, 2]
+        async with client.dedicated() as conn:        # blocking reads, outside the pool
+            await conn.blmove("jobs", "working", 5, "RIGHT", "LEFT")
+        async with client.pubsub() as ps:
+            await ps.subscribe("news")
+            message = await ps.get_message(timeout=1.0)
+
+Errors are ``actors`` errors (``actors._exceptions``); see :class:`Redis`.
+"""
+
+from ._client import DedicatedConnection as DedicatedConnection
+from ._client import Redis as Redis
+from ._client import from_url as from_url
+from ._connection import Connection as Connection
+from ._pipeline import Pipeline as Pipeline
+from ._pool import ConnectionPool as ConnectionPool
+from ._pubsub import Message as Message
+from ._pubsub import PubSub as PubSub
+from ._url import ConnectionConfig as ConnectionConfig
+from ._url import parse_url as parse_url
+
+__all__ = [
+    "Connection",
+    "ConnectionConfig",
+    "ConnectionPool",
+    "DedicatedConnection",
+    "Message",
+    "Pipeline",
+    "PubSub",
+    "Redis",
+    "from_url",
+    "parse_url",
+]

@@ -1,0 +1,385 @@
+"""The client: redis-py's command methods over our trio connections.
+
+:class:`Redis` inherits every command method from redis-py's
+``AsyncCoreCommands`` (``set``, ``xreadgroup``, ``xautoclaim``...) and applies
+redis-py's RESP2 response callbacks, so results have the shapes redis-py users
+know. Only :meth:`Redis.execute_command` is ours: pack with hiredis, one
+round trip on a pooled connection, parse with hiredis.
+
+Failures are ``actors`` errors (see ``actors._exceptions``), never redis-py's:
+a bad argument is a :class:`ConfigurationError`, an error reply a
+:class:`CommandError`, a dead link a :class:`BrokenConnectionError`. A command
+that broke mid-flight is **not** retried (it may have run; most commands are not
+idempotent); the connection is discarded and the next command gets a fresh one.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, Literal
+
+from hiredis import ReplyError
+from redis._parsers.encoders import Encoder
+from redis.commands.core import AsyncCoreCommands, CoreCommands
+from redis.exceptions import RedisError
+
+from actors._backoff import Backoff
+from actors._exceptions import ClosedError, ConfigurationError
+
+from ._connection import Connection, pack
+from ._errors import command_error
+from ._pipeline import Pipeline
+from ._pool import DEFAULT_BACKOFF, ConnectionPool
+from ._pubsub import PubSub
+from ._replies import (
+    _BLOCKING,
+    _MISSING,
+    Callbacks,
+    blocking_read_timeout,
+    finish,
+    response_callbacks,
+    split_options,
+)
+from ._url import ConnectionConfig, parse_url
+
+__all__ = ["DedicatedConnection", "Redis", "from_url"]
+
+
+def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except RedisError as exc:
+            raise ConfigurationError(f"{method.__name__}: {exc}") from exc
+
+    return guarded
+
+
+def translate_argument_errors(cls: type[Any], mixin: type[Any]) -> None:
+    """Wrap ``mixin``'s public command methods on ``cls`` so that redis-py's own
+    argument checks (``DataError``) surface as :class:`ConfigurationError`."""
+    for name in dir(mixin):
+        if name.startswith("_") or name in vars(cls):
+            continue
+        method = getattr(mixin, name)
+        if callable(method) and not isinstance(method, type):
+            setattr(cls, name, _guard(method))
+
+
+class _Commands(AsyncCoreCommands):
+    """What :class:`Redis` and :class:`DedicatedConnection` share."""
+
+    _is_async_client: Literal[True] = True
+    _event_dispatcher: Any = None
+    _decode: bool
+    _callbacks: Callbacks
+
+    def get_encoder(self) -> Encoder:
+        """redis-py's encoder with our settings (some command methods ask for it)."""
+        return Encoder("utf-8", "strict", self._decode)  # type: ignore[no-untyped-call]
+
+    def get_connection_kwargs(self) -> dict[str, Any]:
+        """The subset of redis-py connection options that command methods consult."""
+        return {"decode_responses": self._decode}
+
+
+class Redis(_Commands):
+    """A Redis client for trio, with redis-py's command methods, over a connection pool.
+
+    ``await client.hgetall("k")``, ``await client.xreadgroup(...)``... return what
+    redis-py returns (RESP2 shapes; ``bytes`` unless ``decode_responses``). Without a
+    URL it connects to ``host:port`` (or the unix socket ``path``); see
+    :func:`from_url` for URLs. Connections are opened lazily, on the first command.
+
+    ``read_timeout`` bounds the wait for each reply (``None``: no limit); blocking
+    commands (BLPOP, BLMOVE, XREADGROUP BLOCK...) get their own timeout added, or no
+    limit when they block forever. ``connect_timeout`` bounds opening a connection,
+    including TLS and AUTH/SELECT; a :class:`ConnectError` is retried
+    ``connect_retries`` times with ``backoff``. A command that broke mid-flight is
+    not retried. Use ``async with Redis(...) as client:`` or :meth:`aclose`.
+
+    Command methods raise:
+        CommandError: the server answered with an error (``.code``: ``"WRONGTYPE"``...).
+        AuthenticationError: wrong credentials, NOAUTH, WRONGPASS or NOPERM.
+        ConnectError: no connection could be opened (refused, unreachable, DNS, TLS).
+        BrokenConnectionError: the connection broke during the command.
+        TransportTimeout: connecting or the reply took too long, or no pooled
+            connection came free within ``pool_timeout``.
+        ClosedError: the client is closed.
+        ConfigurationError: an argument redis-py or hiredis cannot encode.
+
+    Raises:
+        ConfigurationError: on invalid settings.
+    """
+
+    def __init__(
+        self,
+        host: str = "localhost",
+        port: int = 6379,
+        *,
+        path: str | None = None,
+        db: int = 0,
+        username: str | None = None,
+        password: str | None = None,
+        tls: bool = False,
+        ssl_cert_reqs: str = "required",
+        ssl_ca_certs: str | None = None,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
+        ssl_check_hostname: bool = True,
+        client_name: str | None = None,
+        decode_responses: bool = False,
+        max_connections: int = 16,
+        pool_timeout: float | None = None,
+        connect_timeout: float | None = 5.0,
+        read_timeout: float | None = 30.0,
+        connect_retries: int = 3,
+        backoff: Backoff = DEFAULT_BACKOFF,
+    ) -> None:
+        config = ConnectionConfig(
+            host=host,
+            port=port,
+            path=path,
+            db=db,
+            username=username,
+            password=password,
+            tls=tls,
+            ssl_cert_reqs=ssl_cert_reqs,
+            ssl_ca_certs=ssl_ca_certs,
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
+            ssl_check_hostname=ssl_check_hostname,
+            client_name=client_name,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+        self._pool = ConnectionPool(
+            config,
+            decode=decode_responses,
+            max_connections=max_connections,
+            timeout=pool_timeout,
+            connect_retries=connect_retries,
+            backoff=backoff,
+        )
+        self._decode = decode_responses
+        self._read_timeout = read_timeout
+        self._callbacks = response_callbacks()
+
+    def __repr__(self) -> str:
+        return f"<Redis {self._pool.config.display_url} {self._pool!r}>"
+
+    @property
+    def pool(self) -> ConnectionPool:
+        """The connection pool (sizes, limits; mostly for tests and metrics)."""
+        return self._pool
+
+    @property
+    def url(self) -> str:
+        """The server's URL for display: never contains the password."""
+        return self._pool.config.display_url
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        """Run one command on a pooled connection and return redis-py's result for it.
+
+        ``options`` are redis-py's: ``NEVER_DECODE``, ``EMPTY_RESPONSE``, ``keys``,
+        and keyword arguments for the response callback.
+
+        Raises:
+            The errors listed on :class:`Redis`.
+        """
+        name = args[0]
+        data = pack(args)
+        if options:
+            decode, empty = split_options(options)
+        else:
+            decode, empty = True, _MISSING
+        timeout = (
+            self._read_timeout
+            if name not in _BLOCKING
+            else blocking_read_timeout(args, self._read_timeout)
+        )
+        pool = self._pool
+        connection = pool.take_idle()
+        if connection is None:
+            connection = await pool.acquire()
+        try:
+            reply = await connection.roundtrip(data, timeout, decode)
+        except BaseException as exc:
+            pool.discard(connection, exc)
+            raise
+        pool.release(connection)
+        if reply.__class__ is ReplyError:
+            if empty is not _MISSING:
+                return empty
+            raise command_error(reply, name)
+        callback = self._callbacks.get(name)
+        if callback is None:
+            if name.__class__ is str and not name.isupper():
+                return finish(reply, name, options, empty, self._callbacks)
+            return reply
+        return callback(reply, **options)
+
+    async def execute_many(
+        self, data: bytes, count: int, decode: list[bool] | None = None
+    ) -> list[Any]:
+        """Send packed commands in one write on a pooled connection; read ``count`` replies.
+
+        Error replies come back as ``hiredis.ReplyError`` objects (the connection
+        stays clean). Used by pipelines.
+
+        Raises:
+            The connection errors listed on :class:`Redis`.
+        """
+        pool = self._pool
+        connection = pool.take_idle()
+        if connection is None:
+            connection = await pool.acquire()
+        try:
+            await connection.send(data)
+            replies = await connection.read_replies(count, self._read_timeout, decode)
+        except BaseException as exc:
+            pool.discard(connection, exc)
+            raise
+        pool.release(connection)
+        return replies
+
+    def pipeline(self, transaction: bool = True) -> Pipeline:
+        """A pipeline: queue commands, then ``await pipe.execute()`` in one round trip.
+
+        ``transaction=True`` (redis-py's default) wraps them in MULTI/EXEC.
+        """
+        return Pipeline(self, transaction)
+
+    def dedicated(
+        self, *, read_timeout: float | Literal["default"] | None = "default"
+    ) -> _DedicatedContext:
+        """``async with client.dedicated() as conn:`` — one fresh connection, outside the pool.
+
+        For blocking reads (BLMOVE, BLPOP, XREADGROUP BLOCK) that must not hold a
+        pooled connection. ``read_timeout`` overrides the client's for this
+        connection. Opening it raises as the command methods do.
+        """
+        timeout = self._read_timeout if read_timeout == "default" else read_timeout
+        return _DedicatedContext(self, timeout)
+
+    def pubsub(self) -> PubSub:
+        """``async with client.pubsub() as ps:`` — a subscriber on a dedicated connection."""
+        return PubSub(self._pool)
+
+    async def aclose(self) -> None:
+        """Close the pool and every dedicated connection; idempotent.
+
+        Commands afterwards raise :class:`ClosedError`.
+        """
+        await self._pool.aclose()
+
+    async def __aenter__(self) -> Redis:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class DedicatedConnection(_Commands):
+    """Redis-like command methods bound to one connection that is not pooled.
+
+    Obtain it with ``async with client.dedicated() as conn:``. Commands run one at
+    a time (do not share it between tasks). Any failure, timeout or cancellation
+    during a command closes the connection, which is never reused; the next
+    command opens a fresh one (connection state such as WATCH or CLIENT TRACKING
+    is lost then). Raises as :class:`Redis` command methods do.
+    """
+
+    def __init__(self, client: Redis, connection: Connection, read_timeout: float | None):
+        self._client = client
+        self._pool = client.pool
+        self._connection: Connection | None = connection
+        self._decode = client._decode
+        self._callbacks = client._callbacks
+        self._read_timeout = read_timeout
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<DedicatedConnection {self._pool.config.display_url}>"
+
+    @property
+    def connection(self) -> Connection | None:
+        """The current connection (None after a failure, until the next command)."""
+        return self._connection
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        """Run one command on this connection; see :meth:`Redis.execute_command`.
+
+        Raises:
+            ClosedError: the ``async with`` block was left.
+            And the errors listed on :class:`Redis`.
+        """
+        if self._closed:
+            raise ClosedError("this dedicated connection is closed")
+        data = pack(args)
+        name = args[0]
+        decode, empty = split_options(options) if options else (True, _MISSING)
+        timeout = (
+            self._read_timeout
+            if name not in _BLOCKING
+            else blocking_read_timeout(args, self._read_timeout)
+        )
+        connection = self._connection
+        if connection is None or connection.closed:
+            connection = self._connection = await self._pool.open_dedicated()
+        try:
+            reply = await connection.roundtrip(data, timeout, decode)
+        except BaseException:
+            self._pool.close_dedicated(connection)
+            self._connection = None
+            raise
+        return finish(reply, name, options, empty, self._callbacks)
+
+    def close(self) -> None:
+        """Close the connection now; idempotent."""
+        self._closed = True
+        if self._connection is not None:
+            self._pool.close_dedicated(self._connection)
+            self._connection = None
+
+
+class _DedicatedContext:
+    __slots__ = ("_client", "_dedicated", "_read_timeout")
+
+    def __init__(self, client: Redis, read_timeout: float | None) -> None:
+        self._client = client
+        self._read_timeout = read_timeout
+        self._dedicated: DedicatedConnection | None = None
+
+    async def __aenter__(self) -> DedicatedConnection:
+        connection = await self._client.pool.open_dedicated()
+        self._dedicated = DedicatedConnection(self._client, connection, self._read_timeout)
+        return self._dedicated
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._dedicated is not None:
+            self._dedicated.close()
+
+
+def from_url(url: str, **overrides: Any) -> Redis:
+    """A :class:`Redis` client for a redis-py style URL; keyword arguments win over it.
+
+    ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` (TLS; options
+    ``ssl_cert_reqs``, ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``,
+    ``ssl_check_hostname``) and ``unix://[[user]:password@]/path?db=N``. Query
+    options may also set ``client_name``, ``decode_responses``, ``max_connections``,
+    ``connect_timeout`` (or ``socket_connect_timeout``), ``read_timeout`` (or
+    ``socket_timeout``), ``connect_retries``, ``pool_timeout``.
+
+    Raises:
+        ConfigurationError: a malformed URL or option (never shows the password).
+    """
+    kwargs = parse_url(url)
+    kwargs.update(overrides)
+    return Redis(**kwargs)
+
+
+translate_argument_errors(_Commands, AsyncCoreCommands)
+translate_argument_errors(Pipeline, CoreCommands)
