@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import attrs
 
-from actors._exceptions import ConfigurationError
+from transports._exceptions import ConfigurationError
 
 __all__ = [
     "Consumer",
@@ -252,7 +252,7 @@ class Transport(ABC):
         Replayed messages leave the dead-letter stream and start again at attempt 1.
         """
 
-    async def ping(self) -> None:
+    async def ping(self) -> None:  # noqa: B027  # optional: a memory store is always there
         """Check that the store answers (the runtime calls it before starting actors).
 
         Raises:

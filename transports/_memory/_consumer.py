@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import trio
 
-from actors._exceptions import ClosedError, ConfigurationError
+from transports._exceptions import ClosedError, ConfigurationError
 
 from .._base import Consumer, Delivery, Failure, MailboxSpec
 from ._state import Signal

@@ -18,7 +18,7 @@ from typing import Generic, TypeVar
 import attrs
 import trio
 
-from actors._exceptions import ConfigurationError
+from transports._exceptions import ConfigurationError
 
 from .._base import DeadLetter, Delivery, Failure
 

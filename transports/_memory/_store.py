@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from fnmatch import fnmatchcase
 from typing import TypeVar
 
-from actors._exceptions import CommandError
+from transports._exceptions import CommandError
 
 from .._base import Delivery
 from ._state import DeadBox, ListBox, StreamBox, Subscriber

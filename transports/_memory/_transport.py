@@ -10,7 +10,7 @@ from typing import Self
 
 import trio
 
-from actors._exceptions import ClosedError, ConfigurationError
+from transports._exceptions import ClosedError, ConfigurationError
 
 from .._base import DeadLetter, MailboxSpec, Transport
 from ._consumer import MemoryConsumer

@@ -1,0 +1,251 @@
+"""Actors: the Actor base class, handler discovery and dispatch, function actors."""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Union
+
+import attrs
+
+from transports import MailboxSpec
+
+from ._codec import Envelope, structure, type_tag
+from ._exceptions import CodecError, ConfigurationError
+
+if TYPE_CHECKING:
+    from ._supervision import ChildSpec, Restart
+    from ._system import ActorContext
+
+__all__ = ["Actor", "HandlerTable", "function_actor", "handler"]
+
+_HANDLER_MARK = "__actors_handler__"
+_CATCH_ALL: tuple[Any, ...] = (Any, object)
+
+
+def handler(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Mark an ``async`` method of an :class:`Actor` as a message handler.
+
+    The handler's first parameter annotation says which message type(s) it takes
+    (a union takes several). ``receive`` is a handler without the mark.
+    """
+    setattr(fn, _HANDLER_MARK, True)
+    return fn
+
+
+def _expand(tp: Any) -> list[Any]:
+    origin = typing.get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        return [t for arg in typing.get_args(tp) for t in _expand(arg)]
+    return [tp]
+
+
+def _message_types(fn: Callable[..., Any], owner: str) -> list[Any]:
+    """The message types a handler declares by its first (non-self) parameter."""
+    params = [p for p in inspect.signature(fn).parameters.values() if p.name != "self"]
+    if not params:
+        raise ConfigurationError(f"handler {owner} takes no message parameter")
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception as exc:  # a NameError from a forward reference, typically
+        raise ConfigurationError(f"cannot resolve the annotations of {owner}: {exc}") from exc
+    tp = hints.get(params[0].name, Any)
+    return [t for t in _expand(tp) if t is not type(None)]
+
+
+@attrs.frozen
+class HandlerTable:
+    """Which handler takes which message type, in declaration order."""
+
+    entries: Sequence[tuple[Any, str]]  # (message type, method name)
+
+    @property
+    def by_tag(self) -> Mapping[str, tuple[Any, str]]:
+        """Typed entries by their wire tag (catch-all entries have no tag)."""
+        return {type_tag(tp): (tp, name) for tp, name in self.entries if tp not in _CATCH_ALL}
+
+    def resolve(self, envelope: Envelope) -> tuple[str, Any]:
+        """Pick the handler for ``envelope`` and structure its body for it.
+
+        A tagged message (sent by actors) goes to the handler of that type, else to a
+        catch-all (``Any``/``object``) handler. A foreign payload goes to the first
+        handler whose type it validates as.
+
+        Raises:
+            CodecError: no handler takes the message; the reasons are in the message.
+        """
+        if envelope.type is not None and not envelope.foreign:
+            match = self.by_tag.get(envelope.type)
+            if match is not None:
+                return match[1], structure(envelope, match[0])
+            for tp, name in self.entries:
+                if tp in _CATCH_ALL:
+                    return name, envelope.body
+            raise CodecError(f"no handler takes messages of type {envelope.type!r}")
+        reasons = []
+        for tp, name in self.entries:
+            try:
+                return name, structure(envelope, tp)
+            except CodecError as exc:
+                reasons.append(str(exc))
+        raise CodecError("; ".join(reasons) or "the actor has no handlers")
+
+
+class Actor:
+    """Base class of class actors.
+
+    Subclasses declare ``mailbox`` (see :func:`list_mailbox`, :func:`stream_mailbox`,
+    :func:`channel_mailbox`), keep state in ``__init__`` (which takes no
+    arguments: a restarted actor is a fresh instance), and handle messages in
+    ``async def receive(self, msg: T)`` and/or methods marked :func:`handler`,
+    dispatched by the annotated message type. A handler's return value is sent
+    to the asker (``reply_to``) and to every mailbox in ``publish_to``.
+
+    Class attributes:
+        mailbox: where the actor's messages live (required).
+        publish_to: mailboxes that receive each handler's non-``None`` result.
+        max_deliveries: attempts at a message before it is dead-lettered.
+        batch_size: messages fetched per round-trip (handled one at a time).
+        name: the actor's name (default: the class name in lower case).
+    """
+
+    mailbox: ClassVar[MailboxSpec | None] = None
+    publish_to: ClassVar[Sequence[MailboxSpec]] = ()
+    max_deliveries: ClassVar[int] = 3
+    batch_size: ClassVar[int] = 100
+    name: ClassVar[str] = ""
+
+    #: Set by the runtime before ``on_start``: messaging, Redis, the current message.
+    context: ActorContext
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("name"):
+            cls.name = cls.__name__.lower()
+        cls._handler_table = None
+
+    _handler_table: ClassVar[HandlerTable | None] = None
+
+    async def on_start(self) -> None:
+        """Called once per incarnation, before the first message. Raising fails the start."""
+
+    async def on_stop(self) -> None:
+        """Called when the actor stops (gracefully or after a crash). Raising is a failure."""
+
+    @classmethod
+    def handlers(cls) -> HandlerTable:
+        """The handler table, built from annotations on first use.
+
+        Raises:
+            ConfigurationError: a handler's annotations cannot be resolved, or the
+                actor has no handler, or two handlers take the same type.
+        """
+        if cls._handler_table is not None:
+            return cls._handler_table
+        entries: list[tuple[Any, str]] = []
+        seen: dict[Any, str] = {}
+        for attr_name in dir(cls):
+            fn = getattr(cls, attr_name, None)
+            if not callable(fn) or not (
+                attr_name == "receive" or getattr(fn, _HANDLER_MARK, False)
+            ):
+                continue
+            if not inspect.iscoroutinefunction(fn):
+                raise ConfigurationError(f"handler {cls.__name__}.{attr_name} must be async def")
+            for tp in _message_types(fn, f"{cls.__name__}.{attr_name}"):
+                if tp in seen:
+                    raise ConfigurationError(
+                        f"{cls.__name__}: {seen[tp]} and {attr_name} both take {type_tag(tp)}"
+                    )
+                seen[tp] = attr_name
+                entries.append((tp, attr_name))
+        if not entries:
+            raise ConfigurationError(f"actor {cls.__name__} has no handler: define receive()")
+        # Exact types first, catch-alls last, so that a typed handler wins a foreign payload.
+        entries.sort(key=lambda e: e[0] in _CATCH_ALL)
+        cls._handler_table = HandlerTable(tuple(entries))
+        return cls._handler_table
+
+    @classmethod
+    def spec(
+        cls,
+        *,
+        instances: int = 1,
+        restart: Restart = "permanent",
+        shutdown: float = 5.0,
+    ) -> list[ChildSpec]:
+        """Child specs for a supervisor: ``instances`` consumers of this actor's mailbox.
+
+        Each instance is its own child (``<name>-0``, ``<name>-1``…), restarted on
+        its own under ``one_for_one``.
+
+        Raises:
+            ConfigurationError: no mailbox declared, no handler, or ``instances < 1``.
+        """
+        from ._runner import instance_specs
+
+        return instance_specs(cls, instances=instances, restart=restart, shutdown=shutdown)
+
+    # Messaging shortcuts, for handlers.
+    async def tell(
+        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Send ``msg`` to ``target`` (fire-and-forget). See :meth:`ActorSystem.tell`."""
+        await self.context.tell(target, msg, headers=headers)
+
+    async def ask(self, target: Any, msg: Any, *, timeout: float = 5.0) -> Any:
+        """Send ``msg`` to ``target`` and wait for the reply. See :meth:`ActorSystem.ask`."""
+        return await self.context.ask(target, msg, timeout=timeout)
+
+
+def function_actor(
+    fn: Callable[..., Awaitable[Any]],
+    *,
+    mailbox: MailboxSpec,
+    name: str | None = None,
+    publish_to: Sequence[MailboxSpec] = (),
+    max_deliveries: int = 3,
+    batch_size: int = 100,
+) -> type[Actor]:
+    """Wrap ``async def fn(msg: T) -> R`` as an actor class.
+
+    If ``fn`` has a second parameter, it receives the :class:`ActorContext`.
+
+    Raises:
+        ConfigurationError: ``fn`` is not ``async def`` or takes no parameter.
+    """
+    if not inspect.iscoroutinefunction(fn):
+        raise ConfigurationError(f"actor function {fn.__name__} must be async def")
+    owner = getattr(fn, "__qualname__", repr(fn))
+    params = list(inspect.signature(fn).parameters)
+    wants_context = len(params) >= 2
+
+    async def receive(self: Actor, msg: Any) -> Any:
+        if wants_context:
+            return await fn(msg, self.context)
+        return await fn(msg)
+
+    namespace: dict[str, Any] = {
+        "mailbox": mailbox,
+        "publish_to": tuple(publish_to),
+        "max_deliveries": max_deliveries,
+        "batch_size": batch_size,
+        "name": name or fn.__name__,
+        "receive": receive,
+        "__module__": getattr(fn, "__module__", __name__),
+        "__doc__": fn.__doc__,
+    }
+    cls = type(fn.__name__, (Actor,), namespace)
+
+    def handlers(klass: type[Actor]) -> HandlerTable:
+        if klass._handler_table is None:
+            entries = [(tp, "receive") for tp in _message_types(fn, owner)]
+            entries.sort(key=lambda e: e[0] in _CATCH_ALL)
+            klass._handler_table = HandlerTable(tuple(entries))
+        return klass._handler_table
+
+    # The handler's message type comes from ``fn``'s annotation, not from ``receive``'s.
+    setattr(cls, "handlers", classmethod(handlers))  # noqa: B010
+    return cls

@@ -1,0 +1,233 @@
+"""Messages on the wire: the envelope, and a cattrs converter of our own.
+
+A payload is UTF-8 JSON. Messages the runtime sends are wrapped in an envelope
+object marked ``"actors": 1``::
+
+    {"actors": 1, "id": "…", "type": "Deposit", "body": {...},
+     "correlation_id": null, "reply_to": "list:…", "headers": {}, "sent_at": 1732…}
+
+Anything else is a *foreign* payload, written by another client
+(``redis-cli RPUSH orders '{"id": 1}'``): the whole JSON value is the body, and
+text that is not JSON is a body for handlers that take ``str``. Payloads are
+data only: no pickle, no eval, no import of names. A type tag only selects among
+the types a handler declared.
+
+The converter is strict where JSON is typed (``1.5`` is not an ``int``, ``true``
+is not an ``int``, ``1`` is not a ``str``) and lenient where Redis is not: stream
+fields arrive as strings, so ``"42"`` structures as ``int`` and ``"true"`` as
+``bool``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.preconf.json import make_converter
+
+from ._exceptions import CodecError
+
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD",
+    "Envelope",
+    "converter",
+    "decode",
+    "encode",
+    "structure",
+    "type_tag",
+]
+
+DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
+_MARK = "actors"
+
+
+def _int(value: object, _: type) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise TypeError(f"expected an integer, got {value!r:.80}")
+
+
+def _float(value: object, _: type) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise TypeError(f"expected a number, got {value!r:.80}")
+
+
+def _str(value: object, _: type) -> str:
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"expected a string, got {value!r:.80}")
+
+
+_BOOLS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _bool(value: object, _: type) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _BOOLS:
+        return _BOOLS[value.strip().lower()]
+    raise TypeError(f"expected a boolean, got {value!r:.80}")
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = make_converter()
+    conv.register_structure_hook(int, _int)
+    conv.register_structure_hook(float, _float)
+    conv.register_structure_hook(str, _str)
+    conv.register_structure_hook(bool, _bool)
+    return conv
+
+
+#: The converter every message goes through. Register hooks on it for your own
+#: types (``actors.converter.register_structure_hook(...)``); never the global one.
+converter = _make_converter()
+
+
+def type_tag(tp: Any) -> str:
+    """The tag naming ``tp`` on the wire: ``__message_type__`` if set, else its name."""
+    tag = getattr(tp, "__message_type__", None)
+    if isinstance(tag, str):
+        return tag
+    return str(getattr(tp, "__name__", repr(tp)))
+
+
+@attrs.frozen
+class Envelope:
+    """A decoded message: its body (plain JSON data, not yet structured) and metadata.
+
+    ``foreign`` is True when the payload was not written by actors (no envelope);
+    ``text`` is True when it was not even JSON (the body is the text).
+    """
+
+    body: Any
+    id: str = attrs.field(factory=lambda: uuid.uuid4().hex)
+    type: str | None = None
+    correlation_id: str | None = None
+    reply_to: str | None = None
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    sent_at: float | None = None
+    foreign: bool = False
+    text: bool = False
+
+
+def encode(
+    body: Any,
+    *,
+    id: str | None = None,
+    correlation_id: str | None = None,
+    reply_to: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> bytes:
+    """Encode ``body`` (an attrs instance, or plain JSON data) in an envelope.
+
+    Raises:
+        CodecError: the body cannot be unstructured to JSON.
+    """
+    try:
+        data = converter.unstructure(body)
+        wire: dict[str, Any] = {
+            _MARK: 1,
+            "id": id or uuid.uuid4().hex,
+            "type": type_tag(type(body)),
+            "body": data,
+            "sent_at": time.time(),
+        }
+        if correlation_id is not None:
+            wire["correlation_id"] = correlation_id
+        if reply_to is not None:
+            wire["reply_to"] = reply_to
+        if headers:
+            wire["headers"] = dict(headers)
+        return json.dumps(wire, separators=(",", ":"), ensure_ascii=False).encode()
+    except (TypeError, ValueError, cattrs.BaseValidationError) as exc:
+        raise CodecError(f"cannot encode {type(body).__name__}: {exc}") from exc
+
+
+def _field(wire: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = wire.get(name)
+    if value is not None and not isinstance(value, kind):
+        raise CodecError(f"malformed envelope: {name!r} is {type(value).__name__}")
+    return value
+
+
+def decode(payload: bytes, *, max_size: int = DEFAULT_MAX_PAYLOAD) -> Envelope:
+    """Decode a payload into an :class:`Envelope`.
+
+    Raises:
+        CodecError: the payload is too large, not UTF-8, or an envelope with
+            fields of the wrong type.
+    """
+    if len(payload) > max_size:
+        raise CodecError(f"payload of {len(payload)} bytes exceeds the limit of {max_size}")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CodecError(f"payload is not UTF-8: {exc}") from exc
+    try:
+        wire = json.loads(text)
+    except RecursionError as exc:
+        raise CodecError("payload JSON is nested too deeply") from exc
+    except ValueError:
+        return Envelope(body=text, foreign=True, text=True)
+    if not (isinstance(wire, dict) and wire.get(_MARK) == 1):
+        return Envelope(body=wire, foreign=True)
+    headers = _field(wire, "headers", dict) or {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise CodecError("malformed envelope: headers must map strings to strings")
+    sent_at = _field(wire, "sent_at", (int, float))
+    if isinstance(sent_at, bool):
+        raise CodecError("malformed envelope: 'sent_at' is bool")
+    if "body" not in wire:
+        raise CodecError("malformed envelope: no 'body'")
+    return Envelope(
+        body=wire["body"],
+        id=_field(wire, "id", str) or uuid.uuid4().hex,
+        type=_field(wire, "type", str),
+        correlation_id=_field(wire, "correlation_id", str),
+        reply_to=_field(wire, "reply_to", str),
+        headers=headers,
+        sent_at=sent_at,
+    )
+
+
+def structure(envelope: Envelope, tp: Any) -> Any:
+    """Structure the envelope's body as ``tp``.
+
+    A text body (not JSON) is accepted only by ``str`` and ``bytes`` handlers;
+    a JSON body is structured by the converter (``Any`` and ``object`` take it as is).
+
+    Raises:
+        CodecError: the body does not fit ``tp``, with cattrs' detailed reasons.
+    """
+    body = envelope.body
+    if tp is Any or tp is object:
+        return body
+    if tp is bytes:
+        return body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    if envelope.text and tp is not str:
+        raise CodecError(f"payload is not JSON and the handler expects {type_tag(tp)}")
+    try:
+        return converter.structure(body, tp)
+    except cattrs.BaseValidationError as exc:
+        reasons = "; ".join(cattrs.transform_error(exc))
+        raise CodecError(f"body does not fit {type_tag(tp)}: {reasons}") from exc
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+        raise CodecError(f"body does not fit {type_tag(tp)}: {exc}") from exc

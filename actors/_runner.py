@@ -1,0 +1,246 @@
+"""Running one actor instance: fetch in batches, handle one message at a time, ack.
+
+This is where the delivery guarantees meet user code:
+
+- a message is acked only after its handler returned (or its fate was decided);
+- a handler that raises crashes the instance (its supervisor restarts it) and the
+  message stays unacked, so it is delivered again with its attempt count; at
+  ``max_deliveries`` it is dead-lettered with the traceback and the actor goes on;
+- a payload that cannot be decoded is dead-lettered with the reason at once;
+- a store outage makes the loop wait and retry with backoff; it is not a crash.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import traceback
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+import trio
+
+from transports import Consumer, Delivery, Failure
+
+from ._backoff import Backoff
+from ._codec import Envelope, decode
+from ._exceptions import CodecError, ConfigurationError, Drop, Reject, Retry, TransportError
+
+if TYPE_CHECKING:
+    from ._actor import Actor
+    from ._supervision import ChildSpec, Restart
+    from ._system import ActorSystem
+
+__all__ = ["ActorRun", "current_system", "instance_specs"]
+
+logger = logging.getLogger("actors.actor")
+
+#: The system whose tree is running in this task (children find their transport here).
+current_system: contextvars.ContextVar[ActorSystem] = contextvars.ContextVar("actors_system")
+
+_OUTAGE_BACKOFF = Backoff(min=0.05, max=5.0)
+
+
+def instance_specs(
+    cls: type[Actor], *, instances: int, restart: Restart, shutdown: float
+) -> list[ChildSpec]:
+    """One child spec per instance of ``cls``; see :meth:`Actor.spec`."""
+    from ._supervision import ChildSpec
+
+    if cls.mailbox is None:
+        raise ConfigurationError(f"actor {cls.__name__} declares no mailbox")
+    if instances < 1:
+        raise ConfigurationError(f"actor {cls.__name__}: instances must be >= 1, not {instances}")
+    if cls.max_deliveries < 1 or cls.batch_size < 1:
+        raise ConfigurationError(
+            f"actor {cls.__name__}: max_deliveries and batch_size must be >= 1"
+        )
+    cls.handlers()  # fail at declaration time, not at the first message
+    return [
+        ChildSpec(
+            name=f"{cls.name}-{i}",
+            run=ActorRun(cls, i),
+            restart=restart,
+            shutdown=shutdown,
+        )
+        for i in range(instances)
+    ]
+
+
+@attrs.frozen
+class ActorRun:
+    """The ``run`` of an actor instance's child spec (a :class:`ChildRun`)."""
+
+    actor: type[Actor]
+    index: int
+
+    async def __call__(
+        self, stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run one fresh incarnation of the actor until ``stop`` is set or it crashes.
+
+        Raises:
+            ConfigurationError: not running under an :class:`ActorSystem`.
+            Exception: whatever a handler, ``on_start`` or ``on_stop`` raised (a crash).
+        """
+        try:
+            system = current_system.get()
+        except LookupError:
+            raise ConfigurationError(
+                f"actor {self.actor.__name__} must run under an ActorSystem "
+                "(async with system: ...)"
+            ) from None
+        await _InstanceRunner(system, self.actor, self.index).run(stop, task_status)
+
+
+class _InstanceRunner:
+    def __init__(self, system: ActorSystem, cls: type[Actor], index: int) -> None:
+        assert cls.mailbox is not None
+        self.system = system
+        self.cls = cls
+        self.spec = cls.mailbox
+        self.table = cls.handlers()
+        self.path = f"{cls.name}-{index}"
+        self.consumer_name = f"{system.node}/{cls.name}-{index}"
+        self._fetch_scope: trio.CancelScope | None = None
+
+    async def run(self, stop: trio.Event, task_status: trio.TaskStatus[None]) -> None:
+        from ._system import ActorContext
+
+        actor = self.cls()
+        actor.context = ActorContext(self.system, self.path, self.consumer_name)
+        async with self.system.transport.consumer(self.spec, self.consumer_name) as consumer:
+            await actor.on_start()
+            task_status.started()
+            crash: Exception | None = None
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._interrupt_fetch_on, stop)
+                try:
+                    await self._loop(actor, consumer, stop)
+                except Exception as exc:
+                    # Raised outside the nursery, so the supervisor sees the handler's
+                    # own exception rather than an ExceptionGroup around it.
+                    crash = exc
+                nursery.cancel_scope.cancel()
+            await actor.on_stop()
+            if crash is not None:
+                raise crash
+
+    async def _interrupt_fetch_on(self, stop: trio.Event) -> None:
+        await stop.wait()
+        if self._fetch_scope is not None:
+            self._fetch_scope.cancel()
+
+    async def _fetch(self, consumer: Consumer, stop: trio.Event) -> Sequence[Delivery]:
+        """Fetch a batch, riding out store outages; empty when ``stop`` interrupts."""
+        outage = 0
+        while not stop.is_set():
+            with trio.CancelScope() as scope:
+                self._fetch_scope = scope
+                try:
+                    batch = await consumer.fetch(self.cls.batch_size)
+                except TransportError as exc:
+                    delay = _OUTAGE_BACKOFF.delay(outage)
+                    if outage == 0:
+                        logger.warning("%s: store unavailable (%s); retrying", self.path, exc)
+                    outage += 1
+                    await trio.sleep(delay)
+                    continue
+                finally:
+                    self._fetch_scope = None
+                if outage:
+                    logger.info("%s: store reachable again", self.path)
+                return batch
+        return ()
+
+    async def _loop(self, actor: Actor, consumer: Consumer, stop: trio.Event) -> None:
+        while not stop.is_set():
+            batch = await self._fetch(consumer, stop)
+            handled: list[Delivery] = []
+            try:
+                for delivery in batch:
+                    # On a graceful stop, messages not started stay unacked: they come
+                    # back to this consumer name, or to another one after the lease.
+                    if stop.is_set():
+                        break
+                    if await self._handle(actor, consumer, delivery):
+                        handled.append(delivery)
+            finally:
+                if handled:
+                    with trio.CancelScope(shield=True):
+                        await self._ack(consumer, handled)
+
+    async def _ack(self, consumer: Consumer, handled: Sequence[Delivery]) -> None:
+        try:
+            await consumer.ack(handled)
+        except TransportError as exc:
+            # At-least-once: unacked messages are delivered again later.
+            logger.warning("%s: ack of %d messages failed (%s)", self.path, len(handled), exc)
+
+    async def _handle(self, actor: Actor, consumer: Consumer, delivery: Delivery) -> bool:
+        """Handle one delivery; True when it should be acked with the batch."""
+        try:
+            envelope = decode(delivery.payload, max_size=self.system.max_payload)
+            method, body = self.table.resolve(envelope)
+        except CodecError as exc:
+            await self._dead_letter(consumer, delivery, Failure(f"undecodable: {exc}", self.path))
+            return False
+        actor.context._begin(envelope, delivery)
+        try:
+            result = await getattr(actor, method)(body)
+        except Drop:
+            return True
+        except Reject as fate:
+            await self._dead_letter(
+                consumer, delivery, Failure(f"rejected: {fate.reason}", self.path)
+            )
+            await self.system._reply_error(envelope, "Rejected", fate.reason)
+            return False
+        except Retry as fate:
+            attempts = await consumer.record_failure(delivery)
+            if attempts >= self.cls.max_deliveries:
+                await self._give_up(consumer, delivery, envelope, fate, attempts)
+            else:
+                await consumer.retry_later(delivery, fate.delay)
+            return False
+        except Exception as exc:
+            attempts = await consumer.record_failure(delivery)
+            if attempts < self.cls.max_deliveries:
+                raise  # a crash: the supervisor restarts us, the message comes back
+            await self._give_up(consumer, delivery, envelope, exc, attempts)
+            return False
+        finally:
+            actor.context._end()
+        await self.system._deliver_result(self.cls, envelope, result)
+        return True
+
+    async def _give_up(
+        self,
+        consumer: Consumer,
+        delivery: Delivery,
+        envelope: Envelope,
+        exc: BaseException,
+        attempts: int,
+    ) -> None:
+        failure = Failure(
+            reason=f"failed {attempts} times",
+            actor=self.path,
+            error_type=type(exc).__qualname__,
+            error=str(exc),
+            traceback="".join(traceback.format_exception(exc)),
+        )
+        await self._dead_letter(consumer, delivery, failure)
+        await self.system._reply_error(envelope, failure.error_type, failure.error)
+
+    async def _dead_letter(self, consumer: Consumer, delivery: Delivery, failure: Failure) -> None:
+        logger.error(
+            "%s: message %s dead-lettered to %s:dead: %s%s",
+            self.path,
+            delivery.id,
+            self.spec.name,
+            failure.reason,
+            f" ({failure.error_type}: {failure.error})" if failure.error_type else "",
+            extra={"event": "dead_letter", "path": self.path, "mailbox": str(self.spec)},
+        )
+        await consumer.dead_letter(delivery, failure)

@@ -1,0 +1,703 @@
+"""ActorSystem: the transport, the supervision tree, tell/ask, and the run lifecycle."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import socket
+import types
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, TypeVar, get_type_hints, overload
+
+import attrs
+import trio
+
+from transports import DeadLetter, Delivery, MailboxSpec, Transport
+
+from ._actor import Actor, function_actor
+from ._codec import DEFAULT_MAX_PAYLOAD, Envelope, decode, encode, structure
+from ._exceptions import (
+    ActorsError,
+    AskTimeout,
+    ClosedError,
+    CodecError,
+    ConfigurationError,
+    RemoteError,
+    TransportError,
+)
+from ._mailbox import channel_mailbox, list_mailbox, stream_mailbox
+from ._runner import ActorRun, current_system
+from ._supervision import ChildInfo, Restart, Supervisor
+
+__all__ = ["ActorContext", "ActorSystem", "MessageInfo"]
+
+logger = logging.getLogger("actors.system")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_URL = "redis://localhost:6379"
+_ERROR_TYPE = "actors-error-type"
+_ERROR_MESSAGE = "actors-error"
+
+
+class SystemState(enum.Enum):
+    """Where an :class:`ActorSystem` is in its life."""
+
+    NEW = "new"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    CLOSED = "closed"
+
+
+@attrs.frozen
+class MessageInfo:
+    """Metadata of the message a handler is working on."""
+
+    id: str
+    attempt: int
+    headers: Mapping[str, str]
+    correlation_id: str | None
+    reply_to: str | None
+    channel: str | None
+
+
+class ActorContext:
+    """What a running actor can reach: messaging, the store, the current message."""
+
+    def __init__(self, system: ActorSystem, path: str, consumer: str) -> None:
+        self.system = system
+        #: The instance's name in the tree, such as ``ledger-2``.
+        self.path = path
+        #: The consumer name in the store, unique per node.
+        self.consumer = consumer
+        self._message: MessageInfo | None = None
+
+    @property
+    def message(self) -> MessageInfo:
+        """The message being handled.
+
+        Raises:
+            RuntimeError: outside a handler.
+        """
+        if self._message is None:
+            raise RuntimeError("no message is being handled")
+        return self._message
+
+    @property
+    def redis(self) -> Any:
+        """The system's Redis client, for the actor's own commands."""
+        return self.system.redis
+
+    def _begin(self, envelope: Envelope, delivery: Delivery) -> None:
+        self._message = MessageInfo(
+            id=envelope.id,
+            attempt=delivery.attempt,
+            headers=envelope.headers,
+            correlation_id=envelope.correlation_id,
+            reply_to=envelope.reply_to,
+            channel=delivery.channel,
+        )
+
+    def _end(self) -> None:
+        self._message = None
+
+    async def tell(
+        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Send ``msg`` to ``target``; see :meth:`ActorSystem.tell`."""
+        await self.system.tell(target, msg, headers=headers)
+
+    async def ask(self, target: Any, msg: Any, *, timeout: float = 5.0) -> Any:
+        """Ask ``target``; see :meth:`ActorSystem.ask`."""
+        return await self.system.ask(target, msg, timeout=timeout)
+
+
+def _open_transport(url: str) -> Transport:
+    scheme = url.partition("://")[0]
+    if scheme == "memory":
+        from transports.memory import MemoryTransport
+
+        return MemoryTransport()
+    if scheme in ("redis", "rediss", "unix"):
+        from transports.redis import RedisTransport
+
+        return RedisTransport.from_url(url)
+    raise ConfigurationError(
+        f"unsupported URL scheme {scheme!r}: use redis://, rediss://, unix:// or memory://"
+    )
+
+
+def _one_mailbox(
+    *,
+    channel: str | None,
+    pattern: str | None,
+    list: str | None,  # the FastStream-style keyword users expect
+    stream: str | None,
+    mailbox: MailboxSpec | None,
+    **options: Any,
+) -> MailboxSpec:
+    candidates = {
+        "channel": channel,
+        "pattern": pattern,
+        "list": list,
+        "stream": stream,
+        "mailbox": mailbox,
+    }
+    given = {k: v for k, v in candidates.items() if v is not None}
+    if len(given) != 1:
+        raise ConfigurationError(
+            "give exactly one of channel=, pattern=, list=, stream= or mailbox=, "
+            f"not {sorted(given) or 'none'}"
+        )
+    if mailbox is not None:
+        return mailbox
+    if channel is not None:
+        return channel_mailbox(channel)
+    if pattern is not None:
+        return channel_mailbox(pattern, pattern=True)
+    if list is not None:
+        return list_mailbox(list, **options)
+    assert stream is not None
+    return stream_mailbox(stream, **options)
+
+
+class ActorSystem:
+    """Actors, their supervision tree and their store, run as one unit.
+
+    ``url`` picks the store: ``redis://host:port/db``, ``rediss://`` (TLS),
+    ``unix:///path``, or ``memory://`` (in-process); by default ``$ACTORS_URL``,
+    else ``redis://localhost:6379``. ``transport`` overrides it.
+    ``node`` names this process among others sharing the store (default:
+    ``<hostname>-<pid>``); consumer names derive from it.
+
+    Use it as ``async with system:`` inside a trio program, or let
+    ``python -m actors run file.py`` run it.
+
+    Raises:
+        ConfigurationError: an unsupported URL scheme.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        transport: Transport | None = None,
+        node: str | None = None,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+    ) -> None:
+        self.url = url or os.environ.get("ACTORS_URL") or DEFAULT_URL
+        self.node = node or f"{socket.gethostname()}-{os.getpid()}"
+        self.max_payload = max_payload
+        self.state = SystemState.NEW
+        self._given_transport = transport
+        self._transport: Transport | None = None
+        self._actors: dict[str, type[Actor]] = {}
+        self._unsupervised: list[tuple[type[Actor], int, Restart]] = []
+        self._supervisors: list[Supervisor] = []
+        self._root: Supervisor | None = None
+        self._waiters: dict[str, trio.MemorySendChannel[Envelope]] = {}
+        self._reply_box = list_mailbox(f"actors.reply.{self.node}.{uuid.uuid4().hex[:8]}")
+        self._stop = trio.Event()
+
+    # -- declaring actors -------------------------------------------------------------
+
+    @overload
+    def actor(self, target: F, /) -> F: ...
+    @overload
+    def actor(
+        self,
+        target: None = None,
+        /,
+        *,
+        channel: str | None = None,
+        pattern: str | None = None,
+        list: str | None = None,
+        stream: str | None = None,
+        mailbox: MailboxSpec | None = None,
+        group: str | None = None,
+        at_most_once: bool = False,
+        name: str | None = None,
+        instances: int = 1,
+        max_deliveries: int = 3,
+        restart: Restart = "permanent",
+    ) -> Callable[[F], F]: ...
+
+    def actor(
+        self,
+        target: Any = None,
+        /,
+        *,
+        channel: str | None = None,
+        pattern: str | None = None,
+        list: str | None = None,
+        stream: str | None = None,
+        mailbox: MailboxSpec | None = None,
+        group: str | None = None,
+        at_most_once: bool = False,
+        name: str | None = None,
+        instances: int = 1,
+        max_deliveries: int = 3,
+        restart: Restart = "permanent",
+    ) -> Any:
+        """Register an actor, as a decorator on an ``async def`` or an :class:`Actor` class.
+
+        On a function, exactly one of ``channel=``, ``pattern=``, ``list=``, ``stream=``
+        or ``mailbox=`` names its mailbox. On a class, the class declares its own
+        ``mailbox``. Registered actors run under the system's default
+        ``one_for_one`` supervisor, ``instances`` of them. Returns the function or
+        class unchanged, so it stays callable and testable.
+
+        Raises:
+            ConfigurationError: no mailbox or several, a duplicate name, no handler.
+        """
+
+        def register(obj: Any) -> Any:
+            if isinstance(obj, type) and issubclass(obj, Actor):
+                cls = obj
+            else:
+                options: dict[str, Any] = {}
+                if group is not None:
+                    options["group"] = group
+                if at_most_once:
+                    options["at_most_once"] = True
+                box = _one_mailbox(
+                    channel=channel,
+                    pattern=pattern,
+                    list=list,
+                    stream=stream,
+                    mailbox=mailbox,
+                    **options,
+                )
+                cls = function_actor(
+                    obj,
+                    mailbox=box,
+                    name=name,
+                    publish_to=getattr(obj, "__actors_publish__", ()),
+                    max_deliveries=max_deliveries,
+                )
+                obj.__actors_class__ = cls
+            cls.spec(instances=instances)  # validate now, at import time
+            self._register(cls)
+            self._unsupervised.append((cls, instances, restart))
+            return obj
+
+        if target is not None:
+            return register(target)
+        return register
+
+    def publisher(
+        self,
+        *,
+        channel: str | None = None,
+        list: str | None = None,
+        stream: str | None = None,
+        mailbox: MailboxSpec | None = None,
+    ) -> Callable[[F], F]:
+        """Publish the decorated actor function's return values to a mailbox.
+
+        Stack it under (or over) :meth:`actor`; several publishers may be stacked.
+
+        Raises:
+            ConfigurationError: no target or several.
+        """
+        box = _one_mailbox(channel=channel, pattern=None, list=list, stream=stream, mailbox=mailbox)
+
+        def decorate(fn: F) -> F:
+            cls = getattr(fn, "__actors_class__", None)
+            if cls is not None:  # @publisher above @actor: the class exists already
+                cls.publish_to = (*cls.publish_to, box)
+            else:
+                fn.__actors_publish__ = (box, *getattr(fn, "__actors_publish__", ()))  # type: ignore[attr-defined]
+            return fn
+
+        return decorate
+
+    def supervise(self, supervisor: Supervisor) -> Supervisor:
+        """Run ``supervisor`` (and its tree) as part of this system; returns it.
+
+        Actor classes found in its tree become addressable by name.
+
+        Raises:
+            ConfigurationError: once the system is running.
+        """
+        if self.state is not SystemState.NEW:
+            raise ConfigurationError("supervise() must be called before the system starts")
+        self._supervisors.append(supervisor)
+        for cls in _actors_in(supervisor):
+            self._register(cls)
+        return supervisor
+
+    def _register(self, cls: type[Actor]) -> None:
+        existing = self._actors.get(cls.name)
+        if existing is not None and existing is not cls:
+            raise ConfigurationError(f"two actors are named {cls.name!r}")
+        self._actors[cls.name] = cls
+
+    @property
+    def actors(self) -> Mapping[str, type[Actor]]:
+        """The registered actor classes, by name."""
+        return dict(self._actors)
+
+    # -- running ----------------------------------------------------------------------
+
+    @property
+    def transport(self) -> Transport:
+        """The store this system talks to.
+
+        Raises:
+            ClosedError: the system is not running.
+        """
+        if self._transport is None:
+            raise ClosedError("the actor system is not running")
+        return self._transport
+
+    @property
+    def redis(self) -> Any:
+        """The Redis client of a Redis-backed system, for your own commands.
+
+        Raises:
+            ConfigurationError: the system does not run on Redis.
+        """
+        client = getattr(self.transport, "client", None)
+        if client is None:
+            raise ConfigurationError(f"the system runs on {self.url}, not on Redis")
+        return client
+
+    def tree(self) -> ChildInfo:
+        """A live snapshot of the supervision tree: each child, its state and restarts.
+
+        Raises:
+            ClosedError: the system is not running.
+        """
+        if self._root is None:
+            raise ClosedError("the actor system is not running")
+        return self._root.tree()
+
+    def _build_root(self) -> Supervisor:
+        if len(self._supervisors) == 1 and not self._unsupervised:
+            return self._supervisors[0]
+        children: list[Any] = [cls.spec(instances=n, restart=r) for cls, n, r in self._unsupervised]
+        children.extend(s.spec() for s in self._supervisors)
+        return Supervisor(children, name="system", strategy="one_for_one")
+
+    def _open_transport(self) -> Transport:
+        try:
+            return _open_transport(self.url)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{self._safe_url}: {exc}") from exc
+
+    def stop(self) -> None:
+        """Ask the system to stop gracefully: stop fetching, finish in-flight messages."""
+        self._stop.set()
+
+    async def __aenter__(self) -> ActorSystem:
+        self._stack = AsyncExitStack()
+        try:
+            await self._stack.enter_async_context(self._running())
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> bool | None:
+        self.stop()
+        return await self._stack.__aexit__(exc_type, exc, tb)
+
+    @asynccontextmanager
+    async def _running(self, transport: Transport | None = None) -> AsyncIterator[None]:
+        """Run the system for the body of the block (on ``transport`` if given).
+
+        A system may run again after it stopped, as tests of one module-level
+        system do.
+        """
+        if self.state in (SystemState.RUNNING, SystemState.STOPPING):
+            raise ConfigurationError("the actor system is already running")
+        self._stop = trio.Event()
+        self._root = self._build_root()
+        # Close only what we opened: a transport handed to us belongs to the caller.
+        borrowed = transport or self._given_transport
+        active = borrowed or self._open_transport()
+        self._transport = active
+        token = current_system.set(self)
+        try:
+            await active.ping()
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self._read_replies)
+                self.state = SystemState.RUNNING
+                await nursery.start(self._run_tree)
+                logger.info("actor system running on %s as node %s", self._safe_url, self.node)
+                try:
+                    yield
+                finally:
+                    self.state = SystemState.STOPPING
+                    self._stop.set()
+                    # The tree stops gracefully on its own; the reply reader only then.
+                    await self._tree_done.wait()
+                    nursery.cancel_scope.cancel()
+        finally:
+            current_system.reset(token)
+            self.state = SystemState.CLOSED
+            self._transport = None
+            self._root = None
+            if borrowed is None:
+                with trio.CancelScope(shield=True):
+                    await active.aclose()
+            logger.info("actor system stopped")
+
+    async def _run_tree(self, *, task_status: trio.TaskStatus[None]) -> None:
+        assert self._root is not None
+        self._tree_done = trio.Event()
+        try:
+            await self._root.run(self._stop, task_status=task_status)
+        finally:
+            self._tree_done.set()
+
+    async def run(self) -> None:
+        """Run until :meth:`stop` is called (or the root supervisor fails).
+
+        Raises:
+            SupervisorError: the root supervisor exceeded its restart intensity.
+            TransportError: the store is unreachable at start.
+        """
+        try:
+            async with self:
+                await self._stop.wait()
+        except BaseExceptionGroup as group:
+            # Nurseries wrap errors in groups; a lone error of ours is clearer unwrapped.
+            failure = _only(group, ActorsError)
+            if failure is None:
+                raise
+            raise failure from None
+
+    @property
+    def _safe_url(self) -> str:
+        from ._urls import redact
+
+        return redact(self.url)
+
+    # -- messaging ----------------------------------------------------------------------
+
+    def resolve(self, target: Any) -> MailboxSpec:
+        """The mailbox for ``target``: a :class:`MailboxSpec`, an :class:`Actor` class,
+        an address (``"list:jobs"``), or the name of a registered actor or its mailbox.
+
+        Raises:
+            ConfigurationError: the target is unknown.
+        """
+        if isinstance(target, MailboxSpec):
+            return target
+        if isinstance(target, type) and issubclass(target, Actor) and target.mailbox is not None:
+            return target.mailbox
+        fn_cls = getattr(target, "__actors_class__", None)
+        if fn_cls is not None and fn_cls.mailbox is not None:
+            return fn_cls.mailbox  # type: ignore[no-any-return]
+        if isinstance(target, str):
+            cls = self._actors.get(target)
+            if cls is not None and cls.mailbox is not None:
+                return cls.mailbox
+            for cls in self._actors.values():
+                if cls.mailbox is not None and cls.mailbox.name == target:
+                    return cls.mailbox
+            if target.partition(":")[0] in ("list", "stream", "pubsub"):
+                return MailboxSpec.parse(target)
+        raise ConfigurationError(
+            f"unknown target {target!r}: name a registered actor or mailbox, or pass a "
+            "mailbox (list_mailbox('jobs')) or an address ('list:jobs')"
+        )
+
+    async def tell(
+        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Send ``msg`` to ``target`` and return once the store has it (fire-and-forget).
+
+        Raises:
+            ConfigurationError: unknown target. CodecError: ``msg`` cannot be encoded.
+            TransportError: the store failed. ClosedError: the system is not running.
+        """
+        await self.transport.send(self.resolve(target), [encode(msg, headers=headers)])
+
+    async def tell_many(self, target: Any, msgs: Sequence[Any]) -> None:
+        """Send several messages to one target in one round-trip, in order.
+
+        Raises:
+            The same as :meth:`tell`.
+        """
+        await self.transport.send(self.resolve(target), [encode(m) for m in msgs])
+
+    publish = tell
+
+    async def ask(
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        timeout: float = 5.0,
+        reply_type: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Send ``msg`` to ``target`` and wait for the handler's return value.
+
+        The reply is structured as ``reply_type`` if given, else as the return
+        annotation of the target actor's handler for ``type(msg)`` when known,
+        else returned as plain JSON data.
+
+        Raises:
+            AskTimeout: no reply within ``timeout`` seconds (a later reply is discarded).
+            RemoteError: the handler raised (after its last attempt) or rejected it.
+            CodecError: the reply does not fit the expected type.
+            ConfigurationError, TransportError, ClosedError: as for :meth:`tell`.
+        """
+        spec = self.resolve(target)
+        expected = reply_type if reply_type is not None else self._reply_type_for(spec, msg)
+        correlation_id = uuid.uuid4().hex
+        send, receive = trio.open_memory_channel[Envelope](1)
+        self._waiters[correlation_id] = send
+        reply: Envelope | None = None
+        try:
+            payload = encode(
+                msg,
+                correlation_id=correlation_id,
+                reply_to=str(self._reply_box),
+                headers=headers,
+            )
+            await self.transport.send(spec, [payload])
+            with trio.move_on_after(timeout):
+                reply = await receive.receive()
+        finally:
+            del self._waiters[correlation_id]
+        if reply is None:
+            raise AskTimeout(f"no reply from {spec} within {timeout}s")
+        if _ERROR_TYPE in reply.headers:
+            error_type = reply.headers[_ERROR_TYPE]
+            raise RemoteError(
+                f"{spec} failed: {error_type}: {reply.headers.get(_ERROR_MESSAGE, '')}",
+                error_type=error_type,
+            )
+        if expected is None:
+            return reply.body
+        return structure(reply, expected)
+
+    def _reply_type_for(self, spec: MailboxSpec, msg: Any) -> Any:
+        for cls in self._actors.values():
+            if cls.mailbox != spec:
+                continue
+            for tp, method in cls.handlers().entries:
+                if tp is type(msg):
+                    hint = get_type_hints(getattr(cls, method)).get("return")
+                    return None if hint in (None, type(None), Any) else hint
+        return None
+
+    async def _read_replies(self, *, task_status: trio.TaskStatus[None]) -> None:
+        async with self.transport.consumer(self._reply_box, self._reply_box.name) as consumer:
+            task_status.started()
+            while True:
+                try:
+                    batch = await consumer.fetch(100)
+                except TransportError as exc:
+                    logger.warning("reply mailbox unavailable (%s); retrying", exc)
+                    await trio.sleep(0.5)
+                    continue
+                for delivery in batch:
+                    self._route_reply(delivery)
+
+    def _route_reply(self, delivery: Delivery) -> None:
+        try:
+            reply = decode(delivery.payload, max_size=self.max_payload)
+        except CodecError as exc:
+            logger.warning("discarding an undecodable reply: %s", exc)
+            return
+        waiter = self._waiters.get(reply.correlation_id or "")
+        if waiter is None:
+            logger.debug("discarding a late reply %s", reply.correlation_id)
+            return
+        try:
+            waiter.send_nowait(reply)
+        except trio.WouldBlock:
+            logger.debug("discarding a duplicate reply %s", reply.correlation_id)
+
+    async def _deliver_result(self, cls: type[Actor], request: Envelope, result: Any) -> None:
+        """Send a handler's result to the asker and to the actor's publishers."""
+        sends: list[Awaitable[None]] = []
+        if request.reply_to:
+            try:
+                box = MailboxSpec.parse(request.reply_to)
+            except ConfigurationError as exc:
+                logger.warning("%s: bad reply_to %r: %s", cls.name, request.reply_to, exc)
+            else:
+                payload = encode(result, correlation_id=request.correlation_id)
+                sends.append(self.transport.send(box, [payload]))
+        if result is not None:
+            for box in cls.publish_to:
+                sends.append(self.transport.send(box, [encode(result)]))
+        for send in sends:
+            await send
+
+    async def _reply_error(self, request: Envelope, error_type: str, message: str) -> None:
+        if not request.reply_to:
+            return
+        try:
+            box = MailboxSpec.parse(request.reply_to)
+            payload = encode(
+                None,
+                correlation_id=request.correlation_id,
+                headers={_ERROR_TYPE: error_type, _ERROR_MESSAGE: message[:2000]},
+            )
+            await self.transport.send(box, [payload])
+        except (ConfigurationError, TransportError) as exc:
+            logger.warning("could not send the error reply to %s: %s", request.reply_to, exc)
+
+    # -- dead letters -------------------------------------------------------------------
+
+    async def dead_letters(self, target: Any, count: int = 100) -> Sequence[DeadLetter]:
+        """The dead letters of ``target``'s mailbox, oldest first.
+
+        Raises:
+            ConfigurationError, TransportError, ClosedError: as for :meth:`tell`.
+        """
+        return await self.transport.dead_letters(self.resolve(target), count)
+
+    async def replay_dead_letters(self, target: Any, ids: Sequence[str] | None = None) -> int:
+        """Send dead letters (all, or ``ids``) back into their mailbox; returns how many.
+
+        Raises:
+            ConfigurationError, TransportError, ClosedError: as for :meth:`tell`.
+        """
+        return await self.transport.replay_dead_letters(self.resolve(target), ids)
+
+
+def _actors_in(supervisor: Supervisor) -> list[type[Actor]]:
+    """The actor classes anywhere in ``supervisor``'s tree."""
+    found: list[type[Actor]] = []
+    for spec in supervisor.children:
+        if isinstance(spec.run, ActorRun):
+            found.append(spec.run.actor)
+        owner = getattr(spec.run, "__self__", None)
+        if isinstance(owner, Supervisor):
+            found.extend(_actors_in(owner))
+    return found
+
+
+E = TypeVar("E", bound=BaseException)
+
+
+def _only(group: BaseExceptionGroup[BaseException], kind: type[E]) -> E | None:
+    """The single leaf of ``group`` if it is a ``kind``, else None."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    if len(leaves) == 1 and isinstance(leaves[0], kind):
+        return leaves[0]
+    return None

@@ -1,0 +1,107 @@
+"""Test your actors in-process, on the memory transport, with pytest-trio.
+
+::
+
+    from actors.testing import run_test_system
+
+    async def test_ledger():
+        async with run_test_system(system) as probe:
+            await probe.system.tell("ledger", Deposit("a", 10))
+            await probe.drain()
+            assert probe.sent("pubsub:balances") == [{"account": "a", "total": 10}]
+
+The system under test keeps its actors, supervisors and publishers; only its store
+is replaced by an in-memory one that records every message sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import attrs
+import trio
+import trio.testing
+
+from transports import Consumer, DeadLetter, MailboxSpec, Transport
+from transports.memory import MemoryTransport
+
+from ._codec import Envelope, decode, structure
+from ._system import ActorSystem
+
+__all__ = ["Probe", "RecordingTransport", "run_test_system"]
+
+
+@attrs.define
+class RecordingTransport(Transport):
+    """A transport that records every payload sent through it, then forwards it."""
+
+    inner: Transport = attrs.field(factory=MemoryTransport)
+    sent: list[tuple[MailboxSpec, bytes]] = attrs.field(factory=list)
+
+    async def send(self, spec: MailboxSpec, payloads: Sequence[bytes]) -> None:
+        """Record, then send through the inner transport."""
+        self.sent.extend((spec, p) for p in payloads)
+        await self.inner.send(spec, payloads)
+
+    def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
+        """The inner transport's consumer."""
+        return self.inner.consumer(spec, name)
+
+    async def dead_letters(self, spec: MailboxSpec, count: int = 100) -> Sequence[DeadLetter]:
+        """The inner transport's dead letters."""
+        return await self.inner.dead_letters(spec, count)
+
+    async def replay_dead_letters(self, spec: MailboxSpec, ids: Sequence[str] | None = None) -> int:
+        """Replay through the inner transport."""
+        return await self.inner.replay_dead_letters(spec, ids)
+
+    async def aclose(self) -> None:
+        """Close the inner transport."""
+        await self.inner.aclose()
+
+
+@attrs.define
+class Probe:
+    """A running test system, and what was sent while it ran."""
+
+    system: ActorSystem
+    transport: RecordingTransport
+
+    async def drain(self, cushion: float = 0.0) -> None:
+        """Wait until every actor is idle: all tasks blocked, nothing left to handle.
+
+        With the memory transport a blocked system is a drained one: actors only
+        block waiting for an empty mailbox (or on a timer, such as a retry delay).
+        """
+        await trio.testing.wait_all_tasks_blocked(cushion)
+
+    def envelopes(self, target: Any) -> list[Envelope]:
+        """Every message sent to ``target`` (anything :meth:`ActorSystem.resolve` takes)."""
+        spec = self.system.resolve(target)
+        return [decode(payload) for box, payload in self.transport.sent if box == spec]
+
+    def sent(self, target: Any, as_type: Any = None) -> list[Any]:
+        """The bodies sent to ``target``: plain JSON data, or structured as ``as_type``."""
+        envelopes = self.envelopes(target)
+        if as_type is None:
+            return [e.body for e in envelopes]
+        return [structure(e, as_type) for e in envelopes]
+
+
+@asynccontextmanager
+async def run_test_system(system: ActorSystem) -> AsyncIterator[Probe]:
+    """Run ``system`` on a recording in-memory transport for the body of the block.
+
+    Raises:
+        Whatever the system raises on start (a handler-less actor, a failing
+        ``on_start``...), and on exit a root supervisor failure.
+    """
+    transport = RecordingTransport()
+    try:
+        async with system._running(transport):
+            yield Probe(system, transport)
+    finally:
+        with trio.CancelScope(shield=True):
+            await transport.aclose()

@@ -1,0 +1,374 @@
+"""The runtime on the memory transport: actors, dispatch, ask, fates, crashes, dead letters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pytest
+import trio
+import trio.lowlevel
+import trio.testing
+
+from actors import (
+    Actor,
+    ActorContext,
+    ActorSystem,
+    AskTimeout,
+    ConfigurationError,
+    Drop,
+    Reject,
+    RemoteError,
+    Retry,
+    Supervisor,
+    channel_mailbox,
+    handler,
+    list_mailbox,
+    stream_mailbox,
+)
+from actors.testing import run_test_system
+
+
+@attrs.frozen
+class Deposit:
+    account: str
+    amount: int
+
+
+@attrs.frozen
+class GetBalance:
+    account: str
+
+
+@attrs.frozen
+class Balance:
+    account: str
+    total: int
+
+
+class Ledger(Actor):
+    mailbox = stream_mailbox("ledger")
+
+    def __init__(self) -> None:
+        self.totals: dict[str, int] = {}
+
+    @handler
+    async def deposit(self, msg: Deposit) -> Balance:
+        self.totals[msg.account] = self.totals.get(msg.account, 0) + msg.amount
+        return Balance(msg.account, self.totals[msg.account])
+
+    @handler
+    async def balance(self, msg: GetBalance) -> Balance:
+        return Balance(msg.account, self.totals.get(msg.account, 0))
+
+
+def new_system() -> ActorSystem:
+    return ActorSystem("memory://", node="test")
+
+
+async def test_function_actor_publishes_its_return_value() -> None:
+    system = new_system()
+
+    @system.actor(channel="in-channel")
+    @system.publisher(list="out")
+    async def echo(msg: str) -> str:
+        return f"Received: {msg}"
+
+    async with run_test_system(system) as probe:
+        await system.tell("in-channel", "hi")
+        await probe.drain()
+        assert probe.sent("list:out") == ["Received: hi"]
+
+
+async def test_publisher_above_actor_works_too() -> None:
+    system = new_system()
+
+    @system.publisher(list="out")
+    @system.actor(list="in")
+    async def double(n: int) -> int:
+        return 2 * n
+
+    async with run_test_system(system) as probe:
+        await system.tell_many("in", [1, 2, 3])
+        await probe.drain()
+        assert probe.sent("list:out") == [2, 4, 6]
+
+
+async def test_class_actor_dispatches_by_type_and_answers_ask() -> None:
+    system = new_system()
+    system.supervise(Supervisor([Ledger.spec()]))
+    async with run_test_system(system):
+        assert await system.ask("ledger", Deposit("a", 5)) == Balance("a", 5)
+        assert await system.ask(Ledger, Deposit("a", 7)) == Balance("a", 12)
+        assert await system.ask("stream:ledger", GetBalance("a")) == Balance("a", 12)
+        assert await system.ask("ledger", GetBalance("a"), reply_type=Balance) == Balance("a", 12)
+
+
+async def test_foreign_payload_reaches_the_handler_as_its_type() -> None:
+    system = new_system()
+    got: list[Deposit] = []
+
+    @system.actor(list="deposits")
+    async def record(msg: Deposit) -> None:
+        got.append(msg)
+
+    async with run_test_system(system) as probe:
+        await system.transport.send(list_mailbox("deposits"), [b'{"account":"x","amount":"3"}'])
+        await probe.drain()
+    assert got == [Deposit("x", 3)]
+
+
+async def test_ask_times_out_and_a_late_reply_is_discarded(autojump_clock: Any) -> None:
+    system = new_system()
+
+    @system.actor(list="slow")
+    async def slow(n: int) -> int:
+        await trio.sleep(10)
+        return n
+
+    async with run_test_system(system) as probe:
+        with pytest.raises(AskTimeout, match="no reply from list:slow within 1"):
+            await system.ask("slow", 1, timeout=1)
+        await trio.sleep(20)  # the reply arrives now, with nobody waiting
+        await probe.drain()
+        assert system._waiters == {}
+        assert await system.ask("slow", 2, timeout=30) == 2
+
+
+async def test_crash_redelivers_the_message_to_a_fresh_instance() -> None:
+    system = new_system()
+    seen: list[tuple[int, int, int]] = []
+    instances: list[object] = []
+
+    class Flaky(Actor):
+        mailbox = list_mailbox("flaky")
+
+        def __init__(self) -> None:
+            instances.append(self)
+
+        async def receive(self, n: int) -> None:
+            seen.append((n, self.context.message.attempt, len(instances)))
+            if n == 2 and self.context.message.attempt == 1:
+                raise ValueError("first try fails")
+
+    system.supervise(Supervisor([Flaky.spec()], backoff=None))
+    async with run_test_system(system) as probe:
+        await system.tell_many(Flaky, [1, 2, 3])
+        await probe.drain()
+        # Message 3 was fetched in the crashed batch: delivered twice, handled once.
+        assert [s[:2] for s in seen] == [(1, 1), (2, 1), (2, 2), (3, 2)]
+        assert seen[2][2] == 2  # handled by the restarted, fresh instance
+        assert system.tree().children[0].restarts == 1
+        assert await system.dead_letters(Flaky) == []
+
+
+async def test_poison_message_is_dead_lettered_and_the_rest_flows() -> None:
+    system = new_system()
+    handled: list[int] = []
+
+    class Picky(Actor):
+        mailbox = stream_mailbox("picky")
+        max_deliveries = 3
+
+        async def receive(self, n: int) -> None:
+            if n == 13:
+                raise RuntimeError("unlucky")
+            handled.append(n)
+
+    system.supervise(Supervisor([Picky.spec()], backoff=None, max_restarts=3))
+    async with run_test_system(system) as probe:
+        await system.tell_many(Picky, [12, 13, 14])
+        await probe.drain()
+        dead = await system.dead_letters(Picky)
+    assert handled == [12, 14]
+    assert len(dead) == 1
+    letter = dead[0]
+    assert letter.attempts == 3
+    assert letter.failure.error_type == "RuntimeError"
+    assert letter.failure.error == "unlucky"
+    assert "raise RuntimeError" in letter.failure.traceback
+    assert letter.failure.actor == "picky-0"
+
+
+async def test_ask_of_a_poison_message_raises_remote_error() -> None:
+    system = new_system()
+
+    @system.actor(list="broken", max_deliveries=1)
+    async def broken(n: int) -> int:
+        raise KeyError(n)
+
+    async with run_test_system(system):
+        with pytest.raises(RemoteError, match="KeyError") as info:
+            await system.ask("broken", 1)
+        assert info.value.error_type == "KeyError"
+
+
+async def test_undecodable_payloads_are_dead_lettered_once() -> None:
+    system = new_system()
+    got: list[Deposit] = []
+
+    @system.actor(list="strict")
+    async def strict(msg: Deposit) -> None:
+        got.append(msg)
+
+    junk = [b"\xff\xfe", b'{"account": 1}', b"not json", b'{"actors":1,"body":1,"id":5}']
+    async with run_test_system(system) as probe:
+        await system.transport.send(list_mailbox("strict"), junk)
+        await system.tell("strict", Deposit("ok", 1))
+        await probe.drain()
+        dead = await system.dead_letters("strict")
+        assert system.tree().children[0].restarts == 0
+    assert got == [Deposit("ok", 1)]
+    assert [d.payload for d in dead] == junk
+    assert all(d.failure.reason.startswith("undecodable") for d in dead)
+
+
+async def test_fates_drop_reject_and_retry(autojump_clock: Any) -> None:
+    system = new_system()
+    calls: list[tuple[str, int]] = []
+
+    @system.actor(list="fates", max_deliveries=3)
+    async def decide(cmd: str, context: ActorContext) -> None:
+        calls.append((cmd, context.message.attempt))
+        if cmd == "drop":
+            raise Drop()
+        if cmd == "reject":
+            raise Reject("not today")
+        if cmd == "retry" and context.message.attempt < 2:
+            raise Retry(delay=5)
+        if cmd == "always-retry":
+            raise Retry(delay=1)
+
+    async with run_test_system(system) as probe:
+        await system.tell_many("fates", ["drop", "reject", "retry", "always-retry"])
+        start = trio.current_time()
+        await trio.sleep(30)
+        await probe.drain()
+        dead = await system.dead_letters("fates")
+    assert trio.current_time() - start >= 5
+    assert ("retry", 2) in calls
+    assert calls.count(("drop", 1)) == 1
+    assert [(d.failure.reason, d.attempts) for d in dead] == [
+        ("rejected: not today", 1),
+        ("failed 3 times", 3),
+    ]
+
+
+async def test_instances_share_a_list_without_duplicates() -> None:
+    system = new_system()
+    seen: list[tuple[int, str]] = []
+
+    @system.actor(list="work", instances=3)
+    async def work(n: int, context: ActorContext) -> None:
+        await trio.lowlevel.checkpoint()
+        seen.append((n, context.path))
+
+    async with run_test_system(system) as probe:
+        await system.tell_many("work", list(range(300)))
+        await probe.drain()
+    assert sorted(n for n, _ in seen) == list(range(300))
+    assert len({path for _, path in seen}) == 3
+
+
+async def test_pubsub_broadcasts_to_every_instance() -> None:
+    system = new_system()
+    seen: list[str] = []
+
+    @system.actor(channel="news", instances=2)
+    async def listener(msg: str, context: ActorContext) -> None:
+        seen.append(f"{context.path}:{msg}")
+
+    async with run_test_system(system) as probe:
+        await system.tell("pubsub:news", "hello")
+        await probe.drain()
+    assert sorted(seen) == ["listener-0:hello", "listener-1:hello"]
+
+
+async def test_two_hop_pipeline_from_inside_a_handler() -> None:
+    system = new_system()
+    out: list[int] = []
+
+    class First(Actor):
+        mailbox = list_mailbox("first")
+
+        async def receive(self, n: int) -> None:
+            await self.tell("second", n + 1)
+
+    @system.actor(stream="second")
+    async def second(n: int) -> None:
+        out.append(n * 10)
+
+    system.actor(First)
+    async with run_test_system(system) as probe:
+        await system.tell_many(First, [1, 2])
+        await probe.drain()
+    assert out == [20, 30]
+
+
+async def test_graceful_stop_finishes_the_message_in_flight(autojump_clock: Any) -> None:
+    system = new_system()
+    started = trio.Event()
+    finished: list[int] = []
+
+    @system.actor(list="long")
+    async def long(n: int) -> None:
+        started.set()
+        await trio.sleep(2)
+        finished.append(n)
+
+    async with run_test_system(system) as probe:
+        await system.tell_many("long", [1, 2])
+        await started.wait()
+        system.stop()
+    assert finished == [1]
+    # Message 2 was never started: it stays in the mailbox for the next run.
+    async with run_test_system(system) as probe:
+        pass
+    assert probe.sent("long") == []
+
+
+async def test_on_start_failure_fails_the_start() -> None:
+    system = new_system()
+
+    class Broken(Actor):
+        mailbox = list_mailbox("broken")
+
+        async def on_start(self) -> None:
+            raise OSError("no disk")
+
+        async def receive(self, n: int) -> None:
+            pass
+
+    system.supervise(Supervisor([Broken.spec()]))
+    with pytest.raises(BaseException) as info:  # a group from the nursery
+        async with run_test_system(system):
+            pass
+    assert "no disk" in repr(info.value) or "broken" in repr(info.value)
+
+
+def test_declaration_errors_are_clear() -> None:
+    system = new_system()
+    with pytest.raises(ConfigurationError, match="exactly one of"):
+        system.actor(list="a", stream="b")(_noop)
+    with pytest.raises(ConfigurationError, match="must be async def"):
+        system.actor(list="a")(lambda x: x)
+
+    class NoHandler(Actor):
+        mailbox = list_mailbox("x")
+
+    with pytest.raises(ConfigurationError, match="no handler"):
+        NoHandler.spec()
+
+    class NoMailbox(Actor):
+        async def receive(self, n: int) -> None:
+            pass
+
+    with pytest.raises(ConfigurationError, match="declares no mailbox"):
+        NoMailbox.spec()
+    with pytest.raises(ConfigurationError, match="unknown target 'nobody'"):
+        system.resolve("nobody")
+    assert system.resolve("pubsub:x") == channel_mailbox("x")
+
+
+async def _noop(msg: int) -> None:
+    pass

@@ -1,0 +1,137 @@
+"""The wire format: envelopes, foreign payloads, strict-but-Redis-aware structuring, junk."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from actors import CodecError
+from actors._actor import HandlerTable
+from actors._codec import Envelope, decode, encode, structure
+
+
+@attrs.frozen
+class Deposit:
+    account: str
+    amount: int
+
+
+@attrs.frozen
+class Note:
+    text: str
+    urgent: bool = False
+
+
+def test_round_trip_keeps_metadata() -> None:
+    payload = encode(
+        Deposit("a", 3), correlation_id="c1", reply_to="list:r", headers={"trace": "t"}
+    )
+    env = decode(payload)
+    assert not env.foreign
+    assert env.type == "Deposit"
+    assert (env.correlation_id, env.reply_to, dict(env.headers)) == ("c1", "list:r", {"trace": "t"})
+    assert structure(env, Deposit) == Deposit("a", 3)
+
+
+def test_foreign_json_is_the_body() -> None:
+    env = decode(b'{"account": "a", "amount": 1}')
+    assert env.foreign and env.type is None
+    assert structure(env, Deposit) == Deposit("a", 1)
+
+
+def test_stream_style_strings_structure_as_numbers_and_bools() -> None:
+    assert structure(decode(b'{"account": "a", "amount": "42"}'), Deposit) == Deposit("a", 42)
+    assert structure(decode(b'{"text": "x", "urgent": "true"}'), Note) == Note("x", True)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"account": 1, "amount": 1}',  # int is not a str
+        b'{"account": "a", "amount": 1.5}',  # a fraction is not an int
+        b'{"account": "a", "amount": true}',  # a bool is not an int
+        b'{"account": "a"}',  # missing field
+        b'["account", "a"]',  # wrong shape
+    ],
+)
+def test_wrong_schema_is_a_codec_error(payload: bytes) -> None:
+    with pytest.raises(CodecError, match="does not fit Deposit"):
+        structure(decode(payload), Deposit)
+
+
+def test_text_reaches_only_str_handlers() -> None:
+    env = decode(b"hello there")
+    assert env.text and structure(env, str) == "hello there"
+    with pytest.raises(CodecError, match="not JSON"):
+        structure(env, Deposit)
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"\xff\xfe", "not UTF-8"),
+        (b"[" * 200_000, "nested too deeply"),
+        (b'{"actors": 1, "body": 1, "headers": {"a": 1}}', "headers"),
+        (b'{"actors": 1, "body": 1, "id": 7}', "'id' is int"),
+        (b'{"actors": 1, "body": 1, "sent_at": true}', "sent_at"),
+        (b'{"actors": 1}', "no 'body'"),
+    ],
+)
+def test_junk_and_forged_envelopes_are_rejected(payload: bytes, reason: str) -> None:
+    with pytest.raises(CodecError, match=reason):
+        decode(payload)
+
+
+def test_oversized_payload_is_rejected() -> None:
+    with pytest.raises(CodecError, match="exceeds the limit"):
+        decode(b"x" * 101, max_size=100)
+
+
+def test_unencodable_body_is_a_codec_error() -> None:
+    with pytest.raises(CodecError, match="cannot encode"):
+        encode(object())
+
+
+def test_dispatch_by_tag_and_by_shape() -> None:
+    table = HandlerTable(((Deposit, "deposit"), (Note, "note")))
+    assert table.resolve(decode(encode(Note("n")))) == ("note", Note("n"))
+    assert table.resolve(decode(b'{"text": "n"}')) == ("note", Note("n"))
+    assert table.resolve(decode(b'{"account": "a", "amount": 2}')) == ("deposit", Deposit("a", 2))
+    with pytest.raises(CodecError, match="no handler takes messages of type 'int'"):
+        table.resolve(decode(encode(5)))
+
+
+def test_a_tag_cannot_reach_a_handler_that_does_not_declare_it() -> None:
+    forged = json.dumps({"actors": 1, "type": "os.system", "body": "rm -rf /"}).encode()
+    with pytest.raises(CodecError, match="no handler"):
+        HandlerTable(((Deposit, "deposit"),)).resolve(decode(forged))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=300) | json_values.map(lambda v: json.dumps(v).encode()))
+def test_junk_never_escapes_as_anything_but_codec_error(payload: bytes) -> None:
+    table = HandlerTable(((Deposit, "deposit"), (Note, "note")))
+    try:
+        env = decode(payload)
+        name, body = table.resolve(env)
+    except CodecError:
+        return
+    assert (name, type(body)) in {("deposit", Deposit), ("note", Note)}
+
+
+@given(json_values)
+def test_any_json_body_round_trips(value: Any) -> None:
+    env = decode(encode(value))
+    assert isinstance(env, Envelope) and env.body == value

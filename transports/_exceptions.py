@@ -1,0 +1,169 @@
+"""The one exception tree of actors and its transports (re-exported by ``actors``).
+
+Defined here, in the lowest layer, so that transports never import the runtime.
+
+Every error the runtime raises on purpose is an :class:`ActorsError`. Errors from
+libraries we drive (redis-py, hiredis, ssl, OSError from sockets) are translated
+once, where they enter, and chained as ``__cause__``; actor code never has to
+catch a foreign exception. As in trio, *closed* (you closed it) and *broken* (the
+world failed it) are different errors::
+
+    ActorsError
+    ├── ConfigurationError        a URL, spec, file or argument is wrong; fix the input
+    │   └── SystemFileError       `python -m actors run FILE` cannot use FILE
+    ├── ClosedError               you closed this client, pool, mailbox or system
+    ├── TransportError            the message store failed us
+    │   ├── ConnectError          cannot connect: refused, unreachable, TLS, DNS
+    │   │   └── AuthenticationError   wrong user or password, or no permission
+    │   ├── BrokenConnectionError a connection broke mid-command (server died, dropped)
+    │   ├── TransportTimeout      connect or read timed out
+    │   └── CommandError          the server answered a command with an error
+    ├── CodecError                a payload cannot be encoded or decoded
+    ├── AskTimeout                no reply to `ask` within its timeout (also a TimeoutError)
+    ├── RemoteError               the handler that served an `ask` raised
+    └── SupervisorError           a supervisor gave up: restart intensity exceeded
+
+Handlers may also raise a *fate* to decide what happens to the current message.
+Fates are signals, not errors, so they stand outside ``ActorsError``::
+
+    MessageFate
+    ├── Retry    deliver the message again after ``delay`` seconds
+    ├── Reject   dead-letter it now, with ``reason``
+    └── Drop     ack it without processing
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ActorsError",
+    "AskTimeout",
+    "AuthenticationError",
+    "BrokenConnectionError",
+    "ClosedError",
+    "CodecError",
+    "CommandError",
+    "ConfigurationError",
+    "ConnectError",
+    "Drop",
+    "MessageFate",
+    "Reject",
+    "RemoteError",
+    "Retry",
+    "SupervisorError",
+    "SystemFileError",
+    "TransportError",
+    "TransportTimeout",
+]
+
+
+class ActorsError(Exception):
+    """Root of every error actors raises on purpose."""
+
+
+class ConfigurationError(ActorsError, ValueError):
+    """Something the user configured is wrong: a URL, a mailbox, a supervisor, an argument."""
+
+
+class SystemFileError(ConfigurationError):
+    """The file given to ``python -m actors run`` cannot be used.
+
+    ``filename`` and ``lineno`` point at the culprit when it is known.
+    """
+
+    def __init__(self, message: str, *, filename: str | None = None, lineno: int | None = None):
+        super().__init__(message)
+        self.filename = filename
+        self.lineno = lineno
+
+
+class ClosedError(ActorsError):
+    """The object was closed by its owner and cannot be used any more."""
+
+
+class TransportError(ActorsError):
+    """The message store (Redis, or the in-memory store) failed an operation."""
+
+
+class ConnectError(TransportError):
+    """A connection could not be opened: refused, unreachable, DNS or TLS failure."""
+
+
+class AuthenticationError(ConnectError):
+    """The server refused our credentials (wrong user or password, or no permission)."""
+
+
+class BrokenConnectionError(TransportError):
+    """An open connection broke in the middle of a command (server gone, link dropped)."""
+
+
+class TransportTimeout(TransportError, TimeoutError):
+    """Connecting, or waiting for a reply, took longer than the configured timeout."""
+
+
+class CommandError(TransportError):
+    """The server answered a command with an error reply (``WRONGTYPE``, ``NOGROUP``...).
+
+    ``code`` is the reply's first word, such as ``"NOGROUP"``, or ``"ERR"``.
+    """
+
+    def __init__(self, message: str, *, code: str = "ERR"):
+        super().__init__(message)
+        self.code = code
+
+
+class CodecError(ActorsError):
+    """A message could not be encoded, or a payload could not be decoded or validated."""
+
+
+class AskTimeout(ActorsError, TimeoutError):
+    """No reply arrived for an ``ask`` within its timeout."""
+
+
+class RemoteError(ActorsError):
+    """The handler that served an ``ask`` raised; ``error_type`` names its exception."""
+
+    def __init__(self, message: str, *, error_type: str):
+        super().__init__(message)
+        self.error_type = error_type
+
+
+class SupervisorError(ActorsError):
+    """A supervisor exceeded its restart intensity and stopped its children.
+
+    ``child`` names the child whose failures ended it, ``restarts`` how often it
+    was restarted inside the window.
+    """
+
+    def __init__(self, message: str, *, child: str, restarts: int):
+        super().__init__(message)
+        self.child = child
+        self.restarts = restarts
+
+
+class MessageFate(Exception):  # a signal, not an error
+    """Raised by a handler to decide the fate of the message it is handling."""
+
+
+class Retry(MessageFate):
+    """Ack the message now and deliver it again after ``delay`` seconds.
+
+    The retry counts as a failed attempt: past the actor's ``max_deliveries``
+    the message is dead-lettered instead.
+    """
+
+    def __init__(self, delay: float = 1.0, reason: str = "") -> None:
+        super().__init__(reason or f"retry in {delay}s")
+        self.delay = delay
+        self.reason = reason
+
+
+class Reject(MessageFate):
+    """Dead-letter the message now, with ``reason``; the actor goes on."""
+
+    def __init__(self, reason: str = "rejected by handler") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Drop(MessageFate):
+    """Ack the message without processing it further; the actor goes on."""
