@@ -124,9 +124,13 @@ class Delivery:
     """One payload handed to a consumer.
 
     ``id`` identifies the delivery within its mailbox (a stream entry id, or a
-    transport-made id for lists and channels). ``attempt`` is 1 on first delivery
-    and grows with each recorded failure or takeover. ``channel`` is the channel a
-    pub/sub message came through (useful with patterns).
+    transport-made id for lists and channels). ``attempt`` is ``1 + failures``:
+    failures are recorded by :meth:`Consumer.record_failure` (idempotent per
+    delivery) and by a takeover from a consumer that died holding the message (a
+    message that kills processes ends in dead letters too); a redelivery to the
+    same consumer name after a clean close counts as well. Acking or
+    dead-lettering clears the count; :meth:`Consumer.retry_later` keeps it.
+    ``channel`` is the channel a pub/sub message came through (useful with patterns).
     """
 
     id: str
@@ -186,6 +190,7 @@ class Consumer(ABC):
 
         Raises:
             TransportError: the store failed; the messages will be redelivered.
+            ClosedError: the consumer or its transport was closed.
         """
 
     @abstractmethod
@@ -211,7 +216,12 @@ class Consumer(ABC):
     async def retry_later(self, delivery: Delivery, delay: float) -> None:
         """Ack ``delivery`` now and deliver it again in ``delay`` seconds.
 
+        The redelivery belongs to the mailbox (any consumer may get it); for a
+        stream it stays within the consumer group. Pub/sub, being at-most-once,
+        drops the message.
+
         Raises:
+            ConfigurationError: a negative delay.
             TransportError: the store failed; the message stays unacked.
         """
 
@@ -233,6 +243,9 @@ class Transport(ABC):
     @abstractmethod
     def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
         """Open a consumer called ``name`` on the mailbox (creating what it needs).
+
+        A stream's consumer group is created reading from the start (id ``0``), so
+        nothing sent before the first consumer is lost.
 
         Names must be unique among live consumers of a mailbox: a restarted actor
         reuses its name to get its unacked messages back first.
