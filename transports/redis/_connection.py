@@ -30,7 +30,7 @@ from actors._exceptions import (
     TransportTimeout,
 )
 
-from ._errors import command_error, connect_error, reraise
+from ._errors import command_error, map_exceptions, reraise
 from ._url import ConnectionConfig
 
 __all__ = ["Connection", "open_connection", "pack"]
@@ -374,38 +374,41 @@ async def open_connection(config: ConnectionConfig, *, decode: bool) -> Connecti
     context = config.ssl_context() if config.tls else None
     connection: Connection | None = None
     stream: trio.SocketStream | None = None
-    timeout = math.inf if config.connect_timeout is None else config.connect_timeout
+    deadline = trio.current_time() + (config.connect_timeout or math.inf)
+    handshaking = False
     try:
-        with trio.fail_after(timeout):
-            if config.path is not None:
-                stream = await trio.open_unix_socket(config.path)
-            else:
-                stream = await trio.open_tcp_stream(config.host, config.port)
-            if context is not None:
-                tls = trio.SSLStream(stream, context, server_hostname=config.host)
-                connection = TLSConnection(tls, url, decode=decode)
-                await tls.do_handshake()
-            else:
-                raw = socket.socket(fileno=stream.socket.detach())
-                stream = None
-                connection = Connection(raw, url, decode=decode)
-            await _setup(connection, config)
+        with map_exceptions(url, connecting=True):
+            try:
+                with trio.fail_at(deadline):
+                    if config.path is not None:
+                        stream = await trio.open_unix_socket(config.path)
+                    else:
+                        stream = await trio.open_tcp_stream(config.host, config.port)
+                    if context is not None:
+                        tls = trio.SSLStream(stream, context, server_hostname=config.host)
+                        connection = TLSConnection(tls, url, decode=decode)
+                        handshaking = True
+                        await tls.do_handshake()
+                        handshaking = False
+                    else:
+                        raw = socket.socket(fileno=stream.socket.detach())
+                        stream = None
+                        connection = Connection(raw, url, decode=decode)
+                    await _setup(connection, config)
+            except trio.TooSlowError as exc:
+                if handshaking:
+                    raise TransportTimeout(
+                        f"timed out connecting to {url}: no reply to the TLS handshake "
+                        f"(is it a plain, non-TLS port? then use redis://)"
+                    ) from exc
+                raise
         WATCHDOG.watch(connection)
         return connection
-    except BaseException as exc:
+    except BaseException:
         if connection is not None:
             connection.close()
         if stream is not None:
             stream.socket.close()
-        if isinstance(exc, Exception):
-            if isinstance(exc, BrokenConnectionError):
-                raise ConnectError(
-                    f"cannot connect to {url}: the server closed the connection during "
-                    f"setup{'' if config.tls else ' (does it want TLS? use rediss://)'}"
-                ) from exc
-            if isinstance(exc, TransportTimeout):
-                raise TransportTimeout(f"timed out connecting to {url}") from exc
-            raise connect_error(url, exc) from exc
         raise
 
 
@@ -422,8 +425,15 @@ async def _setup(connection: Connection, config: ConnectionConfig) -> None:
         commands.append(("CLIENT", "SETNAME", config.client_name))
     if not commands:
         commands.append(("PING",))
-    await connection.send(b"".join(_pack_command(command) for command in commands))
-    replies = await connection.read_replies(len(commands), None)
+    try:
+        await connection.send(b"".join(_pack_command(command) for command in commands))
+        replies = await connection.read_replies(len(commands), None)
+    except BrokenConnectionError as exc:
+        hint = "" if config.tls else " (does it want TLS? then use rediss://)"
+        raise ConnectError(
+            f"cannot connect to {config.display_url}: the server closed the connection "
+            f"during setup{hint}"
+        ) from exc
     for command, reply in zip(commands, replies, strict=True):
         if not isinstance(reply, ReplyError):
             continue

@@ -197,7 +197,7 @@ class PubSub:
         elif kind in _CONFIRMATIONS:
             self._confirmed += 1
 
-    async def get_message(self, timeout: float | None = None) -> Message | None:  # noqa: ASYNC109
+    async def get_message(self, timeout: float | None = None) -> Message | None:
         """The next message, skipping subscription confirmations.
 
         Waits up to ``timeout`` seconds (``None``: until one arrives) and returns
