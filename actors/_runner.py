@@ -26,6 +26,7 @@ from transports import Consumer, Delivery, Failure
 from ._backoff import Backoff
 from ._codec import Envelope, decode
 from ._exceptions import CodecError, ConfigurationError, Drop, Reject, Retry, TransportError
+from ._supervision import current_child_path
 
 if TYPE_CHECKING:
     from ._actor import Actor
@@ -101,8 +102,11 @@ class _InstanceRunner:
         self.cls = cls
         self.spec = cls.mailbox
         self.table = cls.handlers()
-        self.path = f"{cls.name}-{index}"
-        self.consumer_name = f"{system.node}/{cls.name}-{index}"
+        name = f"{cls.name}-{index}"
+        # The full tree path ("root/media/thumbnailer-0") names the instance in logs
+        # and dead letters; outside a supervisor, its own name does.
+        self.path = current_child_path() or name
+        self.consumer_name = f"{system.node}/{name}"
         self._fetch_scope: trio.CancelScope | None = None
 
     async def run(self, stop: trio.Event, task_status: trio.TaskStatus[None]) -> None:
@@ -158,25 +162,32 @@ class _InstanceRunner:
         while not stop.is_set():
             batch = await self._fetch(consumer, stop)
             handled: list[Delivery] = []
+            started = 0
             try:
                 for delivery in batch:
-                    # On a graceful stop, messages not started stay unacked: they come
-                    # back to this consumer name, or to another one after the lease.
                     if stop.is_set():
                         break
+                    started += 1
                     if await self._handle(actor, consumer, delivery):
                         handled.append(delivery)
             finally:
-                if handled:
-                    with trio.CancelScope(shield=True):
-                        await self._ack(consumer, handled)
+                # Ack what was handled; hand back what was never started (a graceful
+                # stop, or a crash in the middle of the batch), so that it is
+                # delivered again at once and not counted as a failed attempt.
+                with trio.CancelScope(shield=True):
+                    await self._settle(consumer, handled, batch[started:])
 
-    async def _ack(self, consumer: Consumer, handled: Sequence[Delivery]) -> None:
+    async def _settle(
+        self, consumer: Consumer, handled: Sequence[Delivery], unstarted: Sequence[Delivery]
+    ) -> None:
         try:
-            await consumer.ack(handled)
+            if handled:
+                await consumer.ack(handled)
+            if unstarted:
+                await consumer.release(unstarted)
         except TransportError as exc:
             # At-least-once: unacked messages are delivered again later.
-            logger.warning("%s: ack of %d messages failed (%s)", self.path, len(handled), exc)
+            logger.warning("%s: ack or release failed (%s); messages will return", self.path, exc)
 
     async def _handle(self, actor: Actor, consumer: Consumer, delivery: Delivery) -> bool:
         """Handle one delivery; True when it should be acked with the batch."""

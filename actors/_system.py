@@ -222,6 +222,7 @@ class ActorSystem:
         name: str | None = None,
         instances: int = 1,
         max_deliveries: int = 3,
+        batch_size: int = 100,
         restart: Restart = "permanent",
     ) -> Callable[[F], F]: ...
 
@@ -240,6 +241,7 @@ class ActorSystem:
         name: str | None = None,
         instances: int = 1,
         max_deliveries: int = 3,
+        batch_size: int = 100,
         restart: Restart = "permanent",
     ) -> Any:
         """Register an actor, as a decorator on an ``async def`` or an :class:`Actor` class.
@@ -249,6 +251,10 @@ class ActorSystem:
         ``mailbox``. Registered actors run under the system's default
         ``one_for_one`` supervisor, ``instances`` of them. Returns the function or
         class unchanged, so it stays callable and testable.
+
+        ``batch_size`` messages are fetched per round-trip (each instance still
+        handles one at a time): large for throughput, small (1) to spread slow
+        work evenly over instances.
 
         Raises:
             ConfigurationError: no mailbox or several, a duplicate name, no handler.
@@ -277,6 +283,7 @@ class ActorSystem:
                     name=name,
                     publish_to=getattr(obj, "__actors_publish__", ()),
                     max_deliveries=max_deliveries,
+                    batch_size=batch_size,
                 )
                 obj.__actors_class__ = cls
             cls.spec(instances=instances)  # validate now, at import time

@@ -23,7 +23,7 @@ class Done:
     worker: str
 
 
-@system.actor(list="jobs", instances=4)
+@system.actor(list="jobs", instances=4, batch_size=1)  # slow jobs: spread them
 @system.publisher(list="results")
 async def work(job: Job, context: ActorContext) -> Done:
     await trio.sleep(0.01)  # pretend to work

@@ -152,7 +152,7 @@ class Failure:
 
 @attrs.frozen
 class DeadLetter:
-    """A message in a mailbox's dead-letter stream (``<name>:dead``)."""
+    """A message in a mailbox's dead-letter stream (``<name>:dead``); ``dead_at`` is Unix time."""
 
     id: str
     payload: bytes
@@ -190,6 +190,19 @@ class Consumer(ABC):
 
         Raises:
             TransportError: the store failed; the messages will be redelivered.
+            ClosedError: the consumer or its transport was closed.
+        """
+
+    async def release(self, deliveries: Sequence[Delivery]) -> None:  # noqa: B027
+        """Hand back fetched deliveries this consumer will not handle, uncounted.
+
+        The runtime releases the unstarted rest of a batch on a graceful stop or a
+        crash, so that they are delivered again at once, in order, and not counted
+        as failed attempts. The default does nothing: such messages come back after
+        the lease (or to the next consumer of the same name) with ``attempt`` raised.
+
+        Raises:
+            TransportError: the store failed; the messages come back after the lease.
             ClosedError: the consumer or its transport was closed.
         """
 

@@ -216,3 +216,20 @@ async def test_a_stream_keeps_about_maxlen_newest_entries(
     kept = payloads_of(got)
     assert 10 <= len(kept) < 250  # MAXLEN ~ may keep more than 10, never fewer
     assert kept == sent[-len(kept) :]
+
+
+@durable
+async def test_release_hands_back_unstarted_messages_uncounted(
+    transport: Transport, mailbox: MailboxFactory, kind: Any
+) -> None:
+    """Released deliveries come back at once, in order, to any consumer, as first attempts."""
+    spec = mailbox(kind)
+    await transport.send(spec, payloads(3))
+    async with transport.consumer(spec, "first") as first:
+        batch = await collect(first, 3)
+        await first.ack(batch[:1])
+        await first.release(batch[1:])
+        async with transport.consumer(spec, "second") as second:
+            again = await collect(second, 2)
+            await second.ack(again)
+    assert [(d.payload, d.attempt) for d in again] == [(b"m1", 1), (b"m2", 1)]

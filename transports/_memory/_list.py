@@ -119,6 +119,20 @@ class ListConsumer(MemoryConsumer):
             if self._release(delivery) or not self._spec.durable:
                 self._box.failures.pop(digest(delivery.payload), None)
 
+    async def release(self, deliveries: Sequence[Delivery]) -> None:
+        """Put the deliveries back at the front of the list, in order, uncounted.
+
+        Raises:
+            ClosedError: the consumer or its transport is closed.
+        """
+        await self._enter_operation()
+        if not self._spec.durable:
+            return
+        back = [d.payload for d in deliveries if self._release(d)]
+        self._box.queue.extendleft(reversed(back))
+        if back:
+            self._box.signal.notify()
+
     async def record_failure(self, delivery: Delivery) -> int:
         """Count ``delivery``'s attempt as failed and return the failed attempts so far.
 

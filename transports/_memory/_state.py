@@ -10,6 +10,7 @@ import hashlib
 import heapq
 import itertools
 import math
+import time
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterator
@@ -231,9 +232,9 @@ class DeadBox:
     last_id: StreamId = (0, 0)
 
     def add(self, payload: bytes, failure: Failure, attempts: int, now: float) -> DeadLetter:
-        """Append a dead letter dead at ``now``."""
+        """Append a dead letter; ``now`` (trio time) orders ids, ``dead_at`` is wall time."""
         self.last_id = next_id(self.last_id, now)
-        letter = DeadLetter(format_id(self.last_id), payload, failure, attempts, now)
+        letter = DeadLetter(format_id(self.last_id), payload, failure, attempts, time.time())
         self.letters[letter.id] = letter
         return letter
 

@@ -106,6 +106,20 @@ class StreamConsumer(MemoryConsumer):
             if self._group.pending.pop(entry_id, None) is not None:
                 self._group.failures.pop(entry_id, None)
 
+    async def release(self, deliveries: Sequence[Delivery]) -> None:
+        """Make the entries deliverable again at once, to any consumer, in order, uncounted.
+
+        Raises:
+            ConfigurationError: a delivery id is not a stream entry id.
+            ClosedError: the consumer or its transport is closed.
+        """
+        entry_ids = [parse_id(delivery.id) for delivery in deliveries]
+        await self._enter_operation()
+        back = [e for e in entry_ids if self._group.pending.pop(e, None) is not None]
+        self._group.ready.extendleft(reversed(back))
+        if back:
+            self._box.signal.notify()
+
     async def record_failure(self, delivery: Delivery) -> int:
         """Count ``delivery``'s attempt as failed and return the failed attempts so far.
 
