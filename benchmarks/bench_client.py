@@ -30,7 +30,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import redis.asyncio  # noqa: E402
 
-import actors  # noqa: E402, F401 - import order: actors before transports
 from transports.redis import from_url  # noqa: E402
 
 VALUE = b"x" * 100

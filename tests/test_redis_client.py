@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import trio
 
-from actors._exceptions import (
+from transports._exceptions import (
     AuthenticationError,
     ClosedError,
     CommandError,

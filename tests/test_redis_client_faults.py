@@ -14,8 +14,8 @@ import trustme
 from conftest import PrivateRedis
 from redis_server import RedisServer, free_port
 
-from actors._backoff import Backoff
-from actors._exceptions import (
+from transports._backoff import Backoff
+from transports._exceptions import (
     AuthenticationError,
     BrokenConnectionError,
     ConfigurationError,

@@ -16,7 +16,7 @@
             await ps.subscribe("news")
             message = await ps.get_message(timeout=1.0)
 
-Errors are ``actors`` errors (``actors._exceptions``); see :class:`Redis`.
+Errors are ``actors`` errors (``transports._exceptions``); see :class:`Redis`.
 """
 
 from ._client import DedicatedConnection as DedicatedConnection

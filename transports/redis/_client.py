@@ -6,7 +6,7 @@ redis-py's RESP2 response callbacks, so results have the shapes redis-py users
 know. Only :meth:`Redis.execute_command` is ours: pack with hiredis, one
 round trip on a pooled connection, parse with hiredis.
 
-Failures are ``actors`` errors (see ``actors._exceptions``), never redis-py's:
+Failures are ``actors`` errors (see ``transports._exceptions``), never redis-py's:
 a bad argument is a :class:`ConfigurationError`, an error reply a
 :class:`CommandError`, a dead link a :class:`BrokenConnectionError`. A command
 that broke mid-flight is **not** retried (it may have run; most commands are not
@@ -24,8 +24,8 @@ from redis._parsers.encoders import Encoder
 from redis.commands.core import AsyncCoreCommands, CoreCommands
 from redis.exceptions import RedisError
 
-from actors._backoff import Backoff
-from actors._exceptions import ClosedError, ConfigurationError
+from transports._backoff import Backoff
+from transports._exceptions import ClosedError, ConfigurationError
 
 from ._connection import Connection, pack
 from ._errors import command_error

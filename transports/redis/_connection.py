@@ -22,7 +22,7 @@ import hiredis
 import trio
 from hiredis import ReplyError
 
-from actors._exceptions import (
+from transports._exceptions import (
     AuthenticationError,
     BrokenConnectionError,
     ConfigurationError,

@@ -1,6 +1,6 @@
 """Translation of foreign errors (OSError, ssl, trio, hiredis) into ``actors`` errors.
 
-Every error that leaves this package is an :class:`~actors._exceptions.ActorsError`,
+Every error that leaves this package is an :class:`~transports._exceptions.ActorsError`,
 with the original exception chained as ``__cause__``. The translation happens once,
 where the error enters (in the connection), as in httpcore's ``map_exceptions``.
 Messages name the server by its display URL, which never contains a password.
@@ -17,7 +17,7 @@ from typing import NoReturn
 import trio
 from hiredis import ReplyError
 
-from actors._exceptions import (
+from transports._exceptions import (
     ActorsError,
     AuthenticationError,
     BrokenConnectionError,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from hiredis import ReplyError
 from redis.commands.core import CoreCommands
 
-from actors._exceptions import AuthenticationError, CommandError
+from transports._exceptions import AuthenticationError, CommandError
 
 from ._connection import pack
 from ._errors import command_error

@@ -14,8 +14,8 @@ from types import TracebackType
 
 import trio
 
-from actors._backoff import Backoff
-from actors._exceptions import (
+from transports._backoff import Backoff
+from transports._exceptions import (
     AuthenticationError,
     BrokenConnectionError,
     ClosedError,

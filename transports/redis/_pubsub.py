@@ -16,7 +16,7 @@ import attrs
 import trio
 from hiredis import ReplyError
 
-from actors._exceptions import ClosedError
+from transports._exceptions import ClosedError
 
 from ._connection import Connection, pack
 from ._errors import command_error

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 from redis.connection import parse_url as _redis_parse_url
 
-from actors._exceptions import ConfigurationError
+from transports._exceptions import ConfigurationError
 
 __all__ = ["ConnectionConfig", "parse_url"]
 
