@@ -25,8 +25,6 @@ from transports._exceptions import (
 from transports.redis import ConnectionConfig, from_url, parse_url
 from transports.redis._errors import connect_error
 
-pytestmark = pytest.mark.chaos
-
 FAST = Backoff(min=0.01, max=0.05)
 
 
@@ -52,6 +50,7 @@ async def test_refused_on_another_loopback_address_after_retries() -> None:
     assert "secret-pw" not in str(info.value)
 
 
+@pytest.mark.chaos
 async def test_connect_retries_until_the_server_is_up() -> None:
     port = free_port()
     server = RedisServer(port=port)
@@ -85,6 +84,7 @@ def test_error_translation_of_dns_and_unreachable() -> None:
 # -- broken connections and restarts -----------------------------------------------------
 
 
+@pytest.mark.chaos
 async def test_server_killed_mid_command(private_redis: PrivateRedis) -> None:
     server = private_redis()
     async with from_url(server.url, connect_retries=0) as client:
@@ -105,6 +105,7 @@ async def test_server_killed_mid_command(private_redis: PrivateRedis) -> None:
         assert await client.ping() is True
 
 
+@pytest.mark.chaos
 async def test_dedicated_connection_killed_mid_blocking_read(private_redis: PrivateRedis) -> None:
     server = private_redis()
     async with from_url(server.url, connect_retries=0) as client, client.dedicated() as conn:
@@ -123,6 +124,7 @@ async def test_dedicated_connection_killed_mid_blocking_read(private_redis: Priv
         assert await conn.ping() is True
 
 
+@pytest.mark.chaos
 async def test_restart_recovers_on_the_next_command(private_redis: PrivateRedis) -> None:
     server = private_redis(appendonly=True)
     async with from_url(server.url, max_connections=4) as client:
@@ -140,6 +142,7 @@ async def test_restart_recovers_on_the_next_command(private_redis: PrivateRedis)
         assert client.pool.size == 1
 
 
+@pytest.mark.chaos
 async def test_pubsub_broken_by_a_restart(private_redis: PrivateRedis) -> None:
     server = private_redis()
     async with from_url(server.url) as client, client.pubsub() as ps:
@@ -181,6 +184,7 @@ async def test_password_where_none_is_needed(private_redis: PrivateRedis) -> Non
 # -- timeouts ----------------------------------------------------------------------------
 
 
+@pytest.mark.chaos
 async def test_read_timeout_on_a_paused_server(private_redis: PrivateRedis) -> None:
     server = private_redis()
     async with from_url(server.url, read_timeout=0.3) as client:
@@ -197,6 +201,7 @@ async def test_read_timeout_on_a_paused_server(private_redis: PrivateRedis) -> N
         assert await client.get("k") == b"v"
 
 
+@pytest.mark.chaos
 async def test_connect_timeout_on_a_paused_server(private_redis: PrivateRedis) -> None:
     server = private_redis()
     server.pause()
@@ -209,6 +214,7 @@ async def test_connect_timeout_on_a_paused_server(private_redis: PrivateRedis) -
         server.resume()
 
 
+@pytest.mark.chaos
 async def test_cancelling_a_plain_command_on_a_paused_server(
     private_redis: PrivateRedis,
 ) -> None:

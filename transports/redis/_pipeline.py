@@ -104,7 +104,10 @@ class Pipeline(CoreCommands):
         queue, self._queue = self._queue, []
         if not queue:
             return []
-        prepared = [(args, *_prepare(options)) for args, options in queue]
+        prepared = [
+            (args, *split_options(options), options) if options else (args, True, _MISSING, {})
+            for args, options in queue  # the queue is ours now: options may be changed
+        ]
         data = b"".join([pack(args) for args, _ in queue])
         decode = None
         if not all(flag for _, flag, _, _ in prepared):
@@ -123,7 +126,8 @@ class Pipeline(CoreCommands):
                     continue
                 results.append(_pipeline_error(reply, index, args))
                 continue
-            callback = callbacks.get(_upper_name(args[0]))
+            name = args[0]
+            callback = callbacks.get(name) or callbacks.get(_upper_name(name))
             results.append(reply if callback is None else callback(reply, **options))
         if raise_on_error:
             _raise_first(results)
@@ -163,12 +167,6 @@ class Pipeline(CoreCommands):
         if raise_on_error:
             _raise_first(results)
         return results
-
-
-def _prepare(options: dict[str, Any]) -> tuple[bool, Any, dict[str, Any]]:
-    options = dict(options)
-    decode, empty = split_options(options)
-    return decode, empty, options
 
 
 def _raise_first(results: list[Any]) -> None:
