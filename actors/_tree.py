@@ -2,6 +2,8 @@
 
 Everything here is plain data or pure logic, so the supervisor in ``_supervision.py``
 stays about scheduling, and the intensity window can be tested exhaustively on its own.
+``ChildRecord`` and ``Incarnation`` are the supervisor's private bookkeeping; they are
+not part of the public API.
 """
 
 from __future__ import annotations

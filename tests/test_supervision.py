@@ -17,6 +17,10 @@ from actors import Backoff, ConfigurationError, SupervisorError
 from actors._supervision import Supervisor, current_child_path
 from actors._tree import ChildInfo, ChildSpec, ChildState, Restart
 
+# Virtual seconds after which a wait is a deadlock: on the autojump clock a stuck test
+# jumps straight here and fails with TooSlowError instead of hanging.
+DEADLOCK = 10_000.0
+
 
 class Boom(Exception):
     """What scripted workers crash with."""
@@ -70,7 +74,8 @@ class Worker:
         crashed_at = trio.current_time()
         up = self.next_up
         self.crash()
-        await up.wait()
+        with trio.fail_after(DEADLOCK):
+            await up.wait()
         return self.up_times[-1] - crashed_at
 
     def exit(self) -> None:
@@ -135,13 +140,15 @@ class Running:
             self.done.set()
 
     async def failure(self) -> SupervisorError:
-        await self.done.wait()
+        with trio.fail_after(DEADLOCK):
+            await self.done.wait()
         assert self.error is not None, "the supervisor did not fail"
         return self.error
 
     async def shutdown(self) -> None:
         self.stop.set()
-        await self.done.wait()
+        with trio.fail_after(DEADLOCK):
+            await self.done.wait()
         assert self.error is None
 
 
@@ -265,7 +272,8 @@ async def test_stop_set_before_run_starts_nothing(autojump_clock: MockClock) -> 
     (a,) = workers(events, "a")
     stop = trio.Event()
     stop.set()
-    await Supervisor([a.spec()]).run(stop)
+    with trio.fail_after(DEADLOCK):
+        await Supervisor([a.spec()]).run(stop)
     assert events == []
 
 
@@ -282,7 +290,8 @@ async def test_start_failure_stops_started_children_in_reverse_and_raises(
     supervisor = Supervisor([a.spec(), b.spec(), broken.spec(), never.spec()], name="bank")
     async with trio.open_nursery() as nursery:
         with pytest.raises(SupervisorError, match=r"could not start child 'bank/broken'") as info:
-            await nursery.start(supervisor.run, trio.Event())
+            with trio.fail_after(DEADLOCK):
+                await nursery.start(supervisor.run, trio.Event())
     assert isinstance(info.value.__cause__, Boom)
     assert info.value.child == "bank/broken"
     assert only(events, "stopped") == ["b", "a"]
@@ -306,7 +315,8 @@ async def test_a_child_returning_before_started_is_a_start_failure(
         return
 
     with pytest.raises(SupervisorError, match="lazy") as info:
-        await Supervisor([ChildSpec("lazy", lazy)]).run(trio.Event())
+        with trio.fail_after(DEADLOCK):
+            await Supervisor([ChildSpec("lazy", lazy)]).run(trio.Event())
     assert isinstance(info.value.__cause__, RuntimeError)
     assert "before calling task_status.started()" in str(info.value.__cause__)
 
@@ -453,14 +463,18 @@ async def test_temporary_child_is_never_restarted_and_does_not_count(
     events: list[tuple[str, str]] = []
     once = Worker("once", events, restart="temporary")
     (other,) = workers(events, "other")
-    # max_restarts=0: a single counted restart would make the supervisor give up.
-    supervisor = Supervisor([once.spec(), other.spec()], max_restarts=0, backoff=None)
+    # max_restarts=1: if the temporary crash counted, other's one restart would be
+    # one too many.
+    supervisor = Supervisor([once.spec(), other.spec()], max_restarts=1, backoff=None)
     async with trio.open_nursery() as nursery:
         running = await start(nursery, supervisor)
         once.crash()
         await wait_all_tasks_blocked()
         assert once.incarnations == 1
         assert [child.name for child in supervisor.tree().children] == ["other"]
+        other.crash()
+        await wait_all_tasks_blocked()
+        assert other.incarnations == 2
         assert not running.done.is_set()
         await running.shutdown()
 
@@ -628,7 +642,8 @@ async def test_a_supervisor_cannot_appear_twice_in_a_running_tree(
     shared = Supervisor([a.spec()], name="shared")
     root = Supervisor([shared, Supervisor([shared], name="again")])
     with pytest.raises(SupervisorError, match="could not start child 'root/again'") as info:
-        await root.run(trio.Event())
+        with trio.fail_after(DEADLOCK):
+            await root.run(trio.Event())
     cause = info.value.__cause__
     assert isinstance(cause, SupervisorError)
     assert isinstance(cause.__cause__, ConfigurationError)
@@ -797,7 +812,8 @@ async def test_rollback_and_kill_are_logged(
     slow = Worker("slow", events, finish=10.0, shutdown=1.0)
     broken = Worker("broken", events, start_failures=1)
     with pytest.raises(SupervisorError):
-        await Supervisor([slow.spec(), broken.spec()]).run(trio.Event())
+        with trio.fail_after(DEADLOCK):
+            await Supervisor([slow.spec(), broken.spec()]).run(trio.Event())
     seen = [(r.event, r.path) for r in caplog.records]  # type: ignore[attr-defined]
     assert seen == [
         ("start", "root/slow"),
