@@ -165,6 +165,8 @@ async def test_pipeline_one_round_trip(redis_url: str) -> None:
         assert await pipe.execute() == [True, 2, b"2", 1, {b"f": b"v"}]
         assert len(pipe) == 0
         assert await pipe.execute() == []
+        with pytest.raises(ConfigurationError):
+            pipe.xadd("st", {})  # redis-py's own DataError, at queue time
 
 
 async def test_transaction(redis_url: str) -> None:

@@ -15,26 +15,23 @@ idempotent); the connection is discarded and the next command gets a fresh one.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any, Literal
 
 from hiredis import ReplyError
 from redis._parsers.encoders import Encoder
-from redis.commands.core import AsyncCoreCommands, CoreCommands
-from redis.exceptions import RedisError
+from redis.commands.core import AsyncCoreCommands
 
 from transports._backoff import Backoff
-from transports._exceptions import ClosedError, ConfigurationError
+from transports._exceptions import ClosedError
 
 from ._connection import Connection, pack
-from ._errors import command_error
+from ._errors import command_error, translate_argument_errors
 from ._pipeline import Pipeline
 from ._pool import DEFAULT_BACKOFF, ConnectionPool
 from ._pubsub import PubSub
 from ._replies import (
-    _BLOCKING,
-    _MISSING,
+    BLOCKING_COMMANDS,
+    MISSING,
     Callbacks,
     blocking_read_timeout,
     finish,
@@ -44,28 +41,6 @@ from ._replies import (
 from ._url import ConnectionConfig, parse_url
 
 __all__ = ["DedicatedConnection", "Redis", "from_url"]
-
-
-def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(method)
-    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except RedisError as exc:
-            raise ConfigurationError(f"{method.__name__}: {exc}") from exc
-
-    return guarded
-
-
-def translate_argument_errors(cls: type[Any], mixin: type[Any]) -> None:
-    """Wrap ``mixin``'s public command methods on ``cls`` so that redis-py's own
-    argument checks (``DataError``) surface as :class:`ConfigurationError`."""
-    for name in dir(mixin):
-        if name.startswith("_") or name in vars(cls):
-            continue
-        method = getattr(mixin, name)
-        if callable(method) and not isinstance(method, type):
-            setattr(cls, name, _guard(method))
 
 
 class _Commands(AsyncCoreCommands):
@@ -194,10 +169,10 @@ class Redis(_Commands):
         if options:
             decode, empty = split_options(options)
         else:
-            decode, empty = True, _MISSING
+            decode, empty = True, MISSING
         timeout = (
             self._read_timeout
-            if name not in _BLOCKING
+            if name not in BLOCKING_COMMANDS
             else blocking_read_timeout(args, self._read_timeout)
         )
         pool = self._pool
@@ -211,7 +186,7 @@ class Redis(_Commands):
             raise
         pool.release(connection)
         if reply.__class__ is ReplyError:
-            if empty is not _MISSING:
+            if empty is not MISSING:
                 return empty
             raise command_error(reply, name)
         callback = self._callbacks.get(name)
@@ -320,10 +295,10 @@ class DedicatedConnection(_Commands):
             raise ClosedError("this dedicated connection is closed")
         data = pack(args)
         name = args[0]
-        decode, empty = split_options(options) if options else (True, _MISSING)
+        decode, empty = split_options(options) if options else (True, MISSING)
         timeout = (
             self._read_timeout
-            if name not in _BLOCKING
+            if name not in BLOCKING_COMMANDS
             else blocking_read_timeout(args, self._read_timeout)
         )
         connection = self._connection
@@ -382,4 +357,3 @@ def from_url(url: str, **overrides: Any) -> Redis:
 
 
 translate_argument_errors(_Commands, AsyncCoreCommands)
-translate_argument_errors(Pipeline, CoreCommands)

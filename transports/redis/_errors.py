@@ -9,24 +9,35 @@ Messages name the server by its display URL, which never contains a password.
 from __future__ import annotations
 
 import errno
+import functools
 import socket
 import ssl
+from collections.abc import Callable
 from types import TracebackType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import trio
 from hiredis import ReplyError
+from redis.exceptions import RedisError
 
 from transports._exceptions import (
     ActorsError,
     AuthenticationError,
     BrokenConnectionError,
     CommandError,
+    ConfigurationError,
     ConnectError,
     TransportTimeout,
 )
 
-__all__ = ["command_error", "connect_error", "map_exceptions", "translate"]
+__all__ = [
+    "command_error",
+    "connect_error",
+    "map_exceptions",
+    "reraise",
+    "translate",
+    "translate_argument_errors",
+]
 
 # Reply codes that mean "your credentials are not good enough".
 _AUTH_CODES = frozenset({"NOAUTH", "WRONGPASS", "NOPERM"})
@@ -173,3 +184,25 @@ def reraise(url: str, exc: BaseException, *, connecting: bool = False) -> NoRetu
     """Raise the translation of ``exc`` from ``exc``."""
     error = connect_error(url, exc) if connecting else translate(url, exc)
     raise error from exc
+
+
+def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except RedisError as exc:
+            raise ConfigurationError(f"{method.__name__}: {exc}") from exc
+
+    return guarded
+
+
+def translate_argument_errors(cls: type[Any], mixin: type[Any]) -> None:
+    """Wrap ``mixin``'s public command methods on ``cls`` so that redis-py's own
+    argument checks (``DataError``) surface as :class:`ConfigurationError`."""
+    for name in dir(mixin):
+        if name.startswith("_") or name in vars(cls):
+            continue
+        method = getattr(mixin, name)
+        if callable(method) and not isinstance(method, type):
+            setattr(cls, name, _guard(method))

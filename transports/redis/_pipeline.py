@@ -16,8 +16,8 @@ from redis.commands.core import CoreCommands
 from transports._exceptions import AuthenticationError, CommandError
 
 from ._connection import pack
-from ._errors import command_error
-from ._replies import _MISSING, split_options
+from ._errors import command_error, translate_argument_errors
+from ._replies import MISSING, split_options
 
 if TYPE_CHECKING:
     from ._client import Redis
@@ -105,7 +105,7 @@ class Pipeline(CoreCommands):
         if not queue:
             return []
         prepared = [
-            (args, *split_options(options), options) if options else (args, True, _MISSING, {})
+            (args, *split_options(options), options) if options else (args, True, MISSING, {})
             for args, options in queue  # the queue is ours now: options may be changed
         ]
         data = b"".join([pack(args) for args, _ in queue])
@@ -121,7 +121,7 @@ class Pipeline(CoreCommands):
             zip(prepared, replies, strict=True)
         ):
             if reply.__class__ is ReplyError:
-                if empty is not _MISSING:
+                if empty is not MISSING:
                     results.append(empty)
                     continue
                 results.append(_pipeline_error(reply, index, args))
@@ -173,3 +173,6 @@ def _raise_first(results: list[Any]) -> None:
     for result in results:
         if isinstance(result, CommandError | AuthenticationError):
             raise result
+
+
+translate_argument_errors(Pipeline, CoreCommands)

@@ -11,9 +11,18 @@ from redis.client import EMPTY_RESPONSE, NEVER_DECODE
 
 from ._errors import command_error
 
-__all__ = ["Callbacks", "blocking_read_timeout", "finish", "response_callbacks", "split_options"]
+__all__ = [
+    "BLOCKING_COMMANDS",
+    "MISSING",
+    "Callbacks",
+    "blocking_read_timeout",
+    "finish",
+    "response_callbacks",
+    "split_options",
+]
 
-_MISSING: Any = object()
+MISSING: Any = object()
+"""Marks an absent option (``EMPTY_RESPONSE`` may legitimately be None)."""
 Callbacks = dict[str, Callable[..., Any]]
 
 # Commands that wait on the server; the read timeout is extended by their own.
@@ -21,7 +30,7 @@ _BLOCK_LAST = frozenset({"BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BZPOPMIN", "
 _BLOCK_FIRST = frozenset({"BLMPOP", "BZMPOP"})
 _BLOCK_OPTION = frozenset({"XREAD", "XREADGROUP"})
 _BLOCK_MS_LAST = frozenset({"WAIT", "WAITAOF"})
-_BLOCKING = _BLOCK_LAST | _BLOCK_FIRST | _BLOCK_OPTION | _BLOCK_MS_LAST
+BLOCKING_COMMANDS = _BLOCK_LAST | _BLOCK_FIRST | _BLOCK_OPTION | _BLOCK_MS_LAST
 
 
 def blocking_read_timeout(args: tuple[Any, ...], read_timeout: float | None) -> float | None:
@@ -63,7 +72,7 @@ def split_options(options: dict[str, Any]) -> tuple[bool, Any]:
     if NEVER_DECODE in options:
         del options[NEVER_DECODE]
         decode = False
-    return decode, options.pop(EMPTY_RESPONSE, _MISSING)
+    return decode, options.pop(EMPTY_RESPONSE, MISSING)
 
 
 def finish(reply: Any, name: Any, options: dict[str, Any], empty: Any, callbacks: Callbacks) -> Any:
@@ -75,7 +84,7 @@ def finish(reply: Any, name: Any, options: dict[str, Any], empty: Any, callbacks
         AuthenticationError: the error is NOAUTH, WRONGPASS or NOPERM.
     """
     if reply.__class__ is ReplyError:
-        if empty is not _MISSING:
+        if empty is not MISSING:
             return empty
         raise command_error(reply, name)
     callback = callbacks.get(name)
