@@ -26,10 +26,8 @@ promises. Where memory is stricter than Redis can be, on purpose:
 - publishing to a pattern raises ``ConfigurationError``.
 """
 
-from ._memory._consumer import ConsumerState as ConsumerState
-from ._memory._consumer import MemoryConsumer as MemoryConsumer
+from ._memory._consumer import ConsumerState as ConsumerState, MemoryConsumer as MemoryConsumer
 from ._memory._store import MemoryStore as MemoryStore
-from ._memory._transport import MemoryTransport as MemoryTransport
-from ._memory._transport import TransportState as TransportState
+from ._memory._transport import MemoryTransport as MemoryTransport, TransportState as TransportState
 
 __all__ = ["ConsumerState", "MemoryConsumer", "MemoryStore", "MemoryTransport", "TransportState"]
