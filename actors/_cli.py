@@ -21,6 +21,7 @@ from ._exceptions import ActorsError, ConfigurationError, SupervisorError, Trans
 from ._loader import load_system
 from ._system import DEFAULT_URL, ActorSystem
 from ._urls import redact
+from ._workers import run_workers, worker_argv
 
 __all__ = ["main"]
 
@@ -42,6 +43,14 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the actor system defined in a file")
     run.add_argument("target", metavar="FILE[:NAME]", help="file defining an ActorSystem")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run N worker processes sharing the mailboxes, restarted if they die",
+    )
+    run.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     common(run)
 
     dead = commands.add_parser("dead-letters", help="list or replay a mailbox's dead letters")
@@ -76,6 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             system = load_system(args.target)
             system.url = _url(args, system)
+            if args.workers:
+                if args.workers < 1:
+                    raise ConfigurationError(f"--workers must be >= 1, not {args.workers}")
+                argv = worker_argv(args.target, args.log_level)
+                return trio.run(run_workers, argv, args.workers, system.url)
+            if args.worker is not None:
+                system.node = f"{system.node}-w{args.worker}"
             return trio.run(_serve, system)
         return trio.run(_dead_letters, args)
     except ConfigurationError as exc:

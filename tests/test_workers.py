@@ -1,0 +1,84 @@
+"""`python -m actors run FILE --workers N`: processes share the mailboxes, die and come back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from actors._codec import encode
+
+SYSTEM = textwrap.dedent(
+    """
+    import os
+    from actors import ActorContext, ActorSystem
+
+    system = ActorSystem()
+
+    @system.actor(list="jobs", batch_size=5)
+    async def work(n: int, context: ActorContext) -> None:
+        await context.redis.sadd("done", n)
+        await context.redis.sadd("pids", os.getpid())
+    """
+)
+
+
+@pytest.fixture
+def db(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def wait_for(predicate: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def worker_pids(parent: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True, check=False)
+    return [int(p) for p in out.stdout.split()]
+
+
+def test_workers_share_work_and_are_restarted(
+    tmp_path: Path, redis_url: str, db: redis.Redis
+) -> None:
+    path = tmp_path / "pool.py"
+    path.write_text(SYSTEM)
+    env = {**os.environ, "ACTORS_URL": redis_url}
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "actors", "run", str(path), "--workers", "2"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        wait_for(lambda: len(worker_pids(parent.pid)) == 2)
+        db.rpush("jobs", *[encode(n) for n in range(400)])
+        wait_for(lambda: db.scard("done") == 400)
+        assert db.scard("pids") == 2  # both workers took part
+        victim = worker_pids(parent.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: len(worker_pids(parent.pid)) == 2 and victim not in worker_pids(parent.pid))
+        db.rpush("jobs", *[encode(n) for n in range(400, 500)])
+        wait_for(lambda: db.scard("done") == 500)
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=30) == 0
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+    assert parent.stderr is not None
+    log = parent.stderr.read()
+    assert "worker 0 started" in log and "worker 1 started" in log
+    assert "died (status -9); restarting" in log
