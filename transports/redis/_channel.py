@@ -1,0 +1,126 @@
+"""The pub/sub mailbox: SUBSCRIBE or PSUBSCRIBE on a dedicated connection, at most once."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import trio
+
+from actors._exceptions import ConfigurationError, TransportError
+
+from .._base import Delivery
+from ._consumer import RedisConsumer
+from ._pubsub import PubSub
+
+__all__ = ["ChannelConsumer"]
+
+
+class ChannelConsumer(RedisConsumer):
+    """A subscriber of a channel, or of a glob pattern of channels (``spec.pattern``).
+
+    It receives what is published while it is subscribed, each delivery with the
+    channel it came through. Delivery is at-most-once: nothing is stored, so
+    ``ack`` does nothing, ``record_failure`` returns ``delivery.attempt`` (1),
+    and ``retry_later`` drops the message. ``dead_letter`` still records it in
+    ``{name}:dead``. When the connection breaks, ``fetch`` raises the client's
+    error; the next ``fetch`` reconnects and subscribes again (what was published
+    in between is lost).
+    """
+
+    kind = "pubsub"
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._pubsub: PubSub | None = None
+        self._ids = itertools.count(1)
+
+    async def _setup(self) -> None:
+        await self._subscribe()
+
+    async def _subscribe(self) -> PubSub:
+        pubsub = self._client.pubsub()
+        await pubsub.__aenter__()
+        try:
+            if self._spec.pattern:
+                await pubsub.psubscribe(self._spec.name)
+            else:
+                await pubsub.subscribe(self._spec.name)
+        except BaseException:
+            await pubsub.aclose()
+            raise
+        self._pubsub = pubsub
+        return pubsub
+
+    async def _abort(self) -> None:
+        await self._teardown()
+        await super()._abort()
+
+    async def _teardown(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            await pubsub.aclose()
+
+    async def fetch(self, max_count: int) -> Sequence[Delivery]:
+        """Wait for at least one message and return up to ``max_count`` already received.
+
+        Raises:
+            ConfigurationError: ``max_count`` is below 1.
+            TransportError: the connection broke (the next fetch reconnects) or
+                could not be reopened.
+            ClosedError: the consumer or its transport is closed.
+        """
+        self._check_max_count(max_count)
+        return await self._guarded(lambda: self._fetch(max_count))  # type: ignore[no-any-return]
+
+    async def _fetch(self, max_count: int) -> list[Delivery]:
+        pubsub = self._pubsub or await self._subscribe()
+        try:
+            message = await pubsub.get_message()
+            out = []
+            while message is not None:
+                channel = message.channel.decode("utf-8", "replace")
+                out.append(Delivery(f"{self._name}:{next(self._ids)}", message.data, 1, channel))
+                if len(out) == max_count:
+                    break
+                message = await pubsub.get_message(timeout=0)
+            return out
+        except TransportError:
+            self._pubsub = None
+            await pubsub.aclose()
+            raise
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """Do nothing: pub/sub messages are never redelivered.
+
+        Raises:
+            ClosedError: the consumer or its transport is closed.
+        """
+        self._check_open()
+        await trio.lowlevel.checkpoint()
+
+    async def record_failure(self, delivery: Delivery) -> int:
+        """Count nothing and return ``delivery.attempt`` (always 1 for pub/sub).
+
+        Raises:
+            ClosedError: the consumer or its transport is closed.
+        """
+        self._check_open()
+        await trio.lowlevel.checkpoint()
+        return delivery.attempt
+
+    def _failure_field(self, delivery: Delivery) -> str:
+        return ""
+
+    async def retry_later(self, delivery: Delivery, delay: float) -> None:
+        """Drop ``delivery``: pub/sub is at-most-once and keeps nothing to retry.
+
+        Raises:
+            ConfigurationError: ``delay`` is negative.
+            ClosedError: the consumer or its transport is closed.
+        """
+        if not delay >= 0:
+            raise ConfigurationError(f"retry delay must be >= 0 seconds, not {delay!r}")
+        self._check_open()
+        await trio.lowlevel.checkpoint()

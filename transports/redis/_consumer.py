@@ -1,0 +1,339 @@
+"""What the Redis consumers share: key names, lifecycle, blocking reads, dead letters."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+import math
+from abc import abstractmethod
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import trio
+from redis.client import NEVER_DECODE
+
+from actors._exceptions import (
+    ClosedError,
+    ConfigurationError,
+    TransportError,
+    TransportTimeout,
+)
+
+from .._base import Consumer, Delivery, Failure, MailboxSpec
+from ._client import DedicatedConnection
+from ._scripts import DEAD_LETTER
+
+if TYPE_CHECKING:
+    from ._transport import RedisTransport
+
+__all__ = ["ConsumerState", "Keys", "RedisConsumer", "digest"]
+
+logger = logging.getLogger("transports.redis")
+
+RAW: dict[str, Any] = {NEVER_DECODE: True}
+"""Options that make a command return raw bytes whatever the client decodes."""
+
+MAX_BLOCK = 5.0
+"""The longest a blocking read waits before the consumer looks around again (seconds)."""
+
+_BLOCK_GRACE = 10.0  # how much longer than its own timeout a blocking reply may take
+
+
+def digest(payload: bytes) -> str:
+    """The failure-count key of a list message: the SHA-1 of its payload, in hex.
+
+    A Lua script computes the same with ``redis.sha1hex``.
+    """
+    return hashlib.sha1(payload, usedforsecurity=False).hexdigest()
+
+
+class Keys:
+    """The keys of one mailbox: the mailbox itself is the bare name, the rest share ``{name}``."""
+
+    __slots__ = ("closed", "consumers", "dead", "delayed", "failures", "mailbox", "tag")
+
+    def __init__(self, name: str) -> None:
+        self.mailbox = name
+        self.tag = f"{{{name}}}"
+        self.dead = f"{self.tag}:dead"
+        self.failures = f"{self.tag}:failures"
+        self.delayed = f"{self.tag}:delayed"
+        self.consumers = f"{self.tag}:consumers"
+        self.closed = f"{self.tag}:closed"
+
+    def delayed_in(self, group: str) -> str:
+        """The retries of a stream group, scored by due time."""
+        return f"{self.tag}:delayed:{group}"
+
+    def processing(self, consumer: str) -> str:
+        """The processing list of ``consumer`` (list mailboxes)."""
+        return f"{self.tag}:processing:{consumer}"
+
+
+class ConsumerState(enum.Enum):
+    """A consumer is open from the end of its setup until its ``async with`` block ends."""
+
+    OPENING = "opening"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class RedisConsumer(Consumer):
+    """Base of the list, stream and pub/sub consumers of a :class:`RedisTransport`."""
+
+    kind = "list"
+
+    def __init__(self, transport: RedisTransport, spec: MailboxSpec, name: str) -> None:
+        self._transport = transport
+        self._client = transport.client
+        self._spec = spec
+        self._name = name
+        self._keys = Keys(spec.name)
+        self._state = ConsumerState.OPENING
+        self._blocking: DedicatedConnection | None = None
+        self._background: trio.CancelScope | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._name!r} of {self._spec} {self._state.value}>"
+
+    @property
+    def name(self) -> str:
+        """This consumer's name."""
+        return self._name
+
+    @property
+    def spec(self) -> MailboxSpec:
+        """The mailbox this consumer reads."""
+        return self._spec
+
+    @property
+    def state(self) -> ConsumerState:
+        """Opening, open or closed."""
+        return self._state
+
+    # -- lifecycle, driven by the context manager of RedisTransport.consumer -------------
+
+    @abstractmethod
+    async def _setup(self) -> None:
+        """Prepare the mailbox and start the background task, if any.
+
+        Raises:
+            TransportError: the store failed.
+        """
+
+    async def _teardown(self) -> None:
+        """Last words before closing (runs shielded, with a short deadline)."""
+        await trio.lowlevel.checkpoint()
+
+    def _close(self) -> None:
+        self._state = ConsumerState.CLOSED
+        if self._background is not None:
+            self._background.cancel()
+        if self._blocking is not None:
+            self._blocking.close()
+
+    async def _abort(self) -> None:
+        """Close now, because the transport closes: blocked calls raise ClosedError."""
+        self._close()
+        await trio.lowlevel.checkpoint()
+
+    def _check_open(self) -> None:
+        if self._state is ConsumerState.CLOSED or self._transport.closed:
+            raise ClosedError(f"consumer {self._name!r} of {self._spec} is closed")
+
+    def _closed_error(self, exc: BaseException) -> ClosedError | None:
+        """A ClosedError to raise instead of ``exc`` if we were closed meanwhile."""
+        if self._state is ConsumerState.CLOSED or self._transport.closed:
+            error = ClosedError(f"consumer {self._name!r} of {self._spec} was closed")
+            error.__cause__ = exc
+            return error
+        return None
+
+    async def _guarded(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``call``; a failure caused by closing becomes :class:`ClosedError`."""
+        self._check_open()
+        try:
+            return await call()
+        except TransportError as exc:
+            closed = self._closed_error(exc)
+            if closed is not None:
+                raise closed from exc
+            raise
+
+    def _keep_alive(self, action: Callable[[], Awaitable[object]]) -> None:
+        """Run ``action`` every ``lease/3`` seconds until the consumer closes.
+
+        A trio *system* task, not a task in a nursery of ours: consumers may be
+        closed in any order (an ``AsyncExitStack`` of consumers closed out of
+        order, as crashing actors do), which nurseries opened in ``__aenter__``
+        would not survive. The task never raises: outages are logged and ridden out.
+        """
+        scope = self._background = trio.CancelScope()
+        trio.lowlevel.spawn_system_task(
+            self._periodically, scope, self._spec.lease / 3, action, name=f"{self!r} keep-alive"
+        )
+
+    async def _periodically(
+        self, scope: trio.CancelScope, interval: float, action: Callable[[], Awaitable[object]]
+    ) -> None:
+        with scope:
+            while True:
+                await trio.sleep(interval)
+                try:
+                    await action()
+                except ClosedError:
+                    return
+                except TransportError as exc:
+                    logger.debug("%r: keep-alive failed: %s", self, exc)
+                except Exception:
+                    logger.exception("%r: keep-alive crashed", self)
+                    return
+
+    # -- blocking reads on a dedicated connection ----------------------------------------
+
+    async def _block(self, timeout: float, *command: Any) -> Any:
+        """Run a blocking command on this consumer's dedicated connection.
+
+        Cancelling it closes the connection (the next call opens a new one).
+
+        Raises:
+            TransportTimeout: the reply is long overdue.
+            TransportError: the store failed.
+        """
+        if self._blocking is None:
+            self._blocking = await self._client.dedicated(read_timeout=None).__aenter__()
+        with trio.move_on_after(timeout + _BLOCK_GRACE) as scope:
+            return await self._blocking.execute_command(*command, **RAW)
+        assert scope.cancelled_caught
+        raise TransportTimeout(
+            f"no reply to {command[0].decode()} from {self._client.url} "
+            f"within {timeout + _BLOCK_GRACE:.1f}s"
+        )
+
+    @staticmethod
+    def _bounded(seconds: float) -> float:
+        """A blocking timeout: at least 10 ms (0 would mean forever), at most MAX_BLOCK."""
+        if math.isnan(seconds):
+            return MAX_BLOCK
+        return min(MAX_BLOCK, max(0.01, seconds))
+
+    @staticmethod
+    def _check_max_count(max_count: int) -> None:
+        if max_count < 1:
+            raise ConfigurationError(f"fetch needs max_count >= 1, not {max_count!r}")
+
+    # -- fates shared by all kinds -------------------------------------------------------
+
+    def _failure_field(self, delivery: Delivery) -> str:
+        """The field of ``delivery`` in ``{name}:failures`` ('' when none is kept)."""
+        return digest(delivery.payload)
+
+    def _ack_key(self) -> str:
+        """The key the dead-letter and retry scripts ack from."""
+        return self._keys.mailbox
+
+    def _forget(self, delivery: Delivery) -> None:
+        """Stop tracking ``delivery`` locally (it was acked one way or another)."""
+
+    async def dead_letter(self, delivery: Delivery, failure: Failure) -> None:
+        """Append ``delivery`` to ``{name}:dead`` with ``failure``, ack it, forget its count.
+
+        One script, so the three happen together or not at all. The dead letter
+        records ``attempts``: the larger of ``delivery.attempt`` and the failures
+        recorded, and ``dead_at``: the server's time (seconds since the epoch).
+
+        Raises:
+            TransportError: the store failed; the message stays unacked.
+            ClosedError: the consumer or its transport is closed.
+        """
+        keys = self._keys
+        group = self._spec.group_name if self.kind == "stream" else ""
+        entry = delivery.id if self.kind == "stream" else ""
+        args: list[str | bytes | int] = [
+            self.kind,
+            self._failure_field(delivery),
+            delivery.attempt,
+            delivery.payload,
+            failure.reason,
+            failure.actor,
+            failure.error_type,
+            failure.error,
+            failure.traceback,
+            group,
+            entry,
+        ]
+        await self._guarded(
+            lambda: DEAD_LETTER(self._client, [keys.dead, keys.failures, self._ack_key()], args)
+        )
+        self._forget(delivery)
+
+    async def retry_later(self, delivery: Delivery, delay: float) -> None:
+        """Ack ``delivery`` now and deliver it again in ``delay`` seconds.
+
+        The retry waits in a sorted set scored by due time (server clock); any
+        consumer of the mailbox (of the group, for a stream) delivers it when due,
+        and a waiting fetch looks again by then. Its failure count is kept: the
+        next ``attempt`` is 1 + the failures recorded.
+
+        Raises:
+            ConfigurationError: ``delay`` is negative.
+            TransportError: the store failed; the message stays unacked.
+            ClosedError: the consumer or its transport is closed.
+        """
+        if not delay >= 0:
+            raise ConfigurationError(f"retry delay must be >= 0 seconds, not {delay!r}")
+        milliseconds = max(0, round(delay * 1000))
+        await self._guarded(lambda: self._retry(delivery, milliseconds))
+        self._forget(delivery)
+        self._retry_due(trio.current_time() + delay)
+
+    async def _retry(self, delivery: Delivery, milliseconds: int) -> None:
+        """Ack ``delivery`` and schedule it ``milliseconds`` from now, atomically."""
+        raise NotImplementedError
+
+    def _retry_due(self, when: float) -> None:
+        """A retry falls due at ``when`` (trio time): look again by then."""
+
+
+class ConsumerContext:
+    """``async with transport.consumer(spec, name) as consumer``: set up, then close.
+
+    Leaving the block stops the consumer's keep-alive task and closes it without
+    acking anything; an exception from the body passes through unchanged.
+    """
+
+    __slots__ = ("_consumer",)
+
+    def __init__(self, consumer: RedisConsumer) -> None:
+        self._consumer = consumer
+
+    async def __aenter__(self) -> RedisConsumer:
+        consumer = self._consumer
+        consumer._check_open()
+        try:
+            await consumer._setup()
+        except BaseException:
+            consumer._close()
+            raise
+        consumer._state = ConsumerState.OPEN
+        consumer._transport._consumers.add(consumer)
+        return consumer
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        consumer = self._consumer
+        with trio.CancelScope(shield=True):
+            if not consumer._transport.closed:
+                with trio.move_on_after(2.0):
+                    try:
+                        await consumer._teardown()
+                    except TransportError as error:
+                        logger.debug("%r: closing failed: %s", consumer, error)
+            consumer._close()
+            consumer._transport._consumers.discard(consumer)

@@ -1,0 +1,372 @@
+"""The Lua scripts of the mailboxes, and :class:`Script`, which runs one by its SHA1.
+
+Every multi-step change of a mailbox runs as one script, so it is atomic and
+costs one round trip. Scripts read the time with ``TIME`` (the server's clock),
+so consumers on hosts with skewed clocks agree on leases and due times. Keys
+they touch that are not in ``KEYS`` share the mailbox's hash tag (``{name}``),
+so a mailbox still lives on one cluster slot.
+
+A list retry waits in ``{name}:delayed`` as the member ``<token>:<payload>`` (the
+random token keeps equal payloads apart). A stream retry stays pending in its
+group, owned by the pseudo-consumer ``{delayed}`` (braces: no real consumer can
+have that name), with its entry id in ``{name}:delayed:<group>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from redis.client import NEVER_DECODE
+
+from actors._exceptions import CommandError
+
+from ._client import DedicatedConnection, Redis
+
+__all__ = ["Script"]
+
+_PRELUDE = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function chunked(command, key, items)
+  for i = 1, #items, 1000 do
+    redis.call(command, key, unpack(items, i, math.min(i + 999, #items)))
+  end
+end
+local function next_due(delayed, now)
+  local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+  if #first == 0 then return -1 end
+  return math.max(0, tonumber(first[2]) - now)
+end
+"""
+
+
+class Script:
+    """A Lua script run with EVALSHA, sent in full (EVAL) only when the server lacks it.
+
+    Replies are raw RESP values with bulk strings as ``bytes``.
+    """
+
+    __slots__ = ("sha", "source")
+
+    def __init__(self, body: str) -> None:
+        self.source = _PRELUDE + body
+        self.sha = hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
+
+    async def __call__(
+        self,
+        client: Redis | DedicatedConnection,
+        keys: Sequence[str | bytes],
+        args: Sequence[str | bytes | int | float],
+    ) -> Any:
+        """Run the script; EVAL (which caches it) after a NOSCRIPT reply.
+
+        Raises:
+            CommandError: the script failed (``.code`` is the error's first word,
+                such as ``"NOGROUP"`` or ``"WRONGTYPE"``).
+            TransportError: any other failure of the client.
+        """
+        try:
+            return await client.execute_command(
+                b"EVALSHA", self.sha, len(keys), *keys, *args, **{NEVER_DECODE: True}
+            )
+        except CommandError as exc:
+            if exc.code != "NOSCRIPT":
+                raise
+        return await client.execute_command(
+            b"EVAL", self.source, len(keys), *keys, *args, **{NEVER_DECODE: True}
+        )
+
+
+LIST_TAKE = Script("""
+-- KEYS: list, processing, failures, delayed, consumers, closed
+-- ARGV: count, durable, lease_ms, maintain, leftovers (0 none, 1 resync, 2 open),
+--       me, processing key prefix, payloads whose failures to look up...
+local list, processing, failures, delayed = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local consumers, closed = KEYS[5], KEYS[6]
+local count, durable = tonumber(ARGV[1]), ARGV[2] == '1'
+local lease, maintain, leftovers = tonumber(ARGV[3]), ARGV[4] == '1', ARGV[5]
+local me, prefix = ARGV[6], ARGV[7]
+local now = now_ms()
+local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
+if #due > 0 then
+  local payloads = {}
+  for i, member in ipairs(due) do
+    payloads[i] = string.sub(member, string.find(member, ':', 1, true) + 1)
+  end
+  chunked('RPUSH', list, payloads)
+  chunked('ZREM', delayed, due)
+end
+if durable and maintain then
+  redis.call('ZADD', consumers, now, me)
+  for _, dead in ipairs(redis.call('ZRANGEBYSCORE', consumers, '-inf', now - lease)) do
+    if dead ~= me then
+      local held = prefix .. dead
+      local counted = redis.call('SREM', closed, dead) == 1
+      local n = redis.call('LLEN', held)
+      if n > 0 and not counted then
+        for _, item in ipairs(redis.call('LRANGE', held, 0, -1)) do
+          redis.call('HINCRBY', failures, redis.sha1hex(item), 1)
+        end
+      end
+      for _ = 1, n do redis.call('LMOVE', held, list, 'RIGHT', 'LEFT') end
+      redis.call('ZREM', consumers, dead)
+    end
+  end
+end
+local left = {}
+if durable and leftovers ~= '0' then
+  left = redis.call('LRANGE', processing, 0, -1)
+  if leftovers == '2' and redis.call('SREM', closed, me) == 0 then
+    for _, item in ipairs(left) do redis.call('HINCRBY', failures, redis.sha1hex(item), 1) end
+  end
+end
+local items = {}
+if count > 0 then items = redis.call('LPOP', list, count) or {} end
+if durable and #items > 0 then chunked('RPUSH', processing, items) end
+local counts = {}
+if redis.call('EXISTS', failures) == 1 then
+  local fields = {}
+  for _, item in ipairs(left) do fields[#fields + 1] = redis.sha1hex(item) end
+  for _, item in ipairs(items) do fields[#fields + 1] = redis.sha1hex(item) end
+  for i = 8, #ARGV do fields[#fields + 1] = redis.sha1hex(ARGV[i]) end
+  for i = 1, #fields, 1000 do
+    local got = redis.call('HMGET', failures, unpack(fields, i, math.min(i + 999, #fields)))
+    for _, value in ipairs(got) do counts[#counts + 1] = tonumber(value) or 0 end
+  end
+end
+return {items, left, counts, next_due(delayed, now)}
+""")
+"""Move due retries back, take over dead consumers, and move up to ``count`` messages."""
+
+LIST_HEARTBEAT = Script("""
+redis.call('ZADD', KEYS[1], now_ms(), ARGV[1])
+return 1
+""")
+"""Mark the consumer ``ARGV[1]`` alive now in ``{name}:consumers``."""
+
+LIST_CLOSE = Script("""
+-- KEYS: failures, closed; ARGV: me, then payload, attempt pairs still held
+for i = 2, #ARGV, 2 do
+  local field = redis.sha1hex(ARGV[i])
+  local attempt = tonumber(ARGV[i + 1])
+  if (tonumber(redis.call('HGET', KEYS[1], field)) or 0) < attempt then
+    redis.call('HSET', KEYS[1], field, attempt)
+  end
+end
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1
+""")
+"""Count the attempts of the messages still held as failed, and mark the name closed."""
+
+RECORD_FAILURE = Script("""
+local failures = tonumber(redis.call('HGET', KEYS[1], ARGV[1])) or 0
+local attempt = tonumber(ARGV[2])
+if failures < attempt then
+  failures = attempt
+  redis.call('HSET', KEYS[1], ARGV[1], failures)
+end
+return failures
+""")
+"""Failures of one message := max(failures, attempt); return it."""
+
+DEAD_LETTER = Script("""
+-- KEYS: dead, failures, list/processing or stream
+-- ARGV: kind, failure field, attempt, payload, reason, actor, error_type, error,
+--       traceback, group, entry id
+local kind, field = ARGV[1], ARGV[2]
+local attempts = tonumber(ARGV[3])
+if field ~= '' then
+  attempts = math.max(attempts, tonumber(redis.call('HGET', KEYS[2], field)) or 0)
+  redis.call('HDEL', KEYS[2], field)
+end
+local t = redis.call('TIME')
+redis.call('XADD', KEYS[1], '*', 'payload', ARGV[4], 'reason', ARGV[5], 'actor', ARGV[6],
+  'error_type', ARGV[7], 'error', ARGV[8], 'traceback', ARGV[9], 'attempts', attempts,
+  'dead_at', t[1] .. '.' .. string.format('%06d', tonumber(t[2])))
+if kind == 'list' then
+  redis.call('LREM', KEYS[3], 1, ARGV[4])
+elseif kind == 'stream' then
+  redis.call('XACK', KEYS[3], ARGV[10], ARGV[11])
+end
+return attempts
+""")
+"""Append to ``{name}:dead``, ack, and forget the failure count, atomically."""
+
+LIST_RETRY = Script("""
+-- KEYS: delayed, processing; ARGV: token, delay_ms, payload
+redis.call('LREM', KEYS[2], 1, ARGV[3])
+redis.call('ZADD', KEYS[1], now_ms() + tonumber(ARGV[2]), ARGV[1] .. ':' .. ARGV[3])
+return 1
+""")
+"""Ack a list message and schedule it in ``{name}:delayed``."""
+
+LIST_RELEASE = Script("""
+-- KEYS: processing, list; ARGV: payloads, oldest first
+local released = 0
+for i = #ARGV, 1, -1 do
+  if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 1 then
+    redis.call('LPUSH', KEYS[2], ARGV[i])
+    released = released + 1
+  end
+end
+return released
+""")
+"""Move held messages back to the head of the list, in order."""
+
+STREAM_RETRY = Script("""
+-- KEYS: stream, delayed of the group; ARGV: group, delay_ms, entry ids (in order)
+local due = now_ms() + tonumber(ARGV[2])
+local moved = 0
+for i = 3, #ARGV do
+  if #redis.call('XCLAIM', KEYS[1], ARGV[1], '{delayed}', 0, ARGV[i], 'JUSTID') > 0 then
+    -- A thousandth of a millisecond apart: due together, delivered in order.
+    redis.call('ZADD', KEYS[2], due + (i - 3) / 1000, ARGV[i])
+    moved = moved + 1
+  end
+end
+return moved
+""")
+"""Hand pending entries to the pseudo-consumer ``{delayed}`` until they fall due."""
+
+STREAM_TAKE = Script("""
+-- KEYS: stream, failures, delayed of the group
+-- ARGV: group, me, count, history cursor ('' to skip), claim (0/1), lease_ms,
+--       claim cursor, read new (0/1)
+local stream, failures, delayed = KEYS[1], KEYS[2], KEYS[3]
+local group, me, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local history, claim_cursor = ARGV[4], ARGV[7]
+local now = now_ms()
+local has_failures = redis.call('EXISTS', failures) == 1
+local function failed(id)
+  if not has_failures then return 0 end
+  return tonumber(redis.call('HGET', failures, group .. ':' .. id)) or 0
+end
+local function deliveries(id)
+  local pending = redis.call('XPENDING', stream, group, id, id, 1)
+  if pending[1] then return tonumber(pending[1][4]) end
+  return 1
+end
+local function drop(id)
+  redis.call('XACK', stream, group, id)
+  redis.call('HDEL', failures, group .. ':' .. id)
+end
+local out = {}
+if history ~= '' then
+  local read = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', count,
+    'STREAMS', stream, history)
+  local entries = (read and read[1] and read[1][2]) or {}
+  for _, entry in ipairs(entries) do
+    history = entry[1]
+    if entry[2] then
+      out[#out + 1] = {entry[1], entry[2],
+        math.max(1 + failed(entry[1]), deliveries(entry[1]))}
+    else
+      drop(entry[1])
+    end
+  end
+  if #entries < count then history = '' end
+  count = count - #entries
+end
+if count > 0 then
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, count)) do
+    redis.call('ZREM', delayed, id)
+    if #redis.call('XCLAIM', stream, group, me, 0, id, 'JUSTID') > 0 then
+      local found = redis.call('XRANGE', stream, id, id)
+      if #found > 0 then
+        out[#out + 1] = {id, found[1][2], 1 + failed(id)}
+        count = count - 1
+      else
+        drop(id)
+      end
+    end
+  end
+end
+if ARGV[5] == '1' and count > 0 then
+  local claimed = redis.call('XAUTOCLAIM', stream, group, me, ARGV[6], claim_cursor,
+    'COUNT', count, 'JUSTID')
+  claim_cursor = claimed[1]
+  local taken = {}
+  for _, id in ipairs(claimed[2]) do
+    if redis.call('ZSCORE', delayed, id) then
+      redis.call('XCLAIM', stream, group, '{delayed}', 0, id, 'JUSTID')
+    else
+      taken[#taken + 1] = id
+    end
+  end
+  if #taken > 0 then
+    for _, entry in ipairs(redis.call('XCLAIM', stream, group, me, 0, unpack(taken))) do
+      if entry[2] then
+        out[#out + 1] = {entry[1], entry[2],
+          math.max(1 + failed(entry[1]), deliveries(entry[1]))}
+        count = count - 1
+      else
+        drop(entry[1])
+      end
+    end
+  end
+  for _, id in ipairs(claimed[3] or {}) do redis.call('HDEL', failures, group .. ':' .. id) end
+end
+if ARGV[8] == '1' and count > 0 then
+  local read = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', count,
+    'STREAMS', stream, '>')
+  if read then
+    for _, entry in ipairs(read[1][2]) do
+      out[#out + 1] = {entry[1], entry[2], 1 + failed(entry[1])}
+    end
+  end
+end
+return {out, history, claim_cursor, next_due(delayed, now), has_failures and 1 or 0}
+""")
+"""Read own history, deliver due retries, claim idle entries, read new ones."""
+
+STREAM_RENEW = Script("""
+-- KEYS: stream; ARGV: group, me, entry ids held
+local owned = {}
+for i = 3, #ARGV do
+  if redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])[1] then
+    owned[#owned + 1] = ARGV[i]
+  end
+end
+for i = 1, #owned, 1000 do
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0,
+    unpack(owned, i, math.min(i + 999, #owned)), 'JUSTID')
+end
+return #owned
+""")
+"""Reset the idle time of the held entries this consumer still owns (its lease)."""
+
+REPLAY = Script("""
+-- KEYS: dead, mailbox, failures; ARGV: kind, maxlen ('' for none), dead letter ids...
+local replayed = 0
+for i = 3, #ARGV do
+  local found = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
+  if #found == 1 then
+    local fields, payload = found[1][2], nil
+    for j = 1, #fields, 2 do
+      if fields[j] == 'payload' then payload = fields[j + 1] end
+    end
+    if payload then
+      if ARGV[1] == 'list' then
+        redis.call('RPUSH', KEYS[2], payload)
+        redis.call('HDEL', KEYS[3], redis.sha1hex(payload))
+      elseif ARGV[1] == 'stream' then
+        if ARGV[2] == '' then
+          redis.call('XADD', KEYS[2], '*', 'message', payload)
+        else
+          redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'message', payload)
+        end
+      else
+        redis.call('PUBLISH', KEYS[2], payload)
+      end
+      replayed = replayed + 1
+    end
+    redis.call('XDEL', KEYS[1], ARGV[i])
+  end
+end
+return replayed
+""")
+"""Send dead letters back to their mailbox and delete them from ``{name}:dead``."""

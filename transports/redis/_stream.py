@@ -1,0 +1,303 @@
+"""The stream mailbox: a Redis stream read through a consumer group, pending until acked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import trio
+
+from actors._exceptions import CommandError
+
+from .._base import Delivery
+from ._consumer import RAW, RedisConsumer
+from ._scripts import RECORD_FAILURE, STREAM_RENEW, STREAM_RETRY, STREAM_TAKE
+
+__all__ = ["StreamConsumer", "entry_payload"]
+
+# Errors of a group or stream deleted under a running consumer: recreate and go on.
+_GROUP_GONE = frozenset({"NOGROUP", "UNBLOCKED"})
+
+
+def entry_payload(fields: Sequence[bytes]) -> bytes:
+    """The payload of a stream entry, given its flat ``[field, value, ...]`` list.
+
+    An entry with the single field ``message`` (what :meth:`RedisTransport.send`
+    writes) yields its value. Any other entry (``XADD orders * id 1 name x`` from
+    another client) yields the JSON object of its fields, ``{"id":"1","name":"x"}``.
+    When a field is not UTF-8 the payload is that field's raw bytes, which the
+    codec rejects, so the runtime dead-letters the entry instead of crashing.
+    """
+    if len(fields) == 2 and fields[0] == b"message":
+        return fields[1]
+    try:
+        document = {
+            fields[index].decode(): fields[index + 1].decode()
+            for index in range(0, len(fields) - 1, 2)
+        }
+    except UnicodeDecodeError:
+        for field in fields:
+            try:
+                field.decode()
+            except UnicodeDecodeError:
+                return field
+        raise  # not reached: one of them failed to decode
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class StreamConsumer(RedisConsumer):
+    """A consumer in the group ``spec.group_name`` of a stream mailbox (at-least-once).
+
+    The group is created at open, reading from the start (``XGROUP CREATE ... 0
+    MKSTREAM``). ``fetch`` returns, in this order: this name's own pending entries
+    from an earlier life (``XREADGROUP ... 0``), entries idle for longer than the
+    lease in other consumers' hands (``XAUTOCLAIM``, at open and every ``lease/2``),
+    then new entries (``XREADGROUP ... >``; blocking on a dedicated connection when
+    there are none). A background task renews the idle time of the entries this
+    consumer holds every ``lease/3`` (``XCLAIM ... JUSTID``), so a slow handler
+    keeps them. A group or stream deleted under a running consumer is recreated.
+
+    A retried entry stays pending in the group, owned by the pseudo-consumer
+    ``{delayed}`` (which no takeover touches), its id scored by due time in
+    ``{name}:delayed:<group>``; when due, a consumer claims it back.
+
+    ``attempt`` is the larger of 1 + the failures recorded (``{name}:failures``,
+    field ``<group>:<id>``) and the entry's delivery count in the group, so a
+    delivery that ended without an ack (a crash, a kill) counts as failed once.
+    Entries deleted or trimmed while pending are acked and skipped.
+    """
+
+    kind = "stream"
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._group = self._spec.group_name
+        self._lease = self._spec.lease
+        self._delayed = self._keys.delayed_in(self._group)
+        self._history = "0"  # where to read our own pending entries from; "" when done
+        self._claim_cursor = "0-0"
+        self._has_failures = True
+        self._held: dict[str, int] = {}
+        self._failed: set[str] = set()
+        self._next_maintenance = -float("inf")
+        self._next_due = float("inf")
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def _setup(self) -> None:
+        await self._create_group()
+        self._keep_alive(self._renew)
+
+    async def _create_group(self) -> None:
+        try:
+            await self._client.execute_command(
+                b"XGROUP", b"CREATE", self._keys.mailbox, self._group, b"0", b"MKSTREAM", **RAW
+            )
+        except CommandError as exc:
+            if exc.code != "BUSYGROUP":
+                raise
+
+    async def _renew(self) -> None:
+        if self._held:
+            await STREAM_RENEW(
+                self._client, [self._keys.mailbox], [self._group, self._name, *self._held]
+            )
+
+    # -- fetching ---------------------------------------------------------------------
+
+    async def fetch(self, max_count: int) -> Sequence[Delivery]:
+        """Wait for at least one entry and return up to ``max_count``, oldest first.
+
+        One round trip when entries are waiting. Cancelling a waiting fetch loses
+        nothing: an entry delivered to an interrupted call stays pending under this
+        name and the next fetch reads it from the pending list.
+
+        Raises:
+            ConfigurationError: ``max_count`` is below 1.
+            TransportError: the store failed; the consumer stays usable.
+            ClosedError: the consumer or its transport is closed.
+        """
+        self._check_max_count(max_count)
+        got: list[Delivery] = await self._guarded(lambda: self._fetch(max_count))
+        held = self._held
+        for delivery in got:
+            held[delivery.id] = delivery.attempt
+        return got
+
+    async def _fetch(self, max_count: int) -> list[Delivery]:
+        while True:
+            self._check_open()
+            now = trio.current_time()
+            try:
+                if self._history or now >= min(self._next_maintenance, self._next_due):
+                    got = await self._take(max_count, now)
+                    if got:
+                        return got
+                got = await self._read_new(max_count)
+                if got:
+                    return got
+            except CommandError as exc:
+                if exc.code not in _GROUP_GONE:
+                    raise
+                await self._create_group()
+            except BaseException:
+                # An interrupted read may have left entries pending under our name.
+                self._history = "0"
+                raise
+
+    async def _take(self, max_count: int, now: float) -> list[Delivery]:
+        claim = now >= self._next_maintenance
+        keys = self._keys
+        reply = await STREAM_TAKE(
+            self._client,
+            [keys.mailbox, keys.failures, self._delayed],
+            [
+                self._group,
+                self._name,
+                max_count,
+                self._history,
+                "1" if claim else "0",
+                round(self._lease * 1000),
+                self._claim_cursor,
+                "1",
+            ],
+        )
+        entries, history, claim_cursor, wait, has_failures = reply
+        self._history = history.decode()
+        self._claim_cursor = claim_cursor.decode()
+        if claim:
+            self._next_maintenance = now + self._lease / 2
+        self._next_due = float("inf") if wait < 0 else now + wait / 1000
+        self._has_failures = bool(has_failures)
+        out = []
+        for raw_id, fields, attempt in entries:
+            entry_id = raw_id.decode()
+            if entry_id in self._held:
+                continue  # re-read after an interruption: already in the caller's hands
+            if attempt > 1:
+                self._failed.add(entry_id)
+            out.append(Delivery(entry_id, entry_payload(fields), attempt))
+        return out
+
+    async def _read_new(self, max_count: int) -> list[Delivery]:
+        now = trio.current_time()
+        limit = min(self._next_maintenance, self._next_due)
+        timeout = self._bounded(min(self._lease / 3, limit - now))
+        reply = await self._block(
+            timeout,
+            b"XREADGROUP",
+            b"GROUP",
+            self._group,
+            self._name,
+            b"COUNT",
+            max_count,
+            b"BLOCK",
+            round(timeout * 1000),
+            b"STREAMS",
+            self._keys.mailbox,
+            b">",
+        )
+        if not reply:
+            return []
+        entries = reply[0][1]
+        ids = [raw_id.decode() for raw_id, _ in entries]
+        failures: list[Any] = []
+        if self._has_failures:
+            fields = [f"{self._group}:{entry_id}" for entry_id in ids]
+            failures = await self._client.execute_command(
+                b"HMGET", self._keys.failures, *fields, **RAW
+            )
+        out = []
+        for index, (entry_id, (_, fields)) in enumerate(zip(ids, entries, strict=True)):
+            failed = int(failures[index] or 0) if failures else 0
+            if failed:
+                self._failed.add(entry_id)
+            out.append(Delivery(entry_id, entry_payload(fields), 1 + failed))
+        return out
+
+    async def _retry(self, delivery: Delivery, milliseconds: int) -> None:
+        keys = [self._keys.mailbox, self._delayed]
+        await STREAM_RETRY(self._client, keys, [self._group, milliseconds, delivery.id])
+
+    async def release(self, deliveries: Sequence[Delivery]) -> None:
+        """Make the entries deliverable again at once, in order, uncounted.
+
+        They become due retries (delay 0) of the group: the next fetch of any of
+        its consumers delivers them before new entries, with ``attempt`` unchanged.
+
+        Raises:
+            TransportError: the store failed; the entries come back after the lease.
+            ClosedError: the consumer or its transport is closed.
+        """
+        self._check_open()
+        if not deliveries:
+            await trio.lowlevel.checkpoint()
+            return
+        ids = [delivery.id for delivery in deliveries]
+        keys = [self._keys.mailbox, self._delayed]
+        await self._guarded(lambda: STREAM_RETRY(self._client, keys, [self._group, 0, *ids]))
+        for delivery in deliveries:
+            self._forget(delivery)
+        self._retry_due(trio.current_time())
+
+    def _retry_due(self, when: float) -> None:
+        self._next_due = min(self._next_due, when)
+
+    # -- acks and fates ---------------------------------------------------------------
+
+    def _failure_field(self, delivery: Delivery) -> str:
+        return f"{self._group}:{delivery.id}"
+
+    def _forget(self, delivery: Delivery) -> None:
+        self._held.pop(delivery.id, None)
+        self._failed.discard(delivery.id)
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """Acknowledge the entries (``XACK``) and forget their failure counts.
+
+        One round trip: ``XACK`` of every id, pipelined with an ``HDEL`` of the
+        failure counts known to exist.
+
+        Raises:
+            TransportError: the store failed; the entries will be redelivered.
+            ClosedError: the consumer or its transport is closed.
+        """
+        self._check_open()
+        if not deliveries:
+            await trio.lowlevel.checkpoint()
+            return
+        ids = [delivery.id for delivery in deliveries]
+        failed = [d.id for d in deliveries if d.id in self._failed or d.attempt > 1]
+        await self._guarded(lambda: self._ack(ids, failed))
+        for delivery in deliveries:
+            self._forget(delivery)
+
+    async def _ack(self, ids: Sequence[str], failed: Sequence[str]) -> None:
+        keys = self._keys
+        if not failed:
+            await self._client.execute_command(b"XACK", keys.mailbox, self._group, *ids, **RAW)
+            return
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.execute_command(b"XACK", keys.mailbox, self._group, *ids, **RAW)
+            fields = [f"{self._group}:{entry_id}" for entry_id in failed]
+            pipe.execute_command(b"HDEL", keys.failures, *fields, **RAW)
+            await pipe.execute()
+
+    async def record_failure(self, delivery: Delivery) -> int:
+        """Count ``delivery``'s attempt as failed; return the failed attempts so far.
+
+        The count becomes the larger of itself and ``delivery.attempt``, so
+        recording one delivery twice counts once.
+
+        Raises:
+            TransportError: the store failed.
+            ClosedError: the consumer or its transport is closed.
+        """
+        self._failed.add(delivery.id)
+        self._has_failures = True
+        field = self._failure_field(delivery)
+        count = await self._guarded(
+            lambda: RECORD_FAILURE(self._client, [self._keys.failures], [field, delivery.attempt])
+        )
+        return int(count)

@@ -1,0 +1,301 @@
+"""RedisTransport: list, stream and pub/sub mailboxes in Redis, at-least-once where durable.
+
+Keys of a mailbox called ``name`` (all but the first share the hash tag ``{name}``,
+so a mailbox lives on one cluster slot):
+
+==============================  ==========================================================
+``name``                        the mailbox: a list, a stream or a channel. Any client
+                                can ``RPUSH name '{"id":1}'`` or ``XADD name * id 1``.
+``{name}:dead``                 dead letters (stream: payload, reason, actor, error_type,
+                                error, traceback, attempts, dead_at)
+``{name}:failures``             hash: failed attempts per message (list: SHA-1 of the
+                                payload; stream: ``<group>:<entry id>``)
+``{name}:delayed``              zset: retries, scored by due time (ms, server clock)
+``{name}:processing:<consumer>`` list: what a list consumer holds until it acks
+``{name}:consumers``            zset: list consumer -> last heartbeat (ms, server clock)
+``{name}:closed``               set: list consumers that closed after counting their
+                                unacked messages as failed
+==============================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import Any, Self
+
+import trio
+
+from actors._exceptions import (
+    ClosedError,
+    CommandError,
+    ConfigurationError,
+    TransportError,
+)
+
+from .._base import Consumer, DeadLetter, Failure, MailboxSpec, Transport
+from ._channel import ChannelConsumer
+from ._client import Redis, from_url
+from ._consumer import RAW, ConsumerContext, Keys, RedisConsumer
+from ._list import ListConsumer
+from ._scripts import REPLAY
+from ._stream import StreamConsumer
+
+__all__ = ["RedisTransport"]
+
+_CONSUMERS: dict[str, type[RedisConsumer]] = {
+    "list": ListConsumer,
+    "stream": StreamConsumer,
+    "pubsub": ChannelConsumer,
+}
+_REPLAY_BATCH = 500
+
+
+class TransportState(enum.Enum):
+    """A Redis transport is open from its creation until :meth:`RedisTransport.aclose`."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class RedisTransport(Transport):
+    """A :class:`~transports.Transport` over Redis, through our trio client.
+
+    ``RedisTransport(client)`` uses a client you made (and close);
+    ``RedisTransport.from_url(url, **client_options)`` makes its own and closes it
+    in :meth:`aclose`. ``.client`` is the client, for actors' own commands.
+
+    Delivery: list mailboxes are at-least-once through per-consumer processing
+    lists (at-most-once with ``at_most_once``), stream mailboxes at-least-once
+    through consumer groups, pub/sub at-most-once. See :class:`ListConsumer`,
+    :class:`StreamConsumer` and :class:`ChannelConsumer` for the details, and
+    this module's docstring for the keys. Every method raises ``actors`` errors
+    only (:class:`~actors._exceptions.TransportError` and its subclasses when the
+    server fails); after a restart of the server, the next call reconnects.
+    """
+
+    def __init__(self, client: Redis, *, _owns_client: bool = False) -> None:
+        self._client = client
+        self._owns_client = _owns_client
+        self._state = TransportState.OPEN
+        self._consumers: set[RedisConsumer] = set()
+
+    @classmethod
+    def from_url(cls, url: str, **client_options: Any) -> RedisTransport:
+        """A transport with its own client for ``url`` (see :func:`transports.redis.from_url`).
+
+        Raises:
+            ConfigurationError: a malformed URL or option (never shows the password).
+        """
+        return cls(from_url(url, **client_options), _owns_client=True)
+
+    def __repr__(self) -> str:
+        return f"<RedisTransport {self._client.url} {self._state.value}>"
+
+    @property
+    def client(self) -> Redis:
+        """The Redis client, for commands of your own."""
+        return self._client
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`aclose` was called."""
+        return self._state is TransportState.CLOSED
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ClosedError(f"the Redis transport to {self._client.url} is closed")
+
+    # -- sending ------------------------------------------------------------------------
+
+    async def send(self, spec: MailboxSpec, payloads: Sequence[bytes]) -> None:
+        """Append ``payloads`` to the mailbox in order, in one round trip.
+
+        A list gets one ``RPUSH``; a stream one ``XADD name [MAXLEN ~ maxlen] *
+        message <payload>`` per payload, pipelined; a channel one ``PUBLISH`` per
+        payload, pipelined (a message nobody listens to is dropped).
+
+        Raises:
+            ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel).
+            CommandError: the name holds another type of key (``WRONGTYPE``).
+            TransportError: the store failed; none or some may have been sent.
+            ClosedError: the transport was closed.
+        """
+        self._check_open()
+        if spec.kind == "pubsub" and spec.pattern:
+            raise ConfigurationError(f"cannot publish to pattern {spec.name!r}: use a channel")
+        if not payloads:
+            return
+        client = self._client
+        if spec.kind == "list":
+            await client.execute_command(b"RPUSH", spec.name, *payloads, **RAW)
+            return
+        if spec.kind == "stream":
+            head: tuple[Any, ...] = (b"XADD", spec.name)
+            if spec.maxlen is not None:
+                head += (b"MAXLEN", b"~", spec.maxlen)
+            commands = [(*head, b"*", b"message", payload) for payload in payloads]
+        else:
+            commands = [(b"PUBLISH", spec.name, payload) for payload in payloads]
+        if len(commands) == 1:
+            await client.execute_command(*commands[0], **RAW)
+            return
+        async with client.pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.execute_command(*command, **RAW)
+            await pipe.execute()
+
+    # -- consuming ----------------------------------------------------------------------
+
+    def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
+        """Open a consumer called ``name`` for an ``async with`` block.
+
+        Opening creates what the mailbox needs (a stream's group, reading from
+        the start) and starts the consumer's background task (list heartbeat,
+        stream lease renewal). Leaving the block closes it without acking.
+
+        Raises:
+            ConfigurationError: ``name`` is empty or has spaces or braces.
+            TransportError: the store failed while setting up.
+            ClosedError: the transport is closed.
+        """
+        if not name or any(char.isspace() or char in "{}" for char in name):
+            raise ConfigurationError(
+                f"consumer name {name!r} must be non-empty, without spaces or braces"
+            )
+        return ConsumerContext(_CONSUMERS[spec.kind](self, spec, name))
+
+    # -- dead letters -------------------------------------------------------------------
+
+    async def dead_letters(self, spec: MailboxSpec, count: int = 100) -> Sequence[DeadLetter]:
+        """List up to ``count`` dead letters of the mailbox, oldest first (``XRANGE``).
+
+        Raises:
+            ConfigurationError: ``count`` is negative.
+            TransportError: the store failed.
+            ClosedError: the transport is closed.
+        """
+        if count < 0:
+            raise ConfigurationError(f"count must be >= 0, not {count!r}")
+        self._check_open()
+        if count == 0:
+            return []
+        dead = Keys(spec.name).dead
+        entries = await self._client.execute_command(
+            b"XRANGE", dead, b"-", b"+", b"COUNT", count, **RAW
+        )
+        return [_dead_letter(raw_id.decode(), fields) for raw_id, fields in entries]
+
+    async def replay_dead_letters(self, spec: MailboxSpec, ids: Sequence[str] | None = None) -> int:
+        """Send dead letters (all, or those ``ids``) back to the mailbox; return how many.
+
+        Each goes back to the end of the mailbox, leaves ``{name}:dead`` and starts
+        again at attempt 1, atomically per batch of 500. Unknown ids are ignored.
+
+        Raises:
+            ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel).
+            TransportError: the store failed; some may have been replayed.
+            ClosedError: the transport is closed.
+        """
+        self._check_open()
+        if spec.kind == "pubsub" and spec.pattern:
+            raise ConfigurationError(f"cannot replay to pattern {spec.name!r}: use a channel")
+        keys = Keys(spec.name)
+        maxlen = "" if spec.maxlen is None else str(spec.maxlen)
+        replayed = 0
+        start = b"-"
+        while True:
+            if ids is None:
+                entries = await self._client.execute_command(
+                    b"XRANGE", keys.dead, start, b"+", b"COUNT", _REPLAY_BATCH, **RAW
+                )
+                batch: Sequence[str | bytes] = [raw_id for raw_id, _ in entries]
+                if batch:
+                    start = b"(" + batch[-1]  # type: ignore[operator]
+            else:
+                batch, ids = ids[:_REPLAY_BATCH], ids[_REPLAY_BATCH:]
+            if not batch:
+                return replayed
+            replayed += await REPLAY(
+                self._client,
+                [keys.dead, keys.mailbox, keys.failures],
+                [spec.kind, maxlen, *batch],
+            )
+
+    # -- the connection ---------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Check that the server answers ``PING``.
+
+        Raises:
+            ConnectError: the server cannot be reached (the message names its URL,
+                without the password).
+            AuthenticationError: the server refused the credentials.
+            TransportError: any other failure, naming the URL too.
+            ClosedError: the transport is closed.
+        """
+        self._check_open()
+        url = self._client.url
+        try:
+            await self._client.execute_command(b"PING", **RAW)
+        except CommandError as exc:
+            if url in str(exc):
+                raise
+            raise CommandError(f"{url}: PING failed: {exc}", code=exc.code) from exc
+        except TransportError as exc:
+            if url in str(exc):
+                raise
+            raise type(exc)(f"{url}: {exc}") from exc
+
+    async def aclose(self) -> None:
+        """Close the transport, and its client if it made it; idempotent.
+
+        Blocked fetches of its consumers raise :class:`ClosedError`.
+        """
+        self._state = TransportState.CLOSED
+        consumers, self._consumers = self._consumers, set()
+        for consumer in consumers:
+            await consumer._abort()
+        if self._owns_client:
+            await self._client.aclose()
+        else:
+            await trio.lowlevel.checkpoint()
+
+
+def _dead_letter(entry_id: str, fields: Sequence[bytes]) -> DeadLetter:
+    values = {fields[i].decode(): fields[i + 1] for i in range(0, len(fields) - 1, 2)}
+
+    def text(name: str) -> str:
+        return values.get(name, b"").decode("utf-8", "replace")
+
+    try:
+        attempts = int(values.get("attempts", b"1"))
+        dead_at = float(values.get("dead_at", b"0"))
+    except ValueError:
+        attempts, dead_at = 1, 0.0
+    return DeadLetter(
+        id=entry_id,
+        payload=values.get("payload", b""),
+        failure=Failure(
+            reason=text("reason"),
+            actor=text("actor"),
+            error_type=text("error_type"),
+            error=text("error"),
+            traceback=text("traceback"),
+        ),
+        attempts=attempts,
+        dead_at=dead_at,
+    )
