@@ -27,6 +27,7 @@ from ._pipeline import Pipeline as Pipeline
 from ._pool import ConnectionPool as ConnectionPool
 from ._pubsub import Message as Message
 from ._pubsub import PubSub as PubSub
+from ._transport import RedisTransport as RedisTransport
 from ._url import ConnectionConfig as ConnectionConfig
 from ._url import parse_url as parse_url
 
@@ -39,6 +40,7 @@ __all__ = [
     "Pipeline",
     "PubSub",
     "Redis",
+    "RedisTransport",
     "from_url",
     "parse_url",
 ]
