@@ -35,6 +35,7 @@ from trio.testing import MockClock
 
 from transports import MailboxKind, MailboxSpec, Transport
 from transports.memory import MemoryTransport
+from transports.redis import RedisTransport
 
 from ._support import MailboxFactory, TransportUnderTest, fresh_name
 
@@ -45,8 +46,16 @@ async def _open_memory(request: pytest.FixtureRequest) -> AsyncIterator[Transpor
         yield transport
 
 
+@asynccontextmanager
+async def _open_redis(request: pytest.FixtureRequest) -> AsyncIterator[Transport]:
+    url = request.getfixturevalue("redis_url")  # tests/conftest.py
+    async with RedisTransport.from_url(url) as transport:
+        yield transport
+
+
 TRANSPORTS: dict[str, TransportUnderTest] = {
     "memory": TransportUnderTest(_open_memory),
+    "redis": TransportUnderTest(_open_redis, mock_clock=False, lease=0.5),
 }
 """The transports the suite runs against, by the name that appears in test ids."""
 

@@ -1,0 +1,333 @@
+"""RedisTransport against a real server: wire format, keys, leases, faults.
+
+What every transport promises is in ``tests/conformance`` (run against Redis too);
+here is what only Redis has: payloads from other clients, the key layout, groups
+and streams deleted under a consumer, a server killed and restarted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+import trio
+from conftest import PrivateRedis
+
+from actors._codec import decode
+from actors._exceptions import ClosedError, CodecError, ConnectError, TransportError
+from transports import Failure, MailboxSpec
+from transports.redis import Redis, RedisTransport, from_url
+
+LEASE = 0.5
+
+
+@pytest.fixture
+async def transport(redis_url: str) -> AsyncIterator[RedisTransport]:
+    async with RedisTransport.from_url(redis_url) as opened:
+        yield opened
+
+
+async def fetch_within(consumer: object, count: int, seconds: float) -> list[object]:
+    with trio.move_on_after(seconds):
+        return list(await consumer.fetch(count))  # type: ignore[attr-defined]
+    return []
+
+
+# -- payloads from other clients -----------------------------------------------------------
+
+
+async def test_a_json_list_payload_pushed_by_another_client_is_a_body(
+    transport: RedisTransport,
+) -> None:
+    spec = MailboxSpec("list", "orders", lease=LEASE)
+    await transport.client.rpush("orders", '{"id":1}')
+    async with transport.consumer(spec, "worker") as consumer:
+        [delivery] = await consumer.fetch(10)
+        await consumer.ack([delivery])
+    assert decode(delivery.payload).body == {"id": 1}
+    assert await transport.client.llen("{orders}:processing:worker") == 0
+
+
+async def test_foreign_stream_fields_arrive_as_a_json_object(transport: RedisTransport) -> None:
+    spec = MailboxSpec("stream", "orders", lease=LEASE)
+    await transport.client.xadd("orders", {"id": "1", "name": "x"})
+    await transport.client.xadd("orders", {"message": "plain text"})
+    async with transport.consumer(spec, "worker") as consumer:
+        first, second = await consumer.fetch(10)
+        await consumer.ack([first, second])
+    assert json.loads(first.payload) == {"id": "1", "name": "x"}
+    assert decode(first.payload).body == {"id": "1", "name": "x"}
+    assert decode(second.payload).body == "plain text"
+
+
+async def test_a_stream_field_that_is_not_utf8_gives_a_payload_the_codec_rejects(
+    transport: RedisTransport,
+) -> None:
+    spec = MailboxSpec("stream", "orders", lease=LEASE)
+    await transport.client.xadd("orders", {"id": b"\xff\xfe", "name": "x"})
+    async with transport.consumer(spec, "worker") as consumer:
+        [delivery] = await consumer.fetch(10)
+        with pytest.raises(CodecError):
+            decode(delivery.payload)
+        await consumer.dead_letter(delivery, Failure("undecodable"))
+    [letter] = await transport.dead_letters(spec)
+    assert letter.payload == b"\xff\xfe"
+
+
+async def test_text_published_by_another_client_arrives_with_its_channel(
+    transport: RedisTransport,
+) -> None:
+    spec = MailboxSpec("pubsub", "news.*", pattern=True)
+    async with transport.consumer(spec, "reader") as consumer:
+        await transport.client.publish("news.sport", "goal")
+        await transport.send(MailboxSpec("pubsub", "news.weather"), [b'"rain"'])
+        got = []
+        with trio.fail_after(5):
+            while len(got) < 2:
+                got.extend(await consumer.fetch(10))
+        assert await consumer.record_failure(got[0]) == 1
+        await consumer.retry_later(got[0], 0.1)  # dropped: pub/sub keeps nothing
+        await consumer.dead_letter(got[1], Failure("poison"))
+    assert [(d.payload, d.channel) for d in got] == [
+        (b"goal", "news.sport"),
+        (b'"rain"', "news.weather"),
+    ]
+    assert decode(got[0].payload).body == "goal"
+    assert [letter.payload for letter in await transport.dead_letters(spec)] == [b'"rain"']
+
+
+async def test_sending_writes_what_other_clients_read(transport: RedisTransport) -> None:
+    await transport.send(MailboxSpec("list", "jobs"), [b"a", b"b"])
+    await transport.send(MailboxSpec("stream", "events", maxlen=1000), [b"x", b"y"])
+    assert await transport.client.lrange("jobs", 0, -1) == [b"a", b"b"]
+    entries = await transport.client.xrange("events")
+    assert [fields for _, fields in entries] == [{b"message": b"x"}, {b"message": b"y"}]
+
+
+# -- the key layout ---------------------------------------------------------------------
+
+
+async def test_list_keys_share_the_mailbox_hash_tag(transport: RedisTransport) -> None:
+    spec = MailboxSpec("list", "jobs", lease=LEASE)
+    client = transport.client
+    await transport.send(spec, [b"a", b"b", b"c"])
+    async with transport.consumer(spec, "w1") as consumer:
+        a, b, c = await consumer.fetch(3)
+        assert await client.lrange("{jobs}:processing:w1", 0, -1) == [b"a", b"b", b"c"]
+        assert await client.zscore("{jobs}:consumers", "w1") is not None
+        assert await consumer.record_failure(a) == 1
+        assert await client.hgetall("{jobs}:failures") == {a.id.encode(): b"1"}
+        await consumer.retry_later(a, 60)
+        assert len(await client.zrange("{jobs}:delayed", 0, -1)) == 1
+        await consumer.dead_letter(b, Failure("poison", actor="jobs-0"))
+        await consumer.ack([c])
+        assert await client.llen("{jobs}:processing:w1") == 0
+    [(_, fields)] = await client.xrange("{jobs}:dead")
+    assert fields[b"payload"] == b"b"
+    assert fields[b"actor"] == b"jobs-0"
+    assert fields[b"attempts"] == b"1"
+    assert await client.smembers("{jobs}:closed") == {b"w1"}
+
+
+# -- lists: processing lists and leases --------------------------------------------------
+
+
+async def test_a_killed_list_consumer_is_taken_over_with_its_attempt_counted(
+    transport: RedisTransport,
+) -> None:
+    spec = MailboxSpec("list", "jobs", lease=LEASE)
+    client = transport.client
+    # A consumer that died without closing: a processing list and an old heartbeat.
+    await client.rpush("{jobs}:processing:ghost", "p1", "p2")
+    await client.zadd("{jobs}:consumers", {"ghost": 0})
+    await transport.send(spec, [b"new"])
+    async with transport.consumer(spec, "heir") as heir:
+        got = await heir.fetch(10)
+        await heir.ack(got)
+    assert [(d.payload, d.attempt) for d in got] == [(b"p1", 2), (b"p2", 2), (b"new", 1)]
+    assert await client.exists("{jobs}:processing:ghost", "{jobs}:failures") == 0
+    assert await client.zscore("{jobs}:consumers", "ghost") is None
+
+
+async def test_a_killed_list_consumer_gets_its_messages_back_under_its_name(
+    transport: RedisTransport,
+) -> None:
+    spec = MailboxSpec("list", "jobs", lease=LEASE)
+    await transport.client.rpush("{jobs}:processing:w1", "p1")
+    async with transport.consumer(spec, "w1") as consumer:
+        [delivery] = await consumer.fetch(10)
+        assert (delivery.payload, delivery.attempt) == (b"p1", 2)
+        await consumer.ack([delivery])
+
+
+async def test_a_live_list_consumer_keeps_its_messages_past_the_lease(
+    transport: RedisTransport,
+) -> None:
+    spec = MailboxSpec("list", "jobs", lease=LEASE)
+    await transport.send(spec, [b"slow"])
+    async with transport.consumer(spec, "slow") as slow:
+        held = await slow.fetch(1)
+        async with transport.consumer(spec, "other") as other:
+            assert await fetch_within(other, 5, 3 * LEASE) == []
+        await slow.ack(held)
+
+
+async def test_a_list_message_moved_by_an_interrupted_fetch_is_found_again(
+    transport: RedisTransport,
+) -> None:
+    spec = MailboxSpec("list", "jobs", lease=LEASE)
+    async with transport.consumer(spec, "w1") as consumer:
+        assert await fetch_within(consumer, 5, 0.1) == []
+        # As if the cancelled BLMOVE had moved a message and its reply was lost:
+        await transport.client.rpush("{jobs}:processing:w1", "lost")
+        [delivery] = await consumer.fetch(5)
+        assert (delivery.payload, delivery.attempt) == (b"lost", 1)
+        await consumer.ack([delivery])
+
+
+# -- streams: pending entries, leases, deleted groups ----------------------------------------
+
+
+async def test_stream_entries_pending_on_a_dead_consumer_are_claimed_after_the_lease(
+    transport: RedisTransport,
+) -> None:
+    spec = MailboxSpec("stream", "events", lease=LEASE)
+    client = transport.client
+    await transport.send(spec, [b"a"])
+    await client.xgroup_create("events", "events", "0")
+    await client.xreadgroup("events", "ghost", {"events": ">"})  # and it dies
+    async with transport.consumer(spec, "heir") as heir:
+        assert await fetch_within(heir, 5, LEASE / 4) == []
+        [delivery] = await heir.fetch(5)
+        await heir.ack([delivery])
+    assert (delivery.payload, delivery.attempt) == (b"a", 2)
+    assert (await client.xpending("events", "events"))["pending"] == 0
+
+
+async def test_lease_renewal_keeps_a_slow_stream_consumers_entries(
+    transport: RedisTransport,
+) -> None:
+    spec = MailboxSpec("stream", "events", lease=LEASE)
+    await transport.send(spec, [b"slow"])
+    async with transport.consumer(spec, "slow") as slow:
+        held = await slow.fetch(1)
+        await trio.sleep(2 * LEASE)
+        [pending] = await transport.client.xpending_range("events", "events", "-", "+", 10)
+        assert pending["consumer"] == b"slow"
+        assert pending["time_since_delivered"] < LEASE * 1000
+        async with transport.consumer(spec, "other") as other:
+            assert await fetch_within(other, 5, LEASE) == []
+        await slow.ack(held)
+
+
+@pytest.mark.parametrize("deleted", ["group", "stream"])
+async def test_a_stream_consumer_survives_its_group_or_stream_being_deleted(
+    transport: RedisTransport, deleted: str
+) -> None:
+    spec = MailboxSpec("stream", "events", lease=LEASE)
+    async with transport.consumer(spec, "worker") as consumer:
+        got: list[object] = []
+        async with trio.open_nursery() as nursery:
+
+            async def read() -> None:
+                got.extend(await consumer.fetch(5))
+
+            nursery.start_soon(read)
+            await trio.sleep(0.2)  # blocked in XREADGROUP
+            if deleted == "group":
+                await transport.client.xgroup_destroy("events", "events")
+            else:
+                await transport.client.delete("events")
+            await trio.sleep(0.2)
+            await transport.send(spec, [b"after"])
+        assert [d.payload for d in got] == [b"after"]  # type: ignore[attr-defined]
+        await consumer.ack(got)  # type: ignore[arg-type]
+
+
+async def test_a_stream_retry_stays_in_its_group(transport: RedisTransport) -> None:
+    spec = MailboxSpec("stream", "events", lease=LEASE)
+    other_group = MailboxSpec("stream", "events", group="audit", lease=LEASE)
+    await transport.send(spec, [b"once"])
+    async with transport.consumer(other_group, "auditor") as auditor:
+        await auditor.ack(await auditor.fetch(5))
+    async with transport.consumer(spec, "worker") as consumer:
+        [delivery] = await consumer.fetch(5)
+        await consumer.retry_later(delivery, 0.2)
+        assert await transport.client.zcard("{events}:delayed:events") == 1
+        [again] = await consumer.fetch(5)
+        await consumer.ack([again])
+    assert again.id == delivery.id
+    async with transport.consumer(other_group, "auditor") as auditor:
+        assert await fetch_within(auditor, 5, 0.2) == []
+    assert await transport.client.xlen("events") == 1
+
+
+# -- the connection -------------------------------------------------------------------
+
+
+async def test_ping_names_the_server_without_its_password() -> None:
+    async with RedisTransport.from_url(
+        "redis://user:s3cret@127.0.0.1:1/0", connect_retries=0
+    ) as transport:
+        with pytest.raises(ConnectError) as caught:
+            await transport.ping()
+    assert "127.0.0.1:1" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+
+
+async def test_a_borrowed_client_stays_open_and_closing_wakes_blocked_fetches(
+    redis_url: str,
+) -> None:
+    client: Redis = from_url(redis_url)
+    transport = RedisTransport(client)
+    spec = MailboxSpec("list", "jobs", lease=LEASE)
+    async with transport.consumer(spec, "w1") as consumer, trio.open_nursery() as nursery:
+
+        async def close_soon() -> None:
+            await trio.sleep(0.1)
+            await transport.aclose()
+
+        nursery.start_soon(close_soon)
+        with pytest.raises(ClosedError):
+            await consumer.fetch(5)
+    assert await client.ping()
+    with pytest.raises(ClosedError):
+        await transport.send(spec, [b"x"])
+    await client.aclose()
+
+
+@pytest.mark.parametrize("kind", ["list", "stream", "pubsub"])
+async def test_fetch_fails_while_the_server_is_down_and_works_after_a_restart(
+    private_redis: PrivateRedis, kind: str
+) -> None:
+    server = private_redis(appendonly=True)
+    spec = MailboxSpec(kind, "jobs", lease=LEASE)  # type: ignore[arg-type]
+    async with (
+        RedisTransport.from_url(server.url, connect_retries=0) as transport,
+        transport.consumer(spec, "w1") as consumer,
+    ):
+        held = []
+        if kind != "pubsub":
+            await transport.send(spec, [b"before"])
+            held = list(await consumer.fetch(5))
+            assert [d.payload for d in held] == [b"before"]
+        server.kill()
+        with pytest.raises(TransportError), trio.fail_after(5):
+            await consumer.fetch(5)
+        server.start()
+        got = []
+        with trio.fail_after(10):
+            while not got:
+                await transport.send(spec, [b"after"])
+                try:
+                    with trio.move_on_after(0.3):  # a resubscribe misses earlier news
+                        got = list(await consumer.fetch(5))
+                except TransportError:
+                    await trio.sleep(0.05)
+        assert {d.payload for d in got} == {b"after"}
+        if kind == "list":  # the unacked message survived (append-only file)
+            assert b"before" in await transport.client.lrange("{jobs}:processing:w1", 0, -1)
+        elif kind == "stream":
+            assert (await transport.client.xpending("jobs", "jobs"))["pending"] >= 2
+        await consumer.ack(held + got)
