@@ -13,8 +13,10 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 
+import attrs
 import trio
 
 from ._exceptions import ActorsError, ConfigurationError, SupervisorError, TransportError
@@ -62,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     dead.add_argument("--id", action="append", dest="ids", help="replay only this id (repeatable)")
     dead.add_argument("--json", action="store_true", help="one JSON object per line")
     common(dead)
+    status = commands.add_parser("status", help="live nodes, their actors, mailbox depths")
+    status.add_argument("--json", action="store_true", help="print one JSON document")
+    common(status)
     return parser
 
 
@@ -93,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.worker is not None:
                 system.node = f"{system.node}-w{args.worker}"
             return trio.run(_serve, system)
+        if args.command == "status":
+            return trio.run(_status, args)
         return trio.run(_dead_letters, args)
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -176,3 +183,69 @@ async def _dead_letters(args: argparse.Namespace) -> int:
     finally:
         await transport.aclose()
     return EXIT_OK
+
+
+async def _status(args: argparse.Namespace) -> int:
+    from transports import MailboxSpec
+
+    transport = ActorSystem(_url(args, None))._open_transport()
+    try:
+        await transport.ping()
+        nodes = await transport.nodes()
+        now = time.time()
+        boxes: dict[str, MailboxSpec] = {}
+        for node in nodes:
+            for actor in node.info.get("actors", {}).values():
+                spec = MailboxSpec.parse(actor["mailbox"])
+                if spec.kind == "stream":
+                    spec = attrs.evolve(spec, group=actor.get("group"))
+                boxes[f"{spec} ({spec.group_name})" if spec.kind == "stream" else str(spec)] = spec
+        stats = {name: await transport.mailbox_stats(spec) for name, spec in sorted(boxes.items())}
+    finally:
+        await transport.aclose()
+    report = {
+        "nodes": [
+            {
+                "node": n.node,
+                "host": n.info.get("host"),
+                "pid": n.info.get("pid"),
+                "actors": sorted(n.info.get("actors", {})),
+                "last_seen": round(now - n.seen_at, 1),
+            }
+            for n in nodes
+        ],
+        "mailboxes": [
+            {"mailbox": name, "depth": s.depth, "pending": s.pending, "dead": s.dead}
+            for name, s in stats.items()
+        ],
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return EXIT_OK
+    print(f"{len(nodes)} live node(s)")
+    _table(
+        ["NODE", "HOST", "PID", "ACTORS", "SEEN"],
+        [
+            [
+                n.node,
+                n.info.get("host"),
+                n.info.get("pid"),
+                ", ".join(sorted(n.info.get("actors", {}))),
+                f"{now - n.seen_at:.1f}s ago",
+            ]
+            for n in nodes
+        ],
+    )
+    print()
+    _table(
+        ["MAILBOX", "DEPTH", "PENDING", "DEAD"],
+        [[name, st.depth, st.pending, st.dead] for name, st in stats.items()],
+    )
+    return EXIT_OK
+
+
+def _table(header: list[str], rows: list[list[object]]) -> None:
+    cells = [header, *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

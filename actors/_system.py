@@ -6,10 +6,11 @@ import enum
 import logging
 import os
 import socket
+import time
 import types
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from typing import Any, TypeVar, get_type_hints, overload
 
 import attrs
@@ -39,6 +40,8 @@ logger = logging.getLogger("actors.system")
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_URL = "redis://localhost:6379"
+#: Seconds between node heartbeats; a node is live for three of them.
+HEARTBEAT = 5.0
 _ERROR_TYPE = "actors-error-type"
 _ERROR_MESSAGE = "actors-error"
 
@@ -201,6 +204,7 @@ class ActorSystem:
         self._waiters: dict[str, trio.MemorySendChannel[Envelope]] = {}
         self._reply_box = list_mailbox(f"actors.reply.{self.node}.{uuid.uuid4().hex[:8]}")
         self._stop = trio.Event()
+        self._started_at = time.time()
 
     # -- declaring actors -------------------------------------------------------------
 
@@ -440,7 +444,10 @@ class ActorSystem:
                 await nursery.start(self._read_replies)
                 self.state = SystemState.RUNNING
                 await nursery.start(self._run_tree)
+                nursery.start_soon(self._heartbeat)
                 logger.info("actor system running on %s as node %s", self._safe_url, self.node)
+                for cls in self._actors.values():
+                    logger.info("  %s on %s", cls.name, cls.mailbox)
                 try:
                     yield
                 finally:
@@ -458,6 +465,34 @@ class ActorSystem:
                 with trio.CancelScope(shield=True):
                     await active.aclose()
             logger.info("actor system stopped")
+
+    def node_info(self) -> dict[str, Any]:
+        """What this node announces: host, pid, start time, and its actors' mailboxes."""
+        return {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": self._started_at,
+            "actors": {
+                name: {"mailbox": str(cls.mailbox), "group": cls.mailbox.group_name}
+                for name, cls in sorted(self._actors.items())
+                if cls.mailbox is not None
+            },
+        }
+
+    async def _heartbeat(self) -> None:
+        """Announce this node every HEARTBEAT seconds; withdraw it on the way out."""
+        self._started_at = time.time()
+        try:
+            while True:
+                try:
+                    await self.transport.announce(self.node, self.node_info(), 3 * HEARTBEAT)
+                except TransportError as exc:
+                    logger.debug("heartbeat failed: %s", exc)
+                await trio.sleep(HEARTBEAT)
+        finally:
+            # On failure the heartbeat simply expires.
+            with trio.CancelScope(shield=True), trio.move_on_after(1.0), suppress(TransportError):
+                await self.transport.announce(self.node, None, 0)
 
     async def _run_tree(self, *, task_status: trio.TaskStatus[None]) -> None:
         assert self._root is not None

@@ -16,7 +16,7 @@ is replaced by an in-memory one that records every message sent.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -24,7 +24,7 @@ import attrs
 import trio
 import trio.testing
 
-from transports import Consumer, DeadLetter, MailboxSpec, Transport
+from transports import Consumer, DeadLetter, MailboxSpec, MailboxStats, NodeInfo, Transport
 from transports.memory import MemoryTransport
 
 from ._codec import Envelope, decode, structure
@@ -56,6 +56,18 @@ class RecordingTransport(Transport):
     async def replay_dead_letters(self, spec: MailboxSpec, ids: Sequence[str] | None = None) -> int:
         """Replay through the inner transport."""
         return await self.inner.replay_dead_letters(spec, ids)
+
+    async def mailbox_stats(self, spec: MailboxSpec) -> MailboxStats:
+        """The inner transport's counts."""
+        return await self.inner.mailbox_stats(spec)
+
+    async def announce(self, node: str, info: Mapping[str, Any] | None, ttl: float) -> None:
+        """Announce through the inner transport."""
+        await self.inner.announce(node, info, ttl)
+
+    async def nodes(self) -> Sequence[NodeInfo]:
+        """The inner transport's live nodes."""
+        return await self.inner.nodes()
 
     async def aclose(self) -> None:
         """Close the inner transport."""

@@ -7,5 +7,7 @@ from ._base import (
     Failure as Failure,
     MailboxKind as MailboxKind,
     MailboxSpec as MailboxSpec,
+    MailboxStats as MailboxStats,
+    NodeInfo as NodeInfo,
     Transport as Transport,
 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal
 
@@ -28,6 +28,8 @@ __all__ = [
     "Failure",
     "MailboxKind",
     "MailboxSpec",
+    "MailboxStats",
+    "NodeInfo",
     "Transport",
 ]
 
@@ -161,6 +163,25 @@ class DeadLetter:
     dead_at: float
 
 
+@attrs.frozen
+class MailboxStats:
+    """How full a mailbox is: ``depth`` messages wait (for a stream: not yet read
+    by the group), ``pending`` were fetched and not acked, ``dead`` are dead letters."""
+
+    depth: int
+    pending: int
+    dead: int
+
+
+@attrs.frozen
+class NodeInfo:
+    """A runtime process that announced itself: its name, what it said, when (Unix time)."""
+
+    node: str
+    info: Mapping[str, Any]
+    seen_at: float
+
+
 class Consumer(ABC):
     """One consumer of one mailbox. Used by one task at a time.
 
@@ -276,6 +297,31 @@ class Transport(ABC):
         """Send dead letters (all, or those ``ids``) back to the mailbox; return how many.
 
         Replayed messages leave the dead-letter stream and start again at attempt 1.
+        """
+
+    @abstractmethod
+    async def mailbox_stats(self, spec: MailboxSpec) -> MailboxStats:
+        """Depth, pending and dead-letter counts of a mailbox (zeros if it does not exist).
+
+        Raises:
+            TransportError: the store failed. ClosedError: the transport was closed.
+        """
+
+    @abstractmethod
+    async def announce(self, node: str, info: Mapping[str, Any] | None, ttl: float) -> None:
+        """Heartbeat: record that ``node`` is alive for ``ttl`` seconds, with ``info``
+        (JSON-able: its actors and mailboxes). ``info=None`` removes the node.
+
+        Raises:
+            TransportError: the store failed. ClosedError: the transport was closed.
+        """
+
+    @abstractmethod
+    async def nodes(self) -> Sequence[NodeInfo]:
+        """The nodes whose last heartbeat has not expired, by name.
+
+        Raises:
+            TransportError: the store failed. ClosedError: the transport was closed.
         """
 
     async def ping(self) -> None:  # noqa: B027  # optional: a memory store is always there

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import trio
 
 from transports._exceptions import CommandError
 
-from .._base import Delivery
+from .._base import Delivery, MailboxSpec, MailboxStats, NodeInfo
 from ._state import DeadBox, ListBox, StreamBox, Subscriber
 
 __all__ = ["MemoryStore"]
@@ -35,6 +38,7 @@ class MemoryStore:
         self._keys: dict[str, ListBox | StreamBox | DeadBox] = {}
         self._subscribers: dict[Subscriber, None] = {}
         self._published = itertools.count(1)
+        self._nodes: dict[str, tuple[Mapping[str, Any], float, float]] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryStore keys={len(self._keys)} subscribers={len(self._subscribers)}>"
@@ -73,6 +77,36 @@ class MemoryStore:
             CommandError: ``<mailbox>:dead`` holds something else (``code="WRONGTYPE"``).
         """
         return self._key(f"{mailbox}:dead", DeadBox)
+
+    def _stats(self, spec: MailboxSpec) -> MailboxStats:
+        """Depth, pending and dead counts of ``spec``'s mailbox (``LLEN``, ``XINFO GROUPS``)."""
+        box = self._keys.get(spec.name)
+        dead_box = self._keys.get(f"{spec.name}:dead")
+        dead = len(dead_box.letters) if isinstance(dead_box, DeadBox) else 0
+        if isinstance(box, ListBox):
+            pending = sum(len(items) for items in box.processing.values())
+            return MailboxStats(len(box.queue), pending, dead)
+        if isinstance(box, StreamBox):
+            group = box.groups.get(spec.group_name)
+            if group is None:
+                return MailboxStats(len(box.ids), 0, dead)
+            lag = len(box.after(group.last_delivered, len(box.ids))) + len(group.ready)
+            return MailboxStats(lag, len(group.pending), dead)
+        return MailboxStats(0, 0, dead)
+
+    def _announce(self, node: str, info: Mapping[str, Any] | None, ttl: float) -> None:
+        if info is None:
+            self._nodes.pop(node, None)
+        else:
+            self._nodes[node] = (dict(info), time.time(), trio.current_time() + ttl)
+
+    def _live_nodes(self) -> list[NodeInfo]:
+        now = trio.current_time()
+        return [
+            NodeInfo(node, info, seen_at)
+            for node, (info, seen_at, expires) in sorted(self._nodes.items())
+            if expires > now
+        ]
 
     def _subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers[subscriber] = None

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import trio
 
 from transports._exceptions import ClosedError, ConfigurationError
 
-from .._base import DeadLetter, MailboxSpec, Transport
+from .._base import DeadLetter, MailboxSpec, MailboxStats, NodeInfo, Transport
 from ._consumer import MemoryConsumer
 from ._list import ListConsumer
 from ._pubsub import PubSubConsumer
@@ -179,6 +179,36 @@ class MemoryTransport(Transport):
         payloads = [letters.pop(id_).payload for id_ in chosen]
         self._append(spec, payloads)
         return len(payloads)
+
+    async def mailbox_stats(self, spec: MailboxSpec) -> MailboxStats:
+        """Depth, pending and dead-letter counts of the mailbox.
+
+        Raises:
+            ClosedError: the transport is closed.
+        """
+        await trio.lowlevel.checkpoint()
+        self._check_open()
+        return self._store._stats(spec)
+
+    async def announce(self, node: str, info: Mapping[str, Any] | None, ttl: float) -> None:
+        """Record ``node`` as alive for ``ttl`` seconds with ``info``; None removes it.
+
+        Raises:
+            ClosedError: the transport is closed.
+        """
+        await trio.lowlevel.checkpoint()
+        self._check_open()
+        self._store._announce(node, info, ttl)
+
+    async def nodes(self) -> Sequence[NodeInfo]:
+        """The nodes whose heartbeat has not expired, by name.
+
+        Raises:
+            ClosedError: the transport is closed.
+        """
+        await trio.lowlevel.checkpoint()
+        self._check_open()
+        return self._store._live_nodes()
 
     async def ping(self) -> None:
         """Check that the transport is usable: the memory store always answers.
