@@ -331,3 +331,36 @@ async def test_fetch_fails_while_the_server_is_down_and_works_after_a_restart(
         elif kind == "stream":
             assert (await transport.client.xpending("jobs", "jobs"))["pending"] >= 2
         await consumer.ack(held + got)
+
+
+# -- stats and nodes ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["list", "stream"])
+async def test_mailbox_stats_count_waiting_pending_and_dead(
+    transport: RedisTransport, kind: str
+) -> None:
+    spec = MailboxSpec(kind, "jobs", lease=LEASE)  # type: ignore[arg-type]
+    assert (await transport.mailbox_stats(spec)).depth == 0
+    await transport.send(spec, [b"a", b"b", b"c", b"d", b"e"])
+    async with transport.consumer(spec, "w1") as consumer:
+        a, b, c = await consumer.fetch(3)
+        await consumer.dead_letter(a, Failure("poison"))
+        await consumer.retry_later(b, 60)
+        stats = await transport.mailbox_stats(spec)
+        assert (stats.depth, stats.pending, stats.dead) == (2, 1, 1)
+        await consumer.ack([c])
+
+
+async def test_announced_nodes_are_listed_until_they_expire(transport: RedisTransport) -> None:
+    await transport.announce("b-node", {"actors": ["ledger"]}, ttl=0.3)
+    await transport.announce("a-node", {"actors": []}, ttl=10)
+    nodes = await transport.nodes()
+    assert [(n.node, dict(n.info)) for n in nodes] == [
+        ("a-node", {"actors": []}),
+        ("b-node", {"actors": ["ledger"]}),
+    ]
+    await trio.sleep(0.4)
+    assert [n.node for n in await transport.nodes()] == ["a-node"]
+    await transport.announce("a-node", None, ttl=10)
+    assert await transport.nodes() == []

@@ -10,8 +10,9 @@ from typing import Any
 import trio
 
 from .._base import Delivery
-from ._consumer import RAW, RedisConsumer, digest
+from ._consumer import RedisConsumer, digest
 from ._scripts import (
+    LIST_ACK,
     LIST_CLOSE,
     LIST_HEARTBEAT,
     LIST_RELEASE,
@@ -220,8 +221,8 @@ class ListConsumer(RedisConsumer):
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         """Remove the deliveries from the processing list and forget their failure counts.
 
-        One pipelined round trip (``LREM`` each, plus ``HDEL`` of the counts known
-        to exist). A no-op with ``at_most_once``.
+        One script (``LPOP`` or ``LREM`` each, plus ``HDEL`` of the counts known to
+        exist). A no-op with ``at_most_once``.
 
         Raises:
             TransportError: the store failed; the messages will be redelivered.
@@ -231,25 +232,15 @@ class ListConsumer(RedisConsumer):
         if not self._durable or not deliveries:
             await trio.lowlevel.checkpoint()
             return
-        failed = [d for d in deliveries if d.payload in self._failed or d.attempt > 1]
-        if len(deliveries) == 1 and not failed:
-            payload = deliveries[0].payload
-            await self._guarded(
-                lambda: self._client.execute_command(b"LREM", self._processing, 1, payload, **RAW)
-            )
-        else:
-            await self._guarded(lambda: self._ack_many(deliveries, failed))
+        failed = {
+            digest(d.payload) for d in deliveries if d.attempt > 1 or d.payload in self._failed
+        }
+        keys = [self._processing, self._keys.failures]
+        args: list[str | bytes | int] = [len(failed), *failed]
+        args += [delivery.payload for delivery in deliveries]
+        await self._guarded(lambda: LIST_ACK(self._client, keys, args))
         for delivery in deliveries:
             self._forget(delivery)
-
-    async def _ack_many(self, deliveries: Sequence[Delivery], failed: Sequence[Delivery]) -> None:
-        async with self._client.pipeline(transaction=False) as pipe:
-            for delivery in deliveries:
-                pipe.execute_command(b"LREM", self._processing, 1, delivery.payload, **RAW)
-            if failed:
-                fields = {digest(delivery.payload) for delivery in failed}
-                pipe.execute_command(b"HDEL", self._keys.failures, *fields, **RAW)
-            await pipe.execute()
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         """Put the deliveries back at the head of the list, in order, uncounted.

@@ -204,6 +204,24 @@ return 1
 """)
 """Ack a list message and schedule it in ``{name}:delayed``."""
 
+LIST_ACK = Script("""
+-- KEYS: processing, failures; ARGV: number of failure fields n, n fields, payloads
+local n = tonumber(ARGV[1])
+local head = redis.call('LINDEX', KEYS[1], 0)
+for i = n + 2, #ARGV do
+  -- Acks come mostly in fetch order: the oldest held message is at the head.
+  if head == ARGV[i] then
+    redis.call('LPOP', KEYS[1])
+    head = redis.call('LINDEX', KEYS[1], 0)
+  else
+    redis.call('LREM', KEYS[1], 1, ARGV[i])
+  end
+end
+if n > 0 then redis.call('HDEL', KEYS[2], unpack(ARGV, 2, n + 1)) end
+return 1
+""")
+"""Remove acked messages from the processing list and forget their failure counts."""
+
 LIST_RELEASE = Script("""
 -- KEYS: processing, list; ARGV: payloads, oldest first
 local released = 0
@@ -370,3 +388,65 @@ end
 return replayed
 """)
 """Send dead letters back to their mailbox and delete them from ``{name}:dead``."""
+
+STATS = Script("""
+-- KEYS: mailbox, dead, consumers (list) or delayed of the group (stream)
+-- ARGV: kind, group, processing key prefix
+local kind = ARGV[1]
+local dead = redis.call('XLEN', KEYS[2])
+if kind == 'list' then
+  local pending = 0
+  for _, name in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+    pending = pending + redis.call('LLEN', ARGV[3] .. name)
+  end
+  return {redis.call('LLEN', KEYS[1]), pending, dead}
+end
+if kind ~= 'stream' or redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, dead} end
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+  if info['name'] == ARGV[2] then
+    local waiting = redis.call('ZCARD', KEYS[3])
+    local due = redis.call('ZCOUNT', KEYS[3], '-inf', now_ms())
+    local lag = tonumber(info['lag'])
+    if not lag then lag = redis.call('XLEN', KEYS[1]) end
+    return {lag + due, info['pending'] - waiting, dead}
+  end
+end
+return {redis.call('XLEN', KEYS[1]), 0, dead}
+""")
+"""Depth, pending and dead-letter counts of a mailbox."""
+
+ANNOUNCE = Script("""
+-- KEYS: nodes hash, expiry zset; ARGV: node, value ('' removes), ttl_ms
+if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('ZADD', KEYS[2], now_ms() + tonumber(ARGV[3]), ARGV[1])
+end
+return 1
+""")
+"""Record (or remove) a node's heartbeat, expiring ``ttl`` ms from now."""
+
+NODES = Script("""
+-- KEYS: nodes hash, expiry zset; returns node, value pairs of the live nodes
+local now = now_ms()
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+if #expired > 0 then
+  chunked('HDEL', KEYS[1], expired)
+  chunked('ZREM', KEYS[2], expired)
+end
+local live = redis.call('ZRANGE', KEYS[2], 0, -1)
+local out = {}
+for _, node in ipairs(live) do
+  local value = redis.call('HGET', KEYS[1], node)
+  if value then
+    out[#out + 1] = node
+    out[#out + 1] = value
+  end
+end
+return out
+""")
+"""Prune expired nodes and return the live ones with what they announced."""

@@ -21,26 +21,36 @@ so a mailbox lives on one cluster slot):
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+import json
+import time
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Self
 
 import trio
 
-from actors._exceptions import (
+from transports._exceptions import (
     ClosedError,
     CommandError,
     ConfigurationError,
     TransportError,
 )
 
-from .._base import Consumer, DeadLetter, Failure, MailboxSpec, Transport
+from .._base import (
+    Consumer,
+    DeadLetter,
+    Failure,
+    MailboxSpec,
+    MailboxStats,
+    NodeInfo,
+    Transport,
+)
 from ._channel import ChannelConsumer
 from ._client import Redis, from_url
 from ._consumer import RAW, ConsumerContext, Keys, RedisConsumer
 from ._list import ListConsumer
-from ._scripts import REPLAY
+from ._scripts import ANNOUNCE, NODES, REPLAY, STATS
 from ._stream import StreamConsumer
 
 __all__ = ["RedisTransport"]
@@ -51,6 +61,8 @@ _CONSUMERS: dict[str, type[RedisConsumer]] = {
     "pubsub": ChannelConsumer,
 }
 _REPLAY_BATCH = 500
+_NODES = "{actors:nodes}"
+_NODES_EXPIRY = "{actors:nodes}:expiry"
 
 
 class TransportState(enum.Enum):
@@ -234,6 +246,67 @@ class RedisTransport(Transport):
                 [keys.dead, keys.mailbox, keys.failures],
                 [spec.kind, maxlen, *batch],
             )
+
+    async def mailbox_stats(self, spec: MailboxSpec) -> MailboxStats:
+        """Depth, pending and dead-letter counts of a mailbox (zeros if it does not exist).
+
+        A list: ``LLEN`` of the list, of the processing lists of the consumers in
+        ``{name}:consumers``, and of ``{name}:dead``. A stream: the group's lag plus
+        retries due, and its pending entries less the retries still waiting.
+
+        Raises:
+            TransportError: the store failed.
+            ClosedError: the transport is closed.
+        """
+        self._check_open()
+        keys = Keys(spec.name)
+        third = keys.consumers if spec.kind == "list" else keys.delayed_in(spec.group_name)
+        depth, pending, dead = await STATS(
+            self._client,
+            [keys.mailbox, keys.dead, third],
+            [spec.kind, spec.group_name, keys.processing("")],
+        )
+        return MailboxStats(int(depth), int(pending), int(dead))
+
+    async def announce(self, node: str, info: Mapping[str, Any] | None, ttl: float) -> None:
+        """Record that ``node`` is alive for ``ttl`` seconds with ``info``; None removes it.
+
+        Nodes live in the hash ``{actors:nodes}`` (node -> JSON of info and
+        ``seen_at``), their expiry (server clock) in the zset ``{actors:nodes}:expiry``.
+
+        Raises:
+            ConfigurationError: ``info`` is not JSON-able.
+            TransportError: the store failed.
+            ClosedError: the transport is closed.
+        """
+        self._check_open()
+        value = ""
+        if info is not None:
+            try:
+                value = json.dumps({"info": info, "seen_at": time.time()})
+            except (TypeError, ValueError) as exc:
+                raise ConfigurationError(f"node info must be JSON-able: {exc}") from exc
+        ttl_ms = max(1, round(ttl * 1000))
+        await ANNOUNCE(self._client, [_NODES, _NODES_EXPIRY], [node, value, ttl_ms])
+
+    async def nodes(self) -> Sequence[NodeInfo]:
+        """The nodes whose last heartbeat has not expired, by name (expired ones are pruned).
+
+        Raises:
+            TransportError: the store failed.
+            ClosedError: the transport is closed.
+        """
+        self._check_open()
+        flat = await NODES(self._client, [_NODES, _NODES_EXPIRY], [])
+        found = []
+        for index in range(0, len(flat) - 1, 2):
+            try:
+                record = json.loads(flat[index + 1])
+                info, seen_at = dict(record["info"]), float(record["seen_at"])
+            except (ValueError, KeyError, TypeError):
+                continue  # not written by us
+            found.append(NodeInfo(flat[index].decode("utf-8", "replace"), info, seen_at))
+        return sorted(found, key=lambda node: node.node)
 
     # -- the connection ---------------------------------------------------------------
 
