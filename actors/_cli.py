@@ -21,7 +21,7 @@ import trio
 
 from ._exceptions import ActorsError, ConfigurationError, SupervisorError, TransportError
 from ._loader import load_system
-from ._system import DEFAULT_URL, ActorSystem
+from ._system import DEFAULT_URL, ActorSystem, sole_error
 from ._urls import redact
 from ._workers import run_workers, worker_argv
 
@@ -101,12 +101,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "status":
             return trio.run(_status, args)
         return trio.run(_dead_letters, args)
-    except ConfigurationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except BaseExceptionGroup as group:
+        # Nurseries wrap errors in groups; one error of ours is reported as itself.
+        error = sole_error(group, ActorsError)
+        if error is None:
+            raise
+        return _report(error)
     except ActorsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return _report(exc)
+
+
+def _report(exc: ActorsError) -> int:
+    """Print ``exc`` as one line; return the exit status it calls for."""
+    print(f"error: {exc}", file=sys.stderr)
+    return EXIT_USAGE if isinstance(exc, ConfigurationError) else EXIT_FAILED
 
 
 async def _serve(system: ActorSystem) -> int:

@@ -514,7 +514,7 @@ class ActorSystem:
                 await self._stop.wait()
         except BaseExceptionGroup as group:
             # Nurseries wrap errors in groups; a lone error of ours is clearer unwrapped.
-            failure = _only(group, ActorsError)
+            failure = sole_error(group, ActorsError)
             if failure is None:
                 raise
             raise failure from None
@@ -730,7 +730,7 @@ def _actors_in(supervisor: Supervisor) -> list[type[Actor]]:
 E = TypeVar("E", bound=BaseException)
 
 
-def _only(group: BaseExceptionGroup[BaseException], kind: type[E]) -> E | None:
+def sole_error(group: BaseExceptionGroup[BaseException], kind: type[E]) -> E | None:
     """The single leaf of ``group`` if it is a ``kind``, else None."""
     leaves: list[BaseException] = []
     stack: list[BaseException] = [group]
