@@ -74,6 +74,27 @@ async def test_fetch_waits_for_a_send(
 
 
 @pytest.mark.parametrize("kind", ["list", "stream", "pubsub"])
+async def test_a_waiting_fetch_woken_by_several_messages_loses_none(
+    transport: Transport, mailbox: MailboxFactory, clock: MockClock | None, lease: float, kind: Any
+) -> None:
+    """A fetch blocked on an empty mailbox, woken by a send of many, returns them in order."""
+    spec = mailbox(kind)
+    got: list[Delivery] = []
+    async with transport.consumer(spec, "worker") as consumer:
+
+        async def fetch() -> None:
+            got.extend(await consumer.fetch(10))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(fetch)
+            await trio.sleep(lease / 5)
+            await transport.send(spec, payloads(3))
+        got.extend(await collect(consumer, 3 - len(got)) if len(got) < 3 else [])
+        await consumer.ack(got)
+    assert payloads_of(got) == payloads(3)
+
+
+@pytest.mark.parametrize("kind", ["list", "stream", "pubsub"])
 async def test_a_cancelled_fetch_loses_nothing(
     transport: Transport, mailbox: MailboxFactory, clock: MockClock | None, lease: float, kind: Any
 ) -> None:
