@@ -60,11 +60,15 @@ class HandlerTable:
     """Which handler takes which message type, in declaration order."""
 
     entries: Sequence[tuple[Any, str]]  # (message type, method name)
+    #: Typed entries by their wire tag (catch-all entries have no tag).
+    by_tag: Mapping[str, tuple[Any, str]] = attrs.field(init=False)
+    catch_all: str | None = attrs.field(init=False)
 
-    @property
-    def by_tag(self) -> Mapping[str, tuple[Any, str]]:
-        """Typed entries by their wire tag (catch-all entries have no tag)."""
-        return {type_tag(tp): (tp, name) for tp, name in self.entries if tp not in _CATCH_ALL}
+    def __attrs_post_init__(self) -> None:
+        tags = {type_tag(tp): (tp, name) for tp, name in self.entries if tp not in _CATCH_ALL}
+        catch_all = next((name for tp, name in self.entries if tp in _CATCH_ALL), None)
+        object.__setattr__(self, "by_tag", tags)
+        object.__setattr__(self, "catch_all", catch_all)
 
     def resolve(self, envelope: Envelope) -> tuple[str, Any]:
         """Pick the handler for ``envelope`` and structure its body for it.
@@ -80,9 +84,8 @@ class HandlerTable:
             match = self.by_tag.get(envelope.type)
             if match is not None:
                 return match[1], structure(envelope, match[0])
-            for tp, name in self.entries:
-                if tp in _CATCH_ALL:
-                    return name, envelope.body
+            if self.catch_all is not None:
+                return self.catch_all, envelope.body
             raise CodecError(f"no handler takes messages of type {envelope.type!r}")
         reasons = []
         for tp, name in self.entries:

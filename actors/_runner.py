@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
-from transports import Consumer, Delivery, Failure
+from transports import Consumer, Delivery, Failure, MailboxSpec
 
 from ._backoff import Backoff
 from ._codec import Envelope, decode
@@ -108,6 +108,8 @@ class _InstanceRunner:
         self.path = current_child_path() or name
         self.consumer_name = f"{system.node}/{name}"
         self._fetch_scope: trio.CancelScope | None = None
+        # Results of the batch in hand, by target, sent before the batch is acked.
+        self._outbox: dict[MailboxSpec, list[bytes]] = {}
 
     async def run(self, stop: trio.Event, task_status: trio.TaskStatus[None]) -> None:
         from ._system import ActorContext
@@ -171,23 +173,34 @@ class _InstanceRunner:
                     if await self._handle(actor, consumer, delivery):
                         handled.append(delivery)
             finally:
-                # Ack what was handled; hand back what was never started (a graceful
-                # stop, or a crash in the middle of the batch), so that it is
-                # delivered again at once and not counted as a failed attempt.
                 with trio.CancelScope(shield=True):
                     await self._settle(consumer, handled, batch[started:])
 
     async def _settle(
         self, consumer: Consumer, handled: Sequence[Delivery], unstarted: Sequence[Delivery]
     ) -> None:
+        """Finish a batch: send its results, then ack what was handled, and hand back
+        what was never started (after a graceful stop, or a crash mid-batch), so it
+        is delivered again at once and not counted as a failed attempt.
+
+        Results go out first, one round-trip per target for the whole batch: a
+        message is acked only once what it produced is stored. If they cannot be
+        sent, nothing is acked and the batch is handled again (at-least-once).
+        """
+        outbox, self._outbox = self._outbox, {}
         try:
+            for box, payloads in outbox.items():
+                await self.system.transport.send(box, payloads)
             if handled:
                 await consumer.ack(handled)
             if unstarted:
                 await consumer.release(unstarted)
         except TransportError as exc:
-            # At-least-once: unacked messages are delivered again later.
-            logger.warning("%s: ack or release failed (%s); messages will return", self.path, exc)
+            logger.warning(
+                "%s: could not send results, ack or release (%s); messages will return",
+                self.path,
+                exc,
+            )
 
     async def _handle(self, actor: Actor, consumer: Consumer, delivery: Delivery) -> bool:
         """Handle one delivery; True when it should be acked with the batch."""
@@ -223,7 +236,9 @@ class _InstanceRunner:
             return False
         finally:
             actor.context._end()
-        await self.system._deliver_result(self.cls, envelope, result)
+        if envelope.reply_to or (result is not None and self.cls.publish_to):
+            for box, payload in self.system._outgoing(self.cls, envelope, result):
+                self._outbox.setdefault(box, []).append(payload)
         return True
 
     async def _give_up(

@@ -72,10 +72,11 @@ class ActorContext:
 
     def __init__(self, system: ActorSystem, path: str, consumer: str) -> None:
         self.system = system
-        #: The instance's name in the tree, such as ``ledger-2``.
+        #: The instance's place in the tree, such as ``root/bank/ledger-2``.
         self.path = path
         #: The consumer name in the store, unique per node.
         self.consumer = consumer
+        self._current: tuple[Envelope, Delivery] | None = None
         self._message: MessageInfo | None = None
 
     @property
@@ -86,7 +87,18 @@ class ActorContext:
             RuntimeError: outside a handler.
         """
         if self._message is None:
-            raise RuntimeError("no message is being handled")
+            # Built on demand: most handlers never look, and it is per message.
+            if self._current is None:
+                raise RuntimeError("no message is being handled")
+            envelope, delivery = self._current
+            self._message = MessageInfo(
+                id=envelope.id,
+                attempt=delivery.attempt,
+                headers=envelope.headers,
+                correlation_id=envelope.correlation_id,
+                reply_to=envelope.reply_to,
+                channel=delivery.channel,
+            )
         return self._message
 
     @property
@@ -95,16 +107,10 @@ class ActorContext:
         return self.system.redis
 
     def _begin(self, envelope: Envelope, delivery: Delivery) -> None:
-        self._message = MessageInfo(
-            id=envelope.id,
-            attempt=delivery.attempt,
-            headers=envelope.headers,
-            correlation_id=envelope.correlation_id,
-            reply_to=envelope.reply_to,
-            channel=delivery.channel,
-        )
+        self._current = (envelope, delivery)
 
     def _end(self) -> None:
+        self._current = None
         self._message = None
 
     async def tell(
@@ -202,6 +208,7 @@ class ActorSystem:
         self._supervisors: list[Supervisor] = []
         self._root: Supervisor | None = None
         self._waiters: dict[str, trio.MemorySendChannel[Envelope]] = {}
+        self._reply_boxes: dict[str, MailboxSpec] = {}
         self._reply_box = list_mailbox(f"actors.reply.{self.node}.{uuid.uuid4().hex[:8]}")
         self._stop = trio.Event()
         self._started_at = time.time()
@@ -665,28 +672,41 @@ class ActorSystem:
         except trio.WouldBlock:
             logger.debug("discarding a duplicate reply %s", reply.correlation_id)
 
-    async def _deliver_result(self, cls: type[Actor], request: Envelope, result: Any) -> None:
-        """Send a handler's result to the asker and to the actor's publishers."""
-        sends: list[Awaitable[None]] = []
+    def _outgoing(
+        self, cls: type[Actor], request: Envelope, result: Any
+    ) -> list[tuple[MailboxSpec, bytes]]:
+        """The messages a handler's result makes: a reply to the asker, and one per
+        publisher of the actor (for a non-None result)."""
+        out: list[tuple[MailboxSpec, bytes]] = []
         if request.reply_to:
+            box = self._reply_address(request.reply_to)
+            if box is not None:
+                out.append((box, encode(result, correlation_id=request.correlation_id)))
+        if result is not None and cls.publish_to:
+            payload = encode(result)
+            out.extend((box, payload) for box in cls.publish_to)
+        return out
+
+    def _reply_address(self, address: str) -> MailboxSpec | None:
+        box = self._reply_boxes.get(address)
+        if box is None:
             try:
-                box = MailboxSpec.parse(request.reply_to)
+                box = MailboxSpec.parse(address)
             except ConfigurationError as exc:
-                logger.warning("%s: bad reply_to %r: %s", cls.name, request.reply_to, exc)
-            else:
-                payload = encode(result, correlation_id=request.correlation_id)
-                sends.append(self.transport.send(box, [payload]))
-        if result is not None:
-            for box in cls.publish_to:
-                sends.append(self.transport.send(box, [encode(result)]))
-        for send in sends:
-            await send
+                logger.warning("ignoring a bad reply_to %r: %s", address, exc)
+                return None
+            if len(self._reply_boxes) > 1024:  # askers come and go: keep it bounded
+                self._reply_boxes.clear()
+            self._reply_boxes[address] = box
+        return box
 
     async def _reply_error(self, request: Envelope, error_type: str, message: str) -> None:
         if not request.reply_to:
             return
+        box = self._reply_address(request.reply_to)
+        if box is None:
+            return
         try:
-            box = MailboxSpec.parse(request.reply_to)
             payload = encode(
                 None,
                 correlation_id=request.correlation_id,
