@@ -24,7 +24,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -102,7 +102,22 @@ def _make_converter() -> cattrs.Converter:
 converter = _make_converter()
 
 
-_loads = json.JSONDecoder().decode
+# The C scanner json.loads uses, without its whitespace regexes (not in typeshed).
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` for one document, skipping its whitespace regexes when there is
+    no whitespace around the value (compact JSON, as every actors payload is)."""
+    try:
+        value, end = _scan_once(text, 0)
+    except StopIteration:
+        return json.loads(text)  # leading whitespace, or not JSON: the slow, exact path
+    if end != len(text):
+        return json.loads(text)  # trailing whitespace, or extra data
+    return value
+
+
 _hooks: dict[Any, Any] = {}
 
 
@@ -132,7 +147,7 @@ def type_tag(tp: Any) -> str:
     return str(getattr(tp, "__name__", repr(tp)))
 
 
-@attrs.frozen
+@attrs.define(slots=True)
 class Envelope:
     """A decoded message: its body (plain JSON data, not yet structured) and metadata.
 
@@ -213,9 +228,12 @@ def decode(payload: bytes, *, max_size: int = DEFAULT_MAX_PAYLOAD) -> Envelope:
     # checks are inline rather than one helper call per field.
     get = wire.get
     id_, type_, cid, reply_to = get("id"), get("type"), get("correlation_id"), get("reply_to")
-    for name, value in (("id", id_), ("type", type_), ("correlation_id", cid)):
-        if value is not None and type(value) is not str:
-            raise _malformed(name, value)
+    if id_ is not None and type(id_) is not str:
+        raise _malformed("id", id_)
+    if type_ is not None and type(type_) is not str:
+        raise _malformed("type", type_)
+    if cid is not None and type(cid) is not str:
+        raise _malformed("correlation_id", cid)
     if reply_to is not None and type(reply_to) is not str:
         raise _malformed("reply_to", reply_to)
     headers = get("headers")

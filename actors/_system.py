@@ -209,6 +209,7 @@ class ActorSystem:
         self._root: Supervisor | None = None
         self._waiters: dict[str, trio.MemorySendChannel[Envelope]] = {}
         self._reply_boxes: dict[str, MailboxSpec] = {}
+        self._reply_types: dict[tuple[MailboxSpec, type], Any] = {}
         self._reply_box = list_mailbox(f"actors.reply.{self.node}.{uuid.uuid4().hex[:8]}")
         self._stop = trio.Event()
         self._started_at = time.time()
@@ -635,11 +636,18 @@ class ActorSystem:
         return structure(reply, expected)
 
     def _reply_type_for(self, spec: MailboxSpec, msg: Any) -> Any:
+        key = (spec, type(msg))
+        if key not in self._reply_types:
+            self._reply_types[key] = self._find_reply_type(spec, type(msg))
+        return self._reply_types[key]
+
+    def _find_reply_type(self, spec: MailboxSpec, msg_type: type) -> Any:
+        """The return annotation of the handler of ``spec``'s actor for ``msg_type``."""
         for cls in self._actors.values():
             if cls.mailbox != spec:
                 continue
             for tp, method in cls.handlers().entries:
-                if tp is type(msg):
+                if tp is msg_type:
                     hint = get_type_hints(getattr(cls, method)).get("return")
                     return None if hint in (None, type(None), Any) else hint
         return None
