@@ -210,7 +210,10 @@ class ActorSystem:
         self._waiters: dict[str, trio.MemorySendChannel[Envelope]] = {}
         self._reply_boxes: dict[str, MailboxSpec] = {}
         self._reply_types: dict[tuple[MailboxSpec, type], Any] = {}
-        self._reply_box = list_mailbox(f"actors.reply.{self.node}.{uuid.uuid4().hex[:8]}")
+        # At-most-once: a reply is only useful to a live asker, and is never acked.
+        self._reply_box = list_mailbox(
+            f"actors.reply.{self.node}.{uuid.uuid4().hex[:8]}", at_most_once=True
+        )
         self._stop = trio.Event()
         self._started_at = time.time()
 

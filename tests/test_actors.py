@@ -102,6 +102,9 @@ async def test_class_actor_dispatches_by_type_and_answers_ask() -> None:
         assert await system.ask(Ledger, Deposit("a", 7)) == Balance("a", 12)
         assert await system.ask("stream:ledger", GetBalance("a")) == Balance("a", 12)
         assert await system.ask("ledger", GetBalance("a"), reply_type=Balance) == Balance("a", 12)
+        # Replies are taken for good: nothing piles up in the asker's reply mailbox.
+        stats = await system.transport.mailbox_stats(system._reply_box)
+        assert (stats.depth, stats.pending) == (0, 0)
 
 
 async def test_foreign_payload_reaches_the_handler_as_its_type() -> None:
