@@ -15,7 +15,13 @@ from typing import Any
 import attrs
 import pytest
 import redis
+from hypothesis import HealthCheck, settings
 from redis_server import RedisServer
+
+# Two noisy cores: Hypothesis' per-example deadline would fail tests for the
+# machine's load, not for the code's behaviour.
+settings.register_profile("actors", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("actors")
 
 
 @attrs.frozen

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -51,7 +51,26 @@ def db(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
-def start(system_file: Path, url: str) -> subprocess.Popen[str]:
+@pytest.fixture
+def start() -> Iterator[Callable[[Path, str], subprocess.Popen[str]]]:
+    """Start `python -m actors run FILE --url URL`; return once it runs. Reaped after."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def run(system_file: Path, url: str) -> subprocess.Popen[str]:
+        proc = _start(system_file, url)
+        procs.append(proc)
+        return proc
+
+    yield run
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def _start(system_file: Path, url: str) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "actors", "run", str(system_file), "--url", url],
         stderr=subprocess.PIPE,
@@ -72,8 +91,11 @@ def wait_for(predicate: object, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+Start = Callable[[Path, str], "subprocess.Popen[str]"]
+
+
 def test_sigterm_finishes_in_flight_work_and_exits_0(
-    system_file: Path, redis_url: str, db: redis.Redis
+    system_file: Path, redis_url: str, db: redis.Redis, start: Start
 ) -> None:
     proc = start(system_file, redis_url)
     db.rpush("jobs", *[encode(n) for n in (1, 2, 3)])
@@ -92,7 +114,7 @@ def test_sigterm_finishes_in_flight_work_and_exits_0(
 
 
 def test_second_signal_exits_at_once_and_work_is_redelivered(
-    system_file: Path, redis_url: str, db: redis.Redis
+    system_file: Path, redis_url: str, db: redis.Redis, start: Start
 ) -> None:
     db.set("delay", 60)
     proc = start(system_file, redis_url)

@@ -16,6 +16,8 @@ import redis
 
 from actors._codec import encode
 
+NODES = "{actors:nodes}"  # where running nodes announce themselves
+
 SYSTEM = textwrap.dedent(
     """
     import os
@@ -63,13 +65,17 @@ def test_workers_share_work_and_are_restarted(
         env=env,
     )
     try:
-        wait_for(lambda: len(worker_pids(parent.pid)) == 2)
+        # Both workers announced themselves: they are connected and consuming.
+        wait_for(lambda: db.hlen(NODES) == 2)
         db.rpush("jobs", *[encode(n) for n in range(400)])
         wait_for(lambda: db.scard("done") == 400)
         assert db.scard("pids") == 2  # both workers took part
         victim = worker_pids(parent.pid)[0]
         os.kill(victim, signal.SIGKILL)
-        wait_for(lambda: len(worker_pids(parent.pid)) == 2 and victim not in worker_pids(parent.pid))
+        wait_for(
+            lambda: len(worker_pids(parent.pid)) == 2 and victim not in worker_pids(parent.pid)
+        )
+        wait_for(lambda: db.hlen(NODES) == 3)  # the replacement announced itself
         db.rpush("jobs", *[encode(n) for n in range(400, 500)])
         wait_for(lambda: db.scard("done") == 500)
         parent.send_signal(signal.SIGTERM)
@@ -79,6 +85,7 @@ def test_workers_share_work_and_are_restarted(
             parent.kill()
             parent.wait()
     assert parent.stderr is not None
-    log = parent.stderr.read()
+    with parent.stderr:
+        log = parent.stderr.read()
     assert "worker 0 started" in log and "worker 1 started" in log
     assert "died (status -9); restarting" in log
