@@ -33,7 +33,7 @@ class Jobs(Actor):
         await self.done.wait()  # holds its message: it stays pending
 
 
-async def cli(*args: str) -> subprocess.CompletedProcess[str]:
+async def cli(*args: str) -> subprocess.CompletedProcess[bytes]:
     return await trio.run_process(
         [sys.executable, "-m", "actors", *args],
         capture_stdout=True,
