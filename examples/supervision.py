@@ -74,7 +74,7 @@ async def demo() -> None:
         await system.tell_many(Thumbnailer, images)
         with trio.fail_after(10):
             await all_done.wait()
-            while not await system.dead_letters(Thumbnailer):
+            while not await system.dead_letters(Thumbnailer):  # noqa: ASYNC110  # in Redis
                 await trio.sleep(0.05)
         for letter in await system.dead_letters(Thumbnailer):
             print(

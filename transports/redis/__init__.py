@@ -19,17 +19,17 @@
 Errors are ``actors`` errors (``transports._exceptions``); see :class:`Redis`.
 """
 
-from ._client import DedicatedConnection as DedicatedConnection
-from ._client import Redis as Redis
-from ._client import from_url as from_url
+from ._client import (
+    DedicatedConnection as DedicatedConnection,
+    Redis as Redis,
+    from_url as from_url,
+)
 from ._connection import Connection as Connection
 from ._pipeline import Pipeline as Pipeline
 from ._pool import ConnectionPool as ConnectionPool
-from ._pubsub import Message as Message
-from ._pubsub import PubSub as PubSub
+from ._pubsub import Message as Message, PubSub as PubSub
 from ._transport import RedisTransport as RedisTransport
-from ._url import ConnectionConfig as ConnectionConfig
-from ._url import parse_url as parse_url
+from ._url import ConnectionConfig as ConnectionConfig, parse_url as parse_url
 
 __all__ = [
     "Connection",
