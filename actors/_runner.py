@@ -261,10 +261,10 @@ class _InstanceRunner:
 
     async def _dead_letter(self, consumer: Consumer, delivery: Delivery, failure: Failure) -> None:
         logger.error(
-            "%s: message %s dead-lettered to %s:dead: %s%s",
+            "%s: message %s dead-lettered from %s: %s%s",
             self.path,
             delivery.id,
-            self.spec.name,
+            self.spec,
             failure.reason,
             f" ({failure.error_type}: {failure.error})" if failure.error_type else "",
             extra={"event": "dead_letter", "path": self.path, "mailbox": str(self.spec)},

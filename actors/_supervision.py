@@ -433,7 +433,12 @@ class Supervisor:
                 "restart",
                 failed.path,
                 f"restarting {failed.path} ({self.strategy}, attempt {failed.consecutive})"
-                f" in {delay:.3f}s: {', '.join(paths)}",
+                f" in {delay:.3f}s"
+                + (
+                    f", with {', '.join(p for p in paths if p != failed.path)}"
+                    if len(paths) > 1
+                    else ""
+                ),
                 attempt=failed.consecutive,
                 delay=delay,
                 children=paths,
