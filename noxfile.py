@@ -45,3 +45,4 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".", "faststream[redis]")
     session.run("python", "benchmarks/bench_client.py", *session.posargs)
     session.run("python", "benchmarks/bench_runtime.py", *session.posargs)
+    session.run("python", "benchmarks/bench_workers.py")
