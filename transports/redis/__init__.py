@@ -24,10 +24,13 @@ from ._client import (
     Redis as Redis,
     from_url as from_url,
 )
+from ._cluster import RedisCluster as RedisCluster, cluster_from_url as cluster_from_url
 from ._connection import Connection as Connection
+from ._multi_url import client_from_url as client_from_url
 from ._pipeline import Pipeline as Pipeline
 from ._pool import ConnectionPool as ConnectionPool
 from ._pubsub import Message as Message, PubSub as PubSub
+from ._sentinel import SentinelRedis as SentinelRedis, sentinel_from_url as sentinel_from_url
 from ._transport import RedisTransport as RedisTransport
 from ._url import ConnectionConfig as ConnectionConfig, parse_url as parse_url
 
@@ -40,7 +43,12 @@ __all__ = [
     "Pipeline",
     "PubSub",
     "Redis",
+    "RedisCluster",
     "RedisTransport",
+    "SentinelRedis",
+    "client_from_url",
+    "cluster_from_url",
     "from_url",
     "parse_url",
+    "sentinel_from_url",
 ]

@@ -11,6 +11,7 @@ import trio
 from actors._exceptions import ConfigurationError, TransportError
 
 from .._base import Delivery
+from ._cluster import RedisCluster
 from ._consumer import RedisConsumer
 from ._pubsub import PubSub
 
@@ -26,7 +27,9 @@ class ChannelConsumer(RedisConsumer):
     and ``retry_later`` drops the message. ``dead_letter`` still records it in
     ``{name}:dead``. When the connection breaks, ``fetch`` raises the client's
     error; the next ``fetch`` reconnects and subscribes again (what was published
-    in between is lost).
+    in between is lost). On a Redis Cluster a channel is sharded (SSUBSCRIBE on the
+    node of its slot, SPUBLISH to send); patterns are refused there: sharded
+    pub/sub has none.
     """
 
     kind = "pubsub"
@@ -37,14 +40,26 @@ class ChannelConsumer(RedisConsumer):
         self._ids = itertools.count(1)
 
     async def _setup(self) -> None:
+        if self._spec.pattern and isinstance(self._client, RedisCluster):
+            raise ConfigurationError(
+                f"cannot subscribe to pattern {self._spec.name!r} on Redis Cluster: channel "
+                "mailboxes use sharded pub/sub there, which has no patterns"
+            )
         await self._subscribe()
 
     async def _subscribe(self) -> PubSub:
-        pubsub = self._client.pubsub()
+        client = self._client
+        sharded = isinstance(client, RedisCluster)
+        if isinstance(client, RedisCluster):
+            pubsub: PubSub = client.pubsub(key=self._spec.name)
+        else:
+            pubsub = client.pubsub()
         await pubsub.__aenter__()
         try:
             if self._spec.pattern:
                 await pubsub.psubscribe(self._spec.name)
+            elif sharded:
+                await pubsub.ssubscribe(self._spec.name)
             else:
                 await pubsub.subscribe(self._spec.name)
         except BaseException:

@@ -47,9 +47,12 @@ from .._base import (
     Transport,
 )
 from ._channel import ChannelConsumer
-from ._client import Redis, from_url
+from ._client import Redis
+from ._cluster import RedisCluster
+from ._cluster_parts import republish_sharded
 from ._consumer import RAW, ConsumerContext, Keys, RedisConsumer
 from ._list import ListConsumer
+from ._multi_url import client_from_url
 from ._scripts import ANNOUNCE, NODES, REPLAY, STATS
 from ._stream import StreamConsumer
 
@@ -98,10 +101,13 @@ class RedisTransport(Transport):
     def from_url(cls, url: str, **client_options: Any) -> RedisTransport:
         """A transport with its own client for ``url`` (see :func:`transports.redis.from_url`).
 
+        ``redis+cluster://`` and ``redis+sentinel://`` URLs give a cluster or a
+        sentinel client (see ``transports/redis/_multi_url.py``).
+
         Raises:
             ConfigurationError: a malformed URL or option (never shows the password).
         """
-        return cls(from_url(url, **client_options), _owns_client=True)
+        return cls(client_from_url(url, **client_options), _owns_client=True)
 
     def __repr__(self) -> str:
         return f"<RedisTransport {self._client.url} {self._state.value}>"
@@ -138,7 +144,8 @@ class RedisTransport(Transport):
 
         A list gets one ``RPUSH``; a stream one ``XADD name [MAXLEN ~ maxlen] *
         message <payload>`` per payload, pipelined; a channel one ``PUBLISH`` per
-        payload, pipelined (a message nobody listens to is dropped).
+        payload, pipelined (a message nobody listens to is dropped); ``SPUBLISH``
+        (sharded pub/sub) on a Redis Cluster.
 
         Raises:
             ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel).
@@ -161,7 +168,8 @@ class RedisTransport(Transport):
                 head += (b"MAXLEN", b"~", spec.maxlen)
             commands = [(*head, b"*", b"message", payload) for payload in payloads]
         else:
-            commands = [(b"PUBLISH", spec.name, payload) for payload in payloads]
+            publish = b"SPUBLISH" if isinstance(client, RedisCluster) else b"PUBLISH"
+            commands = [(publish, spec.name, payload) for payload in payloads]
         if len(commands) == 1:
             await client.execute_command(*commands[0], **RAW)
             return
@@ -241,6 +249,9 @@ class RedisTransport(Transport):
                 batch, ids = ids[:_REPLAY_BATCH], ids[_REPLAY_BATCH:]
             if not batch:
                 return replayed
+            if spec.kind == "pubsub" and isinstance(self._client, RedisCluster):
+                replayed += await republish_sharded(self._client, keys.dead, spec.name, batch)
+                continue
             replayed += await REPLAY(
                 self._client,
                 [keys.dead, keys.mailbox, keys.failures],
