@@ -130,12 +130,13 @@ def _open_transport(url: str) -> Transport:
         from transports.memory import MemoryTransport
 
         return MemoryTransport()
-    if scheme in ("redis", "rediss", "unix"):
+    if scheme in ("redis", "rediss", "unix") or scheme.endswith(("+cluster", "+sentinel")):
         from transports.redis import RedisTransport
 
         return RedisTransport.from_url(url)
     raise ConfigurationError(
-        f"unsupported URL scheme {scheme!r}: use redis://, rediss://, unix:// or memory://"
+        f"unsupported URL scheme {scheme!r}: use redis://, rediss://, unix://, "
+        "redis+cluster://, redis+sentinel:// or memory://"
     )
 
 
