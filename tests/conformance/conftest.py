@@ -26,11 +26,12 @@ tests measure time in multiples of ``lease``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from cluster_server import LocalCluster, cluster_available, shared_cluster, stop_shared_cluster
 from trio.testing import MockClock
 
 from transports import MailboxKind, MailboxSpec, Transport
@@ -53,14 +54,58 @@ async def _open_redis(request: pytest.FixtureRequest) -> AsyncIterator[Transport
         yield transport
 
 
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """The session's local Redis Cluster (``tests/cluster_server.py``); skips if it cannot start."""
+    try:
+        cluster = shared_cluster()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    yield cluster
+    stop_shared_cluster()
+
+
+@asynccontextmanager
+async def _open_redis_cluster(request: pytest.FixtureRequest) -> AsyncIterator[Transport]:
+    cluster = request.getfixturevalue("redis_cluster")
+    async with RedisTransport.from_url(cluster.url) as transport:
+        yield transport
+
+
 TRANSPORTS: dict[str, TransportUnderTest] = {
     "memory": TransportUnderTest(_open_memory),
     "redis": TransportUnderTest(_open_redis, mock_clock=False, lease=0.5),
 }
 """The transports the suite runs against, by the name that appears in test ids."""
 
+if cluster_available():
+    TRANSPORTS["redis-cluster"] = TransportUnderTest(
+        _open_redis_cluster, mock_clock=False, lease=0.5
+    )
 
-@pytest.fixture(params=sorted(TRANSPORTS))
+_MARKS = {"redis-cluster": [pytest.mark.slow]}  # deselect with -m "not slow"
+_UNSUPPORTED = {
+    ("redis-cluster", "test_a_pattern_subscriber_gets_every_matching_channel"): (
+        "channel mailboxes use sharded pub/sub on Redis Cluster, which has no patterns"
+    ),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip the tests of what a transport does not offer (see ``_UNSUPPORTED``)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None:
+            continue
+        name = getattr(item, "originalname", item.name)
+        reason = _UNSUPPORTED.get((callspec.params.get("under_test"), name))
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(
+    params=[pytest.param(name, marks=_MARKS.get(name, ())) for name in sorted(TRANSPORTS)]
+)
 def under_test(request: pytest.FixtureRequest) -> TransportUnderTest:
     """The registry entry of the transport this test runs against."""
     return TRANSPORTS[request.param]
