@@ -24,7 +24,13 @@ from types import TracebackType
 import redis
 from redis_server import RedisServer, free_port
 
-__all__ = ["LocalCluster", "LocalSentinel", "cluster_available"]
+__all__ = [
+    "LocalCluster",
+    "LocalSentinel",
+    "cluster_available",
+    "shared_cluster",
+    "stop_shared_cluster",
+]
 
 MASTERS = 3
 NODE_TIMEOUT_MS = 1000
@@ -200,6 +206,12 @@ class LocalCluster:
         _wait(f"failover of {dead!r}", recovered, timeout)
         return time.monotonic() - started
 
+    def restart(self, server: RedisServer, timeout: float = 30.0) -> None:
+        """Start a killed node again; wait until it rejoined (as a replica) and synced."""
+        server.start()
+        _wait("cluster_state:ok", self._all_ok, timeout)
+        _wait("every replica in sync", self._replicas_synced, timeout)
+
     def flushall(self) -> None:
         """Empty every master (replicas follow)."""
         for server in self.masters():
@@ -352,3 +364,35 @@ class LocalSentinel:
         tb: TracebackType | None,
     ) -> None:
         self.cleanup()
+
+
+_shared: dict[str, LocalCluster | BaseException] = {}
+
+
+def shared_cluster() -> LocalCluster:
+    """The test session's cluster, started on first use (see :func:`stop_shared_cluster`).
+
+    One cluster serves the conformance suite and the cluster tests. A test that
+    kills a node restarts it (:meth:`LocalCluster.restart`) so the next finds the
+    cluster whole again.
+
+    Raises:
+        RuntimeError: it cannot start (also on every later call).
+    """
+    found = _shared.get("cluster")
+    if found is None:
+        try:
+            found = LocalCluster().start()
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            found = exc
+        _shared["cluster"] = found
+    if isinstance(found, BaseException):
+        raise RuntimeError(f"cannot start a local Redis Cluster: {found}")
+    return found
+
+
+def stop_shared_cluster() -> None:
+    """Tear the session's cluster down (idempotent)."""
+    found = _shared.pop("cluster", None)
+    if isinstance(found, LocalCluster):
+        found.cleanup()
