@@ -1,0 +1,374 @@
+"""Security: payloads are data only; passwords never leak; ACL users and TLS work end to
+end; bad URLs, wrong credentials and TLS mismatches are one clear line on the CLI."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import redis
+import trio
+import trustme
+from chaos.conftest import Runtime, wait_for
+from conftest import PrivateRedis
+from redis_server import RedisServer, free_port
+
+from actors import ActorSystem, AuthenticationError, TransportError, list_mailbox
+from actors._codec import encode
+
+PW = "s3cret-Pa55word"
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR) ")
+
+SYSTEM = textwrap.dedent(
+    """
+    from actors import ActorContext, ActorSystem
+
+    system = ActorSystem()
+
+    @system.actor(list="jobs", batch_size=10)
+    async def work(n: int, context: ActorContext) -> int:
+        await context.redis.sadd("done", n)
+        return n * 2
+    """
+)
+
+
+@pytest.fixture
+def system_file(tmp_path: Path) -> Path:
+    path = tmp_path / "secure_system.py"
+    path.write_text(SYSTEM)
+    return path
+
+
+def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "actors", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={k: v for k, v in os.environ.items() if k != "ACTORS_URL"},
+        check=False,
+    )
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one 'error: ...' line of a failed run; besides it only log lines, no traceback."""
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    others = [line for line in lines if not LOG_LINE.match(line) and line not in errors]
+    assert others == [], result.stderr
+    return errors[0]
+
+
+# -- payloads are data only ------------------------------------------------------------------
+
+
+@attrs.frozen
+class Job:
+    id: int
+
+
+class _Exploit:
+    """Unpickling this would create the marker file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+async def test_forged_types_never_reach_a_handler(redis_url: str, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    box = list_mailbox("inbox")
+    received: list[Any] = []
+    system = ActorSystem(redis_url)
+
+    @system.actor(mailbox=box)
+    async def inbox(msg: Job | str) -> None:
+        received.append(msg)
+
+    forged = [
+        {"actors": 1, "id": "f1", "type": "os.system", "body": f"touch {marker}"},
+        {"actors": 1, "id": "f2", "type": "subprocess.Popen", "body": ["touch", str(marker)]},
+        {"actors": 1, "id": "f3", "type": "builtins.eval", "body": "__import__('os')"},
+        {"actors": 1, "id": "f4", "type": "Exploit", "body": {"id": 1}},
+        {"actors": 1, "id": "f5", "type": "__main__.Job", "body": {"id": 1}},
+    ]
+    payloads = [json.dumps(f).encode() for f in forged]
+    binary_pickle = pickle.dumps(_Exploit(marker), protocol=5)  # not UTF-8: dead-lettered
+    text_pickle = pickle.dumps(_Exploit(marker), protocol=0)  # ASCII: at most a str
+    with trio.fail_after(20):
+        async with system:
+            await system.transport.send(box, [*payloads, binary_pickle, text_pickle])
+            await system.tell(box, Job(7))
+            while Job(7) not in received:
+                await trio.sleep(0.05)
+            letters = await system.dead_letters(box)
+    assert not marker.exists()
+    reasons = [letter.failure.reason for letter in letters]
+    assert len(letters) == len(forged) + 1, reasons
+    for name in ("os.system", "subprocess.Popen", "builtins.eval", "Exploit", "__main__.Job"):
+        assert any(f"no handler takes messages of type {name!r}" in r for r in reasons), reasons
+    assert any("not UTF-8" in r for r in reasons)
+    # Only data reached the handler: the text pickle as a plain string, and the valid Job.
+    assert received == [text_pickle.decode(), Job(7)]
+
+
+# -- passwords ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def password_server(private_redis: PrivateRedis) -> RedisServer:
+    return private_redis(extra_args=["--requirepass", PW])
+
+
+@pytest.mark.parametrize(
+    ("userinfo", "problem"),
+    [(f":wrong-{PW}@", "WRONGPASS"), ("", "NOAUTH"), (f"nobody:{PW}@", "WRONGPASS")],
+)
+def test_wrong_password_via_the_cli_is_one_line_without_the_password(
+    password_server: RedisServer, system_file: Path, userinfo: str, problem: str
+) -> None:
+    url = f"redis://{userinfo}127.0.0.1:{password_server.port}/0"
+    result = run_cli("run", str(system_file), "--url", url)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert problem in line
+    assert f"127.0.0.1:{password_server.port}" in line
+    assert PW not in result.stderr
+    debug = run_cli("run", str(system_file), "--url", url, "--log-level", "DEBUG")
+    assert debug.returncode == 1
+    assert PW not in debug.stderr and PW not in debug.stdout
+
+
+async def test_wrong_password_in_process_never_logs_the_password(
+    password_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    system = ActorSystem(f"redis://:wrong-{PW}@127.0.0.1:{password_server.port}/0")
+
+    @system.actor(list="jobs")
+    async def work(n: int) -> None: ...
+
+    with trio.fail_after(10), pytest.raises(AuthenticationError) as info:
+        await system.run()
+    assert "WRONGPASS" in str(info.value)
+    assert PW not in str(info.value) and PW not in repr(info.value)
+    assert PW not in caplog.text
+
+
+@pytest.mark.chaos
+def test_right_password_works_end_to_end_and_is_never_logged(
+    password_server: RedisServer, system_file: Path
+) -> None:
+    url = f"redis://:{PW}@127.0.0.1:{password_server.port}/0"
+    db = redis.Redis(port=password_server.port, password=PW)
+    runtime = Runtime(system_file, url, {})
+    try:
+        runtime.start()
+        db.rpush("jobs", *[encode(n) for n in range(50)])
+        wait_for(lambda: db.scard("done") == 50, 20, "50 jobs done")
+        assert runtime.terminate() == 0
+    finally:
+        runtime.stop_now()
+        db.close()
+    assert "actor system running on redis://:***@127.0.0.1" in runtime.stderr
+    assert PW not in runtime.stderr
+
+
+# -- ACL users ----------------------------------------------------------------------------------
+
+APP_KEYS = [
+    "~jobs",
+    "~{jobs}:*",
+    "~done",
+    "~actors.reply.*",
+    "~{actors.reply.*}:*",
+    "~{actors:nodes}*",
+]
+
+
+@pytest.fixture
+def acl_server(private_redis: PrivateRedis) -> RedisServer:
+    server = private_redis()
+    admin = redis.Redis(port=server.port)
+    admin.execute_command(
+        "ACL", "SETUSER", "app", "on", ">app-pw", "resetkeys", *APP_KEYS,
+        "resetchannels", "&*", "+@all", "-@dangerous",
+    )  # fmt: skip
+    admin.execute_command(
+        "ACL", "SETUSER", "narrow", "on", ">narrow-pw", "resetkeys", "~other:*", "+@all"
+    )
+    admin.close()
+    return server
+
+
+async def test_acl_user_limited_to_the_projects_keys_runs_end_to_end(
+    acl_server: RedisServer,
+) -> None:
+    system = ActorSystem(f"redis://app:app-pw@127.0.0.1:{acl_server.port}/0")
+
+    @system.actor(list="jobs", batch_size=10)
+    async def work(n: int) -> int:
+        return n * 2
+
+    with trio.fail_after(20):
+        async with system:
+            await system.tell_many("jobs", list(range(20)))
+            assert await system.ask("jobs", 21, timeout=10) == 42
+            stats = await system.transport.mailbox_stats(list_mailbox("jobs"))
+            while stats.depth or stats.pending:
+                await trio.sleep(0.05)
+                stats = await system.transport.mailbox_stats(list_mailbox("jobs"))
+            # The user really is confined: a key outside its patterns is refused.
+            with pytest.raises(AuthenticationError, match="NOPERM"):
+                await system.redis.set("elsewhere", 1)
+
+
+def test_acl_user_without_permission_gets_one_clear_error_line(
+    acl_server: RedisServer, system_file: Path
+) -> None:
+    url = f"redis://narrow:narrow-pw@127.0.0.1:{acl_server.port}/0"
+    result = run_cli("run", str(system_file), "--url", url)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert "AuthenticationError" in errors[0] and "NOPERM" in errors[0]
+    assert "narrow-pw" not in result.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="actors/_supervision.py Supervisor._start_child logs every start failure with "
+    "exc_info, so an expected store error (NOPERM from the consumer setup) prints a "
+    "~30-line traceback before the one 'error:' line",
+)
+def test_acl_user_without_permission_gets_no_traceback_wall(
+    acl_server: RedisServer, system_file: Path
+) -> None:
+    url = f"redis://narrow:narrow-pw@127.0.0.1:{acl_server.port}/0"
+    result = run_cli("run", str(system_file), "--url", url)
+    assert result.returncode == 1
+    assert "NOPERM" in one_error_line(result)
+
+
+# -- TLS ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    directory = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    files = {
+        "ca": directory / "ca.pem",
+        "cert": directory / "server.pem",
+        "key": directory / "server.key",
+        "other_ca": directory / "other-ca.pem",
+    }
+    ca.cert_pem.write_to_path(files["ca"])
+    cert.private_key_pem.write_to_path(files["key"])
+    cert.cert_chain_pems[0].write_to_path(files["cert"])
+    trustme.CA().cert_pem.write_to_path(files["other_ca"])
+    return files
+
+
+@pytest.fixture
+def tls_server(private_redis: PrivateRedis, tls_files: dict[str, Path]) -> RedisServer:
+    return private_redis(
+        port=0,
+        tls_port=free_port(),
+        extra_args=[
+            "--tls-cert-file", str(tls_files["cert"]),
+            "--tls-key-file", str(tls_files["key"]),
+            "--tls-ca-cert-file", str(tls_files["ca"]),
+            "--tls-auth-clients", "no",
+        ],
+    )  # fmt: skip
+
+
+async def test_tls_end_to_end(tls_server: RedisServer, tls_files: dict[str, Path]) -> None:
+    system = ActorSystem(f"{tls_server.url}?ssl_ca_certs={tls_files['ca']}")
+    handled: list[int] = []
+
+    @system.actor(stream="tls-events", batch_size=10)
+    async def work(n: int) -> int:
+        handled.append(n)
+        return n + 1
+
+    with trio.fail_after(20):
+        async with system:
+            await system.tell_many("tls-events", list(range(20)))
+            assert await system.ask("tls-events", 99, timeout=10) == 100
+            while len(handled) < 21:
+                await trio.sleep(0.05)
+    assert sorted(handled) == [*range(20), 99]
+
+
+@pytest.mark.parametrize("mismatch", ["untrusted CA", "plain client, TLS port"])
+def test_tls_mismatch_via_the_cli_is_one_line(
+    tls_server: RedisServer, tls_files: dict[str, Path], system_file: Path, mismatch: str
+) -> None:
+    if mismatch == "untrusted CA":
+        url, expected = f"{tls_server.url}?ssl_ca_certs={tls_files['other_ca']}", "TLS"
+    else:
+        url, expected = f"redis://127.0.0.1:{tls_server.tls_port}/0", "TLS"
+    result = run_cli("run", str(system_file), "--url", url)
+    assert result.returncode == 1
+    assert expected in one_error_line(result)
+
+
+async def test_tls_client_to_a_plain_server_fails_clearly(private_redis: PrivateRedis) -> None:
+    server = private_redis()
+    system = ActorSystem(f"rediss://127.0.0.1:{server.port}/0?ssl_cert_reqs=none")
+
+    @system.actor(list="jobs")
+    async def work(n: int) -> None: ...
+
+    with trio.fail_after(30), pytest.raises(TransportError, match="TLS"):
+        await system.run()
+
+
+# -- bad URLs -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "expected"),
+    [
+        ("redis://127.0.0.1:notaport", 2, "Port could not be cast"),
+        ("redis://:hunter2@127.0.0.1:notaport/0", 2, "Port could not be cast"),
+        ("kafka://localhost", 2, "unsupported URL scheme 'kafka'"),
+        ("redis://:hunter2@127.0.0.1:6379/0?bogus=1", 2, "unsupported option 'bogus'"),
+        ("rediss://:hunter2@127.0.0.1:6379/0?ssl_cert_reqs=maybe", 2, "ssl_cert_reqs"),
+        ("redis://:hunter2@127.0.0.1:1/0", 1, "connection refused"),
+        pytest.param(
+            "redis://:hunter2@127.0.0.1:1/notadb",
+            2,
+            "db",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="transports/redis/_url.py parse_url: redis-py's parse_url silently "
+                "ignores a non-numeric db path, so /notadb means db 0 instead of an error",
+            ),
+        ),
+    ],
+)
+def test_bad_urls_via_the_cli(system_file: Path, url: str, status: int, expected: str) -> None:
+    result = run_cli("run", str(system_file), "--url", url)
+    line = one_error_line(result)
+    assert result.returncode == status, line
+    assert expected in line
+    assert "hunter2" not in result.stderr
