@@ -19,7 +19,14 @@ from collections.abc import Sequence
 import attrs
 import trio
 
-from ._exceptions import ActorsError, ConfigurationError, SupervisorError, TransportError
+from ._exceptions import (
+    ActorsError,
+    AuthenticationError,
+    ConfigurationError,
+    ConnectError,
+    SupervisorError,
+    TransportTimeout,
+)
 from ._loader import load_system
 from ._system import DEFAULT_URL, ActorSystem, sole_error
 from ._urls import redact
@@ -151,7 +158,9 @@ async def _run_reporting(system: ActorSystem) -> None:
     except SupervisorError as exc:
         logger.error("the system failed: %s", exc)
         raise
-    except TransportError as exc:
+    except AuthenticationError:
+        raise  # the server answered: the hint below would mislead
+    except (ConnectError, TransportTimeout) as exc:
         raise type(exc)(
             f"{exc} (check that Redis runs at {redact(system.url)}, or pass --url / set ACTORS_URL)"
         ) from exc

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 import trio
 
 from ._backoff import Backoff
-from ._exceptions import ConfigurationError, SupervisorError
+from ._exceptions import ActorsError, ConfigurationError, SupervisorError
 from ._tree import (
     STRATEGIES,
     ChildInfo,
@@ -350,7 +350,9 @@ class Supervisor:
                 "start_failed",
                 child.path,
                 f"{child.path} failed to start: {exc!r}",
-                exc_info=exc,
+                # Our own errors (the store refused, a bad configuration) explain
+                # themselves in one line; anything else is a bug worth its traceback.
+                exc_info=None if isinstance(exc, ActorsError) else exc,
             )
             raise _StartFailed(child, exc) from exc
         # From now on only the supervisor cancels this child, so that even a cancelled

@@ -250,12 +250,6 @@ def test_acl_user_without_permission_gets_one_clear_error_line(
     assert "narrow-pw" not in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="actors/_supervision.py Supervisor._start_child logs every start failure with "
-    "exc_info, so an expected store error (NOPERM from the consumer setup) prints a "
-    "~30-line traceback before the one 'error:' line",
-)
 def test_acl_user_without_permission_gets_no_traceback_wall(
     acl_server: RedisServer, system_file: Path
 ) -> None:
@@ -354,16 +348,7 @@ async def test_tls_client_to_a_plain_server_fails_clearly(private_redis: Private
         ("redis://:hunter2@127.0.0.1:6379/0?bogus=1", 2, "unsupported option 'bogus'"),
         ("rediss://:hunter2@127.0.0.1:6379/0?ssl_cert_reqs=maybe", 2, "ssl_cert_reqs"),
         ("redis://:hunter2@127.0.0.1:1/0", 1, "connection refused"),
-        pytest.param(
-            "redis://:hunter2@127.0.0.1:1/notadb",
-            2,
-            "db",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="transports/redis/_url.py parse_url: redis-py's parse_url silently "
-                "ignores a non-numeric db path, so /notadb means db 0 instead of an error",
-            ),
-        ),
+        ("redis://:hunter2@127.0.0.1:1/notadb", 2, "database 'notadb' is not a number"),
     ],
 )
 def test_bad_urls_via_the_cli(system_file: Path, url: str, status: int, expected: str) -> None:

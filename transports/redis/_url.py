@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ssl
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 from redis.connection import parse_url as _redis_parse_url
@@ -166,6 +167,13 @@ def parse_url(url: str) -> dict[str, Any]:
         parsed: dict[str, Any] = _redis_parse_url(url)  # type: ignore[no-untyped-call]
     except ValueError as exc:
         raise ConfigurationError(f"invalid redis URL {redact(url)}: {exc}") from None
+    if not url.startswith("unix://"):
+        # redis-py quietly reads a non-numeric path ("/notadb") as database 0.
+        db_path = urlsplit(url).path.strip("/")
+        if db_path and not db_path.isdigit():
+            raise ConfigurationError(
+                f"invalid redis URL {redact(url)}: database {db_path!r} is not a number"
+            )
     kwargs: dict[str, Any] = {}
     connection_class = parsed.pop("connection_class", None)
     if connection_class is not None and connection_class.__name__ == "SSLConnection":
