@@ -21,10 +21,23 @@ from transports.redis import RedisTransport, SentinelRedis, sentinel_from_url
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def sentinel() -> Iterator[LocalSentinel]:
+def _needs_redis() -> None:
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is needed")
+
+
+@pytest.fixture(scope="module")
+def sentinel() -> Iterator[LocalSentinel]:
+    """A setup the tests share; they must not kill anything."""
+    _needs_redis()
+    with LocalSentinel() as setup:
+        yield setup
+
+
+@pytest.fixture
+def doomed_sentinel() -> Iterator[LocalSentinel]:
+    """A setup of this test's own, to kill."""
+    _needs_redis()
     with LocalSentinel() as setup:
         yield setup
 
@@ -58,7 +71,8 @@ async def test_an_unknown_service_is_a_connect_error(sentinel: LocalSentinel) ->
 
 
 @pytest.mark.chaos
-async def test_the_system_follows_a_failover(sentinel: LocalSentinel) -> None:
+async def test_the_system_follows_a_failover(doomed_sentinel: LocalSentinel) -> None:
+    sentinel = doomed_sentinel
     load = Load()
     system = actor_system_under_load(sentinel.url, "sentinel-stream", "sentinel-list", load)
     killed = []
