@@ -252,7 +252,7 @@ class ClusterDedicatedConnection(DedicatedConnection):
 
     async def _ensure(self, node: ClusterNode, asking: bool = False) -> Connection:
         connection = self._connection
-        if connection is None or connection.closed or self._node is not node:
+        if connection is None or self._node is not node or not connection.is_reusable():
             self._drop()
             connection = await node.client.pool.open_dedicated()
             self._connection, self._node = connection, node

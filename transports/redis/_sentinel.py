@@ -265,7 +265,14 @@ class SentinelDedicatedConnection(DedicatedConnection):
     """A :class:`DedicatedConnection` that reconnects to the new master after READONLY."""
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
-        """Run one command; see :meth:`DedicatedConnection.execute_command`."""
+        """Run one command; see :meth:`DedicatedConnection.execute_command`.
+
+        A connection the server closed while idle (sentinels close the clients of
+        a demoted master) is replaced before sending.
+        """
+        if self._connection is not None and not self._connection.is_reusable():
+            self._pool.close_dedicated(self._connection)
+            self._connection = None
         try:
             return await super().execute_command(*args, **dict(options))
         except CommandError as exc:
