@@ -332,6 +332,14 @@ class LocalSentinel:
         server.kill()
         return server
 
+    def manual_failover(self) -> None:
+        """Ask the sentinel to fail over now (``SENTINEL FAILOVER``): the master is demoted."""
+        client = _client(self.sentinel_port)
+        try:
+            client.execute_command("SENTINEL", "FAILOVER", self.service)
+        finally:
+            client.close()
+
     def wait_for_failover(self, dead: RedisServer, timeout: float = 20.0) -> float:
         """Wait until the sentinel names a live master other than ``dead``; seconds taken."""
         started = time.monotonic()
@@ -348,6 +356,18 @@ class LocalSentinel:
 
         _wait(f"failover of {dead!r}", promoted, timeout)
         return time.monotonic() - started
+
+    def wait_until_replica(self, server: RedisServer, timeout: float = 20.0) -> None:
+        """Wait until ``server`` says (ROLE) it is a replica."""
+
+        def demoted() -> bool:
+            client = _client(server.port)
+            try:
+                return bool(client.execute_command("ROLE")[0] == b"slave")
+            finally:
+                client.close()
+
+        _wait(f"{server!r} to become a replica", demoted, timeout)
 
     def cleanup(self) -> None:
         """Stop every process and remove their directories."""

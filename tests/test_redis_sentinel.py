@@ -12,6 +12,7 @@ import shutil
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import trio
 from cluster_server import LocalSentinel
 from test_redis_cluster_failover import Load, actor_system_under_load, run_through_failover
 
@@ -91,3 +92,20 @@ async def test_the_system_follows_a_failover(doomed_sentinel: LocalSentinel) -> 
         f"{load.failed_sends} sends failed mid-flight"
     )
     assert total > 200
+
+
+@pytest.mark.chaos
+async def test_a_demoted_master_is_left_for_the_new_one(doomed_sentinel: LocalSentinel) -> None:
+    sentinel = doomed_sentinel
+    async with sentinel_from_url(sentinel.url) as client:
+        async with client.dedicated() as conn:
+            assert await client.set("before", 1) is True  # pooled connections to the master
+            assert await conn.set("before-dedicated", 1) is True
+            await trio.to_thread.run_sync(sentinel.manual_failover)
+            await trio.to_thread.run_sync(sentinel.wait_for_failover, sentinel.master)
+            await trio.to_thread.run_sync(sentinel.wait_until_replica, sentinel.master)
+            # The old master is a live replica now: its connections answer READONLY.
+            with trio.fail_after(15):
+                assert await client.set("after", 1) is True
+                assert await conn.set("after-dedicated", 1) is True
+        assert client.master == ("127.0.0.1", sentinel.replica.port)
