@@ -95,6 +95,19 @@ class ActorRun:
         await _InstanceRunner(system, self.actor, self.index).run(stop, task_status)
 
 
+@attrs.define
+class _Unsettled:
+    """Results to send (by target), deliveries to ack and to release, in that order."""
+
+    outbox: dict[MailboxSpec, list[bytes]] = attrs.Factory(dict)
+    handled: list[Delivery] = attrs.Factory(list)
+    unstarted: list[Delivery] = attrs.Factory(list)
+
+    @property
+    def done(self) -> bool:
+        return not (self.outbox or self.handled or self.unstarted)
+
+
 class _InstanceRunner:
     def __init__(self, system: ActorSystem, cls: type[Actor], index: int) -> None:
         assert cls.mailbox is not None
@@ -108,8 +121,8 @@ class _InstanceRunner:
         self.path = current_child_path() or name
         self.consumer_name = f"{system.node}/{name}"
         self._fetch_scope: trio.CancelScope | None = None
-        # Results of the batch in hand, by target, sent before the batch is acked.
-        self._outbox: dict[MailboxSpec, list[bytes]] = {}
+        # What the batch in hand still owes the store: results, acks, releases.
+        self._unsettled = _Unsettled()
 
     async def run(self, stop: trio.Event, task_status: trio.TaskStatus[None]) -> None:
         from ._system import ActorContext
@@ -162,8 +175,9 @@ class _InstanceRunner:
 
     async def _loop(self, actor: Actor, consumer: Consumer, stop: trio.Event) -> None:
         while not stop.is_set():
+            if not self._unsettled.done and not await self._settle_patiently(consumer, stop):
+                return
             batch = await self._fetch(consumer, stop)
-            handled: list[Delivery] = []
             started = 0
             try:
                 for delivery in batch:
@@ -171,36 +185,53 @@ class _InstanceRunner:
                         break
                     started += 1
                     if await self._handle(actor, consumer, delivery):
-                        handled.append(delivery)
+                        self._unsettled.handled.append(delivery)
             finally:
+                self._unsettled.unstarted.extend(batch[started:])
                 with trio.CancelScope(shield=True):
-                    await self._settle(consumer, handled, batch[started:])
+                    await self._settle(consumer)
 
-    async def _settle(
-        self, consumer: Consumer, handled: Sequence[Delivery], unstarted: Sequence[Delivery]
-    ) -> None:
-        """Finish a batch: send its results, then ack what was handled, and hand back
-        what was never started (after a graceful stop, or a crash mid-batch), so it
-        is delivered again at once and not counted as a failed attempt.
+    async def _settle(self, consumer: Consumer) -> bool:
+        """Finish the batch: send its results, ack what was handled, and hand back what
+        was never started (after a graceful stop, or a crash mid-batch), so that it is
+        delivered again at once and not counted as a failed attempt. True when done.
 
         Results go out first, one round-trip per target for the whole batch: a
-        message is acked only once what it produced is stored. If they cannot be
-        sent, nothing is acked and the batch is handled again (at-least-once).
+        message is acked only once what it produced is stored. A step that fails is
+        kept, with what follows it, for :meth:`_settle_patiently`; acks are never
+        dropped, or the lease renewal would keep the messages from anyone else.
         """
-        outbox, self._outbox = self._outbox, {}
+        work = self._unsettled
         try:
-            for box, payloads in outbox.items():
+            while work.outbox:
+                box, payloads = next(iter(work.outbox.items()))
                 await self.system.transport.send(box, payloads)
-            if handled:
-                await consumer.ack(handled)
-            if unstarted:
-                await consumer.release(unstarted)
+                del work.outbox[box]
+            if work.handled:
+                await consumer.ack(work.handled)
+                work.handled = []
+            if work.unstarted:
+                await consumer.release(work.unstarted)
+                work.unstarted = []
         except TransportError as exc:
-            logger.warning(
-                "%s: could not send results, ack or release (%s); messages will return",
-                self.path,
-                exc,
-            )
+            logger.warning("%s: could not finish a batch (%s); will retry", self.path, exc)
+            return False
+        return True
+
+    async def _settle_patiently(self, consumer: Consumer, stop: trio.Event) -> bool:
+        """Retry :meth:`_settle` with backoff until it succeeds (True) or ``stop`` (False).
+
+        On a stop the messages stay unacked: they come back to the next consumer of
+        this name, or to another after the lease (at-least-once).
+        """
+        attempt = 0
+        while not stop.is_set():
+            with trio.move_on_after(_OUTAGE_BACKOFF.delay(attempt)):
+                await stop.wait()
+            attempt += 1
+            if await self._settle(consumer):
+                return True
+        return False
 
     async def _handle(self, actor: Actor, consumer: Consumer, delivery: Delivery) -> bool:
         """Handle one delivery; True when it should be acked with the batch."""
@@ -238,7 +269,7 @@ class _InstanceRunner:
             actor.context._end()
         if envelope.reply_to or (result is not None and self.cls.publish_to):
             for box, payload in self.system._outgoing(self.cls, envelope, result):
-                self._outbox.setdefault(box, []).append(payload)
+                self._unsettled.outbox.setdefault(box, []).append(payload)
         return True
 
     async def _give_up(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import attrs
@@ -15,6 +17,7 @@ from actors import (
     ActorContext,
     ActorSystem,
     AskTimeout,
+    BrokenConnectionError,
     ConfigurationError,
     Drop,
     Reject,
@@ -26,7 +29,8 @@ from actors import (
     list_mailbox,
     stream_mailbox,
 )
-from actors.testing import run_test_system
+from actors.testing import RecordingTransport, run_test_system
+from transports import Consumer, Delivery, Failure, MailboxSpec
 
 
 @attrs.frozen
@@ -376,3 +380,61 @@ def test_declaration_errors_are_clear() -> None:
 
 async def _noop(msg: int) -> None:
     pass
+
+
+class _FlakyAcks(Consumer):
+    """A consumer whose first ``failures`` acks fail as if the store were down."""
+
+    def __init__(self, inner: Consumer, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+
+    async def fetch(self, max_count: int) -> Sequence[Delivery]:
+        return await self.inner.fetch(max_count)
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise BrokenConnectionError("connection lost (test)")
+        await self.inner.ack(deliveries)
+
+    async def release(self, deliveries: Sequence[Delivery]) -> None:
+        await self.inner.release(deliveries)
+
+    async def record_failure(self, delivery: Delivery) -> int:
+        return await self.inner.record_failure(delivery)
+
+    async def dead_letter(self, delivery: Delivery, failure: Failure) -> None:
+        await self.inner.dead_letter(delivery, failure)
+
+    async def retry_later(self, delivery: Delivery, delay: float) -> None:
+        await self.inner.retry_later(delivery, delay)
+
+
+class _FlakyTransport(RecordingTransport):
+    def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
+        @asynccontextmanager
+        async def open_flaky() -> AsyncIterator[Consumer]:
+            async with self.inner.consumer(spec, name) as consumer:
+                yield _FlakyAcks(consumer, failures=2) if spec.name == "acks" else consumer
+
+        return open_flaky()
+
+
+async def test_a_failed_ack_is_retried_until_it_lands(autojump_clock: Any) -> None:
+    """An ack lost to an outage is retried; it must not leave the message held forever."""
+    system = new_system()
+    handled: list[int] = []
+
+    @system.actor(list="acks")
+    async def record(n: int) -> None:
+        handled.append(n)
+
+    transport = _FlakyTransport()
+    async with system._running(transport):
+        await system.tell_many("acks", [1, 2])
+        await trio.sleep(10)
+        await trio.testing.wait_all_tasks_blocked()
+        stats = await system.transport.mailbox_stats(list_mailbox("acks"))
+    assert handled == [1, 2]
+    assert (stats.depth, stats.pending) == (0, 0)

@@ -10,8 +10,7 @@ from typing import Any
 import attrs
 import pytest
 import trio
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from trio.testing import MockClock
 
 from transports import Consumer, Delivery, Failure, MailboxSpec, Transport
