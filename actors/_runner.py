@@ -15,7 +15,8 @@ from __future__ import annotations
 import contextvars
 import logging
 import traceback
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
 import attrs
@@ -25,7 +26,18 @@ from transports import Consumer, Delivery, Failure, MailboxSpec
 
 from ._backoff import Backoff
 from ._codec import Envelope, decode
-from ._exceptions import CodecError, ConfigurationError, Drop, Reject, Retry, TransportError
+from ._exceptions import (
+    AuthenticationError,
+    BrokenConnectionError,
+    CodecError,
+    ConfigurationError,
+    ConnectError,
+    Drop,
+    Reject,
+    Retry,
+    TransportError,
+    TransportTimeout,
+)
 from ._supervision import current_child_path
 
 if TYPE_CHECKING:
@@ -129,7 +141,7 @@ class _InstanceRunner:
 
         actor = self.cls()
         actor.context = ActorContext(self.system, self.path, self.consumer_name)
-        async with self.system.transport.consumer(self.spec, self.consumer_name) as consumer:
+        async with self._open_consumer(stop) as consumer:
             await actor.on_start()
             task_status.started()
             crash: Exception | None = None
@@ -142,9 +154,35 @@ class _InstanceRunner:
                     # own exception rather than an ExceptionGroup around it.
                     crash = exc
                 nursery.cancel_scope.cancel()
-            await actor.on_stop()
+            try:
+                await actor.on_stop()
+            except Exception as exc:
+                if crash is not None:
+                    raise exc from crash
+                raise
             if crash is not None:
                 raise crash
+
+    @asynccontextmanager
+    async def _open_consumer(self, stop: trio.Event) -> AsyncIterator[Consumer]:
+        """Open the consumer, waiting out a store outage (a restart during one must not
+        fail for it); a refusal (credentials, permissions, wrong type) fails at once."""
+        async with AsyncExitStack() as stack:
+            attempt = 0
+            while True:
+                try:
+                    opening = self.system.transport.consumer(self.spec, self.consumer_name)
+                    consumer = await stack.enter_async_context(opening)
+                    break
+                except (BrokenConnectionError, TransportTimeout, ConnectError) as exc:
+                    if isinstance(exc, AuthenticationError) or stop.is_set():
+                        raise
+                    if attempt == 0:
+                        logger.warning("%s: store unavailable at start (%s)", self.path, exc)
+                    with trio.move_on_after(_OUTAGE_BACKOFF.delay(attempt)):
+                        await stop.wait()
+                    attempt += 1
+            yield consumer
 
     async def _interrupt_fetch_on(self, stop: trio.Event) -> None:
         await stop.wait()

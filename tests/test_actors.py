@@ -438,3 +438,37 @@ async def test_a_failed_ack_is_retried_until_it_lands(autojump_clock: Any) -> No
         stats = await system.transport.mailbox_stats(list_mailbox("acks"))
     assert handled == [1, 2]
     assert (stats.depth, stats.pending) == (0, 0)
+
+
+class _DownAtFirst(RecordingTransport):
+    """Refuses to open consumers of ``outage`` while ``down`` is set, as a dead store would."""
+
+    down = False
+
+    def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
+        if self.down and spec.name == "outage":
+            raise BrokenConnectionError("connection refused (test)")
+        return self.inner.consumer(spec, name)
+
+
+async def test_a_restart_during_an_outage_waits_for_the_store(autojump_clock: Any) -> None:
+    system = new_system()
+    transport = _DownAtFirst()
+    seen: list[tuple[int, int]] = []
+
+    @system.actor(list="outage")
+    async def fragile(n: int, context: ActorContext) -> None:
+        seen.append((n, context.message.attempt))
+        if context.message.attempt == 1:
+            transport.down = True  # the store goes away as we crash
+            raise ValueError("crash")
+
+    async with system._running(transport):
+        await system.tell("outage", 7)
+        await trio.sleep(30)  # the restart keeps waiting for the store...
+        assert system.tree().children[0].restarts == 1
+        transport.down = False  # ...and goes on once it is back
+        await trio.sleep(30)
+        await trio.testing.wait_all_tasks_blocked()
+        assert system.tree().children[0].restarts == 1
+    assert seen == [(7, 1), (7, 2)]
