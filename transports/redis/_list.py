@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import secrets
-from collections import Counter, deque
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import trio
+from hiredis import ReplyError
+
+from transports._exceptions import TransportTimeout
 
 from .._base import Delivery
-from ._consumer import RedisConsumer, digest
+from ._client import DedicatedConnection
+from ._connection import Connection, pack
+from ._consumer import _BLOCK_GRACE, RedisConsumer, digest
+from ._errors import command_error
 from ._scripts import (
     LIST_ACK,
     LIST_CLOSE,
@@ -21,10 +27,113 @@ from ._scripts import (
     RECORD_FAILURE,
 )
 
-__all__ = ["ListConsumer"]
+__all__ = ["ListConsumer", "ListDelivery"]
 
 # What LIST_TAKE does with this consumer's processing list before taking new messages.
 _NO_LEFTOVERS, _RESYNC, _OPENING = "0", "1", "2"
+
+_QUIET_SPAN = 0.5
+"""After a wait returned the only message there was, the next fetch waits at once
+(without LIST_TAKE first) if the last LIST_TAKE ran less than this long ago (s)."""
+
+# The slots of Delivery, set directly: a fetch builds many deliveries, and attrs'
+# frozen __init__ (object.__setattr__ per field) costs more than the rest together.
+_SLOTS = {name: Delivery.__dict__[name] for name in ("id", "payload", "attempt", "channel")}
+_ID = _SLOTS["id"]
+_new = object.__new__
+_set_payload = _SLOTS["payload"].__set__
+_set_attempt = _SLOTS["attempt"].__set__
+_set_channel = _SLOTS["channel"].__set__
+
+
+class ListDelivery(Delivery):
+    """A :class:`Delivery` of a list message, whose ``id`` (the SHA-1 of its payload,
+    also its key in ``{name}:failures``) is computed when first read.
+
+    It equals (and hashes like) a plain ``Delivery`` with the same fields.
+    """
+
+    __slots__ = ()
+
+    @property
+    def id(self) -> str:
+        try:
+            return _ID.__get__(self)  # type: ignore[no-any-return]
+        except AttributeError:
+            value = digest(self.payload)
+            _ID.__set__(self, value)
+            return value
+
+    @id.setter
+    def id(self, value: str) -> None:  # attrs' __init__ and __setstate__ set it
+        _ID.__set__(self, value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Delivery):
+            return NotImplemented
+        return (
+            self.payload == other.payload
+            and self.attempt == other.attempt
+            and self.channel == other.channel
+            and self.id == other.id
+        )
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = Delivery.__hash__
+
+
+def _delivery(payload: bytes, attempt: int) -> ListDelivery:
+    delivery = _new(ListDelivery)
+    _set_payload(delivery, payload)
+    _set_attempt(delivery, attempt)
+    _set_channel(delivery, None)
+    return delivery
+
+
+class _Holdings:
+    """The deliveries a consumer holds unacked, by payload (equal payloads may repeat)."""
+
+    __slots__ = ("extra", "first")
+
+    def __init__(self) -> None:
+        self.first: dict[bytes, Delivery] = {}
+        self.extra: dict[bytes, list[Delivery]] = {}  # further copies; keys are in first
+
+    def add(self, deliveries: Sequence[Delivery]) -> None:
+        first = self.first
+        payloads = [delivery.payload for delivery in deliveries]
+        if first.keys().isdisjoint(payloads) and len(set(payloads)) == len(payloads):
+            first.update(zip(payloads, deliveries, strict=True))
+            return
+        for payload, delivery in zip(payloads, deliveries, strict=True):
+            if payload in first:
+                self.extra.setdefault(payload, []).append(delivery)
+            else:
+                first[payload] = delivery
+
+    def remove(self, payload: bytes) -> bool:
+        """Forget one copy; True when none is left."""
+        extra = self.extra.get(payload)
+        if extra:
+            extra.pop()
+            if not extra:
+                del self.extra[payload]
+            return False
+        self.first.pop(payload, None)
+        return True
+
+    def copies(self, payload: bytes) -> int:
+        return (payload in self.first) + len(self.extra.get(payload, ()))
+
+    def attempts(self) -> Iterator[tuple[bytes, int]]:
+        for payload, delivery in self.first.items():
+            yield payload, delivery.attempt
+        for payload, copies in self.extra.items():
+            for delivery in copies:
+                yield payload, delivery.attempt
 
 
 class ListConsumer(RedisConsumer):
@@ -32,10 +141,10 @@ class ListConsumer(RedisConsumer):
 
     Messages move atomically (Lua: ``LPOP count`` + ``RPUSH``, or ``BLMOVE`` when
     the list is empty) from the head of ``name`` to ``{name}:processing:<consumer>``
-    and leave it on ack (``LREM``). A background task marks the consumer alive in
-    ``{name}:consumers`` every ``lease/3``; at open and every ``lease/2`` of
-    fetching, the processing lists of consumers silent for longer than ``lease``
-    go back to the head of ``name``, in order.
+    and leave it on ack (``LTRIM`` of the acked head, else ``LREM``). A background
+    task marks the consumer alive in ``{name}:consumers`` every ``lease/3``; at open
+    and every ``lease/2`` of fetching, the processing lists of consumers silent for
+    longer than ``lease`` go back to the head of ``name``, in order.
 
     Failure counts live in ``{name}:failures`` under the SHA-1 of the payload, so
     equal payloads share a count. An attempt that ends without an ack counts as
@@ -55,11 +164,13 @@ class ListConsumer(RedisConsumer):
         self._processing = self._keys.processing(self._name)
         self._lease = self._spec.lease
         self._ready: deque[Delivery] = deque()
-        self._held: dict[bytes, list[int]] = {}
+        self._held = _Holdings()
         self._failed: set[bytes] = set()  # held payloads with a failure count to clear
         self._resync = False
         self._next_maintenance = -float("inf")
         self._next_due = float("inf")
+        self._taken_at = -float("inf")
+        self._quiet = False  # the last wait left the list empty
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -75,9 +186,8 @@ class ListConsumer(RedisConsumer):
         if not self._durable:
             return
         args: list[Any] = [self._name]
-        for payload, attempts in self._held.items():
-            for attempt in attempts:
-                args += [payload, attempt]
+        for payload, attempt in self._held.attempts():
+            args += [payload, attempt]
         await LIST_CLOSE(self._client, [self._keys.failures, self._keys.closed], args)
 
     # -- fetching ---------------------------------------------------------------------
@@ -109,49 +219,45 @@ class ListConsumer(RedisConsumer):
             ],
         )
         items, left, counts, wait = reply
+        self._taken_at = now
         if maintain:
             self._next_maintenance = now + self._lease / 2
         self._next_due = float("inf") if wait < 0 else now + wait / 1000
-        failures = iter(counts) if counts else None
+        if not counts and not left and not lookup:
+            return [_delivery(payload, 1) for payload in items]  # no failures anywhere
+        # Counts come for the leftovers, the new messages, then ``lookup``.
+        if not counts:
+            counts = [0] * (len(left) + len(items) + len(lookup))
         out: list[Delivery] = []
         if left:
-            unmatched = Counter({payload: len(a) for payload, a in self._held.items()})
-            for payload in left:
-                failed = next(failures) if failures is not None else 0
+            unmatched = {payload: self._held.copies(payload) for payload in set(left)}
+            for payload, failed in zip(left, counts, strict=False):
                 if unmatched[payload] > 0:
                     unmatched[payload] -= 1
                 else:
-                    out.append(self._delivery(payload, failed))
-        for payload in items:
-            out.append(self._delivery(payload, next(failures) if failures is not None else 0))
-        for payload in lookup:
-            out.append(self._delivery(payload, next(failures) if failures is not None else 0))
+                    out.append(self._counted(payload, failed))
+        # ``lookup`` (a message moved by BLMOVE) is older than the top-up.
+        rest = counts[len(left) :]
+        fresh = [self._counted(p, f) for p, f in zip(items, rest, strict=False)]
+        out += [self._counted(p, f) for p, f in zip(lookup, rest[len(items) :], strict=True)]
+        out += fresh
         return out
 
-    def _delivery(self, payload: bytes, failed: int) -> Delivery:
+    def _counted(self, payload: bytes, failed: int) -> Delivery:
         if failed:
             self._failed.add(payload)
-        return Delivery(digest(payload), payload, 1 + failed)
-
-    def _hold(self, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
-        if self._durable:
-            held = self._held
-            for delivery in deliveries:
-                attempts = held.get(delivery.payload)
-                if attempts is None:
-                    held[delivery.payload] = [delivery.attempt]
-                else:
-                    attempts.append(delivery.attempt)
-        return deliveries
+        return _delivery(payload, 1 + failed)
 
     async def fetch(self, max_count: int) -> Sequence[Delivery]:
         """Wait for at least one message and return up to ``max_count``, oldest first.
 
         Messages this consumer's name held unacked in an earlier life come first.
         One round trip when messages are waiting; otherwise a bounded ``BLMOVE``
-        (or ``BLPOP``) on a dedicated connection, then a top-up. Cancelling a
-        waiting fetch loses nothing: a message moved by an interrupted call is
-        found in the processing list by the next fetch.
+        (or ``BLPOP``) on a dedicated connection, pipelined with an ``HLEN`` of the
+        failure counts: a message that wakes it is handed over at once when no
+        message has a failure count (else one more round trip looks its count up,
+        and tops the batch up). Cancelling a waiting fetch loses nothing: a message
+        moved by an interrupted call is found in the processing list by the next fetch.
 
         Raises:
             ConfigurationError: ``max_count`` is below 1.
@@ -163,39 +269,114 @@ class ListConsumer(RedisConsumer):
         if self._ready:
             await trio.lowlevel.checkpoint()
             ready = self._ready
-            return self._hold([ready.popleft() for _ in range(min(max_count, len(ready)))])
-        return self._hold(await self._guarded(lambda: self._fetch(max_count)))
+            got: Sequence[Delivery] = [ready.popleft() for _ in range(min(max_count, len(ready)))]
+        else:
+            got = await self._guarded(lambda: self._fetch(max_count))
+        if self._durable:
+            self._held.add(got)
+        return got
 
     async def _fetch(self, max_count: int) -> list[Delivery]:
         try:
             while True:
                 self._check_open()
-                leftovers = _RESYNC if self._resync else _NO_LEFTOVERS
-                got = await self._take(max_count, leftovers, ())
-                self._resync = False
-                if got:
-                    return got
-                payload = await self._wait_for_one()
+                if not self._may_wait_at_once():
+                    leftovers = _RESYNC if self._resync else _NO_LEFTOVERS
+                    got = await self._take(max_count, leftovers, ())
+                    self._resync = False
+                    if got:
+                        return got
+                payload, failures, waiting = await self._wait_for_one()
                 if payload is not None:
-                    if not self._durable:
-                        return [Delivery(digest(payload), payload)]
+                    if failures == 0:
+                        self._quiet = waiting == 0
+                        return [_delivery(payload, 1)]
                     return await self._take(max_count - 1, _NO_LEFTOVERS, (payload,))
         except BaseException:
             # An interrupted move may have left a message in the processing list.
             self._resync = self._durable
             raise
 
-    async def _wait_for_one(self) -> bytes | None:
+    def _may_wait_at_once(self) -> bool:
+        """True when LIST_TAKE has nothing to do: the last wait found the list empty
+        and no maintenance, due retry or resync is pending (messages that came since
+        end the wait at once). Consumed: the fetch after runs LIST_TAKE again."""
+        if not self._quiet or self._resync:
+            return False
+        self._quiet = False
+        now = trio.current_time()
+        limit = min(self._taken_at + _QUIET_SPAN, self._next_due)
+        if self._durable:
+            limit = min(limit, self._next_maintenance)
+        return now < limit
+
+    async def _wait_for_one(self) -> tuple[bytes | None, int, int]:
+        """Wait (bounded) for one message; return it (None if none came), how many
+        messages have failure counts, and how many still wait in the list (-1: unknown)."""
         now = trio.current_time()
         limit = min(self._next_due, self._next_maintenance if self._durable else now + 5.0)
         timeout = self._bounded(min(self._lease / 3, limit - now))
         seconds = f"{timeout:.3f}"
+        keys = self._keys
+        command: tuple[Any, ...]
         if self._durable:
-            return await self._block(  # type: ignore[no-any-return]
-                timeout, b"BLMOVE", self._keys.mailbox, self._processing, b"LEFT", b"RIGHT", seconds
+            command = (b"BLMOVE", keys.mailbox, self._processing, b"LEFT", b"RIGHT", seconds)
+        else:
+            command = (b"BLPOP", keys.mailbox, seconds)
+        blocking = self._blocking
+        connection = blocking.connection if isinstance(blocking, DedicatedConnection) else None
+        replies = None
+        if connection is not None and not connection.closed:
+            replies = await self._block_pipelined(
+                connection, timeout, command, (b"HLEN", keys.failures), (b"LLEN", keys.mailbox)
             )
-        reply = await self._block(timeout, b"BLPOP", self._keys.mailbox, seconds)
-        return None if reply is None else reply[1]
+        if replies is None:
+            # The first wait, or after a failure or a cluster redirection: the
+            # connection opens (where the key lives) as usual; the counts stay unknown.
+            reply, failures, waiting = await self._block(timeout, *command), -1, -1
+        else:
+            reply, failures, waiting = replies
+        if reply is not None and not self._durable:
+            reply = reply[1]
+        return reply, failures, waiting
+
+    async def _block_pipelined(
+        self, connection: Connection, timeout: float, *commands: tuple[Any, ...]
+    ) -> list[Any] | None:
+        """Send ``commands`` in one write on the open dedicated connection and return
+        their replies; the first blocks, and the server runs the others as soon as it
+        returns (an error reply of the others becomes -1). None when a cluster
+        redirected them (nothing ran): use ``_block``."""
+        with trio.move_on_after(timeout + _BLOCK_GRACE) as scope:
+            try:
+                await connection.send(b"".join(pack(command) for command in commands))
+                replies: list[Any] = await connection.read_replies(
+                    len(commands), None, [False] * len(commands)
+                )
+            except BaseException:
+                self._drop_blocking()
+                raise
+        if scope.cancelled_caught:
+            self._drop_blocking()
+            raise TransportTimeout(
+                f"no reply to {commands[0][0].decode()} from {self._client.url} "
+                f"within {timeout + _BLOCK_GRACE:.1f}s"
+            )
+        first = replies[0]
+        if isinstance(first, ReplyError):
+            error = command_error(first, commands[0][0])
+            if getattr(error, "code", "") in ("MOVED", "ASK"):
+                self._drop_blocking()
+                return None
+            raise error
+        # A follower's error leaves its count unknown (-1): the caller looks again.
+        return [first, *(-1 if isinstance(r, ReplyError) else r for r in replies[1:])]
+
+    def _drop_blocking(self) -> None:
+        """The connection failed (and closed): the next wait opens a new one."""
+        if self._blocking is not None:
+            self._blocking.close()
+            self._blocking = None
 
     async def _retry(self, delivery: Delivery, milliseconds: int) -> None:
         token = secrets.token_hex(8)
@@ -208,12 +389,8 @@ class ListConsumer(RedisConsumer):
     # -- acks and fates ---------------------------------------------------------------
 
     def _forget(self, delivery: Delivery) -> None:
-        attempts = self._held.get(delivery.payload)
-        if attempts:
-            attempts.pop()
-            if not attempts:
-                del self._held[delivery.payload]
-                self._failed.discard(delivery.payload)
+        if self._durable and self._held.remove(delivery.payload):
+            self._failed.discard(delivery.payload)
 
     def _ack_key(self) -> str:
         return self._processing
@@ -221,8 +398,9 @@ class ListConsumer(RedisConsumer):
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         """Remove the deliveries from the processing list and forget their failure counts.
 
-        One script (``LPOP`` or ``LREM`` each, plus ``HDEL`` of the counts known to
-        exist). A no-op with ``at_most_once``.
+        One script: ``LTRIM`` when they are the head of the processing list, in
+        order (acks of whole batches are), else ``LREM`` each; plus ``HDEL`` of the
+        counts known to exist. A no-op with ``at_most_once``.
 
         Raises:
             TransportError: the store failed; the messages will be redelivered.
@@ -232,15 +410,21 @@ class ListConsumer(RedisConsumer):
         if not self._durable or not deliveries:
             await trio.lowlevel.checkpoint()
             return
-        failed = {
-            digest(d.payload) for d in deliveries if d.attempt > 1 or d.payload in self._failed
-        }
+        known = self._failed
+        failed = {digest(d.payload) for d in deliveries if d.attempt > 1 or d.payload in known}
+        payloads = [delivery.payload for delivery in deliveries]
         keys = [self._processing, self._keys.failures]
-        args: list[str | bytes | int] = [len(failed), *failed]
-        args += [delivery.payload for delivery in deliveries]
+        args: list[str | bytes | int] = [len(failed), *failed, *payloads]
         await self._guarded(lambda: LIST_ACK(self._client, keys, args))
-        for delivery in deliveries:
-            self._forget(delivery)
+        held = self._held
+        if not held.extra and not known:
+            pop = held.first.pop
+            for payload in payloads:
+                pop(payload, None)
+        else:
+            for payload in payloads:
+                if held.remove(payload):
+                    known.discard(payload)
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         """Put the deliveries back at the head of the list, in order, uncounted.

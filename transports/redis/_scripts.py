@@ -207,15 +207,14 @@ return 1
 LIST_ACK = Script("""
 -- KEYS: processing, failures; ARGV: number of failure fields n, n fields, payloads
 local n = tonumber(ARGV[1])
-local head = redis.call('LINDEX', KEYS[1], 0)
-for i = n + 2, #ARGV do
-  -- Acks come mostly in fetch order: the oldest held message is at the head.
-  if head == ARGV[i] then
-    redis.call('LPOP', KEYS[1])
-    head = redis.call('LINDEX', KEYS[1], 0)
-  else
-    redis.call('LREM', KEYS[1], 1, ARGV[i])
-  end
+local first, last = n + 2, #ARGV
+if last >= first then
+  -- Acks come mostly in fetch order: the oldest held messages are the head.
+  local head = redis.call('LRANGE', KEYS[1], 0, last - first)
+  local i = first
+  while i <= last and head[i - first + 1] == ARGV[i] do i = i + 1 end
+  if i > first then redis.call('LTRIM', KEYS[1], i - first, -1) end
+  for j = i, last do redis.call('LREM', KEYS[1], 1, ARGV[j]) end
 end
 if n > 0 then redis.call('HDEL', KEYS[2], unpack(ARGV, 2, n + 1)) end
 return 1
