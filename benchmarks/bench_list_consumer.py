@@ -12,6 +12,9 @@ the transport's ``ListConsumer`` is driven directly with ``fetch`` / ``ack``.
   ``fetch`` returned it (the consumer acks it afterwards when at-least-once, as the
   runtime does after handling), M times in sequence, 2 ms apart so that the consumer
   is blocked waiting each time (as between asks); p50/p99 of that latency.
+* ask: W4's path on the transport alone, back to back: ``RPUSH`` to an
+  at-least-once list; its consumer fetches, sends the reply to an at-most-once
+  list, acks; the reply list's consumer fetches it; p50/p99 of the round trip.
 * raw: the same with bare commands on our trio client (``LPOP name 100`` drain;
   ``RPUSH`` + ``BLPOP`` ping-pong), the floor for any consumer on this client.
 """
@@ -151,6 +154,48 @@ async def ping_pong(
     return samples
 
 
+async def ask_round_trip(url: str, m: int, warmup: int) -> list[float]:
+    """Latencies (s) of W4's path on the transport alone: RPUSH to an at-least-once
+    list; its consumer fetches, sends a reply to an at-most-once list, then acks;
+    the reply list's consumer fetches it and hands it to the asker."""
+    name, replies = f"{PREFIX}-ask", f"{PREFIX}-reply"
+    samples: list[float] = []
+    async with RedisTransport.from_url(url) as transport:
+        await _clean(transport)
+        client = transport.client
+        send, receive = trio.open_memory_channel[bytes](1)
+        reply_spec = MailboxSpec("list", replies, at_most_once=True)
+        message = payload(0)
+
+        async def answer(task_status: trio.TaskStatus[None]) -> None:
+            async with transport.consumer(MailboxSpec("list", name), "answer") as consumer:
+                task_status.started()
+                while True:
+                    batch = await consumer.fetch(BATCH)
+                    await transport.send(reply_spec, [d.payload for d in batch])
+                    await consumer.ack(batch)
+
+        async def read_replies(task_status: trio.TaskStatus[None]) -> None:
+            async with transport.consumer(reply_spec, "replies") as consumer:
+                task_status.started()
+                while True:
+                    for delivery in await consumer.fetch(BATCH):
+                        await send.send(delivery.payload)
+
+        async with trio.open_nursery() as nursery:
+            await nursery.start(answer)
+            await nursery.start(read_replies)
+            for i in range(warmup + m):
+                start = time.perf_counter()
+                await client.execute_command(b"RPUSH", name, message)
+                assert await receive.receive() == message
+                if i >= warmup:
+                    samples.append(time.perf_counter() - start)
+            nursery.cancel_scope.cancel()
+        await _clean(transport)
+    return samples
+
+
 def _summary(samples: list[float]) -> dict[str, float]:
     cuts = statistics.quantiles(sorted(samples), n=100, method="inclusive")
     return {"p50_ms": cuts[49] * 1000, "p99_ms": cuts[98] * 1000}
@@ -198,6 +243,9 @@ def main() -> int:
             results[f"ping_{label}"] = _best_latency(
                 partial(trio.run, ping_pong, url, pings, warmup, mode), rounds
             )
+        results["ask"] = _best_latency(
+            partial(trio.run, ask_round_trip, url, pings, warmup), rounds
+        )
     finally:
         if server is not None:
             server.cleanup()
@@ -215,6 +263,8 @@ def main() -> int:
         s = results[f"ping_{label}"]
         print(f"{s['p50_ms']:>8.3f}/{s['p99_ms']:.3f}", end="")
     print("   (at-least-once, at-most-once, raw BLPOP)")
+    ask = results["ask"]
+    print(f"{'ask path ms (p50/p99)':<24}{ask['p50_ms']:>8.3f}/{ask['p99_ms']:.3f}")
     return 0
 
 
