@@ -27,8 +27,9 @@ from ._exceptions import (
     SupervisorError,
     TransportTimeout,
 )
+from ._groups import sole_error
 from ._loader import load_system
-from ._system import DEFAULT_URL, ActorSystem, sole_error
+from ._system import DEFAULT_URL, ActorSystem
 from ._urls import redact
 from ._workers import run_workers, worker_argv
 

@@ -29,6 +29,7 @@ from ._exceptions import (
     RemoteError,
     TransportError,
 )
+from ._groups import sole_error
 from ._mailbox import channel_mailbox, list_mailbox, stream_mailbox
 from ._runner import ActorRun, current_system
 from ._supervision import ChildInfo, Restart, Supervisor
@@ -757,21 +758,3 @@ def _actors_in(supervisor: Supervisor) -> list[type[Actor]]:
         if isinstance(owner, Supervisor):
             found.extend(_actors_in(owner))
     return found
-
-
-E = TypeVar("E", bound=BaseException)
-
-
-def sole_error(group: BaseExceptionGroup[BaseException], kind: type[E]) -> E | None:
-    """The single leaf of ``group`` if it is a ``kind``, else None."""
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        exc = stack.pop()
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    if len(leaves) == 1 and isinstance(leaves[0], kind):
-        return leaves[0]
-    return None
