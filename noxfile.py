@@ -46,3 +46,4 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_client.py", *session.posargs)
     session.run("python", "benchmarks/bench_runtime.py", *session.posargs)
     session.run("python", "benchmarks/bench_workers.py")
+    session.run("python", "benchmarks/bench_cluster.py")
