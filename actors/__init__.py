@@ -10,6 +10,7 @@ from transports import DeadLetter as DeadLetter, Failure as Failure, MailboxSpec
 from ._actor import Actor as Actor, handler as handler
 from ._backoff import Backoff as Backoff
 from ._codec import converter as converter
+from ._context import ActorContext as ActorContext, MessageInfo as MessageInfo
 from ._exceptions import (
     ActorsError as ActorsError,
     AskTimeout as AskTimeout,
@@ -36,11 +37,7 @@ from ._mailbox import (
     stream_mailbox as stream_mailbox,
 )
 from ._supervision import Supervisor as Supervisor, current_child_path as current_child_path
-from ._system import (
-    ActorContext as ActorContext,
-    ActorSystem as ActorSystem,
-    MessageInfo as MessageInfo,
-)
+from ._system import ActorSystem as ActorSystem
 from ._tree import (
     ChildInfo as ChildInfo,
     ChildRun as ChildRun,

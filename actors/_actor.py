@@ -16,8 +16,8 @@ from ._codec import Envelope, structure, type_tag
 from ._exceptions import CodecError, ConfigurationError
 
 if TYPE_CHECKING:
+    from ._context import ActorContext
     from ._supervision import ChildSpec, Restart
-    from ._system import ActorContext
 
 __all__ = ["Actor", "HandlerTable", "function_actor", "handler"]
 

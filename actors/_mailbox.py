@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from transports import MailboxSpec
 
-__all__ = ["channel_mailbox", "list_mailbox", "stream_mailbox"]
+from ._exceptions import ConfigurationError
+
+__all__ = ["channel_mailbox", "list_mailbox", "one_mailbox", "stream_mailbox"]
 
 
 def list_mailbox(name: str, *, at_most_once: bool = False, lease: float = 30.0) -> MailboxSpec:
@@ -41,3 +45,42 @@ def channel_mailbox(name: str, *, pattern: bool = False) -> MailboxSpec:
         ConfigurationError: on a bad name.
     """
     return MailboxSpec("pubsub", name, pattern=pattern)
+
+
+def one_mailbox(
+    *,
+    channel: str | None,
+    pattern: str | None,
+    list: str | None,  # the FastStream-style keyword users expect
+    stream: str | None,
+    mailbox: MailboxSpec | None,
+    **options: Any,
+) -> MailboxSpec:
+    """The mailbox named by exactly one of the keywords of ``@system.actor`` / ``publisher``.
+
+    Raises:
+        ConfigurationError: none or several given.
+    """
+    candidates = {
+        "channel": channel,
+        "pattern": pattern,
+        "list": list,
+        "stream": stream,
+        "mailbox": mailbox,
+    }
+    given = {k: v for k, v in candidates.items() if v is not None}
+    if len(given) != 1:
+        raise ConfigurationError(
+            "give exactly one of channel=, pattern=, list=, stream= or mailbox=, "
+            f"not {sorted(given) or 'none'}"
+        )
+    if mailbox is not None:
+        return mailbox
+    if channel is not None:
+        return channel_mailbox(channel)
+    if pattern is not None:
+        return channel_mailbox(pattern, pattern=True)
+    if list is not None:
+        return list_mailbox(list, **options)
+    assert stream is not None
+    return stream_mailbox(stream, **options)

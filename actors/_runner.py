@@ -26,6 +26,7 @@ from transports import Consumer, Delivery, Failure, MailboxSpec
 
 from ._backoff import Backoff
 from ._codec import Envelope, decode
+from ._context import ActorContext
 from ._exceptions import (
     AuthenticationError,
     BrokenConnectionError,
@@ -138,8 +139,6 @@ class _InstanceRunner:
         self._unsettled = _Unsettled()
 
     async def run(self, stop: trio.Event, task_status: trio.TaskStatus[None]) -> None:
-        from ._system import ActorContext
-
         actor = self.cls()
         actor.context = ActorContext(self.system, self.path, self.consumer_name)
         async with self._open_consumer(stop) as consumer:

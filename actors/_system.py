@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from typing import Any, TypeVar, get_type_hints, overload
 
-import attrs
 import trio
 
-from transports import DeadLetter, Delivery, MailboxSpec, Transport
+from transports import DeadLetter, Delivery, MailboxSpec, Transport, open_transport
 
 from ._actor import Actor, function_actor
 from ._codec import DEFAULT_MAX_PAYLOAD, Envelope, decode, encode, structure
+from ._context import ActorContext, MessageInfo
 from ._exceptions import (
     ActorsError,
     AskTimeout,
@@ -30,7 +30,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._groups import sole_error
-from ._mailbox import channel_mailbox, list_mailbox, stream_mailbox
+from ._mailbox import list_mailbox, one_mailbox
 from ._runner import ActorRun, current_system
 from ._supervision import ChildInfo, Restart, Supervisor
 
@@ -54,125 +54,6 @@ class SystemState(enum.Enum):
     RUNNING = "running"
     STOPPING = "stopping"
     CLOSED = "closed"
-
-
-@attrs.frozen
-class MessageInfo:
-    """Metadata of the message a handler is working on."""
-
-    id: str
-    attempt: int
-    headers: Mapping[str, str]
-    correlation_id: str | None
-    reply_to: str | None
-    channel: str | None
-
-
-class ActorContext:
-    """What a running actor can reach: messaging, the store, the current message."""
-
-    def __init__(self, system: ActorSystem, path: str, consumer: str) -> None:
-        self.system = system
-        #: The instance's place in the tree, such as ``root/bank/ledger-2``.
-        self.path = path
-        #: The consumer name in the store, unique per node.
-        self.consumer = consumer
-        self._current: tuple[Envelope, Delivery] | None = None
-        self._message: MessageInfo | None = None
-
-    @property
-    def message(self) -> MessageInfo:
-        """The message being handled.
-
-        Raises:
-            RuntimeError: outside a handler.
-        """
-        if self._message is None:
-            # Built on demand: most handlers never look, and it is per message.
-            if self._current is None:
-                raise RuntimeError("no message is being handled")
-            envelope, delivery = self._current
-            self._message = MessageInfo(
-                id=envelope.id,
-                attempt=delivery.attempt,
-                headers=envelope.headers,
-                correlation_id=envelope.correlation_id,
-                reply_to=envelope.reply_to,
-                channel=delivery.channel,
-            )
-        return self._message
-
-    @property
-    def redis(self) -> Any:
-        """The system's Redis client, for the actor's own commands."""
-        return self.system.redis
-
-    def _begin(self, envelope: Envelope, delivery: Delivery) -> None:
-        self._current = (envelope, delivery)
-
-    def _end(self) -> None:
-        self._current = None
-        self._message = None
-
-    async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
-    ) -> None:
-        """Send ``msg`` to ``target``; see :meth:`ActorSystem.tell`."""
-        await self.system.tell(target, msg, headers=headers)
-
-    async def ask(self, target: Any, msg: Any, *, timeout: float = 5.0) -> Any:
-        """Ask ``target``; see :meth:`ActorSystem.ask`."""
-        return await self.system.ask(target, msg, timeout=timeout)
-
-
-def _open_transport(url: str) -> Transport:
-    scheme = url.partition("://")[0]
-    if scheme == "memory":
-        from transports.memory import MemoryTransport
-
-        return MemoryTransport()
-    if scheme in ("redis", "rediss", "unix") or scheme.endswith(("+cluster", "+sentinel")):
-        from transports.redis import RedisTransport
-
-        return RedisTransport.from_url(url)
-    raise ConfigurationError(
-        f"unsupported URL scheme {scheme!r}: use redis://, rediss://, unix://, "
-        "redis+cluster://, redis+sentinel:// or memory://"
-    )
-
-
-def _one_mailbox(
-    *,
-    channel: str | None,
-    pattern: str | None,
-    list: str | None,  # the FastStream-style keyword users expect
-    stream: str | None,
-    mailbox: MailboxSpec | None,
-    **options: Any,
-) -> MailboxSpec:
-    candidates = {
-        "channel": channel,
-        "pattern": pattern,
-        "list": list,
-        "stream": stream,
-        "mailbox": mailbox,
-    }
-    given = {k: v for k, v in candidates.items() if v is not None}
-    if len(given) != 1:
-        raise ConfigurationError(
-            "give exactly one of channel=, pattern=, list=, stream= or mailbox=, "
-            f"not {sorted(given) or 'none'}"
-        )
-    if mailbox is not None:
-        return mailbox
-    if channel is not None:
-        return channel_mailbox(channel)
-    if pattern is not None:
-        return channel_mailbox(pattern, pattern=True)
-    if list is not None:
-        return list_mailbox(list, **options)
-    assert stream is not None
-    return stream_mailbox(stream, **options)
 
 
 class ActorSystem:
@@ -286,7 +167,7 @@ class ActorSystem:
                     options["group"] = group
                 if at_most_once:
                     options["at_most_once"] = True
-                box = _one_mailbox(
+                box = one_mailbox(
                     channel=channel,
                     pattern=pattern,
                     list=list,
@@ -327,7 +208,7 @@ class ActorSystem:
         Raises:
             ConfigurationError: no target or several.
         """
-        box = _one_mailbox(channel=channel, pattern=None, list=list, stream=stream, mailbox=mailbox)
+        box = one_mailbox(channel=channel, pattern=None, list=list, stream=stream, mailbox=mailbox)
 
         def decorate(fn: F) -> F:
             cls = getattr(fn, "__actors_class__", None)
@@ -409,7 +290,7 @@ class ActorSystem:
 
     def _open_transport(self) -> Transport:
         try:
-            return _open_transport(self.url)
+            return open_transport(self.url)
         except ConfigurationError as exc:
             raise ConfigurationError(f"{self._safe_url}: {exc}") from exc
 

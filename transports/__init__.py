@@ -11,3 +11,26 @@ from ._base import (
     NodeInfo as NodeInfo,
     Transport as Transport,
 )
+from ._exceptions import ConfigurationError
+
+
+def open_transport(url: str) -> Transport:
+    """The transport for ``url``: ``memory://``, or Redis (``redis://``, ``rediss://``,
+    ``unix://``, ``redis+cluster://``, ``redis+sentinel://`` and their TLS forms).
+
+    Raises:
+        ConfigurationError: an unsupported scheme, or a malformed Redis URL.
+    """
+    scheme = url.partition("://")[0]
+    if scheme == "memory":
+        from .memory import MemoryTransport
+
+        return MemoryTransport()
+    if scheme in ("redis", "rediss", "unix") or scheme.endswith(("+cluster", "+sentinel")):
+        from .redis import RedisTransport
+
+        return RedisTransport.from_url(url)
+    raise ConfigurationError(
+        f"unsupported URL scheme {scheme!r}: use redis://, rediss://, unix://, "
+        "redis+cluster://, redis+sentinel:// or memory://"
+    )

@@ -1,0 +1,86 @@
+"""What a running actor sees: its context (messaging, the store) and the current message."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from transports import Delivery
+
+from ._codec import Envelope
+
+if TYPE_CHECKING:
+    from ._system import ActorSystem
+
+__all__ = ["ActorContext", "MessageInfo"]
+
+
+@attrs.frozen
+class MessageInfo:
+    """Metadata of the message a handler is working on."""
+
+    id: str
+    attempt: int
+    headers: Mapping[str, str]
+    correlation_id: str | None
+    reply_to: str | None
+    channel: str | None
+
+
+class ActorContext:
+    """What a running actor can reach: messaging, the store, the current message."""
+
+    def __init__(self, system: ActorSystem, path: str, consumer: str) -> None:
+        self.system = system
+        #: The instance's place in the tree, such as ``root/bank/ledger-2``.
+        self.path = path
+        #: The consumer name in the store, unique per node.
+        self.consumer = consumer
+        self._current: tuple[Envelope, Delivery] | None = None
+        self._message: MessageInfo | None = None
+
+    @property
+    def message(self) -> MessageInfo:
+        """The message being handled.
+
+        Raises:
+            RuntimeError: outside a handler.
+        """
+        if self._message is None:
+            # Built on demand: most handlers never look, and it is per message.
+            if self._current is None:
+                raise RuntimeError("no message is being handled")
+            envelope, delivery = self._current
+            self._message = MessageInfo(
+                id=envelope.id,
+                attempt=delivery.attempt,
+                headers=envelope.headers,
+                correlation_id=envelope.correlation_id,
+                reply_to=envelope.reply_to,
+                channel=delivery.channel,
+            )
+        return self._message
+
+    @property
+    def redis(self) -> Any:
+        """The system's Redis client, for the actor's own commands."""
+        return self.system.redis
+
+    def _begin(self, envelope: Envelope, delivery: Delivery) -> None:
+        self._current = (envelope, delivery)
+
+    def _end(self) -> None:
+        self._current = None
+        self._message = None
+
+    async def tell(
+        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Send ``msg`` to ``target``; see :meth:`ActorSystem.tell`."""
+        await self.system.tell(target, msg, headers=headers)
+
+    async def ask(self, target: Any, msg: Any, *, timeout: float = 5.0) -> Any:
+        """Ask ``target``; see :meth:`ActorSystem.ask`."""
+        return await self.system.ask(target, msg, timeout=timeout)
