@@ -272,6 +272,12 @@ def structure(envelope: Envelope, tp: Any) -> Any:
     if tp is Any or tp is object:
         return body
     if tp is bytes:
+        if envelope.type == "bytes" and not envelope.foreign and isinstance(body, str):
+            try:  # sent by actors: the converter's own text form (base85)
+                return _hook(bytes)(body, bytes)
+            except ValueError as exc:
+                raise CodecError(f"body is not the base85 text of bytes: {exc}") from exc
+        # From another client: the raw text (or JSON) is the bytes.
         return body.encode() if isinstance(body, str) else json.dumps(body).encode()
     if envelope.text and tp is not str:
         raise CodecError(f"payload is not JSON and the handler expects {type_tag(tp)}")

@@ -31,6 +31,7 @@ from ._exceptions import (
     AuthenticationError,
     BrokenConnectionError,
     CodecError,
+    CommandError,
     ConfigurationError,
     ConnectError,
     Drop,
@@ -266,8 +267,9 @@ class _InstanceRunner:
             error = sole_error(group, Exception)
             if error is None:
                 raise
-            raise error from None
-        return settled, batch
+        else:
+            return settled, batch
+        raise error  # outside the except: no group in its context, its own cause kept
 
     async def _settle(self, consumer: Consumer) -> bool:
         """Finish the batch: send its results, ack what was handled, and hand back what
@@ -283,7 +285,14 @@ class _InstanceRunner:
         try:
             while work.outbox:
                 box, payloads = next(iter(work.outbox.items()))
-                await self.system.transport.send(box, payloads)
+                try:
+                    await self.system.transport.send(box, payloads)
+                except (CommandError, ConfigurationError) as exc:
+                    # The target refuses (a key of another type, no permission, a
+                    # pattern): retrying cannot help, and must not wedge the actor.
+                    logger.error(
+                        "%s: dropped %d result(s) for %s: %s", self.path, len(payloads), box, exc
+                    )
                 del work.outbox[box]
             if work.handled:
                 await consumer.ack(work.handled)
@@ -346,7 +355,16 @@ class _InstanceRunner:
         finally:
             actor.context._end()
         if envelope.reply_to or (result is not None and self.cls.publish_to):
-            for box, payload in self.system._outgoing(self.cls, envelope, result):
+            try:
+                outgoing = self.system._outgoing(self.cls, envelope, result)
+            except CodecError as exc:
+                # A result that cannot be encoded never will be: dead-letter the
+                # message now rather than crash on it at every redelivery.
+                await self._give_up(
+                    consumer, delivery, envelope, exc, delivery.attempt, "result not encodable"
+                )
+                return False
+            for box, payload in outgoing:
                 self._unsettled.outbox.setdefault(box, []).append(payload)
         return True
 
@@ -357,9 +375,10 @@ class _InstanceRunner:
         envelope: Envelope,
         exc: BaseException,
         attempts: int,
+        reason: str = "",
     ) -> None:
         failure = Failure(
-            reason=f"failed {attempts} times",
+            reason=reason or f"failed {attempts} times",
             actor=self.path,
             error_type=type(exc).__qualname__,
             error=str(exc),

@@ -334,22 +334,32 @@ class ActorSystem:
         token = current_system.set(self)
         try:
             await active.ping()
-            async with trio.open_nursery() as nursery:
-                await nursery.start(self._read_replies)
-                self.state = SystemState.RUNNING
-                await nursery.start(self._run_tree)
-                nursery.start_soon(self._heartbeat)
-                logger.info("actor system running on %s as node %s", self._safe_url, self.node)
-                for cls in self._actors.values():
-                    logger.info("  %s on %s", cls.name, cls.mailbox)
-                try:
-                    yield
-                finally:
-                    self.state = SystemState.STOPPING
-                    self._stop.set()
-                    # The tree stops gracefully on its own; the reply reader only then.
-                    await self._tree_done.wait()
-                    nursery.cancel_scope.cancel()
+            error: Exception | None = None
+            try:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(self._read_replies)
+                    self.state = SystemState.RUNNING
+                    await nursery.start(self._run_tree)
+                    nursery.start_soon(self._heartbeat)
+                    logger.info("actor system running on %s as node %s", self._safe_url, self.node)
+                    for cls in self._actors.values():
+                        logger.info("  %s on %s", cls.name, cls.mailbox)
+                    try:
+                        yield
+                    finally:
+                        self.state = SystemState.STOPPING
+                        self._stop.set()
+                        # The tree stops gracefully on its own; the reply reader only then.
+                        await self._tree_done.wait()
+                        nursery.cancel_scope.cancel()
+            except BaseExceptionGroup as group:
+                # The body's own error (an AskTimeout, a failed assert...) or the tree's
+                # SupervisorError, not a group around it, so `except` clauses work.
+                error = sole_error(group, Exception)
+                if error is None:
+                    raise
+            if error is not None:
+                raise error  # outside the except: its own cause kept, no group as context
         finally:
             current_system.reset(token)
             self.state = SystemState.CLOSED

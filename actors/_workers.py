@@ -26,7 +26,7 @@ __all__ = ["run_workers", "worker_argv"]
 
 logger = logging.getLogger("actors.workers")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _RESTART_BACKOFF = Backoff(min=0.5, max=30.0, reset_after=30.0)
 
 
@@ -57,6 +57,9 @@ class _Workers:
             )
             self.procs[index] = proc
             logger.info("worker %d started (pid %d)", index, proc.pid)
+            if stopping.is_set():
+                # A signal came while it was being spawned, before forward() could see it.
+                proc.send_signal(signal.SIGTERM)
             try:
                 code = await proc.wait()
             finally:
@@ -116,6 +119,8 @@ async def run_workers(argv: Sequence[str], count: int, url: str) -> int:
                 for index in range(count):
                     keepers.start_soon(workers.keep, index, stopping)
             nursery.cancel_scope.cancel()
+    if workers.signals_seen >= 2 and workers.status == EXIT_OK:
+        return EXIT_INTERRUPTED  # as a single process does after a second signal
     return workers.status
 
 

@@ -29,6 +29,7 @@ from actors import (
     list_mailbox,
     stream_mailbox,
 )
+from actors._codec import encode
 from actors.testing import RecordingTransport, run_test_system
 from transports import Consumer, Delivery, Failure, MailboxSpec
 
@@ -472,3 +473,74 @@ async def test_a_restart_during_an_outage_waits_for_the_store(autojump_clock: An
         await trio.testing.wait_all_tasks_blocked()
         assert system.tree().children[0].restarts == 1
     assert seen == [(7, 1), (7, 2)]
+
+
+async def test_a_result_that_cannot_be_encoded_is_dead_lettered_once() -> None:
+    system = new_system()
+    calls: list[int] = []
+
+    @system.actor(list="unencodable")
+    @system.publisher(list="out")
+    async def bad(n: int) -> object:
+        calls.append(n)
+        return object()  # not JSON data
+
+    async with run_test_system(system) as probe:
+        await system.tell("unencodable", 1)
+        await probe.drain()
+        dead = await system.dead_letters("unencodable")
+        assert system.tree().children[0].restarts == 0
+    assert calls == [1]
+    assert [(d.failure.reason, d.failure.error_type) for d in dead] == [
+        ("result not encodable", "CodecError")
+    ]
+
+
+async def test_a_reply_to_that_refuses_does_not_wedge_the_actor() -> None:
+    system = new_system()
+    done: list[int] = []
+
+    @system.actor(list="jobs")
+    async def work(n: int) -> int:
+        done.append(n)
+        return n
+
+    async with run_test_system(system) as probe:
+        await system.tell("list:victim", 0)  # 'victim' is a list...
+        poison = encode(1, correlation_id="c", reply_to="stream:victim")  # ...not a stream
+        await system.transport.send(list_mailbox("jobs"), [poison])
+        await system.tell("jobs", 2)
+        await probe.drain()
+        stats = await system.transport.mailbox_stats(list_mailbox("jobs"))
+    assert done == [1, 2]
+    assert (stats.depth, stats.pending) == (0, 0)
+
+
+async def test_errors_in_the_body_of_a_running_system_are_not_wrapped() -> None:
+    system = new_system()
+
+    @system.actor(list="idle")
+    async def idle(n: int) -> None:
+        pass
+
+    with pytest.raises(KeyError):
+        async with system:
+            raise KeyError("mine")
+    with pytest.raises(KeyError):
+        async with run_test_system(system):
+            raise KeyError("mine")
+
+
+async def test_bytes_bodies_round_trip() -> None:
+    system = new_system()
+    got: list[bytes] = []
+
+    @system.actor(list="bin")
+    async def keep(data: bytes) -> None:
+        got.append(data)
+
+    async with run_test_system(system) as probe:
+        await system.tell("bin", b"\x00hello\xff")
+        await system.transport.send(list_mailbox("bin"), [b"raw text"])  # another client
+        await probe.drain()
+    assert got == [b"\x00hello\xff", b"raw text"]

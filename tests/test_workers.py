@@ -89,3 +89,43 @@ def test_workers_share_work_and_are_restarted(
         log = parent.stderr.read()
     assert "worker 0 started" in log and "worker 1 started" in log
     assert "died (status -9); restarting" in log
+
+
+BUSY = textwrap.dedent(
+    """
+    import os, trio
+    from actors import ActorContext, ActorSystem
+
+    system = ActorSystem()
+
+    @system.actor(list="slow", batch_size=1)
+    async def slow(n: int, context: ActorContext) -> None:
+        await context.redis.sadd("busy", os.getpid())
+        await trio.sleep(60)
+    """
+)
+
+
+def test_a_second_signal_makes_the_workers_parent_exit_130(
+    tmp_path: Path, redis_url: str, db: redis.Redis
+) -> None:
+    path = tmp_path / "busy.py"
+    path.write_text(BUSY)
+    env = {**os.environ, "ACTORS_URL": redis_url}
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "actors", "run", str(path), "--workers", "2"],
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        wait_for(lambda: db.hlen(NODES) == 2)
+        db.rpush("slow", encode(1), encode(2))
+        wait_for(lambda: db.scard("busy") == 2)  # both workers are in a long handler
+        parent.send_signal(signal.SIGINT)
+        time.sleep(0.3)  # trio coalesces a signal repeated before it was read
+        parent.send_signal(signal.SIGINT)
+        assert parent.wait(timeout=30) == 130  # as a single process does
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
