@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 import redis
+import trustme
 from hypothesis import HealthCheck, settings
-from redis_server import RedisServer
+from redis_server import RedisServer, free_port
 
 # Two noisy cores: Hypothesis' per-example deadline would fail tests for the
 # machine's load, not for the code's behaviour.
@@ -80,3 +82,37 @@ def private_redis() -> Iterator[PrivateRedis]:
     finally:
         for server in servers:
             server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1, plus an unrelated CA."""
+    directory = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    files = {
+        "ca": directory / "ca.pem",
+        "cert": directory / "server.pem",
+        "key": directory / "server.key",
+        "other_ca": directory / "other-ca.pem",
+    }
+    ca.cert_pem.write_to_path(files["ca"])
+    cert.private_key_pem.write_to_path(files["key"])
+    cert.cert_chain_pems[0].write_to_path(files["cert"])
+    trustme.CA().cert_pem.write_to_path(files["other_ca"])
+    return files
+
+
+@pytest.fixture
+def tls_server(private_redis: PrivateRedis, tls_files: dict[str, Path]) -> RedisServer:
+    """A private server that speaks only TLS, with the certificate of ``tls_files``."""
+    return private_redis(
+        port=0,
+        tls_port=free_port(),
+        extra_args=[
+            "--tls-cert-file", str(tls_files["cert"]),
+            "--tls-key-file", str(tls_files["key"]),
+            "--tls-ca-cert-file", str(tls_files["ca"]),
+            "--tls-auth-clients", "no",
+        ],
+    )  # fmt: skip

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import trio
-import trustme
 from conftest import PrivateRedis
 from redis_server import RedisServer, free_port
 
@@ -236,42 +235,6 @@ async def test_cancelling_a_plain_command_on_a_paused_server(
 
 
 # -- TLS ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    directory = tmp_path_factory.mktemp("tls")
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    files = {
-        "ca": directory / "ca.pem",
-        "cert": directory / "server.pem",
-        "key": directory / "server.key",
-        "other_ca": directory / "other-ca.pem",
-    }
-    ca.cert_pem.write_to_path(files["ca"])
-    cert.private_key_pem.write_to_path(files["key"])
-    cert.cert_chain_pems[0].write_to_path(files["cert"])
-    trustme.CA().cert_pem.write_to_path(files["other_ca"])
-    return files
-
-
-@pytest.fixture
-def tls_server(private_redis: PrivateRedis, tls_files: dict[str, Path]) -> RedisServer:
-    return private_redis(
-        port=0,
-        tls_port=free_port(),
-        extra_args=[
-            "--tls-cert-file",
-            str(tls_files["cert"]),
-            "--tls-key-file",
-            str(tls_files["key"]),
-            "--tls-ca-cert-file",
-            str(tls_files["ca"]),
-            "--tls-auth-clients",
-            "no",
-        ],
-    )
 
 
 async def test_tls(tls_server: RedisServer, tls_files: dict[str, Path]) -> None:

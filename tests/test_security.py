@@ -18,10 +18,9 @@ import attrs
 import pytest
 import redis
 import trio
-import trustme
 from chaos.conftest import Runtime, wait_for
 from conftest import PrivateRedis
-from redis_server import RedisServer, free_port
+from redis_server import RedisServer
 
 from actors import ActorSystem, AuthenticationError, TransportError, list_mailbox
 from actors._codec import encode
@@ -260,38 +259,6 @@ def test_acl_user_without_permission_gets_no_traceback_wall(
 
 
 # -- TLS ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    directory = tmp_path_factory.mktemp("tls")
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    files = {
-        "ca": directory / "ca.pem",
-        "cert": directory / "server.pem",
-        "key": directory / "server.key",
-        "other_ca": directory / "other-ca.pem",
-    }
-    ca.cert_pem.write_to_path(files["ca"])
-    cert.private_key_pem.write_to_path(files["key"])
-    cert.cert_chain_pems[0].write_to_path(files["cert"])
-    trustme.CA().cert_pem.write_to_path(files["other_ca"])
-    return files
-
-
-@pytest.fixture
-def tls_server(private_redis: PrivateRedis, tls_files: dict[str, Path]) -> RedisServer:
-    return private_redis(
-        port=0,
-        tls_port=free_port(),
-        extra_args=[
-            "--tls-cert-file", str(tls_files["cert"]),
-            "--tls-key-file", str(tls_files["key"]),
-            "--tls-ca-cert-file", str(tls_files["ca"]),
-            "--tls-auth-clients", "no",
-        ],
-    )  # fmt: skip
 
 
 async def test_tls_end_to_end(tls_server: RedisServer, tls_files: dict[str, Path]) -> None:
