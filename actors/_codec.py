@@ -29,6 +29,7 @@ from typing import Any
 
 import attrs
 import cattrs
+import orjson
 from cattrs.preconf.json import make_converter
 
 from ._exceptions import CodecError
@@ -104,6 +105,19 @@ converter = _make_converter()
 
 # The C scanner json.loads uses, without its whitespace regexes (not in typeshed).
 _scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _dumps(wire: Any) -> bytes:
+    """Compact UTF-8 JSON: orjson (about 20x faster), else the standard library for
+    what orjson refuses (integers beyond 64 bits).
+
+    Raises:
+        TypeError, ValueError: ``wire`` is not JSON data.
+    """
+    try:
+        return orjson.dumps(wire, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return json.dumps(wire, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _loads(text: str) -> Any:
@@ -194,7 +208,7 @@ def encode(
             wire["reply_to"] = reply_to
         if headers:
             wire["headers"] = dict(headers)
-        return json.dumps(wire, separators=(",", ":"), ensure_ascii=False).encode()
+        return _dumps(wire)
     except (TypeError, ValueError, cattrs.BaseValidationError) as exc:
         raise CodecError(f"cannot encode {type(body).__name__}: {exc}") from exc
 
@@ -213,15 +227,21 @@ def decode(payload: bytes, *, max_size: int = DEFAULT_MAX_PAYLOAD) -> Envelope:
     if len(payload) > max_size:
         raise CodecError(f"payload of {len(payload)} bytes exceeds the limit of {max_size}")
     try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CodecError(f"payload is not UTF-8: {exc}") from exc
-    try:
-        wire = _loads(text)
-    except RecursionError as exc:
-        raise CodecError("payload JSON is nested too deeply") from exc
-    except ValueError:
-        return Envelope(body=text, foreign=True, text=True)
+        # orjson parses strict RFC 8259 JSON about 5x faster than the standard
+        # library; whatever it refuses (not JSON, not UTF-8, NaN, huge integers,
+        # deep nesting) takes the standard library's path, which decides exactly.
+        wire = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CodecError(f"payload is not UTF-8: {exc}") from exc
+        try:
+            wire = _loads(text)
+        except RecursionError as exc:
+            raise CodecError("payload JSON is nested too deeply") from exc
+        except ValueError:
+            return Envelope(body=text, foreign=True, text=True)
     if type(wire) is not dict or wire.get(_MARK) != 1:
         return Envelope(body=wire, foreign=True)
     # The hot path: every message the runtime sends comes through here, so the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import attrs
@@ -112,7 +113,11 @@ def test_a_tag_cannot_reach_a_handler_that_does_not_declare_it() -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda children: st.lists(children) | st.dictionaries(st.text(), children),
     max_leaves=20,
 )
@@ -134,3 +139,14 @@ def test_junk_never_escapes_as_anything_but_codec_error(payload: bytes) -> None:
 def test_any_json_body_round_trips(value: Any) -> None:
     env = decode(encode(value))
     assert isinstance(env, Envelope) and env.body == value
+
+
+def test_non_finite_floats_travel_as_null() -> None:
+    """JSON has no NaN or Infinity: like JSON.stringify, they are sent as null."""
+    assert decode(encode([1.5, float("inf"), float("nan")])).body == [1.5, None, None]
+
+
+def test_what_fast_json_refuses_takes_the_exact_path() -> None:
+    assert decode(encode(2**70)).body == 2**70  # beyond 64 bits
+    assert math.isnan(decode(b"NaN").body)  # orjson refuses it; the standard library reads it
+    assert decode(b"\xef\xbb\xbf{}").text  # a BOM: not JSON for us, text
