@@ -225,10 +225,15 @@ def function_actor(
     params = list(inspect.signature(fn).parameters)
     wants_context = len(params) >= 2
 
-    async def receive(self: Actor, msg: Any) -> Any:
-        if wants_context:
+    receive: Any
+    if wants_context:
+
+        async def receive(self: Actor, msg: Any) -> Any:
             return await fn(msg, self.context)
-        return await fn(msg)
+
+    else:
+        # The function itself is the handler: no wrapper coroutine per message.
+        receive = staticmethod(fn)
 
     namespace: dict[str, Any] = {
         "mailbox": mailbox,
