@@ -68,13 +68,6 @@ class ActorContext:
         """The system's Redis client, for the actor's own commands."""
         return self.system.redis
 
-    def _begin(self, envelope: Envelope, delivery: Delivery) -> None:
-        self._current = (envelope, delivery)
-
-    def _end(self) -> None:
-        self._current = None
-        self._message = None
-
     async def tell(
         self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
     ) -> None:

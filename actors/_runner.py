@@ -328,7 +328,8 @@ class _InstanceRunner:
         except CodecError as exc:
             await self._dead_letter(consumer, delivery, Failure(f"undecodable: {exc}", self.path))
             return False
-        actor.context._begin(envelope, delivery)
+        context = actor.context
+        context._current = (envelope, delivery)  # what context.message describes
         try:
             result = await getattr(actor, method)(body)
         except Drop:
@@ -353,7 +354,8 @@ class _InstanceRunner:
             await self._give_up(consumer, delivery, envelope, exc, attempts)
             return False
         finally:
-            actor.context._end()
+            context._current = None
+            context._message = None
         if envelope.reply_to or (result is not None and self.cls.publish_to):
             try:
                 outgoing = self.system._outgoing(self.cls, envelope, result)
