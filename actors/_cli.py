@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import attrs
 import trio
 
+from transports._urls import redact
+
 from ._exceptions import (
     ActorsError,
     AuthenticationError,
@@ -30,7 +32,6 @@ from ._exceptions import (
 from ._groups import sole_error
 from ._loader import load_system
 from ._system import DEFAULT_URL, ActorSystem
-from ._urls import redact
 from ._workers import run_workers, worker_argv
 
 __all__ = ["main"]

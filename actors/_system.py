@@ -425,7 +425,7 @@ class ActorSystem:
 
     @property
     def _safe_url(self) -> str:
-        from ._urls import redact
+        from transports._urls import redact
 
         return redact(self.url)
 

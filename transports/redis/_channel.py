@@ -8,7 +8,7 @@ from typing import Any
 
 import trio
 
-from actors._exceptions import ConfigurationError, TransportError
+from transports._exceptions import ConfigurationError, TransportError
 
 from .._base import Delivery
 from ._cluster import RedisCluster

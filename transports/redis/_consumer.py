@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 from redis.client import NEVER_DECODE
 
-from actors._exceptions import (
+from transports._exceptions import (
     ClosedError,
     ConfigurationError,
     TransportError,

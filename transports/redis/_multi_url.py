@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from transports._exceptions import ConfigurationError
+from transports._urls import redact
 
-from ._url import parse_url, redact
+from ._url import parse_url
 
 if TYPE_CHECKING:
     from ._client import Redis

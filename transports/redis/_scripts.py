@@ -20,7 +20,7 @@ from typing import Any
 
 from redis.client import NEVER_DECODE
 
-from actors._exceptions import CommandError
+from transports._exceptions import CommandError
 
 from ._client import DedicatedConnection, Redis
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import trio
 
-from actors._exceptions import CommandError
+from transports._exceptions import CommandError
 
 from .._base import Delivery
 from ._consumer import RAW, RedisConsumer

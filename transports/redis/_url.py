@@ -18,6 +18,7 @@ import attrs
 from redis.connection import parse_url as _redis_parse_url
 
 from transports._exceptions import ConfigurationError
+from transports._urls import redact
 
 __all__ = ["ConnectionConfig", "parse_url"]
 
@@ -136,18 +137,6 @@ class ConnectionConfig:
                 f"cannot load TLS files for {self.display_url}: {exc}"
             ) from exc
         return context
-
-
-def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (best effort, for messages)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return "<invalid url>"
-    netloc, slash, tail = rest.partition("/")
-    userinfo, at, hostport = netloc.rpartition("@")
-    if at and ":" in userinfo:
-        userinfo = userinfo.split(":", 1)[0] + ":***"
-    return f"{scheme}://{userinfo}{at}{hostport}{slash}{tail}"
 
 
 def parse_url(url: str) -> dict[str, Any]:
