@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import itertools
 import logging
 import os
 import socket
@@ -33,6 +34,7 @@ from ._groups import sole_error
 from ._mailbox import list_mailbox, one_mailbox
 from ._runner import ActorRun, current_system
 from ._supervision import ChildInfo, Restart, Supervisor
+from ._waiter import ReplyWaiter
 
 __all__ = ["ActorContext", "ActorSystem", "MessageInfo"]
 
@@ -90,13 +92,15 @@ class ActorSystem:
         self._unsupervised: list[tuple[type[Actor], int, Restart]] = []
         self._supervisors: list[Supervisor] = []
         self._root: Supervisor | None = None
-        self._waiters: dict[str, trio.MemorySendChannel[Envelope]] = {}
+        self._waiters: dict[str, ReplyWaiter] = {}
         self._reply_boxes: dict[str, MailboxSpec] = {}
         self._reply_types: dict[tuple[MailboxSpec, type], Any] = {}
         # At-most-once: a reply is only useful to a live asker, and is never acked.
-        self._reply_box = list_mailbox(
-            f"actors.reply.{self.node}.{uuid.uuid4().hex[:8]}", at_most_once=True
-        )
+        token = uuid.uuid4().hex[:8]
+        self._reply_box = list_mailbox(f"actors.reply.{self.node}.{token}", at_most_once=True)
+        # Correlation ids need only be unique among this system's asks (replies come
+        # to its own reply box): a counter, cheaper than a uuid4 (a syscall) per ask.
+        self._correlation_ids = map(f"{token}-{{:x}}".format, itertools.count())
         self._stop = trio.Event()
         self._started_at = time.time()
 
@@ -503,9 +507,8 @@ class ActorSystem:
         """
         spec = self.resolve(target)
         expected = reply_type if reply_type is not None else self._reply_type_for(spec, msg)
-        correlation_id = uuid.uuid4().hex
-        send, receive = trio.open_memory_channel[Envelope](1)
-        self._waiters[correlation_id] = send
+        correlation_id = next(self._correlation_ids)
+        waiter = self._waiters[correlation_id] = ReplyWaiter()
         reply: Envelope | None = None
         try:
             payload = encode(
@@ -516,7 +519,7 @@ class ActorSystem:
             )
             await self.transport.send(spec, [payload])
             with trio.move_on_after(timeout):
-                reply = await receive.receive()
+                reply = await waiter.wait()
         finally:
             del self._waiters[correlation_id]
         if reply is None:
@@ -558,23 +561,31 @@ class ActorSystem:
                     logger.warning("reply mailbox unavailable (%s); retrying", exc)
                     await trio.sleep(0.5)
                     continue
+                woken = False
                 for delivery in batch:
-                    self._route_reply(delivery)
+                    woken |= self._route_reply(delivery)
+                if woken:
+                    # Let the askers just woken run before this task re-arms its
+                    # blocking read: they are who waits. Two passes, because trio
+                    # may run a batch of tasks in either order.
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                    await trio.lowlevel.cancel_shielded_checkpoint()
 
-    def _route_reply(self, delivery: Delivery) -> None:
+    def _route_reply(self, delivery: Delivery) -> bool:
+        """Hand a reply to its asker; True when that woke the asker."""
         try:
             reply = decode(delivery.payload, max_size=self.max_payload)
         except CodecError as exc:
             logger.warning("discarding an undecodable reply: %s", exc)
-            return
+            return False
         waiter = self._waiters.get(reply.correlation_id or "")
         if waiter is None:
             logger.debug("discarding a late reply %s", reply.correlation_id)
-            return
-        try:
-            waiter.send_nowait(reply)
-        except trio.WouldBlock:
+            return False
+        if not waiter.deliver(reply):
             logger.debug("discarding a duplicate reply %s", reply.correlation_id)
+            return False
+        return True
 
     def _outgoing(
         self, cls: type[Actor], request: Envelope, result: Any
