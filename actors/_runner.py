@@ -31,7 +31,6 @@ from ._exceptions import (
     AuthenticationError,
     BrokenConnectionError,
     CodecError,
-    CommandError,
     ConfigurationError,
     ConnectError,
     Drop,
@@ -40,7 +39,6 @@ from ._exceptions import (
     TransportError,
     TransportTimeout,
 )
-from ._groups import sole_error
 from ._supervision import current_child_path
 
 if TYPE_CHECKING:
@@ -123,6 +121,15 @@ class _Unsettled:
         return not (self.outbox or self.handled or self.unstarted)
 
 
+@attrs.define
+class _Settling:
+    """A batch's acks, settled in the background."""
+
+    done: trio.Event = attrs.Factory(trio.Event)
+    settled: bool = False
+    error: Exception | None = None  # not a store failure: raised by the instance's task
+
+
 class _InstanceRunner:
     def __init__(self, system: ActorSystem, cls: type[Actor], index: int) -> None:
         assert cls.mailbox is not None
@@ -136,6 +143,8 @@ class _InstanceRunner:
         self.path = current_child_path() or name
         self.consumer_name = f"{system.node}/{name}"
         self._fetch_scope: trio.CancelScope | None = None
+        self._fetch_abandoned = False  # a background settle failed: stop waiting for more
+        self._background: trio.Nursery | None = None  # where a batch's acks run
         # What the batch in hand still owes the store: results, acks, releases.
         self._unsettled = _Unsettled()
 
@@ -148,6 +157,7 @@ class _InstanceRunner:
             crash: Exception | None = None
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._interrupt_fetch_on, stop)
+                self._background = nursery
                 try:
                     await self._loop(actor, consumer, stop)
                 except Exception as exc:
@@ -193,7 +203,7 @@ class _InstanceRunner:
     async def _fetch(self, consumer: Consumer, stop: trio.Event) -> Sequence[Delivery]:
         """Fetch a batch, riding out store outages; empty when ``stop`` interrupts."""
         outage = 0
-        while not stop.is_set():
+        while not (stop.is_set() or self._fetch_abandoned):
             with trio.CancelScope() as scope:
                 self._fetch_scope = scope
                 try:
@@ -240,62 +250,73 @@ class _InstanceRunner:
     async def _settle_and_fetch(
         self, consumer: Consumer, stop: trio.Event
     ) -> tuple[bool, Sequence[Delivery]]:
-        """Settle the last batch while fetching the next: one round-trip less per batch.
+        """Settle the last batch and fetch the next, with a round trip less per batch.
 
-        Safe because they touch different things: the next batch is not handled (so
-        nothing of it is acked) before the last one is settled. Returns whether the
-        settling succeeded, and the next batch.
+        A batch with results settles first, from this task, in one round trip (on
+        one Redis server): an ask's reply is what someone is waiting for. A batch
+        with only acks settles in a background task while this one fetches: safe
+        because they touch different things, and the next batch is not handled (so
+        nothing of it is acked) before the last one is settled. The fetch stays in
+        this task (no nursery to leave), so the next message is handled as soon as
+        it comes. Returns whether the settling succeeded, and the next batch (empty
+        when the settling failed first).
         """
-        if self._unsettled.done:
+        work = self._unsettled
+        self._fetch_abandoned = False
+        if work.outbox and not await self._settle(consumer):
+            return False, ()
+        if work.done or self._background is None:
+            if not await self._settle(consumer):
+                return False, ()
             return True, await self._fetch(consumer, stop)
-        settled = False
-        batch: Sequence[Delivery] = ()
+        settling = _Settling()
+        self._background.start_soon(self._settle_in_background, consumer, settling)
+        batch = await self._fetch(consumer, stop)
+        if not settling.done.is_set():  # the acks are still on their way
+            await settling.done.wait()
+        if settling.error is not None:
+            raise settling.error
+        return settling.settled, batch
 
-        async def settle(nursery: trio.Nursery) -> None:
-            nonlocal settled
-            settled = await self._settle(consumer)
-            if not settled:
-                # Stop waiting for new messages: retrying this one comes first, or a
-                # quiet mailbox would keep the batch unacked (and its lease renewed).
-                nursery.cancel_scope.cancel()
-
+    async def _settle_in_background(self, consumer: Consumer, settling: _Settling) -> None:
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(settle, nursery)
-                batch = await self._fetch(consumer, stop)
-        except BaseExceptionGroup as group:
-            error = sole_error(group, Exception)
-            if error is None:
-                raise
-        else:
-            return settled, batch
-        raise error  # outside the except: no group in its context, its own cause kept
+            settling.settled = await self._settle(consumer)
+        except Exception as exc:  # a closed consumer, a bug: the instance crashes with it
+            settling.error = exc
+        finally:
+            settling.done.set()
+        if not settling.settled:
+            # Stop waiting for new messages: retrying this one comes first, or a
+            # quiet mailbox would keep the batch unacked (and its lease renewed).
+            self._fetch_abandoned = True
+            if self._fetch_scope is not None:
+                self._fetch_scope.cancel()
 
     async def _settle(self, consumer: Consumer) -> bool:
         """Finish the batch: send its results, ack what was handled, and hand back what
         was never started (after a graceful stop, or a crash mid-batch), so that it is
         delivered again at once and not counted as a failed attempt. True when done.
 
-        Results go out first, one round-trip per target for the whole batch: a
-        message is acked only once what it produced is stored. A step that fails is
-        kept, with what follows it, for :meth:`_settle_patiently`; acks are never
-        dropped, or the lease renewal would keep the messages from anyone else.
+        Results are stored before the acks (in one round trip where the store can):
+        a message is acked only once what it produced is stored. A step that fails
+        is kept, with what follows it, for :meth:`_settle_patiently`; acks are
+        never dropped, or the lease renewal would keep the messages from anyone else.
         """
         work = self._unsettled
         try:
-            while work.outbox:
-                box, payloads = next(iter(work.outbox.items()))
-                try:
-                    await self.system.transport.send(box, payloads)
-                except (CommandError, ConfigurationError) as exc:
+            if work.outbox or work.handled:
+                refused = await self.system.transport.settle(consumer, work.outbox, work.handled)
+                for box, exc in refused.items():
                     # The target refuses (a key of another type, no permission, a
                     # pattern): retrying cannot help, and must not wedge the actor.
                     logger.error(
-                        "%s: dropped %d result(s) for %s: %s", self.path, len(payloads), box, exc
+                        "%s: dropped %d result(s) for %s: %s",
+                        self.path,
+                        len(work.outbox[box]),
+                        box,
+                        exc,
                     )
-                del work.outbox[box]
-            if work.handled:
-                await consumer.ack(work.handled)
+                work.outbox = {}
                 work.handled = []
             if work.unstarted:
                 await consumer.release(work.unstarted)

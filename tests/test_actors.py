@@ -544,3 +544,57 @@ async def test_bytes_bodies_round_trip() -> None:
         await system.transport.send(list_mailbox("bin"), [b"raw text"])  # another client
         await probe.drain()
     assert got == [b"\x00hello\xff", b"raw text"]
+
+
+class _AckBug(_FlakyAcks):
+    """A consumer whose acks fail with a bug (not a store failure) while its
+    transport has ``bugs`` left."""
+
+    def __init__(self, inner: Consumer, transport: _BuggyAckTransport) -> None:
+        super().__init__(inner, failures=0)
+        self.transport = transport
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        if self.transport.bugs:
+            self.transport.bugs -= 1
+            raise RuntimeError("ack bug (test)")
+        await self.inner.ack(deliveries)
+
+
+@attrs.define
+class _BuggyAckTransport(RecordingTransport):
+    bugs: int = 1
+
+    def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
+        @asynccontextmanager
+        async def open_buggy() -> AsyncIterator[Consumer]:
+            async with self.inner.consumer(spec, name) as consumer:
+                yield _AckBug(consumer, self)
+
+        return open_buggy()
+
+
+async def test_an_error_in_a_background_ack_crashes_the_instance_with_that_error(
+    autojump_clock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The acks of a batch run beside the next fetch; an error there is the instance's
+    crash (its own exception, not a group), and the message comes back."""
+    system = new_system()
+    handled: list[int] = []
+
+    @system.actor(list="buggy")
+    async def record(n: int) -> None:
+        handled.append(n)
+
+    async with system._running(_BuggyAckTransport()):
+        await system.tell("buggy", 1)
+        await trio.sleep(10)
+        await trio.testing.wait_all_tasks_blocked()
+        stats = await system.transport.mailbox_stats(list_mailbox("buggy"))
+        restarts = system.tree().children[0].restarts
+    assert handled == [1, 1]  # handled, its ack crashed, redelivered and handled again
+    assert restarts == 1
+    assert (stats.depth, stats.pending) == (0, 0)
+    crashes = [r for r in caplog.records if "ack bug" in r.getMessage()]
+    assert crashes, "the crash names the error"
+    assert not any("ExceptionGroup" in r.getMessage() for r in caplog.records)

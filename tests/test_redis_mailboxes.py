@@ -364,3 +364,51 @@ async def test_announced_nodes_are_listed_until_they_expire(transport: RedisTran
     assert [n.node for n in await transport.nodes()] == ["a-node"]
     await transport.announce("a-node", None, ttl=10)
     assert await transport.nodes() == []
+
+
+# -- settling a batch ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["list", "stream"])
+async def test_settle_sends_results_and_acks_in_one_write_results_first(
+    transport: RedisTransport, kind: str
+) -> None:
+    spec = MailboxSpec(kind, f"settle-order-{kind}", lease=LEASE)  # type: ignore[arg-type]
+    target = MailboxSpec("list", f"settle-target-{kind}")
+    await transport.send(spec, [b"job"])
+    async with (
+        transport.consumer(spec, "worker") as consumer,
+        transport.client.dedicated(read_timeout=5.0) as monitor,
+    ):
+        batch = await consumer.fetch(1)
+        await monitor.execute_command("MONITOR")
+        connection = monitor.connection
+        assert connection is not None
+        await transport.settle(consumer, {target: [b"result"]}, batch)
+        seen: list[str] = []
+        with trio.fail_after(5):
+            while len(seen) < 2:
+                reply = await connection.read_reply()
+                line = reply.decode() if isinstance(reply, bytes) else str(reply)
+                if "RPUSH" in line or "EVALSHA" in line or "XACK" in line:
+                    seen.append(line)
+    first, second = seen
+    assert '"RPUSH"' in first and "settle-target" in first
+    assert ('"EVALSHA"' if kind == "list" else '"XACK"') in second
+    # One write on one connection: the server saw both from the same client address.
+    assert first.split("]", 1)[0].split()[-1] == second.split("]", 1)[0].split()[-1]
+
+
+async def test_settle_acks_after_the_server_lost_its_scripts(
+    transport: RedisTransport,
+) -> None:
+    spec = MailboxSpec("list", "settle-noscript", lease=LEASE)
+    target = MailboxSpec("list", "settle-noscript-target")
+    await transport.send(spec, [b"job"])
+    async with transport.consumer(spec, "worker") as consumer:
+        batch = await consumer.fetch(1)
+        await transport.client.execute_command("SCRIPT", "FLUSH")
+        assert await transport.settle(consumer, {target: [b"r"]}, batch) == {}
+    processing = "{settle-noscript}:processing:worker"
+    assert await transport.client.execute_command("LLEN", processing) == 0
+    assert await transport.client.execute_command("LRANGE", target.name, 0, -1) == [b"r"]

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import attrs
 
-from transports._exceptions import ConfigurationError
+from transports._exceptions import ActorsError, CommandError, ConfigurationError
 
 __all__ = [
     "Consumer",
@@ -273,6 +273,38 @@ class Transport(ABC):
             TransportError: the store failed; none or some may have been sent.
             ClosedError: the transport was closed.
         """
+
+    async def settle(
+        self,
+        consumer: Consumer,
+        results: Mapping[MailboxSpec, Sequence[bytes]],
+        deliveries: Sequence[Delivery],
+    ) -> dict[MailboxSpec, ActorsError]:
+        """Store a handled batch's ``results`` (by target), then ack its ``deliveries``.
+
+        The acks are made only once every result is stored (or refused), so a crash
+        in between redelivers the batch rather than lose what it produced. A store
+        that can do all of it in one round trip does (this default sends, then acks).
+
+        A target that refuses its results (:class:`CommandError`: a key of another
+        type, no permission; :class:`ConfigurationError`: a pub/sub pattern) is
+        skipped, since retrying cannot help: the refused targets are returned with
+        their errors.
+
+        Raises:
+            TransportError: the store failed; some results may be stored and the acks
+                made or not. Calling again is safe (results may then be stored twice).
+            ClosedError: the consumer or the transport is closed.
+        """
+        refused: dict[MailboxSpec, ActorsError] = {}
+        for spec, payloads in results.items():
+            try:
+                await self.send(spec, payloads)
+            except (CommandError, ConfigurationError) as exc:
+                refused[spec] = exc
+        if deliveries:
+            await consumer.ack(deliveries)
+        return refused
 
     @abstractmethod
     def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:

@@ -239,7 +239,14 @@ class Connection:
     async def _send(self, data: bytes) -> None:
         if self.closed:
             raise trio.ClosedResourceError
-        await self._send_rest(data, 0)
+        # Write at once: the socket buffer almost always has room, and waiting for
+        # writability first would cost a scheduler pass per command.
+        try:
+            sent = self._sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        if sent != len(data):
+            await self._send_rest(data, sent)
 
     async def read_replies(
         self, count: int, reply_timeout: float | None, decode: Sequence[bool] | None = None

@@ -7,7 +7,7 @@ import hashlib
 import logging
 import math
 from abc import abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -236,6 +236,16 @@ class RedisConsumer(Consumer):
 
     def _forget(self, delivery: Delivery) -> None:
         """Stop tracking ``delivery`` locally (it was acked one way or another)."""
+
+    def _ack_commands(self, deliveries: Sequence[Delivery]) -> list[tuple[Any, ...]]:
+        """The commands that ack ``deliveries``, to pipeline after others (none when
+        acks are no-ops); :meth:`_acked` must follow their success."""
+        return []
+
+    def _acked(self, deliveries: Sequence[Delivery]) -> None:
+        """The commands of :meth:`_ack_commands` ran: forget ``deliveries`` locally."""
+        for delivery in deliveries:
+            self._forget(delivery)
 
     async def dead_letter(self, delivery: Delivery, failure: Failure) -> None:
         """Append ``delivery`` to ``{name}:dead`` with ``failure``, ack it, forget its count.

@@ -10,8 +10,6 @@ from typing import Any
 import trio
 from hiredis import ReplyError
 
-from transports._exceptions import TransportTimeout
-
 from .._base import Delivery
 from ._client import DedicatedConnection
 from ._connection import Connection, pack
@@ -31,6 +29,8 @@ __all__ = ["ListConsumer", "ListDelivery"]
 
 # What LIST_TAKE does with this consumer's processing list before taking new messages.
 _NO_LEFTOVERS, _RESYNC, _OPENING = "0", "1", "2"
+
+_RAW = [[False] * count for count in range(4)]  # read_replies' decode flags: raw bytes
 
 _QUIET_SPAN = 0.5
 """After a wait returned the only message there was, the next fetch waits at once
@@ -347,21 +347,16 @@ class ListConsumer(RedisConsumer):
         their replies; the first blocks, and the server runs the others as soon as it
         returns (an error reply of the others becomes -1). None when a cluster
         redirected them (nothing ran): use ``_block``."""
-        with trio.move_on_after(timeout + _BLOCK_GRACE) as scope:
-            try:
-                await connection.send(b"".join(pack(command) for command in commands))
-                replies: list[Any] = await connection.read_replies(
-                    len(commands), None, [False] * len(commands)
-                )
-            except BaseException:
-                self._drop_blocking()
-                raise
-        if scope.cancelled_caught:
-            self._drop_blocking()
-            raise TransportTimeout(
-                f"no reply to {commands[0][0].decode()} from {self._client.url} "
-                f"within {timeout + _BLOCK_GRACE:.1f}s"
+        try:
+            await connection.send(b"".join([pack(command) for command in commands]))
+            # The connection's own deadline (no cancel scope per wait): a reply long
+            # overdue closes it and raises TransportTimeout.
+            replies: list[Any] = await connection.read_replies(
+                len(commands), timeout + _BLOCK_GRACE, _RAW[len(commands)]
             )
+        except BaseException:
+            self._drop_blocking()
+            raise
         first = replies[0]
         if isinstance(first, ReplyError):
             error = command_error(first, commands[0][0])
@@ -410,21 +405,35 @@ class ListConsumer(RedisConsumer):
         if not self._durable or not deliveries:
             await trio.lowlevel.checkpoint()
             return
+        keys, args = self._ack_plan(deliveries)
+        await self._guarded(lambda: LIST_ACK(self._client, keys, args))
+        self._acked(deliveries)
+
+    def _ack_plan(self, deliveries: Sequence[Delivery]) -> tuple[list[str], list[Any]]:
+        """LIST_ACK's keys and arguments for ``deliveries``."""
         known = self._failed
         failed = {digest(d.payload) for d in deliveries if d.attempt > 1 or d.payload in known}
         payloads = [delivery.payload for delivery in deliveries]
-        keys = [self._processing, self._keys.failures]
-        args: list[str | bytes | int] = [len(failed), *failed, *payloads]
-        await self._guarded(lambda: LIST_ACK(self._client, keys, args))
+        return [self._processing, self._keys.failures], [len(failed), *failed, *payloads]
+
+    def _ack_commands(self, deliveries: Sequence[Delivery]) -> list[tuple[Any, ...]]:
+        if not self._durable or not deliveries:
+            return []
+        return [LIST_ACK.command(*self._ack_plan(deliveries))]
+
+    def _acked(self, deliveries: Sequence[Delivery]) -> None:
+        if not self._durable:
+            return
         held = self._held
+        known = self._failed
         if not held.extra and not known:
             pop = held.first.pop
-            for payload in payloads:
-                pop(payload, None)
+            for delivery in deliveries:
+                pop(delivery.payload, None)
         else:
-            for payload in payloads:
-                if held.remove(payload):
-                    known.discard(payload)
+            for delivery in deliveries:
+                if held.remove(delivery.payload):
+                    known.discard(delivery.payload)
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         """Put the deliveries back at the head of the list, in order, uncounted.

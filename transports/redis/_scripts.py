@@ -56,6 +56,13 @@ class Script:
         self.source = _PRELUDE + body
         self.sha = hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
 
+    def command(
+        self, keys: Sequence[str | bytes], args: Sequence[str | bytes | int | float]
+    ) -> tuple[Any, ...]:
+        """The ``EVALSHA`` command, to pipeline with others (a ``NOSCRIPT`` error reply
+        means the server lacks the script: run it with :meth:`__call__` then)."""
+        return (b"EVALSHA", self.sha, len(keys), *keys, *args)
+
     async def __call__(
         self,
         client: Redis | DedicatedConnection,

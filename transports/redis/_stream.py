@@ -267,21 +267,29 @@ class StreamConsumer(RedisConsumer):
         if not deliveries:
             await trio.lowlevel.checkpoint()
             return
-        ids = [delivery.id for delivery in deliveries]
-        failed = [d.id for d in deliveries if d.id in self._failed or d.attempt > 1]
-        await self._guarded(lambda: self._ack(ids, failed))
-        for delivery in deliveries:
-            self._forget(delivery)
+        commands = self._ack_commands(deliveries)
+        await self._guarded(lambda: self._ack(commands))
+        self._acked(deliveries)
 
-    async def _ack(self, ids: Sequence[str], failed: Sequence[str]) -> None:
+    def _ack_commands(self, deliveries: Sequence[Delivery]) -> list[tuple[Any, ...]]:
+        if not deliveries:
+            return []
         keys = self._keys
-        if not failed:
-            await self._client.execute_command(b"XACK", keys.mailbox, self._group, *ids, **RAW)
+        ids = [delivery.id for delivery in deliveries]
+        commands: list[tuple[Any, ...]] = [(b"XACK", keys.mailbox, self._group, *ids)]
+        failed = [d.id for d in deliveries if d.id in self._failed or d.attempt > 1]
+        if failed:
+            fields = [f"{self._group}:{entry_id}" for entry_id in failed]
+            commands.append((b"HDEL", keys.failures, *fields))
+        return commands
+
+    async def _ack(self, commands: Sequence[tuple[Any, ...]]) -> None:
+        if len(commands) == 1:
+            await self._client.execute_command(*commands[0], **RAW)
             return
         async with self._client.pipeline(transaction=False) as pipe:
-            pipe.execute_command(b"XACK", keys.mailbox, self._group, *ids, **RAW)
-            fields = [f"{self._group}:{entry_id}" for entry_id in failed]
-            pipe.execute_command(b"HDEL", keys.failures, *fields, **RAW)
+            for command in commands:
+                pipe.execute_command(*command, **RAW)
             await pipe.execute()
 
     async def record_failure(self, delivery: Delivery) -> int:

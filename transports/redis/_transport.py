@@ -29,8 +29,10 @@ from types import TracebackType
 from typing import Any, Self
 
 import trio
+from hiredis import ReplyError
 
 from transports._exceptions import (
+    ActorsError,
     ClosedError,
     CommandError,
     ConfigurationError,
@@ -40,6 +42,7 @@ from transports._exceptions import (
 from .._base import (
     Consumer,
     DeadLetter,
+    Delivery,
     Failure,
     MailboxSpec,
     MailboxStats,
@@ -50,7 +53,9 @@ from ._channel import ChannelConsumer
 from ._client import Redis
 from ._cluster import RedisCluster
 from ._cluster_parts import republish_sharded
+from ._connection import pack
 from ._consumer import RAW, ConsumerContext, Keys, RedisConsumer
+from ._errors import command_error
 from ._list import ListConsumer
 from ._multi_url import client_from_url
 from ._scripts import ANNOUNCE, NODES, REPLAY, STATS
@@ -154,22 +159,10 @@ class RedisTransport(Transport):
             ClosedError: the transport was closed.
         """
         self._check_open()
-        if spec.kind == "pubsub" and spec.pattern:
-            raise ConfigurationError(f"cannot publish to pattern {spec.name!r}: use a channel")
-        if not payloads:
+        commands = self._send_commands(spec, payloads)
+        if not commands:
             return
         client = self._client
-        if spec.kind == "list":
-            await client.execute_command(b"RPUSH", spec.name, *payloads, **RAW)
-            return
-        if spec.kind == "stream":
-            head: tuple[Any, ...] = (b"XADD", spec.name)
-            if spec.maxlen is not None:
-                head += (b"MAXLEN", b"~", spec.maxlen)
-            commands = [(*head, b"*", b"message", payload) for payload in payloads]
-        else:
-            publish = b"SPUBLISH" if isinstance(client, RedisCluster) else b"PUBLISH"
-            commands = [(publish, spec.name, payload) for payload in payloads]
         if len(commands) == 1:
             await client.execute_command(*commands[0], **RAW)
             return
@@ -177,6 +170,80 @@ class RedisTransport(Transport):
             for command in commands:
                 pipe.execute_command(*command, **RAW)
             await pipe.execute()
+
+    def _send_commands(self, spec: MailboxSpec, payloads: Sequence[bytes]) -> list[tuple[Any, ...]]:
+        """The commands that append ``payloads`` to ``spec`` (see :meth:`send`).
+
+        Raises:
+            ConfigurationError: ``spec`` is a pub/sub pattern.
+        """
+        if spec.kind == "pubsub" and spec.pattern:
+            raise ConfigurationError(f"cannot publish to pattern {spec.name!r}: use a channel")
+        if not payloads:
+            return []
+        if spec.kind == "list":
+            return [(b"RPUSH", spec.name, *payloads)]
+        if spec.kind == "stream":
+            head: tuple[Any, ...] = (b"XADD", spec.name)
+            if spec.maxlen is not None:
+                head += (b"MAXLEN", b"~", spec.maxlen)
+            return [(*head, b"*", b"message", payload) for payload in payloads]
+        publish = b"SPUBLISH" if isinstance(self._client, RedisCluster) else b"PUBLISH"
+        return [(publish, spec.name, payload) for payload in payloads]
+
+    async def settle(
+        self,
+        consumer: Consumer,
+        results: Mapping[MailboxSpec, Sequence[bytes]],
+        deliveries: Sequence[Delivery],
+    ) -> dict[MailboxSpec, ActorsError]:
+        """Store ``results``, then ack ``deliveries``: see :meth:`Transport.settle`.
+
+        On one Redis server, in one write on one connection: the server runs the
+        commands in order, so the acks run only after every result was stored or
+        refused. On a cluster the targets may live on other nodes, whose order
+        nothing guarantees: the results are sent first, then the acks.
+
+        Raises:
+            TransportError: the store failed; call again (results may be stored twice).
+            ClosedError: the consumer or the transport is closed.
+        """
+        self._check_open()
+        if isinstance(self._client, RedisCluster) or not isinstance(consumer, RedisConsumer):
+            return await super().settle(consumer, results, deliveries)
+        refused: dict[MailboxSpec, ActorsError] = {}
+        commands: list[tuple[Any, ...]] = []
+        spans: list[tuple[MailboxSpec, int, int]] = []
+        for spec, payloads in results.items():
+            try:
+                sends = self._send_commands(spec, payloads)
+            except ConfigurationError as exc:
+                refused[spec] = exc
+                continue
+            spans.append((spec, len(commands), len(commands) + len(sends)))
+            commands += sends
+        acks = consumer._ack_commands(deliveries)
+        commands += acks
+        if not commands:
+            await consumer.ack(deliveries)  # a no-op, but it checks the consumer is open
+            return refused
+        data = b"".join([pack(command) for command in commands])
+        client = self._client
+        replies: list[Any] = await consumer._guarded(
+            lambda: client.execute_many(data, len(commands), [False] * len(commands))
+        )
+        for spec, start, end in spans:
+            error = next((r for r in replies[start:end] if isinstance(r, ReplyError)), None)
+            if error is not None:
+                refused[spec] = command_error(error, commands[start][0])
+        errors = [r for r in replies[len(commands) - len(acks) :] if isinstance(r, ReplyError)]
+        if not errors:
+            consumer._acked(deliveries)
+        elif all(str(error).startswith("NOSCRIPT") for error in errors):
+            await consumer.ack(deliveries)  # the server lost its scripts: this loads them
+        else:
+            raise command_error(errors[0], acks[0][0])
+        return refused
 
     # -- consuming ----------------------------------------------------------------------
 
