@@ -499,6 +499,9 @@ class ActorSystem:
         annotation of the target actor's handler for ``type(msg)`` when known,
         else returned as plain JSON data.
 
+        ``timeout`` bounds the whole call, sending included: a store that hangs
+        makes it raise :class:`AskTimeout` too (the message may then have been sent).
+
         Raises:
             AskTimeout: no reply within ``timeout`` seconds (a later reply is discarded).
             RemoteError: the handler raised (after its last attempt) or rejected it.
@@ -517,8 +520,8 @@ class ActorSystem:
                 reply_to=str(self._reply_box),
                 headers=headers,
             )
-            await self.transport.send(spec, [payload])
             with trio.move_on_after(timeout):
+                await self.transport.send(spec, [payload])
                 reply = await waiter.wait()
         finally:
             del self._waiters[correlation_id]

@@ -598,3 +598,27 @@ async def test_an_error_in_a_background_ack_crashes_the_instance_with_that_error
     crashes = [r for r in caplog.records if "ack bug" in r.getMessage()]
     assert crashes, "the crash names the error"
     assert not any("ExceptionGroup" in r.getMessage() for r in caplog.records)
+
+
+class _HangingSends(RecordingTransport):
+    """A store that accepts connections but never answers a send to ``hang``."""
+
+    async def send(self, spec: MailboxSpec, payloads: Sequence[bytes]) -> None:
+        if spec.name == "hang":
+            await trio.sleep_forever()
+        await super().send(spec, payloads)
+
+
+async def test_ask_timeout_bounds_the_send_too(autojump_clock: Any) -> None:
+    system = new_system()
+
+    @system.actor(list="hang")
+    async def never(n: int) -> int:
+        return n
+
+    async with system._running(_HangingSends()):
+        start = trio.current_time()
+        with trio.fail_after(10), pytest.raises(AskTimeout):  # fail_after: a regression hangs
+            await system.ask("hang", 1, timeout=2)
+        assert trio.current_time() - start == pytest.approx(2)
+        assert system._waiters == {}
