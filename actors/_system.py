@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from typing import Any, TypeVar, get_type_hints, overload
 
+import attrs
 import trio
 
 from transports import DeadLetter, Delivery, MailboxSpec, Transport, open_transport
@@ -45,6 +46,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_URL = "redis://localhost:6379"
 #: Seconds between node heartbeats; a node is live for three of them.
 HEARTBEAT = 5.0
+#: Seconds an unread reply list lives after its last reply (its asker may be gone).
+REPLY_EXPIRE = 300.0
+_REPLY_PREFIX = "actors.reply."
 _ERROR_TYPE = "actors-error-type"
 _ERROR_MESSAGE = "actors-error"
 
@@ -97,7 +101,7 @@ class ActorSystem:
         self._reply_types: dict[tuple[MailboxSpec, type], Any] = {}
         # At-most-once: a reply is only useful to a live asker, and is never acked.
         token = uuid.uuid4().hex[:8]
-        self._reply_box = list_mailbox(f"actors.reply.{self.node}.{token}", at_most_once=True)
+        self._reply_box = list_mailbox(f"{_REPLY_PREFIX}{self.node}.{token}", at_most_once=True)
         # Correlation ids need only be unique among this system's asks (replies come
         # to its own reply box): a counter, cheaper than a uuid4 (a syscall) per ask.
         self._correlation_ids = map(f"{token}-{{:x}}".format, itertools.count())
@@ -613,6 +617,10 @@ class ActorSystem:
             except ConfigurationError as exc:
                 logger.warning("ignoring a bad reply_to %r: %s", address, exc)
                 return None
+            if box.kind == "list" and box.name.startswith(_REPLY_PREFIX):
+                # An asker's reply list: if the asker is gone, nobody will ever read
+                # it; the store deletes it REPLY_EXPIRE seconds after the last reply.
+                box = attrs.evolve(box, at_most_once=True, expire=REPLY_EXPIRE)
             if len(self._reply_boxes) > 1024:  # askers come and go: keep it bounded
                 self._reply_boxes.clear()
             self._reply_boxes[address] = box

@@ -412,3 +412,55 @@ async def test_settle_acks_after_the_server_lost_its_scripts(
     processing = "{settle-noscript}:processing:worker"
     assert await transport.client.execute_command("LLEN", processing) == 0
     assert await transport.client.execute_command("LRANGE", target.name, 0, -1) == [b"r"]
+
+
+# -- reply lists ----------------------------------------------------------------------------
+
+
+async def test_a_list_with_expire_is_deleted_after_its_last_send(
+    transport: RedisTransport,
+) -> None:
+    spec = MailboxSpec("list", "expiring", expire=0.3)
+    await transport.send(spec, [b"a"])
+    ttl = await transport.client.execute_command("PTTL", "expiring")
+    assert 0 < ttl <= 300
+    await trio.sleep(0.5)
+    assert await transport.client.execute_command("EXISTS", "expiring") == 0
+
+
+def test_expire_is_for_lists() -> None:
+    from actors._exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="expire applies to list"):
+        MailboxSpec("stream", "s", expire=1.0)
+    with pytest.raises(ConfigurationError, match="positive"):
+        MailboxSpec("list", "l", expire=0)
+
+
+async def test_a_reply_to_a_vanished_asker_expires(redis_url: str) -> None:
+    """The reply list of an asker that is gone is deleted by Redis, not kept forever."""
+    from actors import ActorSystem
+    from actors._codec import encode
+    from actors._system import REPLY_EXPIRE
+
+    system = ActorSystem(redis_url)
+
+    @system.actor(list="answers")
+    async def answer(n: int) -> int:
+        return n + 1
+
+    orphan = "actors.reply.gone-host-1.deadbeef"
+    async with system:
+        requests = [
+            encode(41, correlation_id="c1", reply_to=f"list:{orphan}"),
+            encode(1, correlation_id="c2", reply_to="list:user-replies"),
+        ]
+        await system.transport.send(MailboxSpec("list", "answers"), requests)
+        client = system.redis
+        with trio.fail_after(10):
+            while await client.execute_command("EXISTS", orphan, "user-replies") != 2:
+                await trio.sleep(0.01)
+        ttl = await client.execute_command("PTTL", orphan)
+        user_ttl = await client.execute_command("PTTL", "user-replies")
+    assert 0 < ttl <= REPLY_EXPIRE * 1000
+    assert user_ttl == -1  # a reply_to of the user's own never expires

@@ -66,6 +66,11 @@ class MailboxSpec:
     ``lease`` is how long (seconds) a consumer may stay silent before another one
     takes over its unacknowledged messages; live consumers renew it.
 
+    ``expire`` (lists, Redis only) deletes the list once nothing was sent to it for
+    that many seconds (``PEXPIRE`` with every send): for mailboxes whose reader may
+    vanish, such as the reply lists of ``ask``, so that unread messages do not pile
+    up forever.
+
     Raises:
         ConfigurationError: on an empty name, braces or spaces in it, or a
             non-positive number.
@@ -78,6 +83,7 @@ class MailboxSpec:
     at_most_once: bool = False
     maxlen: int | None = attrs.field(default=None, validator=_positive)
     lease: float = attrs.field(default=30.0, validator=_positive)
+    expire: float | None = attrs.field(default=None, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
         if self.kind not in ("list", "stream", "pubsub"):
@@ -90,6 +96,8 @@ class MailboxSpec:
             raise ConfigurationError("at_most_once applies to list mailboxes")
         if self.maxlen is not None and self.kind != "stream":
             raise ConfigurationError("maxlen applies to stream mailboxes")
+        if self.expire is not None and self.kind != "list":
+            raise ConfigurationError("expire applies to list mailboxes")
 
     @property
     def group_name(self) -> str:
@@ -183,7 +191,9 @@ class NodeInfo:
 
 
 class Consumer(ABC):
-    """One consumer of one mailbox. Used by one task at a time.
+    """One consumer of one mailbox. Used by one task at a time, except that an ack (or
+    :meth:`Transport.settle`) may run beside a fetch: the runtime acks a batch while it
+    fetches the next.
 
     A consumer of a durable mailbox holds the messages it fetched until they are
     acked, dead-lettered or retried; if its process dies, another consumer takes

@@ -147,10 +147,10 @@ class RedisTransport(Transport):
     async def send(self, spec: MailboxSpec, payloads: Sequence[bytes]) -> None:
         """Append ``payloads`` to the mailbox in order, in one round trip.
 
-        A list gets one ``RPUSH``; a stream one ``XADD name [MAXLEN ~ maxlen] *
-        message <payload>`` per payload, pipelined; a channel one ``PUBLISH`` per
-        payload, pipelined (a message nobody listens to is dropped); ``SPUBLISH``
-        (sharded pub/sub) on a Redis Cluster.
+        A list gets one ``RPUSH`` (then a ``PEXPIRE`` when the spec has ``expire``);
+        a stream one ``XADD name [MAXLEN ~ maxlen] * message <payload>`` per payload,
+        pipelined; a channel one ``PUBLISH`` per payload, pipelined (a message nobody
+        listens to is dropped); ``SPUBLISH`` (sharded pub/sub) on a Redis Cluster.
 
         Raises:
             ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel).
@@ -182,6 +182,9 @@ class RedisTransport(Transport):
         if not payloads:
             return []
         if spec.kind == "list":
+            if spec.expire is not None:
+                milliseconds = max(1, round(spec.expire * 1000))
+                return [(b"RPUSH", spec.name, *payloads), (b"PEXPIRE", spec.name, milliseconds)]
             return [(b"RPUSH", spec.name, *payloads)]
         if spec.kind == "stream":
             head: tuple[Any, ...] = (b"XADD", spec.name)
