@@ -9,6 +9,7 @@ starting one. It must point at a **disposable** server: every test that uses
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -116,3 +117,14 @@ def tls_server(private_redis: PrivateRedis, tls_files: dict[str, Path]) -> Redis
             "--tls-auth-clients", "no",
         ],
     )  # fmt: skip
+
+
+def wait_for(
+    predicate: Callable[[], object], timeout: float = 20.0, what: str = "condition"
+) -> None:
+    """Poll ``predicate`` (synchronously) until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from conftest import wait_for
 
 from actors._codec import encode
 
@@ -84,13 +85,6 @@ def _start(system_file: Path, url: str) -> subprocess.Popen[str]:
     raise AssertionError(f"never started; exit {proc.wait()}")
 
 
-def wait_for(predicate: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 Start = Callable[[Path, str], "subprocess.Popen[str]"]
 
 
@@ -99,7 +93,7 @@ def test_sigterm_finishes_in_flight_work_and_exits_0(
 ) -> None:
     proc = start(system_file, redis_url)
     db.rpush("jobs", *[encode(n) for n in (1, 2, 3)])
-    wait_for(lambda: db.llen("started") == 1)
+    wait_for(lambda: db.llen("started") == 1, timeout=10)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
     assert db.lrange("done", 0, -1) == [b"1"]  # the message in flight finished
@@ -107,7 +101,7 @@ def test_sigterm_finishes_in_flight_work_and_exits_0(
     assert db.llen("jobs") == 2
     assert [k for k in db.scan_iter("{jobs}:processing:*") if db.llen(k)] == []
     proc = start(system_file, redis_url)
-    wait_for(lambda: db.llen("done") == 3)
+    wait_for(lambda: db.llen("done") == 3, timeout=10)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=20) == 0
     assert sorted(db.lrange("done", 0, -1)) == [b"1", b"2", b"3"]
@@ -119,7 +113,7 @@ def test_second_signal_exits_at_once_and_work_is_redelivered(
     db.set("delay", 60)
     proc = start(system_file, redis_url)
     db.rpush("jobs", encode(7))
-    wait_for(lambda: db.llen("started") == 1)
+    wait_for(lambda: db.llen("started") == 1, timeout=10)
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)

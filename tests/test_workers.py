@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from conftest import wait_for
 
 from actors._codec import encode
 
@@ -38,13 +39,6 @@ def db(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
-
-
-def wait_for(predicate: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def worker_pids(parent: int) -> list[int]:

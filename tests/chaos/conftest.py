@@ -17,7 +17,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import attrs
 import pytest
 import redis
+from conftest import wait_for as wait_for  # the chaos tests import it from here
 
 from actors import ChildInfo, ChildState
 from actors._codec import encode
@@ -82,15 +82,6 @@ def chaos_report(chaos_report_path: Path, request: pytest.FixtureRequest) -> Rep
         return row
 
     return record
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str = "condition") -> None:
-    """Poll ``predicate`` (synchronously) until it is true; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def failed_nodes(tree: ChildInfo) -> list[str]:
