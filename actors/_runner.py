@@ -15,9 +15,9 @@ from __future__ import annotations
 import contextvars
 import logging
 import traceback
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 import trio
@@ -54,6 +54,7 @@ logger = logging.getLogger("actors.actor")
 current_system: contextvars.ContextVar[ActorSystem] = contextvars.ContextVar("actors_system")
 
 _OUTAGE_BACKOFF = Backoff(min=0.05, max=5.0)
+_T = TypeVar("_T")
 
 
 def instance_specs(
@@ -362,14 +363,15 @@ class _InstanceRunner:
             await self.system._reply_error(envelope, "Rejected", fate.reason)
             return False
         except Retry as fate:
-            attempts = await consumer.record_failure(delivery)
+            attempts = await self._store(lambda: consumer.record_failure(delivery))
             if attempts >= self.cls.max_deliveries:
                 await self._give_up(consumer, delivery, envelope, fate, attempts)
             else:
-                await consumer.retry_later(delivery, fate.delay)
+                delay = fate.delay
+                await self._store(lambda: consumer.retry_later(delivery, delay))
             return False
         except Exception as exc:
-            attempts = await consumer.record_failure(delivery)
+            attempts = await self._store(lambda: consumer.record_failure(delivery))
             if attempts < self.cls.max_deliveries:
                 raise  # a crash: the supervisor restarts us, the message comes back
             await self._give_up(consumer, delivery, envelope, exc, attempts)
@@ -420,4 +422,24 @@ class _InstanceRunner:
             f" ({failure.error_type}: {failure.error})" if failure.error_type else "",
             extra={"event": "dead_letter", "path": self.path, "mailbox": str(self.spec)},
         )
-        await consumer.dead_letter(delivery, failure)
+        await self._store(lambda: consumer.dead_letter(delivery, failure))
+
+    async def _store(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        """Run a store call that decides a message's fate, waiting out a store outage.
+
+        A lost connection or a timeout is retried with backoff, for as long as it
+        takes (a shutdown cancels the wait; the message then stays unacked and comes
+        back): an outage is not the handler's crash. Refusals (CommandError,
+        AuthenticationError) are raised at once.
+        """
+        outage = 0
+        while True:
+            try:
+                return await call()
+            except (BrokenConnectionError, TransportTimeout, ConnectError) as exc:
+                if isinstance(exc, AuthenticationError):
+                    raise
+                if outage == 0:
+                    logger.warning("%s: store unavailable (%s); retrying", self.path, exc)
+                await trio.sleep(_OUTAGE_BACKOFF.delay(outage))
+                outage += 1

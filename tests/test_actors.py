@@ -622,3 +622,48 @@ async def test_ask_timeout_bounds_the_send_too(autojump_clock: Any) -> None:
             await system.ask("hang", 1, timeout=2)
         assert trio.current_time() - start == pytest.approx(2)
         assert system._waiters == {}
+
+
+@attrs.define
+class _FlakyFailureCounts(RecordingTransport):
+    """A store whose first ``outages`` failure counts are lost to a broken connection."""
+
+    outages: int = 2
+
+    def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
+        transport = self
+
+        class Flaky(_FlakyAcks):
+            async def record_failure(self, delivery: Delivery) -> int:
+                if transport.outages:
+                    transport.outages -= 1
+                    raise BrokenConnectionError("connection lost (test)")
+                return await self.inner.record_failure(delivery)
+
+        @asynccontextmanager
+        async def open_flaky() -> AsyncIterator[Consumer]:
+            async with self.inner.consumer(spec, name) as consumer:
+                yield Flaky(consumer, failures=0)
+
+        return open_flaky()
+
+
+async def test_a_store_outage_while_deciding_a_fate_is_waited_out_not_a_crash(
+    autojump_clock: Any,
+) -> None:
+    system = new_system()
+
+    @system.actor(list="poison", max_deliveries=1)
+    async def poison(n: int) -> None:
+        raise ValueError(f"bad {n}")
+
+    transport = _FlakyFailureCounts()
+    async with system._running(transport):
+        await system.tell("poison", 1)
+        await trio.sleep(10)
+        await trio.testing.wait_all_tasks_blocked()
+        dead = await system.dead_letters("poison")
+        restarts = system.tree().children[0].restarts
+    assert transport.outages == 0
+    assert restarts == 0  # the lost failure counts were retried, not a crash each
+    assert [d.failure.error_type for d in dead] == ["ValueError"]
