@@ -5,46 +5,68 @@ from __future__ import annotations
 from typing import Any
 
 from transports import MailboxSpec
+from transports._base import DEAD_MAXLEN
 
 from ._exceptions import ConfigurationError
 
 __all__ = ["channel_mailbox", "list_mailbox", "one_mailbox", "stream_mailbox"]
 
 
-def list_mailbox(name: str, *, at_most_once: bool = False, lease: float = 30.0) -> MailboxSpec:
+def list_mailbox(
+    name: str,
+    *,
+    at_most_once: bool = False,
+    lease: float = 30.0,
+    dead_maxlen: int | None = DEAD_MAXLEN,
+) -> MailboxSpec:
     """A Redis list mailbox: at-least-once (or at-most-once, faster, when asked).
 
     ``lease``: seconds after which the messages held by a silent (dead) consumer
-    are requeued for others.
+    are requeued for others. ``dead_maxlen``: how many dead letters are kept (the
+    newest; ``None`` for all).
 
     Raises:
-        ConfigurationError: on a bad name or a non-positive lease.
+        ConfigurationError: on a bad name or a non-positive number.
     """
-    return MailboxSpec("list", name, at_most_once=at_most_once, lease=lease)
+    return MailboxSpec(
+        "list", name, at_most_once=at_most_once, lease=lease, dead_maxlen=dead_maxlen
+    )
 
 
 def stream_mailbox(
-    name: str, *, group: str | None = None, maxlen: int | None = None, lease: float = 30.0
+    name: str,
+    *,
+    group: str | None = None,
+    maxlen: int | None = None,
+    lease: float = 30.0,
+    dead_maxlen: int | None = DEAD_MAXLEN,
 ) -> MailboxSpec:
     """A Redis stream mailbox read by a consumer group (default: the stream's name).
 
     At-least-once, ordered per instance. ``maxlen`` caps the stream (``MAXLEN ~``)
     on send; ``lease`` is the idle time after which a dead consumer's pending
-    entries are claimed by another consumer.
+    entries are claimed by another consumer; ``dead_maxlen`` is how many dead
+    letters are kept (the newest; ``None`` for all).
 
     Raises:
         ConfigurationError: on a bad name or a non-positive number.
     """
-    return MailboxSpec("stream", name, group=group, maxlen=maxlen, lease=lease)
+    return MailboxSpec(
+        "stream", name, group=group, maxlen=maxlen, lease=lease, dead_maxlen=dead_maxlen
+    )
 
 
-def channel_mailbox(name: str, *, pattern: bool = False) -> MailboxSpec:
+def channel_mailbox(
+    name: str, *, pattern: bool = False, dead_maxlen: int | None = DEAD_MAXLEN
+) -> MailboxSpec:
     """A Pub/Sub channel (or a glob ``pattern`` of channels): broadcast, at-most-once.
 
+    ``dead_maxlen`` is how many dead letters are kept (the newest; ``None`` for all).
+
     Raises:
-        ConfigurationError: on a bad name.
+        ConfigurationError: on a bad name or a non-positive ``dead_maxlen``.
     """
-    return MailboxSpec("pubsub", name, pattern=pattern)
+    return MailboxSpec("pubsub", name, pattern=pattern, dead_maxlen=dead_maxlen)
 
 
 def one_mailbox(

@@ -50,6 +50,10 @@ def _positive(_: object, attribute: attrs.Attribute[Any], value: float | int | N
         raise ConfigurationError(f"mailbox {attribute.name} must be positive, not {value!r}")
 
 
+DEAD_MAXLEN = 10_000
+"""How many dead letters a mailbox keeps unless told otherwise (the newest)."""
+
+
 @attrs.frozen
 class MailboxSpec:
     """Where a mailbox lives and how it is consumed.
@@ -65,6 +69,10 @@ class MailboxSpec:
 
     ``lease`` is how long (seconds) a consumer may stay silent before another one
     takes over its unacknowledged messages; live consumers renew it.
+
+    ``dead_maxlen`` is how many dead letters the mailbox keeps (``<name>:dead``): the
+    oldest go first, so that a flood of poison messages cannot fill the store;
+    ``None`` keeps them all.
 
     ``expire`` (lists, Redis only) deletes the list once nothing was sent to it for
     that many seconds (``PEXPIRE`` with every send): for mailboxes whose reader may
@@ -84,6 +92,7 @@ class MailboxSpec:
     maxlen: int | None = attrs.field(default=None, validator=_positive)
     lease: float = attrs.field(default=30.0, validator=_positive)
     expire: float | None = attrs.field(default=None, validator=_positive)
+    dead_maxlen: int | None = attrs.field(default=DEAD_MAXLEN, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
         if self.kind not in ("list", "stream", "pubsub"):

@@ -136,3 +136,18 @@ async def test_a_retry_outlives_the_consumer_that_asked_for_it(
         [again] = await other.fetch(5)
         await other.ack([again])
     assert again.payload == b"later"
+
+
+@pytest.mark.parametrize("kind", ["list", "stream", "pubsub"])
+async def test_a_mailbox_keeps_its_newest_dead_letters_up_to_dead_maxlen(
+    transport: Transport, mailbox: MailboxFactory, kind: Any
+) -> None:
+    spec = mailbox(kind, dead_maxlen=3)
+    async with transport.consumer(spec, "worker") as consumer:
+        await transport.send(spec, payloads(5))
+        for delivery in await collect(consumer, 5):
+            await consumer.dead_letter(delivery, BOOM)
+    letters = await transport.dead_letters(spec)
+    assert payloads_of(letters) == [b"m2", b"m3", b"m4"]  # the oldest went first
+    stats = await transport.mailbox_stats(spec)
+    assert stats.dead == 3

@@ -127,7 +127,8 @@ class MemoryConsumer(Consumer):
 
     def _bury(self, delivery: Delivery, failure: Failure, attempts: int, now: float) -> None:
         """Append ``delivery`` to the mailbox's dead-letter stream."""
-        self._store._dead(self._spec.name).add(delivery.payload, failure, attempts, now)
+        dead = self._store._dead(self._spec.name)
+        dead.add(delivery.payload, failure, attempts, now, self._spec.dead_maxlen)
 
     @staticmethod
     def _check_delay(delay: float) -> None:

@@ -231,11 +231,18 @@ class DeadBox:
     letters: dict[str, DeadLetter] = attrs.Factory(dict)
     last_id: StreamId = (0, 0)
 
-    def add(self, payload: bytes, failure: Failure, attempts: int, now: float) -> DeadLetter:
-        """Append a dead letter; ``now`` (trio time) orders ids, ``dead_at`` is wall time."""
+    def add(
+        self, payload: bytes, failure: Failure, attempts: int, now: float, maxlen: int | None
+    ) -> DeadLetter:
+        """Append a dead letter, keeping the newest ``maxlen`` (all for None); ``now``
+        (trio time) orders ids, ``dead_at`` is wall time."""
         self.last_id = next_id(self.last_id, now)
         letter = DeadLetter(format_id(self.last_id), payload, failure, attempts, time.time())
-        self.letters[letter.id] = letter
+        letters = self.letters
+        letters[letter.id] = letter
+        if maxlen is not None:
+            while len(letters) > maxlen:
+                del letters[next(iter(letters))]
         return letter
 
 

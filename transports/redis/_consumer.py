@@ -250,6 +250,8 @@ class RedisConsumer(Consumer):
     async def dead_letter(self, delivery: Delivery, failure: Failure) -> None:
         """Append ``delivery`` to ``{name}:dead`` with ``failure``, ack it, forget its count.
 
+        The dead-letter stream keeps the newest ``spec.dead_maxlen`` letters.
+
         One script, so the three happen together or not at all. The dead letter
         records ``attempts``: the larger of ``delivery.attempt`` and the failures
         recorded, and ``dead_at``: the server's time (seconds since the epoch).
@@ -273,6 +275,7 @@ class RedisConsumer(Consumer):
             failure.traceback,
             group,
             entry,
+            "" if self._spec.dead_maxlen is None else self._spec.dead_maxlen,
         ]
         await self._guarded(
             lambda: DEAD_LETTER(self._client, [keys.dead, keys.failures, self._ack_key()], args)

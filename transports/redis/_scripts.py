@@ -183,7 +183,7 @@ return failures
 DEAD_LETTER = Script("""
 -- KEYS: dead, failures, list/processing or stream
 -- ARGV: kind, failure field, attempt, payload, reason, actor, error_type, error,
---       traceback, group, entry id
+--       traceback, group, entry id, how many dead letters to keep ('' for all)
 local kind, field = ARGV[1], ARGV[2]
 local attempts = tonumber(ARGV[3])
 if field ~= '' then
@@ -191,9 +191,14 @@ if field ~= '' then
   redis.call('HDEL', KEYS[2], field)
 end
 local t = redis.call('TIME')
-redis.call('XADD', KEYS[1], '*', 'payload', ARGV[4], 'reason', ARGV[5], 'actor', ARGV[6],
+local fields = {'payload', ARGV[4], 'reason', ARGV[5], 'actor', ARGV[6],
   'error_type', ARGV[7], 'error', ARGV[8], 'traceback', ARGV[9], 'attempts', attempts,
-  'dead_at', t[1] .. '.' .. string.format('%06d', tonumber(t[2])))
+  'dead_at', t[1] .. '.' .. string.format('%06d', tonumber(t[2]))}
+if ARGV[12] ~= '' then  -- exact: dead letters are rare, and their count is documented
+  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[12], '*', unpack(fields))
+else
+  redis.call('XADD', KEYS[1], '*', unpack(fields))
+end
 if kind == 'list' then
   redis.call('LREM', KEYS[3], 1, ARGV[4])
 elseif kind == 'stream' then
@@ -201,7 +206,8 @@ elseif kind == 'stream' then
 end
 return attempts
 """)
-"""Append to ``{name}:dead``, ack, and forget the failure count, atomically."""
+"""Append to ``{name}:dead`` (keeping the newest ``dead_maxlen``), ack, and forget the
+failure count, atomically."""
 
 LIST_RETRY = Script("""
 -- KEYS: delayed, processing; ARGV: token, delay_ms, payload
