@@ -579,7 +579,7 @@ class ActorSystem:
                     await trio.lowlevel.cancel_shielded_checkpoint()
 
     def _route_reply(self, delivery: Delivery) -> bool:
-        """Hand a reply to its asker; True when that woke the asker."""
+        """Hand a reply to its waiting asker; True when delivered (the asker runs next)."""
         try:
             reply = decode(delivery.payload, max_size=self.max_payload)
         except CodecError as exc:
