@@ -46,6 +46,12 @@ __all__ = [
 
 DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
 _MARK = "actors"
+# orjson turns an integer beyond 64 bits into a float, silently rounding it; any run of
+# 19 digits might be one, and sends the payload down the standard library's exact path.
+# (Found by translating digits to "0" and the rest to " ": 4x cheaper than a regex.)
+_DIGITS_ONLY = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+_LONG_RUN = b"0" * 19
+_UNPARSED = object()
 
 
 def _int(value: object, _: type) -> int:
@@ -226,12 +232,16 @@ def decode(payload: bytes, *, max_size: int = DEFAULT_MAX_PAYLOAD) -> Envelope:
     """
     if len(payload) > max_size:
         raise CodecError(f"payload of {len(payload)} bytes exceeds the limit of {max_size}")
-    try:
-        # orjson parses strict RFC 8259 JSON about 5x faster than the standard
-        # library; whatever it refuses (not JSON, not UTF-8, NaN, huge integers,
-        # deep nesting) takes the standard library's path, which decides exactly.
-        wire = orjson.loads(payload)
-    except orjson.JSONDecodeError:
+    # orjson parses strict RFC 8259 JSON about 5x faster than the standard library;
+    # whatever it refuses (not JSON, not UTF-8, NaN, deep nesting) or would round
+    # (integers beyond 64 bits) takes the standard library's path, which is exact.
+    wire: Any = _UNPARSED
+    if _LONG_RUN not in payload.translate(_DIGITS_ONLY):
+        try:  # noqa: SIM105  # suppress() would cost a context manager per message
+            wire = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            pass
+    if wire is _UNPARSED:
         try:
             text = payload.decode("utf-8")
         except UnicodeDecodeError as exc:

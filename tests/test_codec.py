@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from actors import CodecError
 from actors._actor import HandlerTable
@@ -136,6 +136,8 @@ def test_junk_never_escapes_as_anything_but_codec_error(payload: bytes) -> None:
 
 
 @given(json_values)
+@example(-9_223_372_036_854_775_809)  # beyond 64 bits: orjson would round it to a float
+@example([1, 2**64, -(2**70)])
 def test_any_json_body_round_trips(value: Any) -> None:
     env = decode(encode(value))
     assert isinstance(env, Envelope) and env.body == value
@@ -150,3 +152,9 @@ def test_what_fast_json_refuses_takes_the_exact_path() -> None:
     assert decode(encode(2**70)).body == 2**70  # beyond 64 bits
     assert math.isnan(decode(b"NaN").body)  # orjson refuses it; the standard library reads it
     assert decode(b"\xef\xbb\xbf{}").text  # a BOM: not JSON for us, text
+
+
+def test_a_foreign_payload_with_a_huge_integer_keeps_it_exact() -> None:
+    """A 23-digit order id from another client must not come back rounded."""
+    env = decode(b'{"order": 12345678901234567890123, "small": 1}')
+    assert env.body == {"order": 12345678901234567890123, "small": 1}
