@@ -54,6 +54,9 @@ logger = logging.getLogger("actors.actor")
 current_system: contextvars.ContextVar[ActorSystem] = contextvars.ContextVar("actors_system")
 
 _OUTAGE_BACKOFF = Backoff(min=0.05, max=5.0)
+#: Failures that mean "the store is unreachable for now" (AuthenticationError, a
+#: ConnectError, is a refusal instead: callers raise it at once).
+_OUTAGES = (BrokenConnectionError, TransportTimeout, ConnectError)
 _T = TypeVar("_T")
 
 
@@ -186,7 +189,7 @@ class _InstanceRunner:
                     opening = self.system.transport.consumer(self.spec, self.consumer_name)
                     consumer = await stack.enter_async_context(opening)
                     break
-                except (BrokenConnectionError, TransportTimeout, ConnectError) as exc:
+                except _OUTAGES as exc:
                     if isinstance(exc, AuthenticationError) or stop.is_set():
                         raise
                     if attempt == 0:
@@ -266,10 +269,9 @@ class _InstanceRunner:
         self._fetch_abandoned = False
         if work.outbox and not await self._settle(consumer):
             return False, ()
-        if work.done or self._background is None:
-            if not await self._settle(consumer):
-                return False, ()
+        if work.done:
             return True, await self._fetch(consumer, stop)
+        assert self._background is not None  # set by run(), the only caller of _loop
         settling = _Settling()
         self._background.start_soon(self._settle_in_background, consumer, settling)
         batch = await self._fetch(consumer, stop)
@@ -436,7 +438,7 @@ class _InstanceRunner:
         while True:
             try:
                 return await call()
-            except (BrokenConnectionError, TransportTimeout, ConnectError) as exc:
+            except _OUTAGES as exc:
                 if isinstance(exc, AuthenticationError):
                     raise
                 if outage == 0:

@@ -422,18 +422,13 @@ class ListConsumer(RedisConsumer):
         return [LIST_ACK.command(*self._ack_plan(deliveries))]
 
     def _acked(self, deliveries: Sequence[Delivery]) -> None:
-        if not self._durable:
-            return
         held = self._held
-        known = self._failed
-        if not held.extra and not known:
-            pop = held.first.pop
-            for delivery in deliveries:
-                pop(delivery.payload, None)
-        else:
-            for delivery in deliveries:
-                if held.remove(delivery.payload):
-                    known.discard(delivery.payload)
+        if not self._durable or held.extra or self._failed:
+            super()._acked(deliveries)  # _forget, one by one
+            return
+        pop = held.first.pop  # no copies, no counts: forgetting is one pop each
+        for delivery in deliveries:
+            pop(delivery.payload, None)
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         """Put the deliveries back at the head of the list, in order, uncounted.
