@@ -18,6 +18,7 @@ import attrs
 import pytest
 import redis
 import trustme
+from cluster_server import LocalCluster, cluster_available, shared_cluster, stop_shared_cluster
 from hypothesis import HealthCheck, settings
 from redis_server import RedisServer, free_port
 
@@ -128,3 +129,18 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.02)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """The session's local Redis Cluster (``tests/cluster_server.py``): 3 masters with a
+    replica each, shared by the conformance suite and the cluster tests. Skips when
+    redis-server/redis-cli are missing or it cannot start."""
+    if not cluster_available():
+        pytest.skip("redis-server and redis-cli are needed for a local cluster")
+    try:
+        cluster = shared_cluster()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    yield cluster
+    stop_shared_cluster()

@@ -8,12 +8,12 @@ node, per-node scripts, sharded pub/sub, URLs. Failover is in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import redis
 import trio
-from cluster_server import LocalCluster, cluster_available, shared_cluster, stop_shared_cluster
+from cluster_server import LocalCluster
 from redis.crc import key_slot
 
 from actors import ActorSystem, list_mailbox, stream_mailbox
@@ -26,18 +26,6 @@ from transports.redis._multi_url import parse_cluster_url, parse_sentinel_url
 from transports.redis._scripts import Script
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[LocalCluster]:
-    if not cluster_available():
-        pytest.skip("redis-server and redis-cli are needed for a local cluster")
-    try:
-        cluster = shared_cluster()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    yield cluster
-    stop_shared_cluster()
 
 
 @pytest.fixture

@@ -10,30 +10,18 @@ times are printed (``pytest -s``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import attrs
 import pytest
 import trio
-from cluster_server import LocalCluster, cluster_available, shared_cluster, stop_shared_cluster
+from cluster_server import LocalCluster
 
 from actors import ActorSystem, TransportError, list_mailbox, stream_mailbox
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 
 SEND_INTERVAL = 0.005
-
-
-@pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[LocalCluster]:
-    if not cluster_available():
-        pytest.skip("redis-server and redis-cli are needed for a local cluster")
-    try:
-        cluster = shared_cluster()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    yield cluster
-    stop_shared_cluster()
 
 
 @attrs.define

@@ -26,12 +26,12 @@ tests measure time in multiples of ``lease``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from cluster_server import LocalCluster, cluster_available, shared_cluster, stop_shared_cluster
+from cluster_server import cluster_available
 from trio.testing import MockClock
 
 from transports import MailboxKind, MailboxSpec, Transport
@@ -52,17 +52,6 @@ async def _open_redis(request: pytest.FixtureRequest) -> AsyncIterator[Transport
     url = request.getfixturevalue("redis_url")  # tests/conftest.py
     async with RedisTransport.from_url(url) as transport:
         yield transport
-
-
-@pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[LocalCluster]:
-    """The session's local Redis Cluster (``tests/cluster_server.py``); skips if it cannot start."""
-    try:
-        cluster = shared_cluster()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    yield cluster
-    stop_shared_cluster()
 
 
 @asynccontextmanager
