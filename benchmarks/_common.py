@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import attrs
@@ -26,6 +28,7 @@ __all__ = [
     "Job",
     "Rate",
     "WorkloadTimeout",
+    "bench_url",
     "chunks",
     "clean_keys",
     "job_fields",
@@ -195,3 +198,23 @@ async def raw_stream_drain(url: str, name: str, n: int, timeout: float) -> Rate:
     finally:
         await client.aclose()
     return Rate(count, elapsed)
+
+
+@contextmanager
+def bench_url(url: str | None, *, pin: bool = False) -> Iterator[str]:
+    """The Redis URL to benchmark against: ``url``, else ``$REDIS_URL``, else a private
+    ``redis-server`` started here and removed on exit (``tests/redis_server.py``, which
+    the caller puts on ``sys.path``). ``pin`` puts a private server and this process
+    on one CPU: far less noise from cross-CPU wakeups."""
+    url = url or os.environ.get("REDIS_URL")
+    if url is not None:
+        yield url
+        return
+    from redis_server import RedisServer  # type: ignore[import-not-found]
+
+    with RedisServer() as server:
+        if pin and hasattr(os, "sched_setaffinity"):
+            cpu = min(os.sched_getaffinity(0))
+            os.sched_setaffinity(server.pid, {cpu})
+            os.sched_setaffinity(0, {cpu})
+        yield server.url

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import redis.asyncio  # noqa: E402
+from _common import bench_url  # noqa: E402
 
 from transports.redis import from_url  # noqa: E402
 
@@ -110,19 +110,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="best of this many runs")
     options = parser.parse_args()
 
-    url = os.environ.get("REDIS_URL")
-    server = None
-    if url is None:
-        from redis_server import RedisServer
-
-        server = RedisServer().start()
-        url = server.url
-        if hasattr(os, "sched_setaffinity"):
-            # Client and server on one CPU: far less noise from cross-CPU wakeups.
-            cpu = min(os.sched_getaffinity(0))
-            os.sched_setaffinity(server.pid, {cpu})
-            os.sched_setaffinity(0, {cpu})
-    try:
+    with bench_url(None, pin=True) as url:
         import hiredis  # noqa: F401 - redis.asyncio uses it when installed
 
         print(f"server {url}, n={options.n}, best of {options.rounds}")
@@ -136,9 +124,6 @@ def main() -> None:
             their_rate = best(on_asyncio(theirs, url, options.n), options.rounds)
             ratio = ours_rate / their_rate
             print(f"{name:<16}{ours_rate:>14,.0f}{their_rate:>16,.0f}{ratio:>7.2f}x")
-    finally:
-        if server is not None:
-            server.cleanup()
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -37,6 +36,8 @@ import trio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+
+from _common import bench_url  # noqa: E402
 
 from transports import MailboxSpec  # noqa: E402
 from transports.redis import RedisTransport  # noqa: E402
@@ -220,20 +221,9 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     options = parser.parse_args()
 
-    url = options.url or os.environ.get("REDIS_URL")
-    server = None
-    if url is None:
-        from redis_server import RedisServer  # type: ignore[import-not-found]
-
-        server = RedisServer().start()
-        url = server.url
-        if options.pin and hasattr(os, "sched_setaffinity"):
-            cpu = min(os.sched_getaffinity(0))
-            os.sched_setaffinity(server.pid, {cpu})
-            os.sched_setaffinity(0, {cpu})
     n, rounds, pings = options.n, options.rounds, options.pings
     warmup = min(200, pings)
-    try:
+    with bench_url(options.url, pin=options.pin) as url:
         results: dict[str, Any] = {
             "drain_alo_msg_s": _best(lambda: trio.run(drain, url, n, False), rounds),
             "drain_amo_msg_s": _best(lambda: trio.run(drain, url, n, True), rounds),
@@ -246,9 +236,6 @@ def main() -> int:
         results["ask"] = _best_latency(
             partial(trio.run, ask_round_trip, url, pings, warmup), rounds
         )
-    finally:
-        if server is not None:
-            server.cleanup()
     if options.json:
         print(json.dumps(results, indent=2))
         return 0

@@ -33,7 +33,6 @@ import argparse
 import asyncio
 import cProfile
 import json
-import os
 import platform
 import pstats
 import sys
@@ -56,6 +55,7 @@ from _common import (  # noqa: E402
     Job,
     Rate,
     WorkloadTimeout,
+    bench_url,
     chunks,
     clean_keys,
     job_fields,
@@ -538,18 +538,7 @@ def main() -> int:
     )
     options = parser.parse_args()
 
-    url = options.url or os.environ.get("REDIS_URL")
-    server = None
-    if url is None:
-        from redis_server import RedisServer
-
-        server = RedisServer().start()
-        url = server.url
-        if options.pin and hasattr(os, "sched_setaffinity"):
-            cpu = min(os.sched_getaffinity(0))
-            os.sched_setaffinity(server.pid, {cpu})
-            os.sched_setaffinity(0, {cpu})
-    try:
+    with bench_url(options.url, pin=options.pin) as url:
         if options.profile:
             out = options.profile_out or Path(f"/tmp/bench_runtime_{options.profile}.prof")
             profile(url, options.profile, options.n, options.timeout, out)
@@ -589,9 +578,6 @@ def main() -> int:
                     )
                 )
         return 1 if bench.errors else 0
-    finally:
-        if server is not None:
-            server.cleanup()
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from _common import bench_url
+
 from actors._codec import encode
 
 NODES = "{actors:nodes}"
@@ -116,38 +118,25 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="best of this many runs")
     parser.add_argument("--url", help="Redis URL (default: $REDIS_URL, else a private server)")
     options = parser.parse_args()
-    url = options.url or os.environ.get("REDIS_URL")
-    server = None
-    if url is None:
-        from redis_server import RedisServer
-
-        server = RedisServer().start()
-        url = server.url
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "bench_workers_system.py"
-            path.write_text(SYSTEM)
+    with bench_url(options.url) as url, tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench_workers_system.py"
+        path.write_text(SYSTEM)
+        print(f"N={options.n}, handler work={options.work} sha256 rounds, {os.cpu_count()} CPUs")
+        for kind in ("list", "stream"):
+            # The worker counts take turns round by round, so that a noisy spell on
+            # a shared machine hits both alike; best of the rounds.
+            rates = {1: 0.0, 2: 0.0}
+            for _ in range(options.rounds):
+                for workers in (1, 2):
+                    rate = run(url, workers, kind, options.n, options.work, path)
+                    rates[workers] = max(rates[workers], rate)
+            ratio = rates[2] / rates[1]
+            verdict = "PASS" if ratio >= 1.6 else "MISS"
             print(
-                f"N={options.n}, handler work={options.work} sha256 rounds, {os.cpu_count()} CPUs"
+                f"W{1 if kind == 'list' else 2} {kind:6}  --workers 1: {rates[1]:9,.0f} msg/s"
+                f"  --workers 2: {rates[2]:9,.0f} msg/s  ratio {ratio:.2f}x"
+                f" {verdict} (target >= 1.6x)"
             )
-            for kind in ("list", "stream"):
-                # The worker counts take turns round by round, so that a noisy spell on
-                # a shared machine hits both alike; best of the rounds.
-                rates = {1: 0.0, 2: 0.0}
-                for _ in range(options.rounds):
-                    for workers in (1, 2):
-                        rate = run(url, workers, kind, options.n, options.work, path)
-                        rates[workers] = max(rates[workers], rate)
-                ratio = rates[2] / rates[1]
-                verdict = "PASS" if ratio >= 1.6 else "MISS"
-                print(
-                    f"W{1 if kind == 'list' else 2} {kind:6}  --workers 1: {rates[1]:9,.0f} msg/s"
-                    f"  --workers 2: {rates[2]:9,.0f} msg/s  ratio {ratio:.2f}x"
-                    f" {verdict} (target >= 1.6x)"
-                )
-    finally:
-        if server is not None:
-            server.stop()
     return 0
 
 
