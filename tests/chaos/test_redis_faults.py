@@ -200,7 +200,9 @@ async def test_redis_paused_past_the_read_timeout(
 ) -> None:
     server = private_redis()
     load = Load()
-    transport = RedisTransport.from_url(server.url, read_timeout=0.5)
+    # A send that needs a new connection waits for its handshake, bounded by the
+    # connect timeout (5 s by default, longer than the pause): bound both.
+    transport = RedisTransport.from_url(server.url, read_timeout=0.5, connect_timeout=0.5)
     system = make_system(load, transport=transport)
     try:
         async with under_load(system, load):
