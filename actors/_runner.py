@@ -125,15 +125,6 @@ class _Unsettled:
         return not (self.outbox or self.handled or self.unstarted)
 
 
-@attrs.define
-class _Settling:
-    """A batch's acks, settled in the background."""
-
-    done: trio.Event = attrs.Factory(trio.Event)
-    settled: bool = False
-    error: Exception | None = None  # not a store failure: raised by the instance's task
-
-
 class _InstanceRunner:
     def __init__(self, system: ActorSystem, cls: type[Actor], index: int) -> None:
         assert cls.mailbox is not None
@@ -147,8 +138,6 @@ class _InstanceRunner:
         self.path = current_child_path() or name
         self.consumer_name = f"{system.node}/{name}"
         self._fetch_scope: trio.CancelScope | None = None
-        self._fetch_abandoned = False  # a background settle failed: stop waiting for more
-        self._background: trio.Nursery | None = None  # where a batch's acks run
         # What the batch in hand still owes the store: results, acks, releases.
         self._unsettled = _Unsettled()
 
@@ -161,7 +150,6 @@ class _InstanceRunner:
             crash: Exception | None = None
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._interrupt_fetch_on, stop)
-                self._background = nursery
                 try:
                     await self._loop(actor, consumer, stop)
                 except Exception as exc:
@@ -205,14 +193,21 @@ class _InstanceRunner:
             self._fetch_scope.cancel()
 
     async def _fetch(self, consumer: Consumer, stop: trio.Event) -> Sequence[Delivery]:
-        """Fetch a batch, riding out store outages; empty when ``stop`` interrupts."""
+        """Ack what the last batch handled and fetch the next, in one round trip where
+        the store can, riding out store outages; empty when ``stop`` interrupts.
+
+        The acks are done when this returns: the next batch is handled only then.
+        """
+        work = self._unsettled
         outage = 0
-        while not (stop.is_set() or self._fetch_abandoned):
+        while not stop.is_set():
             with trio.CancelScope() as scope:
                 self._fetch_scope = scope
                 try:
-                    batch = await consumer.fetch(self.cls.batch_size)
+                    batch = await consumer.fetch(self.cls.batch_size, ack=work.handled)
                 except TransportError as exc:
+                    # The acks may or may not be made: they go again with the next
+                    # try (acking twice is harmless), and still come first.
                     delay = _OUTAGE_BACKOFF.delay(outage)
                     if outage == 0:
                         logger.warning("%s: store unavailable (%s); retrying", self.path, exc)
@@ -221,6 +216,7 @@ class _InstanceRunner:
                     continue
                 finally:
                     self._fetch_scope = None
+                work.handled = []
                 if outage:
                     logger.info("%s: store reachable again", self.path)
                 return batch
@@ -231,7 +227,11 @@ class _InstanceRunner:
         while not stop.is_set():
             if not settled and not await self._settle_patiently(consumer, stop):
                 return
-            settled, batch = await self._settle_and_fetch(consumer, stop)
+            # A batch with results settles first, from this task, in one round trip
+            # (on one Redis server): an ask's reply is what someone is waiting for.
+            # A batch with only acks acks them with the next fetch.
+            settled = not self._unsettled.outbox or await self._settle(consumer)
+            batch = await self._fetch(consumer, stop) if settled else ()
             started = 0
             try:
                 for delivery in batch:
@@ -250,50 +250,6 @@ class _InstanceRunner:
         if not self._unsettled.done:  # a graceful stop: finish what the last batch owes
             with trio.CancelScope(shield=True):
                 await self._settle(consumer)
-
-    async def _settle_and_fetch(
-        self, consumer: Consumer, stop: trio.Event
-    ) -> tuple[bool, Sequence[Delivery]]:
-        """Settle the last batch and fetch the next, with a round trip less per batch.
-
-        A batch with results settles first, from this task, in one round trip (on
-        one Redis server): an ask's reply is what someone is waiting for. A batch
-        with only acks settles in a background task while this one fetches: safe
-        because they touch different things, and the next batch is not handled (so
-        nothing of it is acked) before the last one is settled. The fetch stays in
-        this task (no nursery to leave), so the next message is handled as soon as
-        it comes. Returns whether the settling succeeded, and the next batch (empty
-        when the settling failed first).
-        """
-        work = self._unsettled
-        self._fetch_abandoned = False
-        if work.outbox and not await self._settle(consumer):
-            return False, ()
-        if work.done:
-            return True, await self._fetch(consumer, stop)
-        assert self._background is not None  # set by run(), the only caller of _loop
-        settling = _Settling()
-        self._background.start_soon(self._settle_in_background, consumer, settling)
-        batch = await self._fetch(consumer, stop)
-        if not settling.done.is_set():  # the acks are still on their way
-            await settling.done.wait()
-        if settling.error is not None:
-            raise settling.error
-        return settling.settled, batch
-
-    async def _settle_in_background(self, consumer: Consumer, settling: _Settling) -> None:
-        try:
-            settling.settled = await self._settle(consumer)
-        except Exception as exc:  # a closed consumer, a bug: the instance crashes with it
-            settling.error = exc
-        finally:
-            settling.done.set()
-        if not settling.settled:
-            # Stop waiting for new messages: retrying this one comes first, or a
-            # quiet mailbox would keep the batch unacked (and its lease renewed).
-            self._fetch_abandoned = True
-            if self._fetch_scope is not None:
-                self._fetch_scope.cancel()
 
     async def _settle(self, consumer: Consumer) -> bool:
         """Finish the batch: send its results, ack what was handled, and hand back what

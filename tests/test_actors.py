@@ -390,7 +390,9 @@ class _FlakyAcks(Consumer):
         self.inner = inner
         self.failures = failures
 
-    async def fetch(self, max_count: int) -> Sequence[Delivery]:
+    async def fetch(self, max_count: int, *, ack: Sequence[Delivery] = ()) -> Sequence[Delivery]:
+        if ack:
+            await self.ack(ack)
         return await self.inner.fetch(max_count)
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
@@ -574,11 +576,11 @@ class _BuggyAckTransport(RecordingTransport):
         return open_buggy()
 
 
-async def test_an_error_in_a_background_ack_crashes_the_instance_with_that_error(
+async def test_an_error_in_an_ack_crashes_the_instance_with_that_error(
     autojump_clock: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The acks of a batch run beside the next fetch; an error there is the instance's
-    crash (its own exception, not a group), and the message comes back."""
+    """The acks of a batch go with the next fetch; an error there (not a store failure)
+    is the instance's crash (its own exception, not a group), and the message comes back."""
     system = new_system()
     handled: list[int] = []
 

@@ -186,6 +186,58 @@ async def test_a_list_message_moved_by_an_interrupted_fetch_is_found_again(
         await consumer.ack([delivery])
 
 
+async def test_acking_a_whole_batch_with_the_fetch_sends_no_payloads(
+    transport: RedisTransport,
+) -> None:
+    spec = MailboxSpec("list", "whole", lease=LEASE)
+    await transport.send(spec, [b"payload-a", b"payload-b", b"payload-c"])
+    async with (
+        transport.consumer(spec, "w1") as consumer,
+        transport.client.dedicated(read_timeout=5.0) as monitor,
+    ):
+        batch = await consumer.fetch(2)
+        await monitor.execute_command("MONITOR")
+        connection = monitor.connection
+        assert connection is not None
+        assert [d.payload for d in await consumer.fetch(5, ack=batch)] == [b"payload-c"]
+        with trio.fail_after(5):
+            line = ""
+            while '"EVALSHA"' not in line:
+                reply = await connection.read_reply()
+                line = reply.decode() if isinstance(reply, bytes) else str(reply)
+        assert "payload-a" not in line and "payload-b" not in line  # acked by count
+        processing = await transport.client.lrange("{whole}:processing:w1", 0, -1)
+        assert processing == [b"payload-c"]
+
+
+async def test_a_taken_over_consumer_acking_with_its_fetch_drops_nothing_unseen(
+    transport: RedisTransport,
+) -> None:
+    """A consumer whose lease lapsed was taken over: its whole-batch ack must not empty
+    a processing list that holds as many messages, but not those (here pushed
+    behind its back, as moves whose replies were lost would)."""
+    spec = MailboxSpec("list", "lapsed", lease=LEASE)
+    client = transport.client
+    await transport.send(spec, [b"a", b"b"])
+    async with transport.consumer(spec, "slow") as slow:
+        batch = await slow.fetch(2)
+        await client.zadd("{lapsed}:consumers", {"slow": 0})  # its heartbeat, long ago
+        async with transport.consumer(spec, "heir"):  # opening takes over "slow"
+            assert await client.lrange("lapsed", 0, -1) == [b"a", b"b"]
+            await client.rpush("{lapsed}:processing:slow", "x", "y")
+            # Refused: it acks by payload (nothing: they went back), then resyncs,
+            # which finds what it never saw, then takes the two back (counted).
+            again = await slow.fetch(5, ack=batch)
+            assert [(d.payload, d.attempt) for d in again] == [
+                (b"x", 1),
+                (b"y", 1),
+                (b"a", 2),
+                (b"b", 2),
+            ]
+            await slow.ack(again)
+    assert await client.exists("{lapsed}:processing:slow") == 0
+
+
 # -- streams: pending entries, leases, deleted groups ----------------------------------------
 
 
@@ -203,6 +255,36 @@ async def test_stream_entries_pending_on_a_dead_consumer_are_claimed_after_the_l
         await heir.ack([delivery])
     assert (delivery.payload, delivery.attempt) == (b"a", 2)
     assert (await client.xpending("events", "events"))["pending"] == 0
+
+
+async def test_stream_acks_ride_in_the_write_of_the_next_read(transport: RedisTransport) -> None:
+    spec = MailboxSpec("stream", "riding", lease=LEASE)
+    client = transport.client
+    async with (
+        transport.consumer(spec, "w1") as consumer,
+        transport.client.dedicated(read_timeout=5.0) as monitor,
+    ):
+        await transport.send(spec, [b"a"])
+        batch = list(await consumer.fetch(5))  # reads its history, then new entries
+        await transport.send(spec, [b"b"])
+        batch += await consumer.fetch(5)  # a blocking read: its connection is open
+        await transport.send(spec, [b"c"])
+        await monitor.execute_command("MONITOR")
+        connection = monitor.connection
+        assert connection is not None
+        assert [d.payload for d in await consumer.fetch(5, ack=batch)] == [b"c"]
+        seen: list[str] = []
+        with trio.fail_after(5):
+            while len(seen) < 2:
+                reply = await connection.read_reply()
+                line = reply.decode() if isinstance(reply, bytes) else str(reply)
+                if '"XACK"' in line or '"XREADGROUP"' in line:
+                    seen.append(line)
+        pending = await client.xpending("riding", "riding")
+    xack, xreadgroup = seen
+    assert '"XACK"' in xack and '"XREADGROUP"' in xreadgroup
+    assert xack.split("]", 1)[0].split()[-1] == xreadgroup.split("]", 1)[0].split()[-1]
+    assert pending["pending"] == 1  # "c" only
 
 
 async def test_lease_renewal_keeps_a_slow_stream_consumers_entries(

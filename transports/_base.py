@@ -201,8 +201,7 @@ class NodeInfo:
 
 class Consumer(ABC):
     """One consumer of one mailbox. Used by one task at a time, except that an ack (or
-    :meth:`Transport.settle`) may run beside a fetch: the runtime acks a batch while it
-    fetches the next.
+    :meth:`Transport.settle`) may run beside a fetch.
 
     A consumer of a durable mailbox holds the messages it fetched until they are
     acked, dead-lettered or retried; if its process dies, another consumer takes
@@ -212,21 +211,32 @@ class Consumer(ABC):
     """
 
     @abstractmethod
-    async def fetch(self, max_count: int) -> Sequence[Delivery]:
-        """Wait for at least one message and return up to ``max_count``, oldest first.
+    async def fetch(self, max_count: int, *, ack: Sequence[Delivery] = ()) -> Sequence[Delivery]:
+        """Ack ``ack``, then wait for at least one message and return up to ``max_count``,
+        oldest first.
 
         Messages this consumer (by name) fetched earlier and never acked come
         first, with their ``attempt`` raised.
 
+        ``ack`` is acked as :meth:`ack` would, in the same round trip as the fetch
+        where the store can (the runtime acks a handled batch as it fetches the
+        next). When the call returns, the acks are made; when it raises, they may or
+        may not be. Acking again is harmless: deliveries this consumer no longer
+        holds are skipped.
+
         Raises:
+            ConfigurationError: ``max_count`` is below 1.
             TransportError: the store failed; the consumer stays usable and the
-                caller may retry after a pause.
+                caller may retry after a pause (with the same ``ack``).
             ClosedError: the consumer or its transport was closed.
         """
 
     @abstractmethod
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         """Mark the deliveries handled, in one round-trip; a no-op for pub/sub.
+
+        Deliveries this consumer does not hold (acked already, or never fetched
+        by it) are skipped.
 
         Raises:
             TransportError: the store failed; the messages will be redelivered.

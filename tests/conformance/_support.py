@@ -65,10 +65,13 @@ def payloads_of(messages: Sequence[HasPayload]) -> list[bytes]:
     return [message.payload for message in messages]
 
 
-async def fetch_within(consumer: Consumer, max_count: int, seconds: float) -> list[Delivery]:
-    """Fetch, giving up after ``seconds``: the deliveries, or ``[]`` if none came."""
+async def fetch_within(
+    consumer: Consumer, max_count: int, seconds: float, *, ack: Sequence[Delivery] = ()
+) -> list[Delivery]:
+    """Fetch (acking ``ack`` first), giving up after ``seconds``: the deliveries, or
+    ``[]`` if none came (the acks may then be made or not)."""
     with trio.move_on_after(seconds):
-        return list(await consumer.fetch(max_count))
+        return list(await consumer.fetch(max_count, ack=ack))
     return []
 
 

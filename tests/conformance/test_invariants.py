@@ -25,6 +25,8 @@ operations = st.lists(
         st.tuples(st.just("send"), st.integers(1, 4)),
         st.tuples(st.just("fetch"), slot, st.integers(1, 3)),
         st.tuples(st.just("ack"), slot, st.integers(1, 3)),
+        # Ack the first n held (0: all of them) with the next fetch, as the runtime does.
+        st.tuples(st.just("fetch_ack"), slot, st.integers(0, 3), st.integers(1, 3)),
         st.tuples(st.just("crash"), slot),
         st.tuples(st.just("retry"), slot),
         st.tuples(st.just("bury"), slot),
@@ -82,6 +84,15 @@ class Model:
                 worker = await self.worker(index)
                 done, worker.held[:count] = worker.held[:count], []
                 await worker.consumer.ack(done)
+                self.acked.update(delivery.payload for delivery in done)
+            case ("fetch_ack", index, acks, count):
+                worker = await self.worker(index)
+                acks = acks or len(worker.held)
+                done, worker.held[:acks] = worker.held[:acks], []
+                got = await fetch_within(worker.consumer, count, self.lease / 10, ack=done)
+                if not got:  # interrupted: the acks may be made or not; making sure is safe
+                    await worker.consumer.ack(done)
+                worker.held.extend(got)
                 self.acked.update(delivery.payload for delivery in done)
             case ("crash", index):
                 await self.crash(index)

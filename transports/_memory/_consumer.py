@@ -101,8 +101,9 @@ class MemoryConsumer(Consumer):
     def _wakeup(self, now: float) -> float:
         """When (trio time) a fetch with nothing to take should look again, unprompted."""
 
-    async def fetch(self, max_count: int) -> Sequence[Delivery]:
-        """Wait for at least one message and return up to ``max_count``, oldest first.
+    async def fetch(self, max_count: int, *, ack: Sequence[Delivery] = ()) -> Sequence[Delivery]:
+        """Ack ``ack``, then wait for at least one message and return up to ``max_count``,
+        oldest first.
 
         Messages this consumer's name fetched before and never acked come first,
         with their ``attempt`` raised. Cancelling a waiting fetch loses nothing.
@@ -113,6 +114,8 @@ class MemoryConsumer(Consumer):
         """
         if max_count < 1:
             raise ConfigurationError(f"fetch needs max_count >= 1, not {max_count!r}")
+        if ack:
+            await self.ack(ack)
         await trio.lowlevel.checkpoint_if_cancelled()
         while True:
             self._check_open()

@@ -50,16 +50,18 @@ class ListConsumer(MemoryConsumer):
             if item.session is not self:
                 item.attempt = 1 + self._count_crash(item)
                 item.session = self
-                out.append(Delivery(item.key, item.payload, item.attempt))
+                item.delivery = Delivery(item.key, item.payload, item.attempt)
+                out.append(item.delivery)
         if self._spec.durable and len(out) < max_count:
             requeued = self._take_over(now)
         while box.queue and len(out) < max_count:
             payload = box.queue.popleft()
             key = digest(payload)
             item = Held(payload, key, 1 + box.failures.get(key, 0), self)
+            item.delivery = Delivery(item.key, item.payload, item.attempt)
             if self._spec.durable:
                 held.append(item)
-            out.append(Delivery(item.key, item.payload, item.attempt))
+            out.append(item.delivery)
         if (due or requeued) and box.queue:
             box.signal.notify()
         return out
@@ -98,10 +100,12 @@ class ListConsumer(MemoryConsumer):
         return wakeup
 
     def _release(self, delivery: Delivery) -> bool:
-        """Remove one copy of ``delivery`` from this name's processing list (``LREM 1``)."""
+        """Remove ``delivery`` from this name's processing list; False if it is not
+        there (acked already, or not this consumer's: then nothing is removed, not
+        even an equal copy)."""
         held = self._box.processing.get(self._name, [])
         for index, item in enumerate(held):
-            if item.payload == delivery.payload:
+            if item.delivery is delivery:
                 del held[index]
                 return True
         return False

@@ -143,14 +143,16 @@ class DelayedQueue(Generic[_T]):
 class Held:
     """A list message in a consumer's processing list.
 
-    ``session`` is the open consumer it was last delivered to; a message held by
-    a session that is gone is redelivered to the next consumer of the same name.
+    ``session`` is the open consumer it was last delivered to, as ``delivery``; a
+    message held by a session that is gone is redelivered to the next consumer of
+    the same name.
     """
 
     payload: bytes
     key: str
     attempt: int
     session: object
+    delivery: object = None
 
 
 @attrs.define(eq=False)

@@ -77,8 +77,9 @@ class ChannelConsumer(RedisConsumer):
         if pubsub is not None:
             await pubsub.aclose()
 
-    async def fetch(self, max_count: int) -> Sequence[Delivery]:
-        """Wait for at least one message and return up to ``max_count`` already received.
+    async def fetch(self, max_count: int, *, ack: Sequence[Delivery] = ()) -> Sequence[Delivery]:
+        """Wait for at least one message and return up to ``max_count`` already received
+        (``ack`` is ignored: pub/sub acks are no-ops).
 
         Raises:
             ConfigurationError: ``max_count`` is below 1.

@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import trio
+from hiredis import ReplyError
 from redis.client import NEVER_DECODE
 
 from transports._exceptions import (
@@ -23,6 +24,8 @@ from transports._exceptions import (
 
 from .._base import Consumer, Delivery, Failure, MailboxSpec
 from ._client import DedicatedConnection
+from ._connection import Connection, pack
+from ._errors import command_error
 from ._scripts import DEAD_LETTER
 
 if TYPE_CHECKING:
@@ -52,7 +55,7 @@ def digest(payload: bytes) -> str:
 class Keys:
     """The keys of one mailbox: the mailbox itself is the bare name, the rest share ``{name}``."""
 
-    __slots__ = ("closed", "consumers", "dead", "delayed", "failures", "mailbox", "tag")
+    __slots__ = ("closed", "consumers", "dead", "delayed", "epochs", "failures", "mailbox", "tag")
 
     def __init__(self, name: str) -> None:
         self.mailbox = name
@@ -62,6 +65,7 @@ class Keys:
         self.delayed = f"{self.tag}:delayed"
         self.consumers = f"{self.tag}:consumers"
         self.closed = f"{self.tag}:closed"
+        self.epochs = f"{self.tag}:epochs"
 
     def delayed_in(self, group: str) -> str:
         """The retries of a stream group, scored by due time."""
@@ -211,6 +215,66 @@ class RedisConsumer(Consumer):
             f"no reply to {command[0].decode()} from {self._client.url} "
             f"within {timeout + _BLOCK_GRACE:.1f}s"
         )
+
+    def _pipelining_connection(self) -> Connection | None:
+        """The dedicated connection, if open, to pipeline a blocking read on."""
+        blocking = self._blocking
+        if isinstance(blocking, DedicatedConnection):
+            connection = blocking.connection
+            if connection is not None and not connection.closed:
+                return connection
+        return None
+
+    async def _block_pipelined(
+        self,
+        connection: Connection,
+        timeout: float,
+        leading: Sequence[tuple[Any, ...]],
+        blocking: tuple[Any, ...],
+        *followers: tuple[Any, ...],
+    ) -> tuple[list[Any], Any, list[Any]] | None:
+        """Send ``leading``, ``blocking`` and ``followers`` in one write on the open
+        dedicated connection; return the replies of the leading commands, of the
+        blocking one, and of the followers.
+
+        The server runs the leading commands at once, the blocking one next, and the
+        followers as soon as it returns. A follower's error reply becomes -1 (its
+        count is unknown: the caller looks again). None when a cluster redirected
+        the commands (nothing ran): use ``_block``, and send ``leading`` alone.
+
+        Raises:
+            CommandError: a leading or the blocking command failed (the blocking
+                one may have run: the caller must look again at what it holds).
+            TransportTimeout: the reply is long overdue (the connection closes).
+            TransportError: the store failed (the connection closes).
+        """
+        commands = [*leading, blocking, *followers]
+        try:
+            await connection.send(b"".join([pack(command) for command in commands]))
+            # The connection's own deadline (no cancel scope per wait): a reply long
+            # overdue closes it and raises TransportTimeout.
+            replies: list[Any] = await connection.read_replies(
+                len(commands), timeout + _BLOCK_GRACE, [False] * len(commands)
+            )
+        except BaseException:
+            self._drop_blocking()
+            raise
+        lead = len(leading)
+        for command, reply in zip(commands[: lead + 1], replies, strict=False):
+            if isinstance(reply, ReplyError):
+                error = command_error(reply, command[0])
+                if getattr(error, "code", "") in ("MOVED", "ASK"):
+                    self._drop_blocking()
+                    return None
+                raise error
+        rest = [-1 if isinstance(reply, ReplyError) else reply for reply in replies[lead + 1 :]]
+        return replies[:lead], replies[lead], rest
+
+    def _drop_blocking(self) -> None:
+        """The connection failed (and closed): the next wait opens a new one."""
+        if self._blocking is not None:
+            self._blocking.close()
+            self._blocking = None
 
     @staticmethod
     def _bounded(seconds: float) -> float:

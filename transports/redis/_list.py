@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import trio
-from hiredis import ReplyError
 
 from .._base import Delivery
-from ._client import DedicatedConnection
-from ._connection import Connection, pack
-from ._consumer import _BLOCK_GRACE, RedisConsumer, digest
-from ._errors import command_error
+from ._consumer import RedisConsumer, digest
 from ._scripts import (
     LIST_ACK,
     LIST_CLOSE,
@@ -29,8 +25,6 @@ __all__ = ["ListConsumer", "ListDelivery"]
 
 # What LIST_TAKE does with this consumer's processing list before taking new messages.
 _NO_LEFTOVERS, _RESYNC, _OPENING = "0", "1", "2"
-
-_RAW = [[False] * count for count in range(4)]  # read_replies' decode flags: raw bytes
 
 _QUIET_SPAN = 0.5
 """After a wait returned the only message there was, the next fetch waits at once
@@ -114,16 +108,36 @@ class _Holdings:
             else:
                 first[payload] = delivery
 
-    def remove(self, payload: bytes) -> bool:
-        """Forget one copy; True when none is left."""
+    def remove(self, delivery: Delivery) -> bool:
+        """Forget ``delivery`` (else one copy of its payload); True when none is left."""
+        payload = delivery.payload
         extra = self.extra.get(payload)
         if extra:
-            extra.pop()
+            if self.first.get(payload) is delivery:
+                self.first[payload] = extra.pop(0)
+            else:
+                index = next((i for i, d in enumerate(extra) if d is delivery), -1)
+                extra.pop(index)
             if not extra:
                 del self.extra[payload]
             return False
         self.first.pop(payload, None)
         return True
+
+    def holds(self, delivery: Delivery) -> bool:
+        """True when ``delivery`` itself (not an equal copy) is held."""
+        payload = delivery.payload
+        if self.first.get(payload) is delivery:
+            return True
+        return any(copy is delivery for copy in self.extra.get(payload, ()))
+
+    def are_all(self, deliveries: Sequence[Delivery]) -> bool:
+        """True when ``deliveries`` are exactly the deliveries held, each once."""
+        first = self.first
+        if self.extra or len(deliveries) != len(first):
+            return False
+        payloads = {delivery.payload for delivery in deliveries}
+        return len(payloads) == len(first) and all(first.get(d.payload) is d for d in deliveries)
 
     def copies(self, payload: bytes) -> int:
         return (payload in self.first) + len(self.extra.get(payload, ()))
@@ -146,6 +160,13 @@ class ListConsumer(RedisConsumer):
     and every ``lease/2`` of fetching, the processing lists of consumers silent for
     longer than ``lease`` go back to the head of ``name``, in order.
 
+    ``fetch(ack=...)`` acks in the same script that takes the next batch. When the
+    consumer acks everything it holds (the common case: a whole batch), no payload
+    travels: the script empties the processing list if the consumer's epoch is
+    still the one it registered (a takeover drops it) and the list holds as many
+    messages as expected. After any call whose outcome is unknown (a failure, a
+    cancellation), the consumer resyncs first and acks payload by payload.
+
     Failure counts live in ``{name}:failures`` under the SHA-1 of the payload, so
     equal payloads share a count. An attempt that ends without an ack counts as
     failed exactly once: when the consumer closes, it raises the count of what it
@@ -166,7 +187,8 @@ class ListConsumer(RedisConsumer):
         self._ready: deque[Delivery] = deque()
         self._held = _Holdings()
         self._failed: set[bytes] = set()  # held payloads with a failure count to clear
-        self._resync = False
+        self._resync = False  # lost track of the processing list: the next take resyncs
+        self._epoch = ""  # registered by the last opening or resyncing take
         self._next_maintenance = -float("inf")
         self._next_due = float("inf")
         self._taken_at = -float("inf")
@@ -188,15 +210,32 @@ class ListConsumer(RedisConsumer):
         args: list[Any] = [self._name]
         for payload, attempt in self._held.attempts():
             args += [payload, attempt]
-        await LIST_CLOSE(self._client, [self._keys.failures, self._keys.closed], args)
+        keys = [self._keys.failures, self._keys.closed, self._keys.epochs]
+        await LIST_CLOSE(self._client, keys, args)
+
+    async def _guarded(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        try:
+            return await super()._guarded(call)
+        except BaseException:
+            # A call that did not finish may have changed the processing list.
+            self._resync = self._durable
+            raise
 
     # -- fetching ---------------------------------------------------------------------
 
-    async def _take(self, count: int, leftovers: str, lookup: Sequence[bytes]) -> list[Delivery]:
-        """Run LIST_TAKE; return leftovers not held yet, then new messages, then ``lookup``."""
+    async def _take(
+        self,
+        count: int,
+        leftovers: str,
+        lookup: Sequence[bytes],
+        ack: Sequence[Delivery] = (),
+    ) -> list[Delivery]:
+        """Run LIST_TAKE, acking ``ack`` first; return leftovers not held yet, then new
+        messages, then ``lookup``."""
         now = trio.current_time()
         maintain = self._durable and now >= self._next_maintenance
         keys = self._keys
+        form, fields, payloads = self._ack_form(ack)
         reply = await LIST_TAKE(
             self._client,
             [
@@ -206,6 +245,7 @@ class ListConsumer(RedisConsumer):
                 keys.delayed,
                 keys.consumers,
                 keys.closed,
+                keys.epochs,
             ],
             [
                 count,
@@ -215,10 +255,30 @@ class ListConsumer(RedisConsumer):
                 leftovers,
                 self._name,
                 keys.processing(""),
+                self._epoch,
+                form,
+                len(fields),
+                len(ack),
+                *fields,
+                *payloads,
                 *lookup,
             ],
         )
-        items, left, counts, wait = reply
+        items, left, counts, wait, acked, epoch = reply
+        if acked == 0:
+            # Refused (nothing was taken): taken over (the messages went back to the
+            # list), or the list is not what this consumer thinks. Ack what is
+            # there, payload by payload, and take again with a resync.
+            self._resync = True
+            await LIST_ACK(self._client, *self._ack_plan(ack))
+            self._acked(ack)
+            return await self._take(count, _RESYNC, lookup)
+        if ack:
+            self._acked(ack)
+        if epoch:
+            self._epoch = epoch.decode()
+        if leftovers == _RESYNC:
+            self._resync = False
         self._taken_at = now
         if maintain:
             self._next_maintenance = now + self._lease / 2
@@ -243,16 +303,27 @@ class ListConsumer(RedisConsumer):
         out += fresh
         return out
 
+    def _ack_form(self, ack: Sequence[Delivery]) -> tuple[str, list[str], list[bytes]]:
+        """How LIST_TAKE acks ``ack``: its form, the failure fields to delete, and the
+        payloads it needs (none for the form ``all``)."""
+        if not ack:
+            return "", [], []
+        fields = self._failure_fields(ack)
+        if self._epoch and not self._resync and not self._ready and self._held.are_all(ack):
+            return "all", fields, []
+        return "each", fields, [delivery.payload for delivery in ack]
+
     def _counted(self, payload: bytes, failed: int) -> Delivery:
         if failed:
             self._failed.add(payload)
         return _delivery(payload, 1 + failed)
 
-    async def fetch(self, max_count: int) -> Sequence[Delivery]:
-        """Wait for at least one message and return up to ``max_count``, oldest first.
+    async def fetch(self, max_count: int, *, ack: Sequence[Delivery] = ()) -> Sequence[Delivery]:
+        """Ack ``ack``, then wait for at least one message and return up to ``max_count``,
+        oldest first.
 
         Messages this consumer's name held unacked in an earlier life come first.
-        One round trip when messages are waiting; otherwise a bounded ``BLMOVE``
+        One round trip, acks included, when messages are waiting; otherwise a bounded ``BLMOVE``
         (or ``BLPOP``) on a dedicated connection, pipelined with an ``HLEN`` of the
         failure counts: a message that wakes it is handed over at once when no
         message has a failure count (else one more round trip looks its count up,
@@ -266,24 +337,25 @@ class ListConsumer(RedisConsumer):
         """
         self._check_max_count(max_count)
         self._check_open()
+        ack = self._holding(ack)
         if self._ready:
-            await trio.lowlevel.checkpoint()
+            await self.ack(ack)
             ready = self._ready
             got: Sequence[Delivery] = [ready.popleft() for _ in range(min(max_count, len(ready)))]
         else:
-            got = await self._guarded(lambda: self._fetch(max_count))
+            got = await self._guarded(lambda: self._fetch(max_count, ack))
         if self._durable:
             self._held.add(got)
         return got
 
-    async def _fetch(self, max_count: int) -> list[Delivery]:
+    async def _fetch(self, max_count: int, ack: Sequence[Delivery]) -> list[Delivery]:
         try:
             while True:
                 self._check_open()
-                if not self._may_wait_at_once():
+                if ack or not self._may_wait_at_once():
                     leftovers = _RESYNC if self._resync else _NO_LEFTOVERS
-                    got = await self._take(max_count, leftovers, ())
-                    self._resync = False
+                    got = await self._take(max_count, leftovers, (), ack)
+                    ack = ()
                     if got:
                         return got
                 payload, failures, waiting = await self._wait_for_one()
@@ -323,13 +395,14 @@ class ListConsumer(RedisConsumer):
             command = (b"BLMOVE", keys.mailbox, self._processing, b"LEFT", b"RIGHT", seconds)
         else:
             command = (b"BLPOP", keys.mailbox, seconds)
-        blocking = self._blocking
-        connection = blocking.connection if isinstance(blocking, DedicatedConnection) else None
+        connection = self._pipelining_connection()
         replies = None
-        if connection is not None and not connection.closed:
-            replies = await self._block_pipelined(
-                connection, timeout, command, (b"HLEN", keys.failures), (b"LLEN", keys.mailbox)
+        if connection is not None:
+            pipelined = await self._block_pipelined(
+                connection, timeout, (), command, (b"HLEN", keys.failures), (b"LLEN", keys.mailbox)
             )
+            if pipelined is not None:
+                replies = [pipelined[1], *pipelined[2]]
         if replies is None:
             # The first wait, or after a failure or a cluster redirection: the
             # connection opens (where the key lives) as usual; the counts stay unknown.
@@ -339,39 +412,6 @@ class ListConsumer(RedisConsumer):
         if reply is not None and not self._durable:
             reply = reply[1]
         return reply, failures, waiting
-
-    async def _block_pipelined(
-        self, connection: Connection, timeout: float, *commands: tuple[Any, ...]
-    ) -> list[Any] | None:
-        """Send ``commands`` in one write on the open dedicated connection and return
-        their replies; the first blocks, and the server runs the others as soon as it
-        returns (an error reply of the others becomes -1). None when a cluster
-        redirected them (nothing ran): use ``_block``."""
-        try:
-            await connection.send(b"".join([pack(command) for command in commands]))
-            # The connection's own deadline (no cancel scope per wait): a reply long
-            # overdue closes it and raises TransportTimeout.
-            replies: list[Any] = await connection.read_replies(
-                len(commands), timeout + _BLOCK_GRACE, _RAW[len(commands)]
-            )
-        except BaseException:
-            self._drop_blocking()
-            raise
-        first = replies[0]
-        if isinstance(first, ReplyError):
-            error = command_error(first, commands[0][0])
-            if getattr(error, "code", "") in ("MOVED", "ASK"):
-                self._drop_blocking()
-                return None
-            raise error
-        # A follower's error leaves its count unknown (-1): the caller looks again.
-        return [first, *(-1 if isinstance(r, ReplyError) else r for r in replies[1:])]
-
-    def _drop_blocking(self) -> None:
-        """The connection failed (and closed): the next wait opens a new one."""
-        if self._blocking is not None:
-            self._blocking.close()
-            self._blocking = None
 
     async def _retry(self, delivery: Delivery, milliseconds: int) -> None:
         token = secrets.token_hex(8)
@@ -384,7 +424,7 @@ class ListConsumer(RedisConsumer):
     # -- acks and fates ---------------------------------------------------------------
 
     def _forget(self, delivery: Delivery) -> None:
-        if self._durable and self._held.remove(delivery.payload):
+        if self._durable and self._held.remove(delivery):
             self._failed.discard(delivery.payload)
 
     def _ack_key(self) -> str:
@@ -402,33 +442,51 @@ class ListConsumer(RedisConsumer):
             ClosedError: the consumer or its transport is closed.
         """
         self._check_open()
-        if not self._durable or not deliveries:
+        deliveries = self._holding(deliveries)
+        if not deliveries:
             await trio.lowlevel.checkpoint()
             return
         keys, args = self._ack_plan(deliveries)
         await self._guarded(lambda: LIST_ACK(self._client, keys, args))
         self._acked(deliveries)
 
+    def _failure_fields(self, deliveries: Sequence[Delivery]) -> list[str]:
+        """The fields of ``{name}:failures`` that acking ``deliveries`` deletes."""
+        known = self._failed
+        return list({digest(d.payload) for d in deliveries if d.attempt > 1 or d.payload in known})
+
     def _ack_plan(self, deliveries: Sequence[Delivery]) -> tuple[list[str], list[Any]]:
         """LIST_ACK's keys and arguments for ``deliveries``."""
-        known = self._failed
-        failed = {digest(d.payload) for d in deliveries if d.attempt > 1 or d.payload in known}
+        failed = self._failure_fields(deliveries)
         payloads = [delivery.payload for delivery in deliveries]
         return [self._processing, self._keys.failures], [len(failed), *failed, *payloads]
 
+    def _holding(self, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
+        """Those of ``deliveries`` this consumer holds (none with ``at_most_once``):
+        acking one again must not ack an equal copy fetched since."""
+        if not self._durable:
+            return ()
+        holds = self._held.holds
+        return [delivery for delivery in deliveries if holds(delivery)]
+
     def _ack_commands(self, deliveries: Sequence[Delivery]) -> list[tuple[Any, ...]]:
-        if not self._durable or not deliveries:
+        deliveries = self._holding(deliveries)
+        if not deliveries:
             return []
         return [LIST_ACK.command(*self._ack_plan(deliveries))]
 
     def _acked(self, deliveries: Sequence[Delivery]) -> None:
+        """Forget the acked ``deliveries`` (those not held were not acked: skipped)."""
         held = self._held
-        if not self._durable or held.extra or self._failed:
-            super()._acked(deliveries)  # _forget, one by one
+        if not self._durable:
             return
-        pop = held.first.pop  # no copies, no counts: forgetting is one pop each
+        if held.extra or self._failed:
+            super()._acked(self._holding(deliveries))  # _forget, one by one
+            return
+        first = held.first  # no copies, no counts: forgetting is one deletion each
         for delivery in deliveries:
-            pop(delivery.payload, None)
+            if first.get(delivery.payload) is delivery:
+                del first[delivery.payload]
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         """Put the deliveries back at the head of the list, in order, uncounted.

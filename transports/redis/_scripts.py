@@ -36,6 +36,16 @@ local function chunked(command, key, items)
     redis.call(command, key, unpack(items, i, math.min(i + 999, #items)))
   end
 end
+local function ack_each(processing, first, last)
+  -- ARGV[first..last]: payloads to ack. Acks come mostly in fetch order: the
+  -- oldest held messages are the head.
+  if last < first then return end
+  local head = redis.call('LRANGE', processing, 0, last - first)
+  local i = first
+  while i <= last and head[i - first + 1] == ARGV[i] do i = i + 1 end
+  if i > first then redis.call('LTRIM', processing, i - first, -1) end
+  for j = i, last do redis.call('LREM', processing, 1, ARGV[j]) end
+end
 local function next_due(delayed, now)
   local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
   if #first == 0 then return -1 end
@@ -89,14 +99,33 @@ class Script:
 
 
 LIST_TAKE = Script("""
--- KEYS: list, processing, failures, delayed, consumers, closed
+-- KEYS: list, processing, failures, delayed, consumers, closed, epochs
 -- ARGV: count, durable, lease_ms, maintain, leftovers (0 none, 1 resync, 2 open),
---       me, processing key prefix, payloads whose failures to look up...
+--       me, processing key prefix, epoch, ack form ('' none, 'all', 'each'),
+--       number of failure fields nf, number of acked messages na, nf fields,
+--       na payloads (form 'each' only), then payloads whose failures to look up...
 local list, processing, failures, delayed = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local consumers, closed = KEYS[5], KEYS[6]
+local consumers, closed, epochs = KEYS[5], KEYS[6], KEYS[7]
 local count, durable = tonumber(ARGV[1]), ARGV[2] == '1'
 local lease, maintain, leftovers = tonumber(ARGV[3]), ARGV[4] == '1', ARGV[5]
 local me, prefix = ARGV[6], ARGV[7]
+local form, nf, na = ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
+local lookup = 12 + nf
+local acked = -1
+if form == 'all' then
+  -- The processing list holds exactly the acked messages, as the consumer knows
+  -- unless it was taken over since it registered (a new epoch) or it lost track.
+  if redis.call('HGET', epochs, me) ~= ARGV[8] or redis.call('LLEN', processing) ~= na then
+    return {{}, {}, {}, -1, 0, ''}  -- refused, and nothing taken: acks come first
+  end
+  redis.call('DEL', processing)
+  acked = 1
+elseif form == 'each' then
+  ack_each(processing, lookup, lookup + na - 1)
+  lookup = lookup + na
+  acked = 1
+end
+if acked == 1 and nf > 0 then redis.call('HDEL', failures, unpack(ARGV, 12, 11 + nf)) end
 local now = now_ms()
 local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
 if #due > 0 then
@@ -121,15 +150,19 @@ if durable and maintain then
       end
       for _ = 1, n do redis.call('LMOVE', held, list, 'RIGHT', 'LEFT') end
       redis.call('ZREM', consumers, dead)
+      redis.call('HDEL', epochs, dead)
     end
   end
 end
-local left = {}
+local left, epoch = {}, ''
 if durable and leftovers ~= '0' then
   left = redis.call('LRANGE', processing, 0, -1)
   if leftovers == '2' and redis.call('SREM', closed, me) == 0 then
     for _, item in ipairs(left) do redis.call('HINCRBY', failures, redis.sha1hex(item), 1) end
   end
+  -- The consumer knows its processing list again: a new epoch (never reused).
+  epoch = tostring(redis.call('HINCRBY', epochs, '{next}', 1))
+  redis.call('HSET', epochs, me, epoch)
 end
 local items = {}
 if count > 0 then items = redis.call('LPOP', list, count) or {} end
@@ -139,15 +172,24 @@ if redis.call('EXISTS', failures) == 1 then
   local fields = {}
   for _, item in ipairs(left) do fields[#fields + 1] = redis.sha1hex(item) end
   for _, item in ipairs(items) do fields[#fields + 1] = redis.sha1hex(item) end
-  for i = 8, #ARGV do fields[#fields + 1] = redis.sha1hex(ARGV[i]) end
+  for i = lookup, #ARGV do fields[#fields + 1] = redis.sha1hex(ARGV[i]) end
   for i = 1, #fields, 1000 do
     local got = redis.call('HMGET', failures, unpack(fields, i, math.min(i + 999, #fields)))
     for _, value in ipairs(got) do counts[#counts + 1] = tonumber(value) or 0 end
   end
 end
-return {items, left, counts, next_due(delayed, now)}
+return {items, left, counts, next_due(delayed, now), acked, epoch}
 """)
-"""Move due retries back, take over dead consumers, and move up to ``count`` messages."""
+"""Ack the last batch, move due retries back, take over dead consumers, and move up
+to ``count`` messages.
+
+The ack's form ``all`` (the consumer acks everything its processing list holds)
+costs O(1): no payloads travel. It applies only while the consumer's epoch in
+``{name}:epochs`` is the one it registered (at open and at every resync), which
+a takeover of its processing list removes, and the list has the expected length;
+otherwise the script stops there, and says the ack was refused (0): the consumer
+acks payload by payload, then resyncs.
+"""
 
 LIST_HEARTBEAT = Script("""
 redis.call('ZADD', KEYS[1], now_ms(), ARGV[1])
@@ -156,7 +198,7 @@ return 1
 """Mark the consumer ``ARGV[1]`` alive now in ``{name}:consumers``."""
 
 LIST_CLOSE = Script("""
--- KEYS: failures, closed; ARGV: me, then payload, attempt pairs still held
+-- KEYS: failures, closed, epochs; ARGV: me, then payload, attempt pairs still held
 for i = 2, #ARGV, 2 do
   local field = redis.sha1hex(ARGV[i])
   local attempt = tonumber(ARGV[i + 1])
@@ -165,9 +207,11 @@ for i = 2, #ARGV, 2 do
   end
 end
 redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
 return 1
 """)
-"""Count the attempts of the messages still held as failed, and mark the name closed."""
+"""Count the attempts of the messages still held as failed, mark the name closed, and
+drop its epoch."""
 
 RECORD_FAILURE = Script("""
 local failures = tonumber(redis.call('HGET', KEYS[1], ARGV[1])) or 0
@@ -220,15 +264,7 @@ return 1
 LIST_ACK = Script("""
 -- KEYS: processing, failures; ARGV: number of failure fields n, n fields, payloads
 local n = tonumber(ARGV[1])
-local first, last = n + 2, #ARGV
-if last >= first then
-  -- Acks come mostly in fetch order: the oldest held messages are the head.
-  local head = redis.call('LRANGE', KEYS[1], 0, last - first)
-  local i = first
-  while i <= last and head[i - first + 1] == ARGV[i] do i = i + 1 end
-  if i > first then redis.call('LTRIM', KEYS[1], i - first, -1) end
-  for j = i, last do redis.call('LREM', KEYS[1], 1, ARGV[j]) end
-end
+ack_each(KEYS[1], n + 2, #ARGV)
 if n > 0 then redis.call('HDEL', KEYS[2], unpack(ARGV, 2, n + 1)) end
 return 1
 """)

@@ -106,12 +106,14 @@ class StreamConsumer(RedisConsumer):
 
     # -- fetching ---------------------------------------------------------------------
 
-    async def fetch(self, max_count: int) -> Sequence[Delivery]:
-        """Wait for at least one entry and return up to ``max_count``, oldest first.
+    async def fetch(self, max_count: int, *, ack: Sequence[Delivery] = ()) -> Sequence[Delivery]:
+        """Ack ``ack``, then wait for at least one entry and return up to ``max_count``,
+        oldest first.
 
-        One round trip when entries are waiting. Cancelling a waiting fetch loses
-        nothing: an entry delivered to an interrupted call stays pending under this
-        name and the next fetch reads it from the pending list.
+        One round trip when entries are waiting: the acks (``XACK``) go in the same
+        write as the read. Cancelling a waiting fetch loses nothing: an entry
+        delivered to an interrupted call stays pending under this name and the next
+        fetch reads it from the pending list.
 
         Raises:
             ConfigurationError: ``max_count`` is below 1.
@@ -119,22 +121,28 @@ class StreamConsumer(RedisConsumer):
             ClosedError: the consumer or its transport is closed.
         """
         self._check_max_count(max_count)
-        got: list[Delivery] = await self._guarded(lambda: self._fetch(max_count))
         held = self._held
+        ack = [delivery for delivery in ack if delivery.id in held]
+        got: list[Delivery] = await self._guarded(lambda: self._fetch(max_count, ack))
         for delivery in got:
             held[delivery.id] = delivery.attempt
         return got
 
-    async def _fetch(self, max_count: int) -> list[Delivery]:
+    async def _fetch(self, max_count: int, ack: Sequence[Delivery]) -> list[Delivery]:
         while True:
             self._check_open()
             now = trio.current_time()
             try:
                 if self._history or now >= min(self._next_maintenance, self._next_due):
+                    if ack:
+                        await self._ack(self._ack_commands(ack))
+                        self._acked(ack)
+                        ack = ()
                     got = await self._take(max_count, now)
                     if got:
                         return got
-                got = await self._read_new(max_count)
+                got = await self._read_new(max_count, ack)
+                ack = ()
                 if got:
                     return got
             except CommandError as exc:
@@ -180,12 +188,12 @@ class StreamConsumer(RedisConsumer):
             out.append(Delivery(entry_id, entry_payload(fields), attempt))
         return out
 
-    async def _read_new(self, max_count: int) -> list[Delivery]:
+    async def _read_new(self, max_count: int, ack: Sequence[Delivery]) -> list[Delivery]:
+        """Ack ``ack``, then wait (bounded) for new entries; acked when it returns."""
         now = trio.current_time()
         limit = min(self._next_maintenance, self._next_due)
         timeout = self._bounded(min(self._lease / 3, limit - now))
-        reply = await self._block(
-            timeout,
+        read = (
             b"XREADGROUP",
             b"GROUP",
             self._group,
@@ -198,6 +206,20 @@ class StreamConsumer(RedisConsumer):
             self._keys.mailbox,
             b">",
         )
+        acks = self._ack_commands(ack)
+        connection = self._pipelining_connection() if acks else None
+        pipelined = None
+        if connection is not None:
+            # The acks ride in the read's write: the server runs them first.
+            pipelined = await self._block_pipelined(connection, timeout, acks, read)
+        if pipelined is not None:
+            reply = pipelined[1]
+        else:
+            if acks:
+                await self._ack(acks)
+            reply = await self._block(timeout, *read)
+        if ack:
+            self._acked(ack)
         if not reply:
             return []
         entries = reply[0][1]

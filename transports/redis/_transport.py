@@ -15,6 +15,8 @@ so a mailbox lives on one cluster slot):
 ``{name}:consumers``            zset: list consumer -> last heartbeat (ms, server clock)
 ``{name}:closed``               set: list consumers that closed after counting their
                                 unacked messages as failed
+``{name}:epochs``               hash: list consumer -> the epoch it registered (at open
+                                and at each resync; a takeover drops it), and ``{next}``
 ==============================  ==========================================================
 """
 
