@@ -7,7 +7,7 @@ nothing pending). Each worker handles one message at a time; the handler does a
 little CPU work (``--work`` microseconds of hashing) as real handlers do. Prints
 msgs/s per worker count and the ratio (target >= 1.6x on 2 cores).
 
-    python benchmarks/bench_workers.py [--n 40000] [--work 20] [--url URL]
+    python benchmarks/bench_workers.py [--n 200000] [--work 20] [--url URL]
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def run(url: str, workers: int, kind: str, n: int, work: int, path: Path) -> flo
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=40000)
+    parser.add_argument("--n", type=int, default=200000)
     parser.add_argument("--work", type=int, default=20, help="sha256 rounds per message")
     parser.add_argument("--rounds", type=int, default=3, help="best of this many runs")
     parser.add_argument("--url", help="Redis URL (default: $REDIS_URL, else a private server)")

@@ -210,12 +210,13 @@ async def test_acking_a_whole_batch_with_the_fetch_sends_no_payloads(
         assert processing == [b"payload-c"]
 
 
-async def test_a_taken_over_consumer_acking_with_its_fetch_drops_nothing_unseen(
-    transport: RedisTransport,
+@pytest.mark.parametrize("how", ["fetch", "ack", "settle"])
+async def test_a_taken_over_consumer_acking_a_whole_batch_drops_nothing_unseen(
+    transport: RedisTransport, how: str
 ) -> None:
-    """A consumer whose lease lapsed was taken over: its whole-batch ack must not empty
-    a processing list that holds as many messages, but not those (here pushed
-    behind its back, as moves whose replies were lost would)."""
+    """A consumer whose lease lapsed was taken over: its whole-batch ack (by count)
+    must not empty a processing list that holds as many messages, but not those
+    (here pushed behind its back, as moves whose replies were lost would)."""
     spec = MailboxSpec("list", "lapsed", lease=LEASE)
     client = transport.client
     await transport.send(spec, [b"a", b"b"])
@@ -227,7 +228,15 @@ async def test_a_taken_over_consumer_acking_with_its_fetch_drops_nothing_unseen(
             await client.rpush("{lapsed}:processing:slow", "x", "y")
             # Refused: it acks by payload (nothing: they went back), then resyncs,
             # which finds what it never saw, then takes the two back (counted).
-            again = await slow.fetch(5, ack=batch)
+            if how == "fetch":
+                again = await slow.fetch(5, ack=batch)
+            else:
+                if how == "ack":
+                    await slow.ack(batch)
+                else:
+                    assert await transport.settle(slow, {}, batch) == {}
+                assert await client.llen("{lapsed}:processing:slow") == 2
+                again = await slow.fetch(5)
             assert [(d.payload, d.attempt) for d in again] == [
                 (b"x", 1),
                 (b"y", 1),

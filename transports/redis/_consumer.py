@@ -311,6 +311,13 @@ class RedisConsumer(Consumer):
         for delivery in deliveries:
             self._forget(delivery)
 
+    def _acks_done(self, deliveries: Sequence[Delivery], replies: Sequence[Any]) -> bool:
+        """The commands of :meth:`_ack_commands` replied ``replies`` (no errors):
+        forget ``deliveries`` and return True, or return False when the store
+        refused them (then :meth:`ack` makes them)."""
+        self._acked(deliveries)
+        return True
+
     async def dead_letter(self, delivery: Delivery, failure: Failure) -> None:
         """Append ``delivery`` to ``{name}:dead`` with ``failure``, ack it, forget its count.
 

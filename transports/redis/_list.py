@@ -235,7 +235,6 @@ class ListConsumer(RedisConsumer):
         now = trio.current_time()
         maintain = self._durable and now >= self._next_maintenance
         keys = self._keys
-        form, fields, payloads = self._ack_form(ack)
         reply = await LIST_TAKE(
             self._client,
             [
@@ -255,23 +254,15 @@ class ListConsumer(RedisConsumer):
                 leftovers,
                 self._name,
                 keys.processing(""),
-                self._epoch,
-                form,
-                len(fields),
-                len(ack),
-                *fields,
-                *payloads,
+                *self._ack_args(ack),
                 *lookup,
             ],
         )
         items, left, counts, wait, acked, epoch = reply
         if acked == 0:
-            # Refused (nothing was taken): taken over (the messages went back to the
-            # list), or the list is not what this consumer thinks. Ack what is
-            # there, payload by payload, and take again with a resync.
-            self._resync = True
-            await LIST_ACK(self._client, *self._ack_plan(ack))
-            self._acked(ack)
+            # Refused, and nothing was taken: ack payload by payload, then take
+            # again with a resync.
+            await self._ack_each(ack)
             return await self._take(count, _RESYNC, lookup)
         if ack:
             self._acked(ack)
@@ -302,16 +293,6 @@ class ListConsumer(RedisConsumer):
         out += [self._counted(p, f) for p, f in zip(lookup, rest[len(items) :], strict=True)]
         out += fresh
         return out
-
-    def _ack_form(self, ack: Sequence[Delivery]) -> tuple[str, list[str], list[bytes]]:
-        """How LIST_TAKE acks ``ack``: its form, the failure fields to delete, and the
-        payloads it needs (none for the form ``all``)."""
-        if not ack:
-            return "", [], []
-        fields = self._failure_fields(ack)
-        if self._epoch and not self._resync and not self._ready and self._held.are_all(ack):
-            return "all", fields, []
-        return "each", fields, [delivery.payload for delivery in ack]
 
     def _counted(self, payload: bytes, failed: int) -> Delivery:
         if failed:
@@ -446,20 +427,37 @@ class ListConsumer(RedisConsumer):
         if not deliveries:
             await trio.lowlevel.checkpoint()
             return
-        keys, args = self._ack_plan(deliveries)
-        await self._guarded(lambda: LIST_ACK(self._client, keys, args))
+        keys, args = self._ack_keys(), [self._name, *self._ack_args(deliveries)]
+        if await self._guarded(lambda: LIST_ACK(self._client, keys, args)) == 0:
+            await self._ack_each(deliveries)
+        else:
+            self._acked(deliveries)
+
+    async def _ack_each(self, deliveries: Sequence[Delivery]) -> None:
+        """The ack by count was refused: this consumer was taken over (the messages
+        went back to the list) or lost track of its processing list. Ack payload by
+        payload what is there; the next take resyncs."""
+        self._resync = True
+        args = [self._name, *self._ack_args(deliveries)]  # the form "each" now
+        await self._guarded(lambda: LIST_ACK(self._client, self._ack_keys(), args))
         self._acked(deliveries)
 
-    def _failure_fields(self, deliveries: Sequence[Delivery]) -> list[str]:
-        """The fields of ``{name}:failures`` that acking ``deliveries`` deletes."""
-        known = self._failed
-        return list({digest(d.payload) for d in deliveries if d.attempt > 1 or d.payload in known})
+    def _ack_keys(self) -> list[str]:
+        return [self._processing, self._keys.failures, self._keys.epochs]
 
-    def _ack_plan(self, deliveries: Sequence[Delivery]) -> tuple[list[str], list[Any]]:
-        """LIST_ACK's keys and arguments for ``deliveries``."""
-        failed = self._failure_fields(deliveries)
-        payloads = [delivery.payload for delivery in deliveries]
-        return [self._processing, self._keys.failures], [len(failed), *failed, *payloads]
+    def _ack_args(self, deliveries: Sequence[Delivery]) -> list[Any]:
+        """The acks' arguments of LIST_TAKE and LIST_ACK: by count (form ``all``) when
+        ``deliveries`` are all this consumer holds and it knows its processing list,
+        else payload by payload (``each``)."""
+        if not deliveries:
+            return [self._epoch, "", 0, 0]
+        known = self._failed
+        fields = {digest(d.payload) for d in deliveries if d.attempt > 1 or d.payload in known}
+        head = [self._epoch, "all", len(fields), len(deliveries), *fields]
+        if self._epoch and not self._resync and not self._ready and self._held.are_all(deliveries):
+            return head
+        head[1] = "each"
+        return [*head, *(delivery.payload for delivery in deliveries)]
 
     def _holding(self, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
         """Those of ``deliveries`` this consumer holds (none with ``at_most_once``):
@@ -473,7 +471,14 @@ class ListConsumer(RedisConsumer):
         deliveries = self._holding(deliveries)
         if not deliveries:
             return []
-        return [LIST_ACK.command(*self._ack_plan(deliveries))]
+        return [LIST_ACK.command(self._ack_keys(), [self._name, *self._ack_args(deliveries)])]
+
+    def _acks_done(self, deliveries: Sequence[Delivery], replies: Sequence[Any]) -> bool:
+        if replies and replies[0] == 0:  # the ack by count was refused
+            self._resync = True
+            return False
+        self._acked(deliveries)
+        return True
 
     def _acked(self, deliveries: Sequence[Delivery]) -> None:
         """Forget the acked ``deliveries`` (those not held were not acked: skipped)."""

@@ -46,6 +46,33 @@ local function ack_each(processing, first, last)
   if i > first then redis.call('LTRIM', processing, i - first, -1) end
   for j = i, last do redis.call('LREM', processing, 1, ARGV[j]) end
 end
+local function ack_batch(processing, failures, epochs, me, at)
+  -- ARGV[at..]: epoch, form ('' nothing, 'all', 'each'), nf, na, nf failure fields,
+  -- then (form 'each') na payloads. Form 'all' acks everything the consumer holds
+  -- by count: only while its epoch is the one it registered (a takeover drops it)
+  -- and the list has the expected length. Returns 1 (acked), 0 (refused) or -1
+  -- (nothing to ack), and the index of the first ARGV after its arguments.
+  local epoch, form = ARGV[at], ARGV[at + 1]
+  local nf, na = tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
+  local fields = at + 4
+  local after = fields + nf
+  if form == 'all' then
+    if redis.call('HGET', epochs, me) ~= epoch or redis.call('LLEN', processing) ~= na then
+      return 0, after
+    end
+    redis.call('DEL', processing)
+  elseif form == 'each' then
+    ack_each(processing, after, after + na - 1)
+    after = after + na
+  else
+    return -1, after
+  end
+  local last = fields + nf - 1
+  for i = fields, last, 1000 do
+    redis.call('HDEL', failures, unpack(ARGV, i, math.min(i + 999, last)))
+  end
+  return 1, after
+end
 local function next_due(delayed, now)
   local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
   if #first == 0 then return -1 end
@@ -101,31 +128,15 @@ class Script:
 LIST_TAKE = Script("""
 -- KEYS: list, processing, failures, delayed, consumers, closed, epochs
 -- ARGV: count, durable, lease_ms, maintain, leftovers (0 none, 1 resync, 2 open),
---       me, processing key prefix, epoch, ack form ('' none, 'all', 'each'),
---       number of failure fields nf, number of acked messages na, nf fields,
---       na payloads (form 'each' only), then payloads whose failures to look up...
+--       me, processing key prefix, the acks (see ack_batch), then payloads whose
+--       failures to look up...
 local list, processing, failures, delayed = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local consumers, closed, epochs = KEYS[5], KEYS[6], KEYS[7]
 local count, durable = tonumber(ARGV[1]), ARGV[2] == '1'
 local lease, maintain, leftovers = tonumber(ARGV[3]), ARGV[4] == '1', ARGV[5]
 local me, prefix = ARGV[6], ARGV[7]
-local form, nf, na = ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
-local lookup = 12 + nf
-local acked = -1
-if form == 'all' then
-  -- The processing list holds exactly the acked messages, as the consumer knows
-  -- unless it was taken over since it registered (a new epoch) or it lost track.
-  if redis.call('HGET', epochs, me) ~= ARGV[8] or redis.call('LLEN', processing) ~= na then
-    return {{}, {}, {}, -1, 0, ''}  -- refused, and nothing taken: acks come first
-  end
-  redis.call('DEL', processing)
-  acked = 1
-elseif form == 'each' then
-  ack_each(processing, lookup, lookup + na - 1)
-  lookup = lookup + na
-  acked = 1
-end
-if acked == 1 and nf > 0 then redis.call('HDEL', failures, unpack(ARGV, 12, 11 + nf)) end
+local acked, lookup = ack_batch(processing, failures, epochs, me, 8)
+if acked == 0 then return {{}, {}, {}, -1, 0, ''} end  -- refused: acks come first
 local now = now_ms()
 local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
 if #due > 0 then
@@ -262,13 +273,11 @@ return 1
 """Ack a list message and schedule it in ``{name}:delayed``."""
 
 LIST_ACK = Script("""
--- KEYS: processing, failures; ARGV: number of failure fields n, n fields, payloads
-local n = tonumber(ARGV[1])
-ack_each(KEYS[1], n + 2, #ARGV)
-if n > 0 then redis.call('HDEL', KEYS[2], unpack(ARGV, 2, n + 1)) end
-return 1
+-- KEYS: processing, failures, epochs; ARGV: me, then the acks (see ack_batch)
+return (ack_batch(KEYS[1], KEYS[2], KEYS[3], ARGV[1], 2))
 """)
-"""Remove acked messages from the processing list and forget their failure counts."""
+"""Remove acked messages from the processing list and forget their failure counts:
+by count (form ``all``, see LIST_TAKE; 0 when refused) or payload by payload."""
 
 LIST_RELEASE = Script("""
 -- KEYS: processing, list; ARGV: payloads, oldest first

@@ -241,9 +241,11 @@ class RedisTransport(Transport):
             error = next((r for r in replies[start:end] if isinstance(r, ReplyError)), None)
             if error is not None:
                 refused[spec] = command_error(error, commands[start][0])
-        errors = [r for r in replies[len(commands) - len(acks) :] if isinstance(r, ReplyError)]
+        ack_replies = replies[len(commands) - len(acks) :]
+        errors = [r for r in ack_replies if isinstance(r, ReplyError)]
         if not errors:
-            consumer._acked(deliveries)
+            if not consumer._acks_done(deliveries, ack_replies):
+                await consumer.ack(deliveries)  # refused as sent: the consumer knows why
         elif all(str(error).startswith("NOSCRIPT") for error in errors):
             await consumer.ack(deliveries)  # the server lost its scripts: this loads them
         else:
