@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 import trio
@@ -18,6 +19,7 @@ from actors._codec import decode
 from actors._exceptions import ClosedError, CodecError, ConnectError, TransportError
 from transports import Failure, MailboxSpec
 from transports.redis import Redis, RedisTransport, from_url
+from transports.redis._connection import Connection
 
 LEASE = 0.5
 
@@ -32,6 +34,38 @@ async def fetch_within(consumer: object, count: int, seconds: float) -> list[obj
     with trio.move_on_after(seconds):
         return list(await consumer.fetch(count))  # type: ignore[attr-defined]
     return []
+
+
+class Monitor:
+    """``MONITOR`` on a dedicated connection: the commands the server runs, as lines."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    async def lines(self, count: int, *words: str) -> list[str]:
+        """The next ``count`` lines that name one of ``words`` (fails after 5 s)."""
+        seen: list[str] = []
+        with trio.fail_after(5):
+            while len(seen) < count:
+                reply = await self._connection.read_reply()
+                line = reply.decode() if isinstance(reply, bytes) else str(reply)
+                if any(word in line for word in words):
+                    seen.append(line)
+        return seen
+
+
+@asynccontextmanager
+async def monitoring(transport: RedisTransport) -> AsyncIterator[Monitor]:
+    """Watch what the server runs from now on."""
+    async with transport.client.dedicated(read_timeout=5.0) as dedicated:
+        await dedicated.execute_command("MONITOR")
+        assert dedicated.connection is not None
+        yield Monitor(dedicated.connection)
+
+
+def client_of(line: str) -> str:
+    """The client address of a ``MONITOR`` line."""
+    return line.split("]", 1)[0].split()[-1]
 
 
 # -- payloads from other clients -----------------------------------------------------------
@@ -191,20 +225,11 @@ async def test_acking_a_whole_batch_with_the_fetch_sends_no_payloads(
 ) -> None:
     spec = MailboxSpec("list", "whole", lease=LEASE)
     await transport.send(spec, [b"payload-a", b"payload-b", b"payload-c"])
-    async with (
-        transport.consumer(spec, "w1") as consumer,
-        transport.client.dedicated(read_timeout=5.0) as monitor,
-    ):
+    async with transport.consumer(spec, "w1") as consumer:
         batch = await consumer.fetch(2)
-        await monitor.execute_command("MONITOR")
-        connection = monitor.connection
-        assert connection is not None
-        assert [d.payload for d in await consumer.fetch(5, ack=batch)] == [b"payload-c"]
-        with trio.fail_after(5):
-            line = ""
-            while '"EVALSHA"' not in line:
-                reply = await connection.read_reply()
-                line = reply.decode() if isinstance(reply, bytes) else str(reply)
+        async with monitoring(transport) as monitor:
+            assert [d.payload for d in await consumer.fetch(5, ack=batch)] == [b"payload-c"]
+            [line] = await monitor.lines(1, '"EVALSHA"')
         assert "payload-a" not in line and "payload-b" not in line  # acked by count
         processing = await transport.client.lrange("{whole}:processing:w1", 0, -1)
         assert processing == [b"payload-c"]
@@ -269,30 +294,18 @@ async def test_stream_entries_pending_on_a_dead_consumer_are_claimed_after_the_l
 async def test_stream_acks_ride_in_the_write_of_the_next_read(transport: RedisTransport) -> None:
     spec = MailboxSpec("stream", "riding", lease=LEASE)
     client = transport.client
-    async with (
-        transport.consumer(spec, "w1") as consumer,
-        transport.client.dedicated(read_timeout=5.0) as monitor,
-    ):
+    async with transport.consumer(spec, "w1") as consumer:
         await transport.send(spec, [b"a"])
         batch = list(await consumer.fetch(5))  # reads its history, then new entries
         await transport.send(spec, [b"b"])
         batch += await consumer.fetch(5)  # a blocking read: its connection is open
         await transport.send(spec, [b"c"])
-        await monitor.execute_command("MONITOR")
-        connection = monitor.connection
-        assert connection is not None
-        assert [d.payload for d in await consumer.fetch(5, ack=batch)] == [b"c"]
-        seen: list[str] = []
-        with trio.fail_after(5):
-            while len(seen) < 2:
-                reply = await connection.read_reply()
-                line = reply.decode() if isinstance(reply, bytes) else str(reply)
-                if '"XACK"' in line or '"XREADGROUP"' in line:
-                    seen.append(line)
+        async with monitoring(transport) as monitor:
+            assert [d.payload for d in await consumer.fetch(5, ack=batch)] == [b"c"]
+            xack, xreadgroup = await monitor.lines(2, '"XACK"', '"XREADGROUP"')
         pending = await client.xpending("riding", "riding")
-    xack, xreadgroup = seen
     assert '"XACK"' in xack and '"XREADGROUP"' in xreadgroup
-    assert xack.split("]", 1)[0].split()[-1] == xreadgroup.split("]", 1)[0].split()[-1]
+    assert client_of(xack) == client_of(xreadgroup)  # one write on one connection
     assert pending["pending"] == 1  # "c" only
 
 
@@ -467,27 +480,15 @@ async def test_settle_sends_results_and_acks_in_one_write_results_first(
     spec = MailboxSpec(kind, f"settle-order-{kind}", lease=LEASE)  # type: ignore[arg-type]
     target = MailboxSpec("list", f"settle-target-{kind}")
     await transport.send(spec, [b"job"])
-    async with (
-        transport.consumer(spec, "worker") as consumer,
-        transport.client.dedicated(read_timeout=5.0) as monitor,
-    ):
+    async with transport.consumer(spec, "worker") as consumer:
         batch = await consumer.fetch(1)
-        await monitor.execute_command("MONITOR")
-        connection = monitor.connection
-        assert connection is not None
-        await transport.settle(consumer, {target: [b"result"]}, batch)
-        seen: list[str] = []
-        with trio.fail_after(5):
-            while len(seen) < 2:
-                reply = await connection.read_reply()
-                line = reply.decode() if isinstance(reply, bytes) else str(reply)
-                if "RPUSH" in line or "EVALSHA" in line or "XACK" in line:
-                    seen.append(line)
-    first, second = seen
+        async with monitoring(transport) as monitor:
+            await transport.settle(consumer, {target: [b"result"]}, batch)
+            first, second = await monitor.lines(2, "RPUSH", "EVALSHA", "XACK")
     assert '"RPUSH"' in first and "settle-target" in first
     assert ('"EVALSHA"' if kind == "list" else '"XACK"') in second
     # One write on one connection: the server saw both from the same client address.
-    assert first.split("]", 1)[0].split()[-1] == second.split("]", 1)[0].split()[-1]
+    assert client_of(first) == client_of(second)
 
 
 async def test_settle_acks_after_the_server_lost_its_scripts(
