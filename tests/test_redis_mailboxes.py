@@ -10,16 +10,25 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 import trio
 from conftest import PrivateRedis
 
 from actors._codec import decode
-from actors._exceptions import ClosedError, CodecError, ConnectError, TransportError
+from actors._exceptions import (
+    BrokenConnectionError,
+    ClosedError,
+    CodecError,
+    ConnectError,
+    TransportError,
+)
 from transports import Failure, MailboxSpec
 from transports.redis import Redis, RedisTransport, from_url
 from transports.redis._connection import Connection
+from transports.redis._list import ListConsumer
+from transports.redis._scripts import LIST_TAKE, Script
 
 LEASE = 0.5
 
@@ -272,6 +281,77 @@ async def test_a_taken_over_consumer_acking_a_whole_batch_drops_nothing_unseen(
     assert await client.exists("{lapsed}:processing:slow") == 0
 
 
+@pytest.mark.parametrize("lost", ["error", "cancel"])
+async def test_acking_again_after_a_lost_reply_spares_an_equal_message_taken_since(
+    transport: RedisTransport, monkeypatch: pytest.MonkeyPatch, lost: str
+) -> None:
+    """The script that acked a batch and took the next ran, but its reply was lost
+    (a broken connection; a stop cancelling the fetch): acking the batch again,
+    payload by payload, would ack the equal copy that script took, unseen. The
+    retried ack carries the same id, and the store skips it."""
+    spec = MailboxSpec("list", "lost-reply", lease=LEASE)
+    client = transport.client
+    run = Script.__call__
+    lose_next = False
+
+    async def losing(self: Script, *args: Any) -> Any:
+        nonlocal lose_next
+        reply = await run(self, *args)
+        if self is LIST_TAKE and lose_next:
+            lose_next = False
+            if lost == "error":
+                raise BrokenConnectionError("reply lost (test)")
+            await trio.sleep_forever()
+        return reply
+
+    monkeypatch.setattr(Script, "__call__", losing)
+    await transport.send(spec, [b"X"])
+    async with transport.consumer(spec, "w1") as consumer:
+        batch = await consumer.fetch(10)
+        await transport.send(spec, [b"X", b"Y"])  # a second message, equal to the first
+        lose_next = True
+        if lost == "error":
+            with pytest.raises(BrokenConnectionError):
+                await consumer.fetch(10, ack=batch)
+            again = await consumer.fetch(10, ack=batch)  # as the runner retries
+        else:
+            with trio.move_on_after(0.2):
+                await consumer.fetch(10, ack=batch)
+            assert await transport.settle(consumer, {}, batch) == {}  # as the runner stops
+            again = await consumer.fetch(10)
+        assert [(d.payload, d.attempt) for d in again] == [(b"X", 1), (b"Y", 1)]
+        await consumer.ack(again)
+    assert await client.exists("lost-reply", "{lost-reply}:processing:w1") == 0
+
+
+async def test_a_resync_keeps_track_lost_while_it_ran(
+    transport: RedisTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call beside the resyncing take (an ack whose reply was lost) may change the
+    processing list after the take read it: the consumer must resync again."""
+    spec = MailboxSpec("list", "beside", lease=LEASE)
+    await transport.send(spec, [b"a", b"b"])
+    run = Script.__call__
+    async with transport.consumer(spec, "w1") as consumer:
+        assert isinstance(consumer, ListConsumer)
+
+        async def beside(self: Script, *args: Any) -> Any:
+            reply = await run(self, *args)
+            if self is LIST_TAKE and consumer._resync:
+                consumer._lose_track()  # as a failing ack beside it would
+            return reply
+
+        consumer._lose_track()
+        monkeypatch.setattr(Script, "__call__", beside)
+        got = await consumer.fetch(1)
+        assert consumer._resync  # still: what the beside call did is unknown
+        monkeypatch.setattr(Script, "__call__", run)
+        got += await consumer.fetch(1, ack=got)
+        assert not consumer._resync
+        await consumer.ack(got[1:])
+    assert [d.payload for d in got] == [b"a", b"b"]
+
+
 # -- streams: pending entries, leases, deleted groups ----------------------------------------
 
 
@@ -307,6 +387,27 @@ async def test_stream_acks_ride_in_the_write_of_the_next_read(transport: RedisTr
     assert '"XACK"' in xack and '"XREADGROUP"' in xreadgroup
     assert client_of(xack) == client_of(xreadgroup)  # one write on one connection
     assert pending["pending"] == 1  # "c" only
+
+
+async def test_stream_entries_read_behind_a_failed_ack_are_read_again(
+    transport: RedisTransport,
+) -> None:
+    spec = MailboxSpec("stream", "behind", lease=LEASE)
+    client = transport.client
+    async with transport.consumer(spec, "w1") as consumer:
+        await transport.send(spec, [b"a"])
+        await consumer.ack(await consumer.fetch(5))
+        await transport.send(spec, [b"b"])
+        [b] = await consumer.fetch(5)  # a blocking read: its connection is open
+        await consumer.record_failure(b)  # its ack deletes the count: an HDEL...
+        await client.delete("{behind}:failures")
+        await client.set("{behind}:failures", "not a hash")  # ...that fails
+        await transport.send(spec, [b"c"])
+        with pytest.raises(TransportError, match="WRONGTYPE"):
+            await consumer.fetch(5, ack=[b])  # XACK, HDEL (fails), XREADGROUP (gets c)
+        await client.delete("{behind}:failures")
+        again = await fetch_within(consumer, 5, LEASE / 4)
+        assert [d.payload for d in again] == [b"c"]  # pending under its name: read again
 
 
 async def test_lease_renewal_keeps_a_slow_stream_consumers_entries(

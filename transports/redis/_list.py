@@ -165,7 +165,9 @@ class ListConsumer(RedisConsumer):
     travels: the script empties the processing list if the consumer's epoch is
     still the one it registered (a takeover drops it) and the list holds as many
     messages as expected. After any call whose outcome is unknown (a failure, a
-    cancellation), the consumer resyncs first and acks payload by payload.
+    cancellation), the consumer resyncs first and acks payload by payload; an ack
+    retried after a lost reply carries the id it was sent with, and the store skips
+    it if it was made (acked again by payload, it would ack equal copies taken since).
 
     Failure counts live in ``{name}:failures`` under the SHA-1 of the payload, so
     equal payloads share a count. An attempt that ends without an ack counts as
@@ -188,7 +190,12 @@ class ListConsumer(RedisConsumer):
         self._held = _Holdings()
         self._failed: set[bytes] = set()  # held payloads with a failure count to clear
         self._resync = False  # lost track of the processing list: the next take resyncs
+        self._lost = 0  # how many times it lost track (a resync clears what came before)
         self._epoch = ""  # registered by the last opening or resyncing take
+        self._acks = 0
+        # The ack whose outcome is unknown (ids of its deliveries, its id): retried
+        # with the same id, so the store skips it if it was made.
+        self._pending_ack: tuple[tuple[int, ...], str] | None = None
         self._next_maintenance = -float("inf")
         self._next_due = float("inf")
         self._taken_at = -float("inf")
@@ -218,8 +225,15 @@ class ListConsumer(RedisConsumer):
             return await super()._guarded(call)
         except BaseException:
             # A call that did not finish may have changed the processing list.
-            self._resync = self._durable
+            self._lose_track()
             raise
+
+    def _lose_track(self) -> None:
+        """The processing list may hold what this consumer does not know of: the next
+        take resyncs, and acks go payload by payload until then."""
+        if self._durable:
+            self._resync = True
+            self._lost += 1
 
     # -- fetching ---------------------------------------------------------------------
 
@@ -235,6 +249,7 @@ class ListConsumer(RedisConsumer):
         now = trio.current_time()
         maintain = self._durable and now >= self._next_maintenance
         keys = self._keys
+        lost = self._lost
         reply = await LIST_TAKE(
             self._client,
             [
@@ -268,7 +283,7 @@ class ListConsumer(RedisConsumer):
             self._acked(ack)
         if epoch:
             self._epoch = epoch.decode()
-        if leftovers == _RESYNC:
+        if leftovers == _RESYNC and self._lost == lost:  # nothing went astray since
             self._resync = False
         self._taken_at = now
         if maintain:
@@ -347,7 +362,7 @@ class ListConsumer(RedisConsumer):
                     return await self._take(max_count - 1, _NO_LEFTOVERS, (payload,))
         except BaseException:
             # An interrupted move may have left a message in the processing list.
-            self._resync = self._durable
+            self._lose_track()
             raise
 
     def _may_wait_at_once(self) -> bool:
@@ -437,7 +452,7 @@ class ListConsumer(RedisConsumer):
         """The ack by count was refused: this consumer was taken over (the messages
         went back to the list) or lost track of its processing list. Ack payload by
         payload what is there; the next take resyncs."""
-        self._resync = True
+        self._lose_track()
         args = [self._name, *self._ack_args(deliveries)]  # the form "each" now
         await self._guarded(lambda: LIST_ACK(self._client, self._ack_keys(), args))
         self._acked(deliveries)
@@ -450,14 +465,26 @@ class ListConsumer(RedisConsumer):
         ``deliveries`` are all this consumer holds and it knows its processing list,
         else payload by payload (``each``)."""
         if not deliveries:
-            return [self._epoch, "", 0, 0]
+            return [self._epoch, "", "", 0, 0]
         known = self._failed
         fields = {digest(d.payload) for d in deliveries if d.attempt > 1 or d.payload in known}
-        head = [self._epoch, "all", len(fields), len(deliveries), *fields]
+        head = [self._epoch, "all", self._ack_id(deliveries), len(fields), len(deliveries)]
         if self._epoch and not self._resync and not self._ready and self._held.are_all(deliveries):
-            return head
+            return [*head, *fields]
         head[1] = "each"
-        return [*head, *(delivery.payload for delivery in deliveries)]
+        return [*head, *fields, *(delivery.payload for delivery in deliveries)]
+
+    def _ack_id(self, deliveries: Sequence[Delivery]) -> str:
+        """The id of an ack of ``deliveries``: the pending one's while it is retried,
+        else a new one (unique: epochs are never reused)."""
+        key = tuple(map(id, deliveries))
+        pending = self._pending_ack
+        if pending is not None and pending[0] == key:
+            return pending[1]
+        self._acks += 1
+        ack_id = f"{self._epoch}.{self._acks}"
+        self._pending_ack = (key, ack_id)
+        return ack_id
 
     def _holding(self, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
         """Those of ``deliveries`` this consumer holds (none with ``at_most_once``):
@@ -475,7 +502,7 @@ class ListConsumer(RedisConsumer):
 
     def _acks_done(self, deliveries: Sequence[Delivery], replies: Sequence[Any]) -> bool:
         if replies and replies[0] == 0:  # the ack by count was refused
-            self._resync = True
+            self._lose_track()
             return False
         self._acked(deliveries)
         return True
@@ -485,6 +512,9 @@ class ListConsumer(RedisConsumer):
         held = self._held
         if not self._durable:
             return
+        pending = self._pending_ack
+        if pending is not None and pending[0] == tuple(map(id, deliveries)):
+            self._pending_ack = None  # made: the next ack is another
         if held.extra or self._failed:
             super()._acked(self._holding(deliveries))  # _forget, one by one
             return

@@ -47,26 +47,30 @@ local function ack_each(processing, first, last)
   for j = i, last do redis.call('LREM', processing, 1, ARGV[j]) end
 end
 local function ack_batch(processing, failures, epochs, me, at)
-  -- ARGV[at..]: epoch, form ('' nothing, 'all', 'each'), nf, na, nf failure fields,
-  -- then (form 'each') na payloads. Form 'all' acks everything the consumer holds
-  -- by count: only while its epoch is the one it registered (a takeover drops it)
-  -- and the list has the expected length. Returns 1 (acked), 0 (refused) or -1
-  -- (nothing to ack), and the index of the first ARGV after its arguments.
-  local epoch, form = ARGV[at], ARGV[at + 1]
-  local nf, na = tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
-  local fields = at + 4
+  -- ARGV[at..]: epoch, form ('' nothing, 'all', 'each'), the ack's id, nf, na, nf
+  -- failure fields, then (form 'each') na payloads. Form 'all' acks everything the
+  -- consumer holds by count: only while its epoch is the one it registered (a
+  -- takeover drops it) and the list has the expected length. An ack whose id was
+  -- made already (a retry after a lost reply) is skipped: made again, payload by
+  -- payload, it would ack equal copies taken since. Returns 1 (acked), 0 (refused)
+  -- or -1 (nothing to ack), and the index of the first ARGV after its arguments.
+  local epoch, form, id = ARGV[at], ARGV[at + 1], ARGV[at + 2]
+  local nf, na = tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4])
+  local fields = at + 5
   local after = fields + nf
+  if form == 'each' then after = after + na end
+  if form == '' then return -1, after end
+  local made = me .. ' ack'
+  if redis.call('HGET', epochs, made) == id then return 1, after end
   if form == 'all' then
     if redis.call('HGET', epochs, me) ~= epoch or redis.call('LLEN', processing) ~= na then
       return 0, after
     end
     redis.call('DEL', processing)
-  elseif form == 'each' then
-    ack_each(processing, after, after + na - 1)
-    after = after + na
   else
-    return -1, after
+    ack_each(processing, fields + nf, after - 1)
   end
+  redis.call('HSET', epochs, made, id)
   local last = fields + nf - 1
   for i = fields, last, 1000 do
     redis.call('HDEL', failures, unpack(ARGV, i, math.min(i + 999, last)))
@@ -161,7 +165,7 @@ if durable and maintain then
       end
       for _ = 1, n do redis.call('LMOVE', held, list, 'RIGHT', 'LEFT') end
       redis.call('ZREM', consumers, dead)
-      redis.call('HDEL', epochs, dead)
+      redis.call('HDEL', epochs, dead, dead .. ' ack')
     end
   end
 end
@@ -218,7 +222,7 @@ for i = 2, #ARGV, 2 do
   end
 end
 redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1], ARGV[1] .. ' ack')
 return 1
 """)
 """Count the attempts of the messages still held as failed, mark the name closed, and

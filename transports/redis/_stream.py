@@ -147,6 +147,9 @@ class StreamConsumer(RedisConsumer):
                     return got
             except CommandError as exc:
                 if exc.code not in _GROUP_GONE:
+                    # A read pipelined behind a failed command may have delivered
+                    # entries: they are pending under this name, read them again.
+                    self._history = "0"
                     raise
                 await self._create_group()
             except BaseException:

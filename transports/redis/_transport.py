@@ -16,7 +16,8 @@ so a mailbox lives on one cluster slot):
 ``{name}:closed``               set: list consumers that closed after counting their
                                 unacked messages as failed
 ``{name}:epochs``               hash: list consumer -> the epoch it registered (at open
-                                and at each resync; a takeover drops it), and ``{next}``
+                                and at each resync; a takeover drops it), ``<consumer>
+                                ack`` -> the id of its last ack made, and ``{next}``
 ==============================  ==========================================================
 """
 
