@@ -29,6 +29,7 @@ from transports.redis import Redis, RedisTransport, from_url
 from transports.redis._connection import Connection
 from transports.redis._list import ListConsumer
 from transports.redis._scripts import LIST_TAKE, Script
+from transports.redis._stream import StreamConsumer
 
 LEASE = 0.5
 
@@ -281,6 +282,37 @@ async def test_a_taken_over_consumer_acking_a_whole_batch_drops_nothing_unseen(
     assert await client.exists("{lapsed}:processing:slow") == 0
 
 
+async def test_what_an_interrupted_fetch_moved_goes_back_when_the_consumer_closes(
+    transport: RedisTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop that cancels a fetch after its script moved messages: closing hands them
+    back to the head of the list (uncounted), instead of leaving them to the lease."""
+    spec = MailboxSpec("list", "moved", lease=30.0)
+    client = transport.client
+    run = Script.__call__
+
+    async def reply_lost(self: Script, *args: Any) -> Any:
+        reply = await run(self, *args)
+        if self is LIST_TAKE:
+            await trio.sleep_forever()
+        return reply
+
+    await transport.send(spec, [b"held", b"m1", b"m2", b"m3"])
+    async with transport.consumer(spec, "w1") as consumer:
+        assert [d.payload for d in await consumer.fetch(1)] == [b"held"]
+        monkeypatch.setattr(Script, "__call__", reply_lost)
+        with trio.move_on_after(0.2):
+            await consumer.fetch(2)  # moves m1, m2; the reply never comes
+        monkeypatch.setattr(Script, "__call__", run)
+        assert await client.lrange("moved", 0, -1) == [b"m3"]
+    assert await client.lrange("moved", 0, -1) == [b"m1", b"m2", b"m3"]
+    assert await client.lrange("{moved}:processing:w1", 0, -1) == [b"held"]
+    async with transport.consumer(spec, "w2") as other:
+        got = await other.fetch(5)
+        await other.ack(got)
+    assert [(d.payload, d.attempt) for d in got] == [(b"m1", 1), (b"m2", 1), (b"m3", 1)]
+
+
 @pytest.mark.parametrize("lost", ["error", "cancel"])
 async def test_acking_again_after_a_lost_reply_spares_an_equal_message_taken_since(
     transport: RedisTransport, monkeypatch: pytest.MonkeyPatch, lost: str
@@ -408,6 +440,34 @@ async def test_stream_entries_read_behind_a_failed_ack_are_read_again(
         await client.delete("{behind}:failures")
         again = await fetch_within(consumer, 5, LEASE / 4)
         assert [d.payload for d in again] == [b"c"]  # pending under its name: read again
+
+
+async def test_stream_entries_an_interrupted_read_took_are_handed_back_at_close(
+    transport: RedisTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = MailboxSpec("stream", "unread", lease=30.0)
+    block = StreamConsumer._block
+
+    async def reply_lost(self: StreamConsumer, *args: Any) -> Any:
+        await block(self, *args)
+        await trio.sleep_forever()
+
+    await transport.send(spec, [b"held", b"e1", b"e2"])
+    async with transport.consumer(spec, "w1") as consumer:
+        assert [d.payload for d in await consumer.fetch(1)] == [b"held"]
+        monkeypatch.setattr(StreamConsumer, "_block", reply_lost)
+        with trio.move_on_after(0.2):
+            await consumer.fetch(5)  # reads e1, e2 (XREADGROUP); the reply never comes
+        monkeypatch.setattr(StreamConsumer, "_block", block)
+    got: list[Any] = []
+    async with transport.consumer(spec, "w2") as other:
+        with trio.move_on_after(1.0):  # not after the 30 s lease
+            while len(got) < 2:
+                got += await other.fetch(5)
+        await other.ack(got)
+    assert [(d.payload, d.attempt) for d in got] == [(b"e1", 1), (b"e2", 1)]
+    pending = await transport.client.xpending_range("unread", "unread", "-", "+", 10)
+    assert [entry["consumer"] for entry in pending] == [b"w1"]  # "held" stays its own
 
 
 async def test_lease_renewal_keeps_a_slow_stream_consumers_entries(

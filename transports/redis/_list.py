@@ -174,6 +174,8 @@ class ListConsumer(RedisConsumer):
     failed exactly once: when the consumer closes, it raises the count of what it
     still holds to that attempt and says so in ``{name}:closed``; a consumer that
     died without closing gets its held messages counted by whoever inherits them.
+    What its processing list holds that it never handed out (moved by a fetch that
+    a stop interrupted) goes back to the head of the list when it closes.
 
     With ``at_most_once``, messages are popped for good (``LPOP``/``BLPOP``) and
     ``ack`` does nothing.
@@ -217,8 +219,9 @@ class ListConsumer(RedisConsumer):
         args: list[Any] = [self._name]
         for payload, attempt in self._held.attempts():
             args += [payload, attempt]
-        keys = [self._keys.failures, self._keys.closed, self._keys.epochs]
-        await LIST_CLOSE(self._client, keys, args)
+        keys = self._keys
+        closing = [keys.failures, keys.closed, keys.epochs, self._processing, keys.mailbox]
+        await LIST_CLOSE(self._client, closing, args)
 
     async def _guarded(self, call: Callable[[], Awaitable[Any]]) -> Any:
         try:

@@ -65,7 +65,10 @@ class StreamConsumer(RedisConsumer):
     ``attempt`` is the larger of 1 + the failures recorded (``{name}:failures``,
     field ``<group>:<id>``) and the entry's delivery count in the group, so a
     delivery that ended without an ack (a crash, a kill) counts as failed once.
-    Entries deleted or trimmed while pending are acked and skipped.
+    Entries deleted or trimmed while pending are acked and skipped. Entries that a
+    read interrupted by a stop delivered, but this consumer never handed out, become
+    due retries when it closes (uncounted; another consumer takes them within a
+    third of the lease) instead of pending until the lease runs out.
     """
 
     kind = "stream"
@@ -76,6 +79,7 @@ class StreamConsumer(RedisConsumer):
         self._lease = self._spec.lease
         self._delayed = self._keys.delayed_in(self._group)
         self._history = "0"  # where to read our own pending entries from; "" when done
+        self._lost_track = False  # a read was interrupted since it opened
         self._claim_cursor = "0-0"
         self._has_failures = True
         self._held: dict[str, int] = {}
@@ -97,6 +101,21 @@ class StreamConsumer(RedisConsumer):
         except CommandError as exc:
             if exc.code != "BUSYGROUP":
                 raise
+
+    async def _teardown(self) -> None:
+        """Hand back what a read interrupted (by a stop) delivered to this name and it
+        never handed out: due retries of the group at once, uncounted, instead of
+        pending until the lease runs out."""
+        if not self._lost_track:
+            return
+        keys = self._keys
+        pending = await self._client.execute_command(
+            b"XPENDING", keys.mailbox, self._group, b"-", b"+", 1000, self._name, **RAW
+        )
+        ids = [entry_id.decode() for entry_id, *_ in pending]
+        ids = [entry_id for entry_id in ids if entry_id not in self._held]
+        if ids:
+            await STREAM_RETRY(self._client, [keys.mailbox, self._delayed], [self._group, 0, *ids])
 
     async def _renew(self) -> None:
         if self._held:
@@ -149,13 +168,19 @@ class StreamConsumer(RedisConsumer):
                 if exc.code not in _GROUP_GONE:
                     # A read pipelined behind a failed command may have delivered
                     # entries: they are pending under this name, read them again.
-                    self._history = "0"
+                    self._lose_track()
                     raise
                 await self._create_group()
             except BaseException:
                 # An interrupted read may have left entries pending under our name.
-                self._history = "0"
+                self._lose_track()
                 raise
+
+    def _lose_track(self) -> None:
+        """Entries may be pending under this name that it never handed out: the next
+        fetch reads them from the pending list, and closing hands them back."""
+        self._history = "0"
+        self._lost_track = True
 
     async def _take(self, max_count: int, now: float) -> list[Delivery]:
         claim = now >= self._next_maintenance
