@@ -195,9 +195,10 @@ class ListConsumer(RedisConsumer):
         self._lost = 0  # how many times it lost track (a resync clears what came before)
         self._epoch = ""  # registered by the last opening or resyncing take
         self._acks = 0
+        self._last_ack: tuple[Sequence[Delivery], str] | None = None  # deliveries, id
         # The ack whose outcome is unknown (ids of its deliveries, its id): retried
         # with the same id, so the store skips it if it was made.
-        self._pending_ack: tuple[tuple[int, ...], str] | None = None
+        self._unsure_ack: tuple[tuple[int, ...], str] | None = None
         self._next_maintenance = -float("inf")
         self._next_due = float("inf")
         self._taken_at = -float("inf")
@@ -237,6 +238,9 @@ class ListConsumer(RedisConsumer):
         if self._durable:
             self._resync = True
             self._lost += 1
+            if self._last_ack is not None:  # it may be the call that failed
+                deliveries, ack_id = self._last_ack
+                self._unsure_ack = (tuple(map(id, deliveries)), ack_id)
 
     # -- fetching ---------------------------------------------------------------------
 
@@ -336,7 +340,8 @@ class ListConsumer(RedisConsumer):
         """
         self._check_max_count(max_count)
         self._check_open()
-        ack = self._holding(ack)
+        if not self._held.are_all(ack):  # a whole batch (the usual) needs no filtering
+            ack = self._holding(ack)
         if self._ready:
             await self.ack(ack)
             ready = self._ready
@@ -478,15 +483,15 @@ class ListConsumer(RedisConsumer):
         return [*head, *fields, *(delivery.payload for delivery in deliveries)]
 
     def _ack_id(self, deliveries: Sequence[Delivery]) -> str:
-        """The id of an ack of ``deliveries``: the pending one's while it is retried,
-        else a new one (unique: epochs are never reused)."""
-        key = tuple(map(id, deliveries))
-        pending = self._pending_ack
-        if pending is not None and pending[0] == key:
-            return pending[1]
-        self._acks += 1
-        ack_id = f"{self._epoch}.{self._acks}"
-        self._pending_ack = (key, ack_id)
+        """The id of an ack of ``deliveries``: that of the same ack whose outcome is
+        unknown, else a new one (unique: epochs are never reused)."""
+        unsure = self._unsure_ack
+        if unsure is not None and unsure[0] == tuple(map(id, deliveries)):
+            ack_id = unsure[1]
+        else:
+            self._acks += 1
+            ack_id = f"{self._epoch}.{self._acks}"
+        self._last_ack = (deliveries, ack_id)
         return ack_id
 
     def _holding(self, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
@@ -515,9 +520,12 @@ class ListConsumer(RedisConsumer):
         held = self._held
         if not self._durable:
             return
-        pending = self._pending_ack
-        if pending is not None and pending[0] == tuple(map(id, deliveries)):
-            self._pending_ack = None  # made: the next ack is another
+        last = self._last_ack
+        if last is not None and last[0] is deliveries:
+            self._last_ack = None
+        unsure = self._unsure_ack
+        if unsure is not None and unsure[0] == tuple(map(id, deliveries)):
+            self._unsure_ack = None  # made: the next ack is another
         if held.extra or self._failed:
             super()._acked(self._holding(deliveries))  # _forget, one by one
             return
