@@ -154,8 +154,7 @@ class StreamConsumer(RedisConsumer):
             try:
                 if self._history or now >= min(self._next_maintenance, self._next_due):
                     if ack:
-                        await self._ack(self._ack_commands(ack))
-                        self._acked(ack)
+                        await self.ack(ack)
                         ack = ()
                     got = await self._take(max_count, now)
                     if got:
@@ -234,20 +233,19 @@ class StreamConsumer(RedisConsumer):
             self._keys.mailbox,
             b">",
         )
-        acks = self._ack_commands(ack)
-        connection = self._pipelining_connection() if acks else None
+        connection = self._pipelining_connection() if ack else None
         pipelined = None
         if connection is not None:
             # The acks ride in the read's write: the server runs them first.
+            acks = self._ack_commands(ack)
             pipelined = await self._block_pipelined(connection, timeout, acks, read)
         if pipelined is not None:
             reply = pipelined[1]
-        else:
-            if acks:
-                await self._ack(acks)
-            reply = await self._block(timeout, *read)
-        if ack:
             self._acked(ack)
+        else:
+            if ack:
+                await self.ack(ack)
+            reply = await self._block(timeout, *read)
         if not reply:
             return []
         entries = reply[0][1]
