@@ -110,7 +110,9 @@ class Actor:
         mailbox: where the actor's messages live (required).
         publish_to: mailboxes that receive each handler's non-``None`` result.
         max_deliveries: attempts at a message before it is dead-lettered.
-        batch_size: messages fetched per round-trip (handled one at a time).
+        batch_size: the most messages fetched per round-trip (handled one at a
+            time); an instance fetches fewer when its handling is slow, about
+            50 ms worth, so that slow work spreads over instances and workers.
         name: the actor's name (default: the class name in lower case).
     """
 

@@ -57,6 +57,13 @@ _OUTAGE_BACKOFF = Backoff(min=0.05, max=5.0)
 #: Failures that mean "the store is unreachable for now" (AuthenticationError, a
 #: ConnectError, is a refusal instead: callers raise it at once).
 _OUTAGES = (BrokenConnectionError, TransportTimeout, ConnectError)
+#: An instance fetches at most what it handles in about this long (and at most the
+#: actor's ``batch_size``): slow work then spreads over instances and worker processes
+#: instead of waiting in one instance's batch, while fast work keeps full batches.
+_BATCH_SPAN = 0.05
+#: How much a fetch may grow over the last one: the first fetch takes one message, so
+#: that a backlog of slow ones is not grabbed before their speed is known.
+_BATCH_GROWTH = 8
 _T = TypeVar("_T")
 
 
@@ -140,6 +147,14 @@ class _InstanceRunner:
         self._fetch_scope: trio.CancelScope | None = None
         # What the batch in hand still owes the store: results, acks, releases.
         self._unsettled = _Unsettled()
+        self._fetch_count = 1
+
+    def _pace(self, handled: int, elapsed: float) -> None:
+        """Size the next fetch from how long the last batch's ``handled`` messages took."""
+        if handled:
+            fits = int(_BATCH_SPAN * handled / elapsed) if elapsed > 0 else self.cls.batch_size
+            grown = self._fetch_count * _BATCH_GROWTH
+            self._fetch_count = max(1, min(fits, grown, self.cls.batch_size))
 
     async def run(self, stop: trio.Event, task_status: trio.TaskStatus[None]) -> None:
         actor = self.cls()
@@ -204,7 +219,7 @@ class _InstanceRunner:
             with trio.CancelScope() as scope:
                 self._fetch_scope = scope
                 try:
-                    batch = await consumer.fetch(self.cls.batch_size, ack=work.handled)
+                    batch = await consumer.fetch(self._fetch_count, ack=work.handled)
                 except TransportError as exc:
                     # The acks may or may not be made: they go again with the next
                     # try (acking twice is harmless), and still come first.
@@ -233,6 +248,7 @@ class _InstanceRunner:
             settled = not self._unsettled.outbox or await self._settle(consumer)
             batch = await self._fetch(consumer, stop) if settled else ()
             started = 0
+            begun = trio.current_time()
             try:
                 for delivery in batch:
                     if stop.is_set():
@@ -247,6 +263,7 @@ class _InstanceRunner:
                     await self._settle(consumer)
                 raise
             self._unsettled.unstarted.extend(batch[started:])
+            self._pace(started, trio.current_time() - begun)
         if not self._unsettled.done:  # a graceful stop: finish what the last batch owes
             with trio.CancelScope(shield=True):
                 await self._settle(consumer)

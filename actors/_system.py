@@ -158,9 +158,10 @@ class ActorSystem:
         ``one_for_one`` supervisor, ``instances`` of them. Returns the function or
         class unchanged, so it stays callable and testable.
 
-        ``batch_size`` messages are fetched per round-trip (each instance still
-        handles one at a time): large for throughput, small (1) to spread slow
-        work evenly over instances.
+        At most ``batch_size`` messages are fetched per round-trip (each instance
+        still handles one at a time), and no more than the instance handles in
+        about 50 ms: fast work gets full batches, slow work spreads evenly over
+        instances and worker processes.
 
         Raises:
             ConfigurationError: no mailbox or several, a duplicate name, no handler.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -669,3 +670,74 @@ async def test_a_store_outage_while_deciding_a_fate_is_waited_out_not_a_crash(
     assert transport.outages == 0
     assert restarts == 0  # the lost failure counts were retried, not a crash each
     assert [d.failure.error_type for d in dead] == ["ValueError"]
+
+
+class _CountingFetches(RecordingTransport):
+    """Records the ``max_count`` of every fetch from the ``paced`` mailbox, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: list[int] = []
+
+    def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
+        transport = self
+
+        class Counting(_FlakyAcks):
+            async def fetch(
+                self, max_count: int, *, ack: Sequence[Delivery] = ()
+            ) -> Sequence[Delivery]:
+                if spec.name == "paced":
+                    transport.counts.append(max_count)
+                return await super().fetch(max_count, ack=ack)
+
+        @asynccontextmanager
+        async def open_counting() -> AsyncIterator[Consumer]:
+            async with self.inner.consumer(spec, name) as consumer:
+                yield Counting(consumer, failures=0)
+
+        return open_counting()
+
+
+async def test_fetches_grow_to_the_batch_size_for_fast_work_and_shrink_for_slow(
+    autojump_clock: Any,
+) -> None:
+    """An instance starts with one message, grows while handling is fast, and fetches
+    only what it handles in about 50 ms once it is slow."""
+    system = new_system()
+
+    @system.actor(list="paced")
+    async def paced(seconds: float) -> None:
+        await trio.sleep(seconds)
+
+    transport = _CountingFetches()
+    async with system._running(transport):
+        await trio.testing.wait_all_tasks_blocked()
+        await system.tell_many("paced", [0.0] * 300)
+        await trio.sleep(1)
+        assert transport.counts[:5] == [1, 8, 64, 100, 100]
+        # 20 ms per message: 0.05 s of handling holds 2 of them.
+        await system.tell_many("paced", [0.02] * 10)
+        await trio.sleep(5)
+        await trio.testing.wait_all_tasks_blocked()
+    assert transport.counts[-1] == 2
+    stats = await transport.mailbox_stats(list_mailbox("paced"))
+    assert (stats.depth, stats.pending) == (0, 0)
+
+
+async def test_slow_work_spreads_over_instances(autojump_clock: Any) -> None:
+    """A backlog of slow messages is shared by the instances, not held in one's batch."""
+    system = new_system()
+    handled: list[tuple[str, float]] = []
+
+    @system.actor(list="slow", instances=2)
+    async def slow(n: int, context: ActorContext) -> None:
+        await trio.sleep(1)
+        handled.append((context.path, trio.current_time()))
+
+    async with run_test_system(system):
+        await trio.testing.wait_all_tasks_blocked()
+        begun = trio.current_time()
+        await system.tell_many("slow", list(range(20)))
+        await trio.sleep(60)
+    assert sorted(collections.Counter(path for path, _ in handled).values()) == [10, 10]
+    assert max(at for _, at in handled) - begun < 11
