@@ -111,8 +111,9 @@ class Actor:
         publish_to: mailboxes that receive each handler's non-``None`` result.
         max_deliveries: attempts at a message before it is dead-lettered.
         batch_size: the most messages fetched per round-trip (handled one at a
-            time); an instance fetches fewer when its handling is slow, about
-            50 ms worth, so that slow work spreads over instances and workers.
+            time). An instance fetches fewer when its last batch was slow (about
+            50 ms of handling at that speed), so that slow work spreads over
+            instances and workers; 1 spreads work of varying cost best.
         name: the actor's name (default: the class name in lower case).
     """
 

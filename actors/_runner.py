@@ -61,8 +61,9 @@ _OUTAGES = (BrokenConnectionError, TransportTimeout, ConnectError)
 #: actor's ``batch_size``): slow work then spreads over instances and worker processes
 #: instead of waiting in one instance's batch, while fast work keeps full batches.
 _BATCH_SPAN = 0.05
-#: How much a fetch may grow over the last one: the first fetch takes one message, so
-#: that a backlog of slow ones is not grabbed before their speed is known.
+#: How much a fetch may grow over the last batch: the first fetch takes one message,
+#: so that a backlog of slow ones is not grabbed before their speed is known, and a
+#: trickle of fast messages does not open the way to a full batch of slow ones.
 _BATCH_GROWTH = 8
 _T = TypeVar("_T")
 
@@ -153,7 +154,7 @@ class _InstanceRunner:
         """Size the next fetch from how long the last batch's ``handled`` messages took."""
         if handled:
             fits = int(_BATCH_SPAN * handled / elapsed) if elapsed > 0 else self.cls.batch_size
-            grown = self._fetch_count * _BATCH_GROWTH
+            grown = handled * _BATCH_GROWTH
             self._fetch_count = max(1, min(fits, grown, self.cls.batch_size))
 
     async def run(self, stop: trio.Event, task_status: trio.TaskStatus[None]) -> None:

@@ -159,9 +159,10 @@ class ActorSystem:
         class unchanged, so it stays callable and testable.
 
         At most ``batch_size`` messages are fetched per round-trip (each instance
-        still handles one at a time), and no more than the instance handles in
-        about 50 ms: fast work gets full batches, slow work spreads evenly over
-        instances and worker processes.
+        still handles one at a time), and about as many as the instance handled
+        in 50 ms in its last batch: fast work gets full batches, slow work spreads
+        over instances and worker processes. ``batch_size=1`` spreads work whose
+        cost varies from one message to the next best.
 
         Raises:
             ConfigurationError: no mailbox or several, a duplicate name, no handler.

@@ -741,3 +741,24 @@ async def test_slow_work_spreads_over_instances(autojump_clock: Any) -> None:
         await trio.sleep(60)
     assert sorted(collections.Counter(path for path, _ in handled).values()) == [10, 10]
     assert max(at for _, at in handled) - begun < 11
+
+
+async def test_a_trickle_of_fast_messages_does_not_open_a_full_batch(
+    autojump_clock: Any,
+) -> None:
+    """Fetches grow from what the last batch held: after single fast messages, a burst
+    of slow ones is taken eight at most, then one at a time."""
+    system = new_system()
+
+    @system.actor(list="paced")
+    async def paced(seconds: float) -> None:
+        await trio.sleep(seconds)
+
+    transport = _CountingFetches()
+    async with system._running(transport):
+        for _ in range(5):
+            await system.tell("paced", 0.0)
+            await trio.testing.wait_all_tasks_blocked()
+        await system.tell_many("paced", [1.0] * 20)
+        await trio.sleep(60)
+    assert transport.counts[:8] == [1, 8, 8, 8, 8, 8, 1, 1]

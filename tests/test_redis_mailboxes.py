@@ -403,6 +403,25 @@ async def test_stream_entries_pending_on_a_dead_consumer_are_claimed_after_the_l
     assert (await client.xpending("events", "events"))["pending"] == 0
 
 
+async def test_a_claim_takes_every_entry_of_a_dead_consumer_however_small_the_fetch(
+    transport: RedisTransport,
+) -> None:
+    """A fetch of one message claims all a dead consumer held (up to 100): the rest are
+    due at once, with the dead consumer's attempt counted, not left for the next claim."""
+    spec = MailboxSpec("stream", "claims", lease=LEASE)
+    client = transport.client
+    await transport.send(spec, [b"a", b"b", b"c", b"d"])
+    await client.xgroup_create("claims", "claims", "0")
+    await client.xreadgroup("claims", "ghost", {"claims": ">"})  # and it dies
+    async with transport.consumer(spec, "heir") as heir:
+        await trio.sleep(LEASE * 1.2)
+        got = [d for _ in range(4) for d in await fetch_within(heir, 1, LEASE / 4)]
+        await heir.ack(got)
+    assert [(d.payload, d.attempt) for d in got] == [(p, 2) for p in [b"a", b"b", b"c", b"d"]]
+    assert (await client.xpending("claims", "claims"))["pending"] == 0
+    assert await client.exists("{claims}:failures") == 0
+
+
 async def test_stream_acks_ride_in_the_write_of_the_next_read(transport: RedisTransport) -> None:
     spec = MailboxSpec("stream", "riding", lease=LEASE)
     client = transport.client

@@ -334,7 +334,7 @@ return moved
 STREAM_TAKE = Script("""
 -- KEYS: stream, failures, delayed of the group
 -- ARGV: group, me, count, history cursor ('' to skip), claim (0/1), lease_ms,
---       claim cursor, read new (0/1)
+--       claim cursor, read new (0/1), most entries to claim
 local stream, failures, delayed = KEYS[1], KEYS[2], KEYS[3]
 local group, me, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local history, claim_cursor = ARGV[4], ARGV[7]
@@ -384,16 +384,25 @@ if count > 0 then
     end
   end
 end
-if ARGV[5] == '1' and count > 0 then
+if ARGV[5] == '1' then
+  -- Claims happen once a lease/2, whatever this fetch takes: what it does not take
+  -- becomes due now for the whole group, its silent holder's attempt counted as a
+  -- failure (as the delivery below counts it), rather than waiting for the next claim.
   local claimed = redis.call('XAUTOCLAIM', stream, group, me, ARGV[6], claim_cursor,
-    'COUNT', count, 'JUSTID')
+    'COUNT', math.max(count, tonumber(ARGV[9])), 'JUSTID')
   claim_cursor = claimed[1]
-  local taken = {}
+  local taken, parked = {}, 0
   for _, id in ipairs(claimed[2]) do
     if redis.call('ZSCORE', delayed, id) then
       redis.call('XCLAIM', stream, group, '{delayed}', 0, id, 'JUSTID')
-    else
+    elseif #taken < count then
       taken[#taken + 1] = id
+    else
+      redis.call('HSET', failures, group .. ':' .. id, math.max(failed(id), deliveries(id)))
+      has_failures = true
+      redis.call('XCLAIM', stream, group, '{delayed}', 0, id, 'JUSTID')
+      redis.call('ZADD', delayed, now + parked / 1000, id)
+      parked = parked + 1
     end
   end
   if #taken > 0 then

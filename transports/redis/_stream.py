@@ -18,6 +18,9 @@ __all__ = ["StreamConsumer", "entry_payload"]
 
 # Errors of a group or stream deleted under a running consumer: recreate and go on.
 _GROUP_GONE = frozenset({"NOGROUP", "UNBLOCKED"})
+#: The most entries one claim (``XAUTOCLAIM``, once a lease/2) takes from silent
+#: consumers, however few the fetch that makes it delivers: the rest are due at once.
+_CLAIM_COUNT = 100
 
 
 def entry_payload(fields: Sequence[bytes]) -> bytes:
@@ -52,7 +55,8 @@ class StreamConsumer(RedisConsumer):
     The group is created at open, reading from the start (``XGROUP CREATE ... 0
     MKSTREAM``). ``fetch`` returns, in this order: this name's own pending entries
     from an earlier life (``XREADGROUP ... 0``), entries idle for longer than the
-    lease in other consumers' hands (``XAUTOCLAIM``, at open and every ``lease/2``),
+    lease in other consumers' hands (``XAUTOCLAIM``, at open and every ``lease/2``,
+    up to 100 at a time: those the fetch does not take become due retries at once),
     then new entries (``XREADGROUP ... >``; blocking on a dedicated connection when
     there are none). A background task renews the idle time of the entries this
     consumer holds every ``lease/3`` (``XCLAIM ... JUSTID``), so a slow handler
@@ -196,6 +200,7 @@ class StreamConsumer(RedisConsumer):
                 round(self._lease * 1000),
                 self._claim_cursor,
                 "1",
+                _CLAIM_COUNT,
             ],
         )
         entries, history, claim_cursor, wait, has_failures = reply
