@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import collections
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -415,14 +415,26 @@ class _FlakyAcks(Consumer):
         await self.inner.retry_later(delivery, delay)
 
 
+@asynccontextmanager
+async def _wrapped(
+    transport: RecordingTransport,
+    spec: MailboxSpec,
+    name: str,
+    wrap: Callable[[Consumer], Consumer],
+) -> AsyncIterator[Consumer]:
+    """The inner transport's consumer, as ``wrap`` makes it."""
+    async with transport.inner.consumer(spec, name) as consumer:
+        yield wrap(consumer)
+
+
 class _FlakyTransport(RecordingTransport):
     def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
-        @asynccontextmanager
-        async def open_flaky() -> AsyncIterator[Consumer]:
-            async with self.inner.consumer(spec, name) as consumer:
-                yield _FlakyAcks(consumer, failures=2) if spec.name == "acks" else consumer
-
-        return open_flaky()
+        return _wrapped(
+            self,
+            spec,
+            name,
+            lambda consumer: _FlakyAcks(consumer, 2) if spec.name == "acks" else consumer,
+        )
 
 
 async def test_a_failed_ack_is_retried_until_it_lands(autojump_clock: Any) -> None:
@@ -643,12 +655,7 @@ class _FlakyFailureCounts(RecordingTransport):
                     raise BrokenConnectionError("connection lost (test)")
                 return await self.inner.record_failure(delivery)
 
-        @asynccontextmanager
-        async def open_flaky() -> AsyncIterator[Consumer]:
-            async with self.inner.consumer(spec, name) as consumer:
-                yield Flaky(consumer, failures=0)
-
-        return open_flaky()
+        return _wrapped(self, spec, name, lambda consumer: Flaky(consumer, failures=0))
 
 
 async def test_a_store_outage_while_deciding_a_fate_is_waited_out_not_a_crash(
@@ -690,12 +697,18 @@ class _CountingFetches(RecordingTransport):
                     transport.counts.append(max_count)
                 return await super().fetch(max_count, ack=ack)
 
-        @asynccontextmanager
-        async def open_counting() -> AsyncIterator[Consumer]:
-            async with self.inner.consumer(spec, name) as consumer:
-                yield Counting(consumer, failures=0)
+        return _wrapped(self, spec, name, lambda consumer: Counting(consumer, failures=0))
 
-        return open_counting()
+
+def _paced_system() -> ActorSystem:
+    """A system whose actor ``paced`` sleeps as many seconds as each message says."""
+    system = new_system()
+
+    @system.actor(list="paced")
+    async def paced(seconds: float) -> None:
+        await trio.sleep(seconds)
+
+    return system
 
 
 async def test_fetches_grow_to_the_batch_size_for_fast_work_and_shrink_for_slow(
@@ -703,12 +716,7 @@ async def test_fetches_grow_to_the_batch_size_for_fast_work_and_shrink_for_slow(
 ) -> None:
     """An instance starts with one message, grows while handling is fast, and fetches
     only what it handles in about 50 ms once it is slow."""
-    system = new_system()
-
-    @system.actor(list="paced")
-    async def paced(seconds: float) -> None:
-        await trio.sleep(seconds)
-
+    system = _paced_system()
     transport = _CountingFetches()
     async with system._running(transport):
         await trio.testing.wait_all_tasks_blocked()
@@ -748,12 +756,7 @@ async def test_a_trickle_of_fast_messages_does_not_open_a_full_batch(
 ) -> None:
     """Fetches grow from what the last batch held: after single fast messages, a burst
     of slow ones is taken eight at most, then one at a time."""
-    system = new_system()
-
-    @system.actor(list="paced")
-    async def paced(seconds: float) -> None:
-        await trio.sleep(seconds)
-
+    system = _paced_system()
     transport = _CountingFetches()
     async with system._running(transport):
         for _ in range(5):
