@@ -82,6 +82,15 @@ local function next_due(delayed, now)
   if #first == 0 then return -1 end
   return math.max(0, tonumber(first[2]) - now)
 end
+local function park(stream, group, delayed, id, due)
+  -- A pending entry goes to the pseudo-consumer {delayed} until ``due`` (ms); false
+  -- when it is no longer pending.
+  if #redis.call('XCLAIM', stream, group, '{delayed}', 0, id, 'JUSTID') == 0 then
+    return false
+  end
+  redis.call('ZADD', delayed, due, id)
+  return true
+end
 """
 
 
@@ -321,9 +330,8 @@ STREAM_RETRY = Script("""
 local due = now_ms() + tonumber(ARGV[2])
 local moved = 0
 for i = 3, #ARGV do
-  if #redis.call('XCLAIM', KEYS[1], ARGV[1], '{delayed}', 0, ARGV[i], 'JUSTID') > 0 then
-    -- A thousandth of a millisecond apart: due together, delivered in order.
-    redis.call('ZADD', KEYS[2], due + (i - 3) / 1000, ARGV[i])
+  -- A thousandth of a millisecond apart: due together, delivered in order.
+  if park(KEYS[1], ARGV[1], KEYS[2], ARGV[i], due + (i - 3) / 1000) then
     moved = moved + 1
   end
 end
@@ -400,8 +408,7 @@ if ARGV[5] == '1' then
     else
       redis.call('HSET', failures, group .. ':' .. id, math.max(failed(id), deliveries(id)))
       has_failures = true
-      redis.call('XCLAIM', stream, group, '{delayed}', 0, id, 'JUSTID')
-      redis.call('ZADD', delayed, now + parked / 1000, id)
+      park(stream, group, delayed, id, now + parked / 1000)
       parked = parked + 1
     end
   end
