@@ -11,7 +11,7 @@ import time
 import types
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar, get_type_hints, overload
 
 import attrs
@@ -33,6 +33,7 @@ from ._exceptions import (
 )
 from ._groups import sole_error
 from ._mailbox import list_mailbox, one_mailbox
+from ._node import NodeName, process_instance
 from ._runner import ActorRun, current_system
 from ._supervision import ChildInfo, Restart, Supervisor
 from ._waiter import ReplyWaiter
@@ -44,8 +45,6 @@ logger = logging.getLogger("actors.system")
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_URL = "redis://localhost:6379"
-#: Seconds between node heartbeats; a node is live for three of them.
-HEARTBEAT = 5.0
 #: Seconds an unread reply list lives after its last reply (its asker may be gone).
 REPLY_EXPIRE = 300.0
 _REPLY_PREFIX = "actors.reply."
@@ -69,13 +68,18 @@ class ActorSystem:
     ``unix:///path``, or ``memory://`` (in-process); by default ``$ACTORS_URL``,
     else ``redis://localhost:6379``. ``transport`` overrides it.
     ``node`` names this process among others sharing the store (default:
-    ``<hostname>-<pid>``); consumer names derive from it.
+    ``<hostname>-<pid>``); consumer names derive from it, so it must be one live
+    process's alone: a system that finds its name held by another live process does
+    not start (it waits up to three heartbeats, 15 s, for the record of a process that
+    was killed to expire), and one whose name another process took while its own
+    heartbeat had lapsed stops.
 
     Use it as ``async with system:`` inside a trio program, or let
     ``python -m actors run file.py`` run it.
 
     Raises:
-        ConfigurationError: an unsupported URL scheme.
+        ConfigurationError: an unsupported URL scheme (here); when it runs, a node name
+            held by another live process.
     """
 
     def __init__(
@@ -88,6 +92,7 @@ class ActorSystem:
     ) -> None:
         self.url = url or os.environ.get("ACTORS_URL") or DEFAULT_URL
         self.node = node or f"{socket.gethostname()}-{os.getpid()}"
+        self._instance = process_instance()
         self.max_payload = max_payload
         self.state = SystemState.NEW
         self._given_transport = transport
@@ -344,13 +349,16 @@ class ActorSystem:
         token = current_system.set(self)
         try:
             await active.ping()
+            self._started_at = time.time()
+            name = NodeName(active, self.node, self._instance, self.node_info)
+            await name.claim()
             error: Exception | None = None
             try:
                 async with trio.open_nursery() as nursery:
                     await nursery.start(self._read_replies)
                     self.state = SystemState.RUNNING
                     await nursery.start(self._run_tree)
-                    nursery.start_soon(self._heartbeat)
+                    nursery.start_soon(name.keep)
                     logger.info("actor system running on %s as node %s", self._safe_url, self.node)
                     for cls in self._actors.values():
                         logger.info("  %s on %s", cls.name, cls.mailbox)
@@ -393,21 +401,6 @@ class ActorSystem:
             },
         }
 
-    async def _heartbeat(self) -> None:
-        """Announce this node every HEARTBEAT seconds; withdraw it on the way out."""
-        self._started_at = time.time()
-        try:
-            while True:
-                try:
-                    await self.transport.announce(self.node, self.node_info(), 3 * HEARTBEAT)
-                except TransportError as exc:
-                    logger.debug("heartbeat failed: %s", exc)
-                await trio.sleep(HEARTBEAT)
-        finally:
-            # On failure the heartbeat simply expires.
-            with trio.CancelScope(shield=True), trio.move_on_after(1.0), suppress(TransportError):
-                await self.transport.announce(self.node, None, 0)
-
     async def _run_tree(self, *, task_status: trio.TaskStatus[None]) -> None:
         assert self._root is not None
         self._tree_done = trio.Event()
@@ -422,6 +415,8 @@ class ActorSystem:
         Raises:
             SupervisorError: the root supervisor exceeded its restart intensity.
             TransportError: the store is unreachable at start.
+            ConfigurationError: another live process holds this node's name (at start,
+                or taken while this one's heartbeat lapsed).
         """
         try:
             async with self:

@@ -61,9 +61,17 @@ class RecordingTransport(Transport):
         """The inner transport's counts."""
         return await self.inner.mailbox_stats(spec)
 
-    async def announce(self, node: str, info: Mapping[str, Any] | None, ttl: float) -> None:
+    async def announce(
+        self,
+        node: str,
+        info: Mapping[str, Any] | None,
+        ttl: float,
+        *,
+        instance: str,
+        replacing: str = "",
+    ) -> NodeInfo | None:
         """Announce through the inner transport."""
-        await self.inner.announce(node, info, ttl)
+        return await self.inner.announce(node, info, ttl, instance=instance, replacing=replacing)
 
     async def nodes(self) -> Sequence[NodeInfo]:
         """The inner transport's live nodes."""

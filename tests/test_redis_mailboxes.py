@@ -636,20 +636,6 @@ async def test_mailbox_stats_count_waiting_pending_and_dead(
         await consumer.ack([c])
 
 
-async def test_announced_nodes_are_listed_until_they_expire(transport: RedisTransport) -> None:
-    await transport.announce("b-node", {"actors": ["ledger"]}, ttl=0.3)
-    await transport.announce("a-node", {"actors": []}, ttl=10)
-    nodes = await transport.nodes()
-    assert [(n.node, dict(n.info)) for n in nodes] == [
-        ("a-node", {"actors": []}),
-        ("b-node", {"actors": ["ledger"]}),
-    ]
-    await trio.sleep(0.4)
-    assert [n.node for n in await transport.nodes()] == ["a-node"]
-    await transport.announce("a-node", None, ttl=10)
-    assert await transport.nodes() == []
-
-
 # -- settling a batch ---------------------------------------------------------------------
 
 

@@ -192,11 +192,13 @@ class MailboxStats:
 
 @attrs.frozen
 class NodeInfo:
-    """A runtime process that announced itself: its name, what it said, when (Unix time)."""
+    """A runtime process that announced itself: its name, what it said, when (Unix time),
+    and the token of the process that holds the name (``instance``)."""
 
     node: str
     info: Mapping[str, Any]
     seen_at: float
+    instance: str = ""
 
 
 class Consumer(ABC):
@@ -369,9 +371,23 @@ class Transport(ABC):
         """
 
     @abstractmethod
-    async def announce(self, node: str, info: Mapping[str, Any] | None, ttl: float) -> None:
-        """Heartbeat: record that ``node`` is alive for ``ttl`` seconds, with ``info``
-        (JSON-able: its actors and mailboxes). ``info=None`` removes the node.
+    async def announce(
+        self,
+        node: str,
+        info: Mapping[str, Any] | None,
+        ttl: float,
+        *,
+        instance: str,
+        replacing: str = "",
+    ) -> NodeInfo | None:
+        """Heartbeat: record that ``node``, held by the process ``instance`` (a token
+        unique to one process), is alive for ``ttl`` seconds, with ``info`` (JSON-able:
+        its actors and mailboxes). ``info=None`` removes the node.
+
+        A node name belongs to one live process. While another instance's heartbeat
+        for ``node`` has not expired, this changes nothing and returns that holder
+        (unless that instance is ``replacing``: one seen to miss its heartbeats);
+        otherwise it returns None.
 
         Raises:
             TransportError: the store failed. ClosedError: the transport was closed.

@@ -38,7 +38,8 @@ class MemoryStore:
         self._keys: dict[str, ListBox | StreamBox | DeadBox] = {}
         self._subscribers: dict[Subscriber, None] = {}
         self._published = itertools.count(1)
-        self._nodes: dict[str, tuple[Mapping[str, Any], float, float]] = {}
+        # node -> (info, seen_at (Unix time), expires (trio clock), holding instance)
+        self._nodes: dict[str, tuple[Mapping[str, Any], float, float, str]] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryStore keys={len(self._keys)} subscribers={len(self._subscribers)}>"
@@ -94,17 +95,27 @@ class MemoryStore:
             return MailboxStats(lag, len(group.pending), dead)
         return MailboxStats(0, 0, dead)
 
-    def _announce(self, node: str, info: Mapping[str, Any] | None, ttl: float) -> None:
+    def _announce(
+        self, node: str, info: Mapping[str, Any] | None, ttl: float, instance: str, replacing: str
+    ) -> NodeInfo | None:
+        held = self._nodes.get(node)
+        if (
+            held is not None
+            and held[2] > trio.current_time()
+            and held[3] not in (instance, replacing)
+        ):
+            return NodeInfo(node, held[0], held[1], held[3])
         if info is None:
             self._nodes.pop(node, None)
         else:
-            self._nodes[node] = (dict(info), time.time(), trio.current_time() + ttl)
+            self._nodes[node] = (dict(info), time.time(), trio.current_time() + ttl, instance)
+        return None
 
     def _live_nodes(self) -> list[NodeInfo]:
         now = trio.current_time()
         return [
-            NodeInfo(node, info, seen_at)
-            for node, (info, seen_at, expires) in sorted(self._nodes.items())
+            NodeInfo(node, info, seen_at, instance)
+            for node, (info, seen_at, expires, instance) in sorted(self._nodes.items())
             if expires > now
         ]
 

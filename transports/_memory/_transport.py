@@ -190,15 +190,25 @@ class MemoryTransport(Transport):
         self._check_open()
         return self._store._stats(spec)
 
-    async def announce(self, node: str, info: Mapping[str, Any] | None, ttl: float) -> None:
-        """Record ``node`` as alive for ``ttl`` seconds with ``info``; None removes it.
+    async def announce(
+        self,
+        node: str,
+        info: Mapping[str, Any] | None,
+        ttl: float,
+        *,
+        instance: str,
+        replacing: str = "",
+    ) -> NodeInfo | None:
+        """Record ``node`` as alive for ``ttl`` seconds with ``info``, held by
+        ``instance``; None removes it. Returns the live holder instead when another
+        instance than ``replacing`` holds ``node``.
 
         Raises:
             ClosedError: the transport is closed.
         """
         await trio.lowlevel.checkpoint()
         self._check_open()
-        self._store._announce(node, info, ttl)
+        return self._store._announce(node, info, ttl, instance, replacing)
 
     async def nodes(self) -> Sequence[NodeInfo]:
         """The nodes whose heartbeat has not expired, by name.

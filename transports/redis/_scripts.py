@@ -515,7 +515,16 @@ return {redis.call('XLEN', KEYS[1]), 0, dead}
 """Depth, pending and dead-letter counts of a mailbox."""
 
 ANNOUNCE = Script("""
--- KEYS: nodes hash, expiry zset; ARGV: node, value ('' removes), ttl_ms
+-- KEYS: nodes hash, expiry zset
+-- ARGV: node, value ('' removes), ttl_ms, instance, instance it may replace ('' none)
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held and (tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1])) or 0) > now_ms() then
+  local ok, record = pcall(cjson.decode, held)
+  local holder = ok and type(record) == 'table' and record['instance']
+  if holder ~= ARGV[4] and (ARGV[5] == '' or holder ~= ARGV[5]) then
+    return held
+  end
+end
 if ARGV[2] == '' then
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('ZREM', KEYS[2], ARGV[1])
@@ -523,9 +532,11 @@ else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   redis.call('ZADD', KEYS[2], now_ms() + tonumber(ARGV[3]), ARGV[1])
 end
-return 1
+return ''
 """)
-"""Record (or remove) a node's heartbeat, expiring ``ttl`` ms from now."""
+"""Record (or remove) a node's heartbeat, expiring ``ttl`` ms from now, unless another
+instance's record of it is live (and that instance is not the one to replace): then
+change nothing and return that record ('' when done)."""
 
 NODES = Script("""
 -- KEYS: nodes hash, expiry zset; returns node, value pairs of the live nodes

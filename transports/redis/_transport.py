@@ -36,6 +36,7 @@ from hiredis import ReplyError
 
 from transports._exceptions import (
     ActorsError,
+    AuthenticationError,
     ClosedError,
     CommandError,
     ConfigurationError,
@@ -354,14 +355,26 @@ class RedisTransport(Transport):
         )
         return MailboxStats(int(depth), int(pending), int(dead))
 
-    async def announce(self, node: str, info: Mapping[str, Any] | None, ttl: float) -> None:
-        """Record that ``node`` is alive for ``ttl`` seconds with ``info``; None removes it.
+    async def announce(
+        self,
+        node: str,
+        info: Mapping[str, Any] | None,
+        ttl: float,
+        *,
+        instance: str,
+        replacing: str = "",
+    ) -> NodeInfo | None:
+        """Record that ``node``, held by ``instance``, is alive for ``ttl`` seconds with
+        ``info``; None removes it. While another instance's record of ``node`` is live
+        (one other than ``replacing``), change nothing and return that holder.
 
-        Nodes live in the hash ``{actors:nodes}`` (node -> JSON of info and
-        ``seen_at``), their expiry (server clock) in the zset ``{actors:nodes}:expiry``.
+        Nodes live in the hash ``{actors:nodes}`` (node -> JSON of info, ``seen_at``
+        and ``instance``), their expiry (server clock) in the zset
+        ``{actors:nodes}:expiry``.
 
         Raises:
             ConfigurationError: ``info`` is not JSON-able.
+            AuthenticationError: the user may not write the node registry.
             TransportError: the store failed.
             ClosedError: the transport is closed.
         """
@@ -369,11 +382,21 @@ class RedisTransport(Transport):
         value = ""
         if info is not None:
             try:
-                value = json.dumps({"info": info, "seen_at": time.time()})
+                value = json.dumps({"info": info, "seen_at": time.time(), "instance": instance})
             except (TypeError, ValueError) as exc:
                 raise ConfigurationError(f"node info must be JSON-able: {exc}") from exc
         ttl_ms = max(1, round(ttl * 1000))
-        await ANNOUNCE(self._client, [_NODES, _NODES_EXPIRY], [node, value, ttl_ms])
+        try:
+            held = await ANNOUNCE(
+                self._client, [_NODES, _NODES_EXPIRY], [node, value, ttl_ms, instance, replacing]
+            )
+        except AuthenticationError as exc:
+            # NOPERM names no key: say which one the user may not touch.
+            raise AuthenticationError(f"node registry {_NODES}: {exc}") from exc
+        if not held:
+            return None
+        # A record we cannot read (another program's) still holds the name.
+        return _node_info(node, held) or NodeInfo(node, {}, 0.0, "?")
 
     async def nodes(self) -> Sequence[NodeInfo]:
         """The nodes whose last heartbeat has not expired, by name (expired ones are pruned).
@@ -384,14 +407,11 @@ class RedisTransport(Transport):
         """
         self._check_open()
         flat = await NODES(self._client, [_NODES, _NODES_EXPIRY], [])
-        found = []
-        for index in range(0, len(flat) - 1, 2):
-            try:
-                record = json.loads(flat[index + 1])
-                info, seen_at = dict(record["info"]), float(record["seen_at"])
-            except (ValueError, KeyError, TypeError):
-                continue  # not written by us
-            found.append(NodeInfo(flat[index].decode("utf-8", "replace"), info, seen_at))
+        found = [
+            node
+            for index in range(0, len(flat) - 1, 2)
+            if (node := _node_info(flat[index].decode("utf-8", "replace"), flat[index + 1]))
+        ]
         return sorted(found, key=lambda node: node.node)
 
     # -- the connection ---------------------------------------------------------------
@@ -458,3 +478,15 @@ def _dead_letter(entry_id: str, fields: Sequence[bytes]) -> DeadLetter:
         attempts=attempts,
         dead_at=dead_at,
     )
+
+
+def _node_info(node: str, raw: bytes) -> NodeInfo | None:
+    """The node record ``raw`` (JSON of info, ``seen_at``, ``instance``), or None when
+    it was not written by us."""
+    try:
+        record = json.loads(raw)
+        return NodeInfo(
+            node, dict(record["info"]), float(record["seen_at"]), str(record.get("instance", ""))
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None

@@ -1,0 +1,143 @@
+"""A node's name in the store: claimed before any actor consumes, kept by heartbeats.
+
+Consumer names derive from the node name, so two live processes under one name would
+read each other's pending messages, hand them back as their own when they stop, and
+withdraw each other's heartbeat. A name is therefore held by one process at a time
+(its *instance* token): a process that finds its name held by another live one does
+not start, and one whose name was taken while its own heartbeat lapsed stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from typing import Any
+
+import attrs
+import trio
+
+from transports import NodeInfo, Transport
+
+from ._exceptions import ConfigurationError, TransportError
+
+__all__ = ["HEARTBEAT", "NodeName", "process_instance"]
+
+logger = logging.getLogger("actors.system")
+
+#: Seconds between node heartbeats; a node is live for three of them.
+HEARTBEAT = 5.0
+#: Seconds between two looks at a name another process holds.
+_CLAIM_POLL = 0.5
+#: How late past a heartbeat a holder of our name may be before it counts as gone.
+_CLAIM_GRACE = 2.0
+
+_instances: dict[int, str] = {}
+
+
+def process_instance() -> str:
+    """A token naming this process among all others while it runs (a fork gets its own).
+
+    Systems of one process share it: they may share a node name, as a test that runs
+    a system twice does.
+    """
+    pid = os.getpid()
+    return _instances.setdefault(pid, f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:12]}")
+
+
+def _holder(holder: NodeInfo) -> str:
+    """Who holds a node name, for an error message."""
+    info = holder.info
+    if "pid" in info and "host" in info:
+        return f"pid {info['pid']} on {info['host']}"
+    return f"instance {holder.instance!r}"
+
+
+@attrs.define
+class NodeName:
+    """The name ``node`` of this process (``instance``) in ``transport``'s node registry,
+    announced with what ``info`` returns."""
+
+    transport: Transport
+    node: str
+    instance: str
+    info: Callable[[], Mapping[str, Any]]
+
+    async def _announce(self, replacing: str = "") -> NodeInfo | None:
+        return await self.transport.announce(
+            self.node, self.info(), 3 * HEARTBEAT, instance=self.instance, replacing=replacing
+        )
+
+    async def claim(self) -> None:
+        """Record the name as this process's, before any actor consumes under it.
+
+        A record of another process under the name is watched for a heartbeat
+        (:data:`HEARTBEAT`, plus a grace of :data:`_CLAIM_GRACE`). If it is refreshed,
+        that process runs. If it is withdrawn or expires, or stays silent, the name is
+        this process's: the other was killed (as a crashed container restarted under
+        its old hostname and pid is), or it lost the store and stops when it finds its
+        name taken.
+
+        Raises:
+            ConfigurationError: another live process holds the name.
+            TransportError: the store failed.
+        """
+        first = await self._announce()
+        if first is None:
+            return
+        logger.warning(
+            "node name %r is held by %s: waiting up to %.0f s for its heartbeat",
+            self.node,
+            _holder(first),
+            HEARTBEAT + _CLAIM_GRACE,
+        )
+        with trio.move_on_after(HEARTBEAT + _CLAIM_GRACE):
+            while True:
+                await trio.sleep(_CLAIM_POLL)
+                holder = await self._announce()
+                if holder is None:
+                    return  # withdrawn, or expired
+                if (holder.instance, holder.seen_at) != (first.instance, first.seen_at):
+                    raise self._in_use(holder)  # refreshed: it runs
+        # Silent for longer than a heartbeat: gone.
+        holder = await self._announce(replacing=first.instance)
+        if holder is not None:
+            raise self._in_use(holder)
+        logger.warning("node name %r taken over from %s", self.node, _holder(first))
+
+    def _in_use(self, holder: NodeInfo) -> ConfigurationError:
+        return ConfigurationError(
+            f"node name {self.node!r} is in use by another live process ({_holder(holder)}):"
+            " give each process its own (ActorSystem(node=...)); consumer names derive from it"
+        )
+
+    async def keep(self) -> None:
+        """Announce the name every :data:`HEARTBEAT` seconds; withdraw it on the way out.
+
+        A heartbeat that fails is retried at the next one: the record lives for three.
+
+        Raises:
+            ConfigurationError: another process took the name while this one's record
+                had expired (its heartbeats failed for longer than three of them).
+        """
+        try:
+            while True:
+                await trio.sleep(HEARTBEAT)
+                try:
+                    holder = await self._announce()
+                except TransportError as exc:
+                    logger.debug("heartbeat failed: %s", exc)
+                    continue
+                if holder is not None:
+                    raise ConfigurationError(
+                        f"node name {self.node!r} was taken by another process"
+                        f" ({_holder(holder)}) while this one's heartbeat lapsed: stopping,"
+                        " since both would consume under the same names"
+                    )
+        finally:
+            # Only our own record goes; on failure it simply expires.
+            with trio.CancelScope(shield=True), trio.move_on_after(1.0), suppress(TransportError):
+                await self.transport.announce(self.node, None, 0, instance=self.instance)
