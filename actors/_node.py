@@ -28,8 +28,10 @@ __all__ = ["HEARTBEAT", "NodeName", "process_instance"]
 
 logger = logging.getLogger("actors.system")
 
-#: Seconds between node heartbeats; a node is live for three of them.
+#: Seconds between node heartbeats; a node's record lives for three of them.
 HEARTBEAT = 5.0
+#: Seconds before a failed heartbeat is tried again.
+_HEARTBEAT_RETRY = 1.0
 #: Seconds between two looks at a name another process holds.
 _CLAIM_POLL = 0.5
 #: How late past a heartbeat a holder of our name may be before it counts as gone.
@@ -66,7 +68,7 @@ class NodeName:
     instance: str
     info: Callable[[], Mapping[str, Any]]
 
-    async def _announce(self, replacing: str = "") -> NodeInfo | None:
+    async def _announce(self, replacing: NodeInfo | None = None) -> NodeInfo | None:
         return await self.transport.announce(
             self.node, self.info(), 3 * HEARTBEAT, instance=self.instance, replacing=replacing
         )
@@ -75,15 +77,15 @@ class NodeName:
         """Record the name as this process's, before any actor consumes under it.
 
         A record of another process under the name is watched for a heartbeat
-        (:data:`HEARTBEAT`, plus a grace of :data:`_CLAIM_GRACE`). If it is refreshed,
-        that process runs. If it is withdrawn or expires, or stays silent, the name is
+        (:data:`HEARTBEAT` plus a grace of :data:`_CLAIM_GRACE`: 7 s). Refreshed, it
+        is a process that runs. Withdrawn, expired, or silent all along, the name is
         this process's: the other was killed (as a crashed container restarted under
-        its old hostname and pid is), or it lost the store and stops when it finds its
-        name taken.
+        its old hostname and pid is), or it lost the store and stops when it finds
+        its name taken. The record is replaced only if it is still the one watched.
 
         Raises:
             ConfigurationError: another live process holds the name.
-            TransportError: the store failed.
+            TransportError: the store failed at the first try.
         """
         first = await self._announce()
         if first is None:
@@ -97,13 +99,17 @@ class NodeName:
         with trio.move_on_after(HEARTBEAT + _CLAIM_GRACE):
             while True:
                 await trio.sleep(_CLAIM_POLL)
-                holder = await self._announce()
+                try:
+                    holder = await self._announce()
+                except TransportError as exc:
+                    logger.debug("node name claim: %s", exc)
+                    continue  # the store is back soon, or the last try fails
                 if holder is None:
                     return  # withdrawn, or expired
-                if (holder.instance, holder.seen_at) != (first.instance, first.seen_at):
+                if holder != first:
                     raise self._in_use(holder)  # refreshed: it runs
         # Silent for longer than a heartbeat: gone.
-        holder = await self._announce(replacing=first.instance)
+        holder = await self._announce(replacing=first)
         if holder is not None:
             raise self._in_use(holder)
         logger.warning("node name %r taken over from %s", self.node, _holder(first))
@@ -117,20 +123,26 @@ class NodeName:
     async def keep(self) -> None:
         """Announce the name every :data:`HEARTBEAT` seconds; withdraw it on the way out.
 
-        A heartbeat that fails is retried at the next one: the record lives for three.
+        A heartbeat that fails is tried again after :data:`_HEARTBEAT_RETRY`.
 
         Raises:
-            ConfigurationError: another process took the name while this one's record
-                had expired (its heartbeats failed for longer than three of them).
+            ConfigurationError: another process took the name, since this one had not
+                heartbeated for 7 s (its heartbeats failed, or its loop was blocked).
         """
+        failing = False
         try:
             while True:
-                await trio.sleep(HEARTBEAT)
+                await trio.sleep(_HEARTBEAT_RETRY if failing else HEARTBEAT)
                 try:
                     holder = await self._announce()
                 except TransportError as exc:
-                    logger.debug("heartbeat failed: %s", exc)
+                    if not failing:
+                        logger.warning("heartbeat of node %r failed: %s", self.node, exc)
+                    failing = True
                     continue
+                if failing:
+                    logger.info("heartbeat of node %r restored", self.node)
+                    failing = False
                 if holder is not None:
                     raise ConfigurationError(
                         f"node name {self.node!r} was taken by another process"

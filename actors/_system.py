@@ -69,10 +69,10 @@ class ActorSystem:
     else ``redis://localhost:6379``. ``transport`` overrides it.
     ``node`` names this process among others sharing the store (default:
     ``<hostname>-<pid>``); consumer names derive from it, so it must be one live
-    process's alone: a system that finds its name held by another live process does
-    not start (it waits up to three heartbeats, 15 s, for the record of a process that
-    was killed to expire), and one whose name another process took while its own
-    heartbeat had lapsed stops.
+    process's alone: a system that finds its name held does not start if the holder
+    heartbeats within 7 s (it runs), and takes the name over if it does not (it was
+    killed); one whose name another process took while its own heartbeats were
+    failing stops.
 
     Use it as ``async with system:`` inside a trio program, or let
     ``python -m actors run file.py`` run it.
@@ -91,8 +91,10 @@ class ActorSystem:
         max_payload: int = DEFAULT_MAX_PAYLOAD,
     ) -> None:
         self.url = url or os.environ.get("ACTORS_URL") or DEFAULT_URL
-        self.node = node or f"{socket.gethostname()}-{os.getpid()}"
-        self._instance = process_instance()
+        self._node = node
+        # The token of the process holding the node name: this one's when None (tests
+        # pose as another process with it).
+        self._instance: str | None = None
         self.max_payload = max_payload
         self.state = SystemState.NEW
         self._given_transport = transport
@@ -104,14 +106,29 @@ class ActorSystem:
         self._waiters: dict[str, ReplyWaiter] = {}
         self._reply_boxes: dict[str, MailboxSpec] = {}
         self._reply_types: dict[tuple[MailboxSpec, type], Any] = {}
+        self._new_reply_box()
+        self._stop = trio.Event()
+        self._started_at = time.time()
+
+    @property
+    def node(self) -> str:
+        """This process's name among those sharing the store: the one given, else
+        ``<hostname>-<pid>`` of the process that runs the system (a fork of a built
+        system gets its own)."""
+        return self._node or f"{socket.gethostname()}-{os.getpid()}"
+
+    @node.setter
+    def node(self, name: str) -> None:
+        self._node = name
+
+    def _new_reply_box(self) -> None:
+        """Make this run's reply box: its own, even in a fork of a built system."""
         # At-most-once: a reply is only useful to a live asker, and is never acked.
         token = uuid.uuid4().hex[:8]
         self._reply_box = list_mailbox(f"{_REPLY_PREFIX}{self.node}.{token}", at_most_once=True)
         # Correlation ids need only be unique among this system's asks (replies come
         # to its own reply box): a counter, cheaper than a uuid4 (a syscall) per ask.
         self._correlation_ids = map(f"{token}-{{:x}}".format, itertools.count())
-        self._stop = trio.Event()
-        self._started_at = time.time()
 
     # -- declaring actors -------------------------------------------------------------
 
@@ -350,15 +367,17 @@ class ActorSystem:
         try:
             await active.ping()
             self._started_at = time.time()
-            name = NodeName(active, self.node, self._instance, self.node_info)
+            self._new_reply_box()
+            instance = self._instance or process_instance()
+            name = NodeName(active, self.node, instance, self.node_info)
             await name.claim()
             error: Exception | None = None
             try:
                 async with trio.open_nursery() as nursery:
+                    nursery.start_soon(name.keep)  # first: it withdraws the name on failure
                     await nursery.start(self._read_replies)
                     self.state = SystemState.RUNNING
                     await nursery.start(self._run_tree)
-                    nursery.start_soon(name.keep)
                     logger.info("actor system running on %s as node %s", self._safe_url, self.node)
                     for cls in self._actors.values():
                         logger.info("  %s on %s", cls.name, cls.mailbox)

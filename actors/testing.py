@@ -68,7 +68,7 @@ class RecordingTransport(Transport):
         ttl: float,
         *,
         instance: str,
-        replacing: str = "",
+        replacing: NodeInfo | None = None,
     ) -> NodeInfo | None:
         """Announce through the inner transport."""
         return await self.inner.announce(node, info, ttl, instance=instance, replacing=replacing)

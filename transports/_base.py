@@ -378,16 +378,16 @@ class Transport(ABC):
         ttl: float,
         *,
         instance: str,
-        replacing: str = "",
+        replacing: NodeInfo | None = None,
     ) -> NodeInfo | None:
         """Heartbeat: record that ``node``, held by the process ``instance`` (a token
         unique to one process), is alive for ``ttl`` seconds, with ``info`` (JSON-able:
         its actors and mailboxes). ``info=None`` removes the node.
 
         A node name belongs to one live process. While another instance's heartbeat
-        for ``node`` has not expired, this changes nothing and returns that holder
-        (unless that instance is ``replacing``: one seen to miss its heartbeats);
-        otherwise it returns None.
+        for ``node`` has not expired, this changes nothing and returns that holder,
+        unless the record is still exactly ``replacing`` (one seen to miss its
+        heartbeats). Otherwise it returns None.
 
         Raises:
             TransportError: the store failed. ClosedError: the transport was closed.

@@ -68,15 +68,25 @@ async def test_a_name_whose_record_expired_is_free_for_another_instance(
     await transport.announce(name, None, 0, instance="p2")
 
 
-async def test_the_instance_named_to_replace_gives_up_a_live_record(
+async def test_a_record_seen_to_miss_its_heartbeats_may_be_replaced_as_seen_only(
     transport: Transport, clock: MockClock | None, lease: float
 ) -> None:
     name = fresh_name("node")
     assert await transport.announce(name, {"pid": 1}, 20 * lease, instance="p1") is None
-    # p1 was seen to miss its heartbeats: p2 may replace it, and only it.
-    taken = await transport.announce(name, {"pid": 2}, 20 * lease, instance="p2", replacing="p1")
-    assert taken is None
-    holder = await transport.announce(name, {"pid": 3}, 20 * lease, instance="p3", replacing="p1")
-    assert holder is not None and holder.instance == "p2"
+    seen = await transport.announce(name, {"pid": 2}, 20 * lease, instance="p2")
+    assert seen is not None
+    await trio.sleep(lease / 10)  # the record's heartbeat time moves on
+    assert await transport.announce(name, {"pid": 1}, 20 * lease, instance="p1") is None
+    # p1 heartbeated since p2 looked: p2's view is stale, and p1 keeps its name.
+    refreshed = await transport.announce(
+        name, {"pid": 2}, 20 * lease, instance="p2", replacing=seen
+    )
+    assert refreshed is not None and refreshed.instance == "p1" and refreshed != seen
+    # p1 is silent from now on: the record as p2 saw it last may be replaced.
+    assert (
+        await transport.announce(name, {}, 20 * lease, instance="p2", replacing=refreshed) is None
+    )
+    # And only by replacing exactly that record.
+    assert await transport.announce(name, {}, 20 * lease, instance="p3", replacing=refreshed)
     assert [n.instance for n in await _listed(transport, name)] == ["p2"]
     await transport.announce(name, None, 0, instance="p2")

@@ -96,15 +96,18 @@ class MemoryStore:
         return MailboxStats(0, 0, dead)
 
     def _announce(
-        self, node: str, info: Mapping[str, Any] | None, ttl: float, instance: str, replacing: str
+        self,
+        node: str,
+        info: Mapping[str, Any] | None,
+        ttl: float,
+        instance: str,
+        replacing: NodeInfo | None,
     ) -> NodeInfo | None:
         held = self._nodes.get(node)
-        if (
-            held is not None
-            and held[2] > trio.current_time()
-            and held[3] not in (instance, replacing)
-        ):
-            return NodeInfo(node, held[0], held[1], held[3])
+        if held is not None and held[2] > trio.current_time() and held[3] != instance:
+            holder = NodeInfo(node, held[0], held[1], held[3])
+            if holder != replacing:
+                return holder
         if info is None:
             self._nodes.pop(node, None)
         else:

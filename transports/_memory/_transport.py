@@ -197,11 +197,11 @@ class MemoryTransport(Transport):
         ttl: float,
         *,
         instance: str,
-        replacing: str = "",
+        replacing: NodeInfo | None = None,
     ) -> NodeInfo | None:
         """Record ``node`` as alive for ``ttl`` seconds with ``info``, held by
         ``instance``; None removes it. Returns the live holder instead when another
-        instance than ``replacing`` holds ``node``.
+        instance holds ``node`` (with a record other than ``replacing``).
 
         Raises:
             ClosedError: the transport is closed.

@@ -516,14 +516,17 @@ return {redis.call('XLEN', KEYS[1]), 0, dead}
 
 ANNOUNCE = Script("""
 -- KEYS: nodes hash, expiry zset
--- ARGV: node, value ('' removes), ttl_ms, instance, instance it may replace ('' none)
+-- ARGV: node, value ('' removes), ttl_ms, instance, then '1' and the instance and
+--       seen_at of the record it may replace (or '0', '', '0')
 local held = redis.call('HGET', KEYS[1], ARGV[1])
 if held and (tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1])) or 0) > now_ms() then
   local ok, record = pcall(cjson.decode, held)
-  local holder = ok and type(record) == 'table' and record['instance']
-  if holder ~= ARGV[4] and (ARGV[5] == '' or holder ~= ARGV[5]) then
-    return held
-  end
+  if not (ok and type(record) == 'table') then return held end
+  local holder = record['instance']
+  if type(holder) ~= 'string' then holder = '' end  -- written before instances
+  local replaced = ARGV[5] == '1' and holder == ARGV[6]
+    and record['seen_at'] == tonumber(ARGV[7])
+  if holder ~= ARGV[4] and not replaced then return held end
 end
 if ARGV[2] == '' then
   redis.call('HDEL', KEYS[1], ARGV[1])
@@ -535,8 +538,8 @@ end
 return ''
 """)
 """Record (or remove) a node's heartbeat, expiring ``ttl`` ms from now, unless another
-instance's record of it is live (and that instance is not the one to replace): then
-change nothing and return that record ('' when done)."""
+instance's record of it is live (and not the very record it may replace): then change
+nothing and return that record ('' when done)."""
 
 NODES = Script("""
 -- KEYS: nodes hash, expiry zset; returns node, value pairs of the live nodes

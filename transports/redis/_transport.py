@@ -362,11 +362,11 @@ class RedisTransport(Transport):
         ttl: float,
         *,
         instance: str,
-        replacing: str = "",
+        replacing: NodeInfo | None = None,
     ) -> NodeInfo | None:
         """Record that ``node``, held by ``instance``, is alive for ``ttl`` seconds with
         ``info``; None removes it. While another instance's record of ``node`` is live
-        (one other than ``replacing``), change nothing and return that holder.
+        (with a record other than ``replacing``), change nothing and return that holder.
 
         Nodes live in the hash ``{actors:nodes}`` (node -> JSON of info, ``seen_at``
         and ``instance``), their expiry (server clock) in the zset
@@ -388,7 +388,9 @@ class RedisTransport(Transport):
         ttl_ms = max(1, round(ttl * 1000))
         try:
             held = await ANNOUNCE(
-                self._client, [_NODES, _NODES_EXPIRY], [node, value, ttl_ms, instance, replacing]
+                self._client,
+                [_NODES, _NODES_EXPIRY],
+                [node, value, ttl_ms, instance, *_replacing(replacing)],
             )
         except AuthenticationError as exc:
             # NOPERM names no key: say which one the user may not touch.
@@ -490,3 +492,11 @@ def _node_info(node: str, raw: bytes) -> NodeInfo | None:
         )
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _replacing(record: NodeInfo | None) -> tuple[str, str, str]:
+    """ANNOUNCE's arguments naming the node record it may replace: ``1``, its
+    instance and its ``seen_at``; ``0`` when none."""
+    if record is None:
+        return "0", "", "0"
+    return "1", record.instance, repr(record.seen_at)
