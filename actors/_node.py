@@ -67,6 +67,8 @@ class NodeName:
     node: str
     instance: str
     info: Callable[[], Mapping[str, Any]]
+    #: Another process took the name: this one's consumers must give it up.
+    lost: bool = attrs.field(default=False, init=False)
 
     async def _announce(self, replacing: NodeInfo | None = None) -> NodeInfo | None:
         return await self.transport.announce(
@@ -127,7 +129,8 @@ class NodeName:
 
         Raises:
             ConfigurationError: another process took the name, since this one had not
-                heartbeated for 7 s (its heartbeats failed, or its loop was blocked).
+                heartbeated for 7 s (its heartbeats failed, or its loop was blocked);
+                :attr:`lost` is set first.
         """
         failing = False
         try:
@@ -144,6 +147,7 @@ class NodeName:
                     logger.info("heartbeat of node %r restored", self.node)
                     failing = False
                 if holder is not None:
+                    self.lost = True
                     raise ConfigurationError(
                         f"node name {self.node!r} was taken by another process"
                         f" ({_holder(holder)}) while this one's heartbeat lapsed: stopping,"

@@ -201,7 +201,12 @@ class _InstanceRunner:
                     with trio.move_on_after(_OUTAGE_BACKOFF.delay(attempt)):
                         await stop.wait()
                     attempt += 1
-            yield consumer
+            try:
+                yield consumer
+            finally:
+                if self.system._name_lost():
+                    # Another process consumes under this name now: hand nothing back.
+                    consumer.abandon()
 
     async def _interrupt_fetch_on(self, stop: trio.Event) -> None:
         await stop.wait()

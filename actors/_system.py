@@ -107,6 +107,7 @@ class ActorSystem:
         self._reply_boxes: dict[str, MailboxSpec] = {}
         self._reply_types: dict[tuple[MailboxSpec, type], Any] = {}
         self._new_reply_box()
+        self._name: NodeName | None = None
         self._stop = trio.Event()
         self._started_at = time.time()
 
@@ -120,6 +121,10 @@ class ActorSystem:
     @node.setter
     def node(self, name: str) -> None:
         self._node = name
+
+    def _name_lost(self) -> bool:
+        """Another process took this node's name: consumers give it up as they close."""
+        return self._name is not None and self._name.lost
 
     def _new_reply_box(self) -> None:
         """Make this run's reply box: its own, even in a fork of a built system."""
@@ -369,7 +374,7 @@ class ActorSystem:
             self._started_at = time.time()
             self._new_reply_box()
             instance = self._instance or process_instance()
-            name = NodeName(active, self.node, instance, self.node_info)
+            name = self._name = NodeName(active, self.node, instance, self.node_info)
             await name.claim()
             error: Exception | None = None
             try:

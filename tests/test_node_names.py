@@ -20,6 +20,7 @@ from conftest import wait_for
 from actors import ActorSystem, BrokenConnectionError, ConfigurationError
 from actors._node import _CLAIM_GRACE, HEARTBEAT, process_instance
 from transports import NodeInfo
+from transports._memory._consumer import MemoryConsumer
 from transports.memory import MemoryTransport
 
 NODES = "{actors:nodes}"
@@ -115,9 +116,14 @@ async def _withdraw_later(transport: MemoryTransport, instance: str, delay: floa
 
 
 async def test_a_system_whose_name_was_taken_while_its_heartbeat_lapsed_stops(
-    autojump_clock: Any,
+    autojump_clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    abandoned: list[str] = []
+    monkeypatch.setattr(MemoryConsumer, "abandon", lambda self: abandoned.append(self.name))
     async with MemoryTransport() as transport:
+        async with _system(transport):
+            pass
+        assert abandoned == []  # a system that stops keeps its name to the end
         system = _system(transport)
 
         async def lose_the_name() -> None:
@@ -130,6 +136,8 @@ async def test_a_system_whose_name_was_taken_while_its_heartbeat_lapsed_stops(
 
         with pytest.raises(ConfigurationError, match=r"'shared' was taken by another process"):
             await lose_the_name()
+        # Its consumer gave the name up: closing handed nothing of the usurper's back.
+        assert abandoned == ["shared/work-0"]
         # Stopping did not withdraw the usurper's record.
         assert await _holders(transport) == [("shared", "usurper")]
 

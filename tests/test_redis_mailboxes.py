@@ -636,6 +636,39 @@ async def test_mailbox_stats_count_waiting_pending_and_dead(
         await consumer.ack([c])
 
 
+async def test_an_abandoned_consumer_leaves_its_names_messages_alone(
+    transport: RedisTransport, redis_url: str
+) -> None:
+    # Two processes under one consumer name, and one of them lost the node name:
+    # closing it must not hand back, or reset, what the other holds.
+    spec = MailboxSpec("list", "twinned", lease=LEASE)
+    await transport.send(spec, [b"a", b"b", b"c", b"d"])
+    client = transport.client
+    async with (
+        RedisTransport.from_url(redis_url) as other,
+        other.consumer(spec, "twin") as winner,
+    ):
+        async with transport.consumer(spec, "twin") as loser:
+            assert [d.payload for d in await loser.fetch(2)] == [b"a", b"b"]
+            held = await collect(winner, 2)
+            assert [d.payload for d in held] == [b"c", b"d"]
+            loser.abandon()
+        assert await client.llen("twinned") == 0  # nothing of the winner's handed back
+        assert await client.llen("{twinned}:processing:twin") == 4
+        await winner.ack(held)
+        # What the loser held stays with the name, for its next consumer.
+        assert await client.lrange("{twinned}:processing:twin", 0, -1) == [b"a", b"b"]
+
+
+async def collect(consumer: Any, count: int) -> list[Any]:
+    """Fetch until ``count`` deliveries came (within a few seconds)."""
+    got: list[Any] = []
+    with trio.fail_after(5):
+        while len(got) < count:
+            got += await consumer.fetch(count - len(got))
+    return got
+
+
 # -- settling a batch ---------------------------------------------------------------------
 
 

@@ -258,6 +258,15 @@ class Consumer(ABC):
             ClosedError: the consumer or its transport was closed.
         """
 
+    def abandon(self) -> None:  # noqa: B027
+        """Give up this consumer's name: another process consumes under it now.
+
+        Closing the consumer afterwards hands nothing back and leaves the name's
+        state in the store alone (the other process's messages with it); what this
+        consumer still holds stays with the name. The default does nothing, for a
+        store where one name cannot have two consumers.
+        """
+
     @abstractmethod
     async def record_failure(self, delivery: Delivery) -> int:
         """Count one failed attempt at ``delivery``; return the attempts so far.

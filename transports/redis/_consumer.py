@@ -98,6 +98,7 @@ class RedisConsumer(Consumer):
         self._state = ConsumerState.OPENING
         self._blocking: DedicatedConnection | None = None
         self._background: trio.CancelScope | None = None
+        self._abandoned = False
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._name!r} of {self._spec} {self._state.value}>"
@@ -128,8 +129,14 @@ class RedisConsumer(Consumer):
         """
 
     async def _teardown(self) -> None:
-        """Last words before closing (runs shielded, with a short deadline)."""
+        """Last words before closing (runs shielded, with a short deadline), unless the
+        consumer was abandoned."""
         await trio.lowlevel.checkpoint()
+
+    def abandon(self) -> None:
+        """Give up the name: closing runs no close script (they would hand back, and
+        reset, what another process holds under the same name)."""
+        self._abandoned = True
 
     def _close(self) -> None:
         self._state = ConsumerState.CLOSED
@@ -413,7 +420,7 @@ class ConsumerContext:
     ) -> None:
         consumer = self._consumer
         with trio.CancelScope(shield=True):
-            if not consumer._transport.closed:
+            if not consumer._transport.closed and not consumer._abandoned:
                 with trio.move_on_after(2.0):
                     try:
                         await consumer._teardown()
