@@ -75,8 +75,9 @@ class NodeName:
             self.node, self.info(), 3 * HEARTBEAT, instance=self.instance, replacing=replacing
         )
 
-    async def claim(self) -> None:
-        """Record the name as this process's, before any actor consumes under it.
+    async def claim(self, stop: trio.Event) -> bool:
+        """Record the name as this process's, before any actor consumes under it;
+        False if ``stop`` is set while it waits for the name.
 
         A record of another process under the name is watched for a heartbeat
         (:data:`HEARTBEAT` plus a grace of :data:`_CLAIM_GRACE`: 7 s). Refreshed, it
@@ -91,7 +92,7 @@ class NodeName:
         """
         first = await self._announce()
         if first is None:
-            return
+            return True
         logger.warning(
             "node name %r is held by %s: waiting up to %.0f s for its heartbeat",
             self.node,
@@ -100,14 +101,17 @@ class NodeName:
         )
         with trio.move_on_after(HEARTBEAT + _CLAIM_GRACE):
             while True:
-                await trio.sleep(_CLAIM_POLL)
+                with trio.move_on_after(_CLAIM_POLL):
+                    await stop.wait()
+                if stop.is_set():
+                    return False
                 try:
                     holder = await self._announce()
                 except TransportError as exc:
                     logger.debug("node name claim: %s", exc)
                     continue  # the store is back soon, or the last try fails
                 if holder is None:
-                    return  # withdrawn, or expired
+                    return True  # withdrawn, or expired
                 if holder != first:
                     raise self._in_use(holder)  # refreshed: it runs
         # Silent for longer than a heartbeat: gone.
@@ -115,6 +119,7 @@ class NodeName:
         if holder is not None:
             raise self._in_use(holder)
         logger.warning("node name %r taken over from %s", self.node, _holder(first))
+        return True
 
     def _in_use(self, holder: NodeInfo) -> ConfigurationError:
         return ConfigurationError(

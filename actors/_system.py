@@ -375,7 +375,10 @@ class ActorSystem:
             self._new_reply_box()
             instance = self._instance or process_instance()
             name = self._name = NodeName(active, self.node, instance, self.node_info)
-            await name.claim()
+            if not await name.claim(self._stop):
+                logger.info("stopped while waiting for the node name %r", self.node)
+                yield  # the body runs on a system that never started
+                return
             error: Exception | None = None
             try:
                 async with trio.open_nursery() as nursery:

@@ -105,6 +105,24 @@ async def test_a_holder_that_heartbeats_at_the_last_moment_keeps_its_name(
         assert await _holders(transport) == [("shared", "slow")]
 
 
+async def test_a_stop_while_waiting_for_the_name_ends_the_wait(
+    autojump_clock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "actors.system")
+    async with MemoryTransport() as transport:
+        await transport.announce("shared", {}, 3 * HEARTBEAT, instance="killed")
+        system = _system(transport)
+        started = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(system.run)
+            await trio.sleep(1.0)
+            system.stop()
+        assert trio.current_time() - started < 1.5  # not the 7 s a claim may take
+        assert await _holders(transport) == [("shared", "killed")]  # nothing taken over
+        assert "stopped while waiting for the node name 'shared'" in caplog.text
+        assert "actor system running" not in caplog.text  # no actor started
+
+
 async def _start(system: ActorSystem) -> None:
     async with system:
         pytest.fail("started under a name another live process holds")
