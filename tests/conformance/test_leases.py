@@ -54,9 +54,9 @@ async def test_an_open_consumer_keeps_its_messages_past_the_lease(
     transport: Transport, mailbox: MailboxFactory, clock: MockClock | None, lease: float, kind: Any
 ) -> None:
     spec = mailbox(kind)
-    await transport.send(spec, [b"slow"])
+    await transport.send(spec, payloads(3))
     async with transport.consumer(spec, "slow") as slow:
-        held = await slow.fetch(1)
+        held = await collect(slow, 3)  # a batch: every message of it is renewed
         await trio.sleep(3 * lease)  # a long handler
         async with transport.consumer(spec, "other") as other:
             assert await fetch_within(other, 5, lease) == []

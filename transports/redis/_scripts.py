@@ -447,8 +447,10 @@ for i = 3, #ARGV do
   end
 end
 for i = 1, #owned, 1000 do
-  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0,
-    unpack(owned, i, math.min(i + 999, #owned)), 'JUSTID')
+  -- unpack() must come last in an argument list, or Lua passes its first value only.
+  local ids = {unpack(owned, i, math.min(i + 999, #owned))}
+  ids[#ids + 1] = 'JUSTID'
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(ids))
 end
 return #owned
 """)
