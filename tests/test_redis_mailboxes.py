@@ -669,6 +669,23 @@ async def collect(consumer: Any, count: int) -> list[Any]:
     return got
 
 
+async def test_a_claim_of_more_entries_than_lua_can_unpack_at_once(
+    transport: RedisTransport,
+) -> None:
+    # Lua's unpack() stops near 8000 values: the claim goes in chunks.
+    spec = MailboxSpec("stream", "many-claimed", lease=LEASE)
+    count = 9000
+    await transport.send(spec, [b"m%d" % index for index in range(count)])
+    async with transport.consumer(spec, "dead") as dead:
+        assert len(await collect(dead, count)) == count  # and it dies: no ack
+    await trio.sleep(1.5 * LEASE)
+    async with transport.consumer(spec, "heir") as heir:
+        inherited = await heir.fetch(count)
+        assert len(inherited) == count
+        assert {delivery.attempt for delivery in inherited} == {2}
+        await heir.ack(inherited)
+
+
 # -- settling a batch ---------------------------------------------------------------------
 
 

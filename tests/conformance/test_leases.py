@@ -64,3 +64,22 @@ async def test_an_open_consumer_keeps_its_messages_past_the_lease(
     await trio.sleep(2 * lease)
     async with transport.consumer(spec, "other") as other:
         assert await fetch_within(other, 5, lease / 5) == []
+
+
+@durable
+async def test_a_crash_after_a_retry_counts_as_a_failed_attempt(
+    transport: Transport, mailbox: MailboxFactory, clock: MockClock | None, lease: float, kind: Any
+) -> None:
+    spec = mailbox(kind)
+    await transport.send(spec, [b"poison"])
+    async with transport.consumer(spec, "first") as first:
+        [delivery] = await collect(first, 1)
+        await first.record_failure(delivery)
+        await first.retry_later(delivery, 0)
+    async with transport.consumer(spec, "second") as second:
+        [retried] = await collect(second, 1)  # and its process dies handling it: no ack
+    await trio.sleep(1.5 * lease)
+    async with transport.consumer(spec, "third") as third:
+        [again] = await collect(third, 1)
+        await third.ack([again])
+    assert (delivery.attempt, retried.attempt, again.attempt) == (1, 2, 3)

@@ -381,10 +381,13 @@ end
 if count > 0 then
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, count)) do
     redis.call('ZREM', delayed, id)
-    if #redis.call('XCLAIM', stream, group, me, 0, id, 'JUSTID') > 0 then
+    -- The delivery count becomes the attempt, so that a crash of this delivery
+    -- counts as a failed attempt for whoever claims the entry next.
+    local attempt = 1 + failed(id)
+    if #redis.call('XCLAIM', stream, group, me, 0, id, 'RETRYCOUNT', attempt, 'JUSTID') > 0 then
       local found = redis.call('XRANGE', stream, id, id)
       if #found > 0 then
-        out[#out + 1] = {id, found[1][2], 1 + failed(id)}
+        out[#out + 1] = {id, found[1][2], attempt}
         count = count - 1
       else
         drop(id)
@@ -412,14 +415,19 @@ if ARGV[5] == '1' then
       parked = parked + 1
     end
   end
-  if #taken > 0 then
-    for _, entry in ipairs(redis.call('XCLAIM', stream, group, me, 0, unpack(taken))) do
-      if entry[2] then
-        out[#out + 1] = {entry[1], entry[2],
-          math.max(1 + failed(entry[1]), deliveries(entry[1]))}
+  for i = 1, #taken, 1000 do
+    local chunk = {unpack(taken, i, math.min(i + 999, #taken))}
+    -- By id: a deleted entry is left out of the reply (Redis 7) or nil (6.2).
+    local fields = {}
+    for _, entry in ipairs(redis.call('XCLAIM', stream, group, me, 0, unpack(chunk))) do
+      if entry and entry[2] then fields[entry[1]] = entry[2] end
+    end
+    for _, id in ipairs(chunk) do
+      if fields[id] then
+        out[#out + 1] = {id, fields[id], math.max(1 + failed(id), deliveries(id))}
         count = count - 1
       else
-        drop(entry[1])
+        drop(id)
       end
     end
   end
