@@ -205,6 +205,25 @@ async def test_a_killed_list_consumer_gets_its_messages_back_under_its_name(
         await consumer.ack([delivery])
 
 
+async def test_a_retry_of_a_list_message_taken_over_meanwhile_adds_no_copy(
+    transport: RedisTransport,
+) -> None:
+    spec = MailboxSpec("list", "jobs", lease=LEASE)
+    client = transport.client
+    await transport.send(spec, [b"slow"])
+    async with transport.consumer(spec, "lapsed") as lapsed:
+        [delivery] = await lapsed.fetch(1)
+        # Its heartbeat lapsed (a stalled process): another consumer takes the message.
+        await client.zadd("{jobs}:consumers", {"lapsed": 0})
+        async with transport.consumer(spec, "heir") as heir:
+            [taken] = await heir.fetch(1)
+            await lapsed.retry_later(delivery, 0)  # the stalled handler gives up late
+            assert await client.zcard("{jobs}:delayed") == 0  # no second copy
+            assert await fetch_within(heir, 5, LEASE / 5) == []
+            await heir.ack([taken])
+    assert taken.payload == b"slow"
+
+
 async def test_a_live_list_consumer_keeps_its_messages_past_the_lease(
     transport: RedisTransport,
 ) -> None:

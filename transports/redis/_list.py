@@ -420,7 +420,9 @@ class ListConsumer(RedisConsumer):
     async def _retry(self, delivery: Delivery, milliseconds: int) -> None:
         token = secrets.token_hex(8)
         keys = [self._keys.delayed, self._processing]
-        await LIST_RETRY(self._client, keys, [token, milliseconds, delivery.payload])
+        # Nothing is scheduled if the message was taken over meanwhile (its lease lapsed).
+        held = "1" if self._durable else "0"
+        await LIST_RETRY(self._client, keys, [token, milliseconds, delivery.payload, held])
 
     def _retry_due(self, when: float) -> None:
         self._next_due = min(self._next_due, when)

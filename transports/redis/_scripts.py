@@ -298,12 +298,15 @@ return attempts
 failure count, atomically."""
 
 LIST_RETRY = Script("""
--- KEYS: delayed, processing; ARGV: token, delay_ms, payload
-redis.call('LREM', KEYS[2], 1, ARGV[3])
+-- KEYS: delayed, processing; ARGV: token, delay_ms, payload, '1' if held (at-least-once)
+if redis.call('LREM', KEYS[2], 1, ARGV[3]) == 0 and ARGV[4] == '1' then
+  return 0  -- no longer ours: its lease lapsed and another consumer took it over
+end
 redis.call('ZADD', KEYS[1], now_ms() + tonumber(ARGV[2]), ARGV[1] .. ':' .. ARGV[3])
 return 1
 """)
-"""Ack a list message and schedule it in ``{name}:delayed``."""
+"""Ack a list message and schedule it in ``{name}:delayed``; 0 (and nothing done) when
+an at-least-once consumer no longer holds it."""
 
 LIST_ACK = Script("""
 -- KEYS: processing, failures, epochs; ARGV: me, then the acks (see ack_batch)
