@@ -205,7 +205,7 @@ async def test_a_killed_list_consumer_gets_its_messages_back_under_its_name(
         await consumer.ack([delivery])
 
 
-async def test_a_retry_of_a_list_message_taken_over_meanwhile_adds_no_copy(
+async def test_a_late_fate_of_a_list_message_taken_over_meanwhile_adds_no_copy(
     transport: RedisTransport,
 ) -> None:
     spec = MailboxSpec("list", "jobs", lease=LEASE)
@@ -219,6 +219,8 @@ async def test_a_retry_of_a_list_message_taken_over_meanwhile_adds_no_copy(
             [taken] = await heir.fetch(1)
             await lapsed.retry_later(delivery, 0)  # the stalled handler gives up late
             assert await client.zcard("{jobs}:delayed") == 0  # no second copy
+            await lapsed.dead_letter(delivery, Failure("late"))  # nor a dead letter
+            assert await transport.dead_letters(spec) == []
             assert await fetch_within(heir, 5, LEASE / 5) == []
             await heir.ack([taken])
     assert taken.payload == b"slow"

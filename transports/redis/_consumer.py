@@ -354,6 +354,8 @@ class RedisConsumer(Consumer):
             group,
             entry,
             "" if self._spec.dead_maxlen is None else self._spec.dead_maxlen,
+            # A list message taken over meanwhile (its lease lapsed) is not buried.
+            "1" if self.kind == "list" and self._spec.durable else "0",
         ]
         await self._guarded(
             lambda: DEAD_LETTER(self._client, [keys.dead, keys.failures, self._ack_key()], args)

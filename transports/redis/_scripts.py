@@ -271,8 +271,12 @@ return failures
 DEAD_LETTER = Script("""
 -- KEYS: dead, failures, list/processing or stream
 -- ARGV: kind, failure field, attempt, payload, reason, actor, error_type, error,
---       traceback, group, entry id, how many dead letters to keep ('' for all)
+--       traceback, group, entry id, how many dead letters to keep ('' for all),
+--       '1' if the message is held in a processing list (an at-least-once list)
 local kind, field = ARGV[1], ARGV[2]
+if ARGV[13] == '1' and redis.call('LREM', KEYS[3], 1, ARGV[4]) == 0 then
+  return 0  -- no longer ours: its lease lapsed and another consumer took it over
+end
 local attempts = tonumber(ARGV[3])
 if field ~= '' then
   attempts = math.max(attempts, tonumber(redis.call('HGET', KEYS[2], field)) or 0)
@@ -287,7 +291,7 @@ if ARGV[12] ~= '' then  -- exact: dead letters are rare, and their count is docu
 else
   redis.call('XADD', KEYS[1], '*', unpack(fields))
 end
-if kind == 'list' then
+if kind == 'list' and ARGV[13] ~= '1' then
   redis.call('LREM', KEYS[3], 1, ARGV[4])
 elseif kind == 'stream' then
   redis.call('XACK', KEYS[3], ARGV[10], ARGV[11])
@@ -295,7 +299,8 @@ end
 return attempts
 """)
 """Append to ``{name}:dead`` (keeping the newest ``dead_maxlen``), ack, and forget the
-failure count, atomically."""
+failure count, atomically; 0 (and nothing done) when an at-least-once list consumer no
+longer holds the message."""
 
 LIST_RETRY = Script("""
 -- KEYS: delayed, processing; ARGV: token, delay_ms, payload, '1' if held (at-least-once)
