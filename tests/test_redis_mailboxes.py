@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import trio
+from conformance._support import collect, fetch_within
 from conftest import PrivateRedis
 
 from actors._codec import decode
@@ -38,12 +39,6 @@ LEASE = 0.5
 async def transport(redis_url: str) -> AsyncIterator[RedisTransport]:
     async with RedisTransport.from_url(redis_url) as opened:
         yield opened
-
-
-async def fetch_within(consumer: object, count: int, seconds: float) -> list[object]:
-    with trio.move_on_after(seconds):
-        return list(await consumer.fetch(count))  # type: ignore[attr-defined]
-    return []
 
 
 class Monitor:
@@ -681,15 +676,6 @@ async def test_an_abandoned_consumer_leaves_its_names_messages_alone(
         assert await client.lrange("{twinned}:processing:twin", 0, -1) == [b"a", b"b"]
 
 
-async def collect(consumer: Any, count: int) -> list[Any]:
-    """Fetch until ``count`` deliveries came (within a few seconds)."""
-    got: list[Any] = []
-    with trio.fail_after(5):
-        while len(got) < count:
-            got += await consumer.fetch(count - len(got))
-    return got
-
-
 async def test_a_claim_of_more_entries_than_lua_can_unpack_at_once(
     transport: RedisTransport,
 ) -> None:
@@ -698,7 +684,7 @@ async def test_a_claim_of_more_entries_than_lua_can_unpack_at_once(
     count = 9000
     await transport.send(spec, [b"m%d" % index for index in range(count)])
     async with transport.consumer(spec, "dead") as dead:
-        assert len(await collect(dead, count)) == count  # and it dies: no ack
+        assert len(await collect(dead, count, max_count=count)) == count  # and it dies
     await trio.sleep(1.5 * LEASE)
     async with transport.consumer(spec, "heir") as heir:
         inherited = await heir.fetch(count)
