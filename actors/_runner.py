@@ -341,7 +341,9 @@ class _InstanceRunner:
             await self._dead_letter(
                 consumer, delivery, Failure(f"rejected: {fate.reason}", self.path)
             )
-            await self.system._reply_error(envelope, "Rejected", fate.reason)
+            await self.system._reply_error(
+                envelope, "Rejected", fate.reason, self.path, delivery.id
+            )
             return False
         except Retry as fate:
             attempts = await self._store(lambda: consumer.record_failure(delivery))
@@ -362,7 +364,7 @@ class _InstanceRunner:
             context._message = None
         if envelope.reply_to or (result is not None and self.cls.publish_to):
             try:
-                outgoing = self.system._outgoing(self.cls, envelope, result)
+                outgoing = self.system._outgoing(self.cls, envelope, result, self.path, delivery.id)
             except CodecError as exc:
                 # A result that cannot be encoded never will be: dead-letter the
                 # message now rather than crash on it at every redelivery.
@@ -391,7 +393,9 @@ class _InstanceRunner:
             traceback="".join(traceback.format_exception(exc)),
         )
         await self._dead_letter(consumer, delivery, failure)
-        await self.system._reply_error(envelope, failure.error_type, failure.error)
+        await self.system._reply_error(
+            envelope, failure.error_type, failure.error, self.path, delivery.id
+        )
 
     async def _dead_letter(self, consumer: Consumer, delivery: Delivery, failure: Failure) -> None:
         logger.error(

@@ -74,12 +74,21 @@ class ActorSystem:
     killed); one whose name another process took while its own heartbeats were
     failing stops.
 
+    ``reply_to_allowed`` names the addresses a message's ``reply_to`` may send a
+    handler's result (or error) to besides the reply lists of :meth:`ask`
+    (``list:actors.reply.*``, always allowed): exact addresses (``"stream:results"``)
+    and prefixes ending in ``*`` (``"list:results.*"``; ``"*"`` allows any address).
+    Any client that can write to a mailbox can set ``reply_to``, so by default a
+    reply goes to no other key; a refused reply is logged, and the message is handled
+    and acked as if it had none.
+
     Use it as ``async with system:`` inside a trio program, or let
     ``python -m actors run file.py`` run it.
 
     Raises:
-        ConfigurationError: an unsupported URL scheme (here); when it runs, a node name
-            held by another live process.
+        ConfigurationError: an unsupported URL scheme or a malformed
+            ``reply_to_allowed`` (here); when it runs, a node name held by another
+            live process.
     """
 
     def __init__(
@@ -89,6 +98,7 @@ class ActorSystem:
         transport: Transport | None = None,
         node: str | None = None,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
+        reply_to_allowed: Sequence[str] = (),
     ) -> None:
         self.url = url or os.environ.get("ACTORS_URL") or DEFAULT_URL
         self._node = node
@@ -96,6 +106,7 @@ class ActorSystem:
         # pose as another process with it).
         self._instance: str | None = None
         self.max_payload = max_payload
+        self.reply_to_allowed = _reply_patterns(reply_to_allowed)
         self.state = SystemState.NEW
         self._given_transport = transport
         self._transport: Transport | None = None
@@ -619,27 +630,55 @@ class ActorSystem:
         return True
 
     def _outgoing(
-        self, cls: type[Actor], request: Envelope, result: Any
+        self, cls: type[Actor], request: Envelope, result: Any, path: str, message_id: str
     ) -> list[tuple[MailboxSpec, bytes]]:
-        """The messages a handler's result makes: a reply to the asker, and one per
-        publisher of the actor (for a non-None result)."""
+        """The messages a handler's result makes: a reply to the asker (if its
+        ``reply_to`` is allowed), and one per publisher of the actor (for a non-None
+        result). ``path`` and ``message_id`` name the handler and the request in logs.
+
+        Raises:
+            CodecError: the result cannot be encoded.
+        """
         out: list[tuple[MailboxSpec, bytes]] = []
         if request.reply_to:
-            box = self._reply_address(request.reply_to)
+            # Encoded first: a result that cannot be encoded is refused before its
+            # address, so a refused address is logged once (by _reply_error then).
+            reply = encode(result, correlation_id=request.correlation_id)
+            box = self._reply_address(request.reply_to, path, message_id)
             if box is not None:
-                out.append((box, encode(result, correlation_id=request.correlation_id)))
+                out.append((box, reply))
         if result is not None and cls.publish_to:
             payload = encode(result)
             out.extend((box, payload) for box in cls.publish_to)
         return out
 
-    def _reply_address(self, address: str) -> MailboxSpec | None:
+    def _reply_address(self, address: str, path: str, message_id: str) -> MailboxSpec | None:
+        """The mailbox ``address`` names, if replies may go there: a reply list of
+        :meth:`ask`, or an address ``reply_to_allowed`` names. Else None, logged once
+        with the handler's ``path`` and the request's ``message_id``."""
         box = self._reply_boxes.get(address)
         if box is None:
             try:
                 box = MailboxSpec.parse(address)
             except ConfigurationError as exc:
-                logger.warning("ignoring a bad reply_to %r: %s", address, exc)
+                logger.warning(
+                    "%s: ignoring the bad reply_to %r of message %s: %s",
+                    path,
+                    address,
+                    message_id,
+                    exc,
+                )
+                return None
+            if not self._may_reply_to(box):
+                # Any client that can write to a mailbox can write a reply_to: obeyed,
+                # it would make the actor write into any key (another actor's mailbox).
+                logger.warning(
+                    "%s: reply to message %s not sent: refused reply_to %r (not a reply "
+                    "list of ask; see ActorSystem(reply_to_allowed=...))",
+                    path,
+                    message_id,
+                    address,
+                )
                 return None
             if box.kind == "list" and box.name.startswith(_REPLY_PREFIX):
                 # An asker's reply list: if the asker is gone, nobody will ever read
@@ -650,10 +689,24 @@ class ActorSystem:
             self._reply_boxes[address] = box
         return box
 
-    async def _reply_error(self, request: Envelope, error_type: str, message: str) -> None:
+    def _may_reply_to(self, box: MailboxSpec) -> bool:
+        """True when replies may go to ``box``: see ``reply_to_allowed``."""
+        if box.kind == "list" and box.name.startswith(_REPLY_PREFIX):
+            return True
+        address = str(box)
+        return any(
+            address.startswith(entry[:-1]) if entry.endswith("*") else address == entry
+            for entry in self.reply_to_allowed
+        )
+
+    async def _reply_error(
+        self, request: Envelope, error_type: str, message: str, path: str, message_id: str
+    ) -> None:
+        """Tell the asker of ``request`` (if any, and allowed) that it failed; a store
+        that fails or refuses is logged, not raised."""
         if not request.reply_to:
             return
-        box = self._reply_address(request.reply_to)
+        box = self._reply_address(request.reply_to, path, message_id)
         if box is None:
             return
         try:
@@ -683,6 +736,30 @@ class ActorSystem:
             ConfigurationError, TransportError, ClosedError: as for :meth:`tell`.
         """
         return await self.transport.replay_dead_letters(self.resolve(target), ids)
+
+
+def _reply_patterns(allowed: Sequence[str]) -> tuple[str, ...]:
+    """``reply_to_allowed``, checked: addresses, and prefixes ending in ``*``.
+
+    Raises:
+        ConfigurationError: a string rather than a sequence of them, or an entry that
+            is neither an address nor a prefix of one.
+    """
+    if isinstance(allowed, str):
+        raise ConfigurationError(
+            f"reply_to_allowed must be a sequence of addresses, not the string {allowed!r}"
+        )
+    for entry in allowed:
+        if entry == "*":
+            continue
+        try:
+            if not isinstance(entry, str):
+                raise ConfigurationError(f"{entry!r} is not a string")
+            # A prefix is checked as an address it would allow.
+            MailboxSpec.parse(f"{entry[:-1]}x" if entry.endswith("*") else entry)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"reply_to_allowed: {entry!r}: {exc}") from None
+    return tuple(allowed)
 
 
 def _actors_in(supervisor: Supervisor) -> list[type[Actor]]:

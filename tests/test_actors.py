@@ -512,7 +512,8 @@ async def test_a_result_that_cannot_be_encoded_is_dead_lettered_once() -> None:
 
 
 async def test_a_reply_to_that_refuses_does_not_wedge_the_actor() -> None:
-    system = new_system()
+    # Allowed, so that the store is what refuses it.
+    system = ActorSystem("memory://", node="test", reply_to_allowed=("stream:victim",))
     done: list[int] = []
 
     @system.actor(list="jobs")

@@ -758,7 +758,7 @@ async def test_a_reply_to_a_vanished_asker_expires(redis_url: str) -> None:
     from actors._codec import encode
     from actors._system import REPLY_EXPIRE
 
-    system = ActorSystem(redis_url)
+    system = ActorSystem(redis_url, reply_to_allowed=("list:user-replies",))
 
     @system.actor(list="answers")
     async def answer(n: int) -> int:

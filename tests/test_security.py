@@ -22,7 +22,15 @@ from chaos.conftest import Runtime, wait_for
 from conftest import PrivateRedis
 from redis_server import RedisServer
 
-from actors import ActorSystem, AuthenticationError, TransportError, list_mailbox
+from actors import (
+    ActorSystem,
+    AuthenticationError,
+    ConfigurationError,
+    Reject,
+    TransportError,
+    list_mailbox,
+    stream_mailbox,
+)
 from actors._codec import encode
 
 PW = "s3cret-Pa55word"
@@ -325,3 +333,125 @@ def test_bad_urls_via_the_cli(system_file: Path, url: str, status: int, expected
     assert result.returncode == status, line
     assert expected in line
     assert "hunter2" not in result.stderr
+
+
+# -- reply_to goes only to reply mailboxes ------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """The URL of an empty store: in-process memory, or the session's real Redis."""
+    if request.param == "memory":
+        return "memory://"
+    url: str = request.getfixturevalue("redis_url")
+    return url
+
+
+def _doubling_system(url: str, **options: Any) -> ActorSystem:
+    """A system whose actor ``double`` (stream ``jobs``, one attempt) returns ``2 * n``,
+    rejects negative numbers and fails on 13."""
+    system = ActorSystem(url, node="secure", **options)
+
+    @system.actor(stream="jobs", max_deliveries=1)
+    async def double(n: int) -> int:
+        if n < 0:
+            raise Reject("negative")
+        if n == 13:
+            raise ValueError("unlucky")
+        return 2 * n
+
+    return system
+
+
+async def _send_forged(system: ActorSystem, payloads: list[bytes]) -> list[str]:
+    """Write ``payloads`` to ``jobs`` as another client would; their entry ids on Redis."""
+    if system.url == "memory://":
+        await system.transport.send(stream_mailbox("jobs"), payloads)
+        return []
+    client: Any = system.redis
+    return [(await client.xadd("jobs", {"message": p})).decode() for p in payloads]
+
+
+async def _all_acked(system: ActorSystem) -> None:
+    with trio.fail_after(10):
+        while True:
+            stats = await system.transport.mailbox_stats(stream_mailbox("jobs"))
+            if (stats.depth, stats.pending) == (0, 0):
+                return
+            await trio.sleep(0.01)
+
+
+def _refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "refused reply_to" in r.getMessage()]
+
+
+async def test_a_forged_reply_to_writes_nowhere_and_the_message_is_still_acked(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``reply_to`` naming another actor's mailbox (or any key) is refused: the result
+    and the error replies (rejected, failed) go nowhere, the message is handled and
+    acked, and one warning per message names the actor, the message and the address."""
+    caplog.set_level(logging.WARNING)
+    system = _doubling_system(store_url)
+    forged = [
+        encode(5, correlation_id="c1", reply_to="list:orders"),  # result
+        encode(-1, correlation_id="c2", reply_to="stream:events"),  # Reject
+        encode(13, correlation_id="c3", reply_to="list:orders"),  # failed for good
+        encode(6, correlation_id="c4", reply_to="pubsub:news"),
+    ]
+    with trio.fail_after(20):
+        async with system:
+            ids = await _send_forged(system, forged)
+            assert await system.ask("jobs", 21, timeout=10) == 42  # a genuine ask works
+            await _all_acked(system)
+            orders = await system.transport.mailbox_stats(list_mailbox("orders"))
+            events = await system.transport.mailbox_stats(stream_mailbox("events"))
+            letters = await system.dead_letters("jobs")
+            if store_url != "memory://":
+                assert await system.redis.execute_command("EXISTS", "orders", "events") == 0
+    assert (orders.depth, events.depth) == (0, 0)
+    # Only the rejected and the failed message are dead letters; the others were acked.
+    assert sorted(letter.failure.reason for letter in letters) == [
+        "failed 1 times",
+        "rejected: negative",
+    ]
+    refusals = _refusals(caplog)
+    assert len(refusals) == 4, refusals
+    for line, address in zip(
+        refusals, ["list:orders", "stream:events", "list:orders", "pubsub:news"], strict=True
+    ):
+        assert "system/double-0" in line and repr(address) in line, line
+    if ids:  # Redis: the ids of the entries, as the dead-letter log lines give them
+        for line, entry_id in zip(refusals, ids, strict=True):
+            assert f"message {entry_id} " in line, line
+
+
+async def test_reply_to_allowed_lets_named_addresses_through(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    system = _doubling_system(store_url, reply_to_allowed=("list:orders", "stream:results.*"))
+    requests = [
+        encode(5, correlation_id="c1", reply_to="list:orders"),  # exact address
+        encode(-1, correlation_id="c2", reply_to="stream:results.eu"),  # a prefix
+        encode(7, correlation_id="c3", reply_to="list:orders2"),  # not a prefix: refused
+    ]
+    with trio.fail_after(20):
+        async with system:
+            await _send_forged(system, requests)
+            assert await system.ask("jobs", 21, timeout=10) == 42
+            await _all_acked(system)
+            orders = await system.transport.mailbox_stats(list_mailbox("orders"))
+            results = await system.transport.mailbox_stats(stream_mailbox("results.eu"))
+            orders2 = await system.transport.mailbox_stats(list_mailbox("orders2"))
+    assert (orders.depth, results.depth, orders2.depth) == (1, 1, 0)
+    [refusal] = _refusals(caplog)
+    assert "'list:orders2'" in refusal
+
+
+@pytest.mark.parametrize(
+    "allowed", ["list:orders", ("orders",), ("queue:orders",), ("list:{orders}",)]
+)
+def test_reply_to_allowed_is_checked_when_the_system_is_built(allowed: Any) -> None:
+    with pytest.raises(ConfigurationError, match="reply_to_allowed"):
+        ActorSystem("memory://", reply_to_allowed=allowed)
