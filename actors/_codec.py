@@ -23,6 +23,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -52,6 +54,8 @@ _MARK = "actors"
 _DIGITS_ONLY = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
 _LONG_RUN = b"0" * 19
 _UNPARSED = object()
+# What the standard library says of an integer beyond sys.get_int_max_str_digits().
+_DIGIT_COUNT = re.compile(r"value has (\d+) digits")
 
 
 def _int(value: object, _: type) -> int:
@@ -172,7 +176,9 @@ class Envelope:
     """A decoded message: its body (plain JSON data, not yet structured) and metadata.
 
     ``foreign`` is True when the payload was not written by actors (no envelope);
-    ``text`` is True when it was not even JSON (the body is the text).
+    ``text`` is True when it was not even JSON (the body is the text);
+    ``unreadable`` then says why, when the text is JSON that cannot be read
+    (an integer too large), and is empty otherwise.
     """
 
     body: Any
@@ -184,6 +190,7 @@ class Envelope:
     sent_at: float | None = None
     foreign: bool = False
     text: bool = False
+    unreadable: str = ""
 
 
 def encode(
@@ -250,8 +257,12 @@ def decode(payload: bytes, *, max_size: int = DEFAULT_MAX_PAYLOAD) -> Envelope:
             wire = _loads(text)
         except RecursionError as exc:
             raise CodecError("payload JSON is nested too deeply") from exc
-        except ValueError:
+        except json.JSONDecodeError:
             return Envelope(body=text, foreign=True, text=True)
+        except ValueError as exc:
+            # JSON, but with an integer longer than Python converts (a guard against
+            # quadratic work): text for str handlers, and named as what it is.
+            return Envelope(body=text, foreign=True, text=True, unreadable=_too_large(exc))
     if type(wire) is not dict or wire.get(_MARK) != 1:
         return Envelope(body=wire, foreign=True)
     # The hot path: every message the runtime sends comes through here, so the
@@ -289,6 +300,14 @@ def decode(payload: bytes, *, max_size: int = DEFAULT_MAX_PAYLOAD) -> Envelope:
     )
 
 
+def _too_large(exc: ValueError) -> str:
+    """Why JSON with an integer beyond ``sys.get_int_max_str_digits()`` is unreadable."""
+    found = _DIGIT_COUNT.search(str(exc))
+    size = f"{found[1]} digits" if found else "too many digits"
+    limit = sys.get_int_max_str_digits()
+    return f"integer too large: {size}; JSON integers are limited to {limit} digits"
+
+
 def structure(envelope: Envelope, tp: Any) -> Any:
     """Structure the envelope's body as ``tp``.
 
@@ -310,6 +329,8 @@ def structure(envelope: Envelope, tp: Any) -> Any:
         # From another client: the raw text (or JSON) is the bytes.
         return body.encode() if isinstance(body, str) else json.dumps(body).encode()
     if envelope.text and tp is not str:
+        if envelope.unreadable:
+            raise CodecError(f"{envelope.unreadable} (the handler expects {type_tag(tp)})")
         raise CodecError(f"payload is not JSON and the handler expects {type_tag(tp)}")
     try:
         return _hook(tp)(body, tp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from typing import Any
 
 import attrs
@@ -158,3 +159,24 @@ def test_a_foreign_payload_with_a_huge_integer_keeps_it_exact() -> None:
     """A 23-digit order id from another client must not come back rounded."""
     env = decode(b'{"order": 12345678901234567890123, "small": 1}')
     assert env.body == {"order": 12345678901234567890123, "small": 1}
+
+
+@settings(max_examples=30)
+@given(
+    digits=st.integers(sys.get_int_max_str_digits() + 1, sys.get_int_max_str_digits() + 3000),
+    sign=st.sampled_from(["", "-"]),
+    wrapped=st.booleans(),
+)
+@example(digits=5000, sign="", wrapped=False)  # redis-cli RPUSH jobs 1234...(5,000 digits)
+def test_an_integer_too_large_to_read_is_named_as_such(
+    digits: int, sign: str, wrapped: bool
+) -> None:
+    number = sign + "7" * digits
+    payload = (f'{{"account": "a", "amount": {number}}}' if wrapped else number).encode()
+    table = HandlerTable(((int, "count"), (Deposit, "deposit")))
+    with pytest.raises(CodecError) as info:
+        table.resolve(decode(payload))
+    limit = sys.get_int_max_str_digits()
+    reason = f"integer too large: {digits} digits; JSON integers are limited to {limit} digits"
+    assert str(info.value).count(reason) == 2, info.value  # one per handler
+    assert "not JSON" not in str(info.value)

@@ -26,8 +26,9 @@ from actors._exceptions import (
     TransportError,
 )
 from transports import Failure, MailboxSpec
-from transports.redis import Redis, RedisTransport, from_url
+from transports.redis import Redis, RedisTransport, _transport, from_url
 from transports.redis._connection import Connection
+from transports.redis._consumer import RAW
 from transports.redis._list import ListConsumer
 from transports.redis._scripts import LIST_TAKE, Script
 from transports.redis._stream import StreamConsumer
@@ -112,6 +113,71 @@ async def test_a_stream_field_that_is_not_utf8_gives_a_payload_the_codec_rejects
         await consumer.dead_letter(delivery, Failure("undecodable"))
     [letter] = await transport.dead_letters(spec)
     assert letter.payload == b"\xff\xfe"
+
+
+async def test_a_foreign_stream_entry_is_replayed_with_its_own_fields(
+    transport: RedisTransport,
+) -> None:
+    """Dead-lettered and replayed, an entry another client wrote comes back as it was
+    written (not as one ``message`` field holding its JSON); the runtime's own entries
+    come back as they were too."""
+    spec = MailboxSpec("stream", "orders", lease=LEASE)
+    await transport.client.xadd("orders", {"id": "1", "name": "x"})
+    await transport.send(spec, [b'{"id":2}'])
+    async with transport.consumer(spec, "worker") as consumer:
+        deliveries = await consumer.fetch(10)
+        for delivery in deliveries:
+            await consumer.dead_letter(delivery, Failure("poison"))
+    assert await transport.replay_dead_letters(spec) == 2
+    entries = await transport.client.execute_command(b"XRANGE", "orders", "-", "+", **RAW)
+    assert [fields for _, fields in entries[2:]] == [
+        [b"id", b"1", b"name", b"x"],
+        [b"message", b'{"id":2}'],
+    ]
+
+
+async def test_a_stream_entry_of_very_many_fields_is_dead_lettered_as_its_payload(
+    transport: RedisTransport,
+) -> None:
+    """Beyond 3,500 fields an entry is not kept whole (Lua could not write it back):
+    dead-lettering it still works, and a replay writes its payload."""
+    spec = MailboxSpec("stream", "orders", lease=LEASE)
+    fields = [part for n in range(4000) for part in (f"f{n}", "v")]
+    await transport.client.execute_command("XADD", "orders", "*", *fields)
+    async with transport.consumer(spec, "worker") as consumer:
+        [delivery] = await consumer.fetch(10)
+        await consumer.dead_letter(delivery, Failure("poison"))
+    assert await transport.replay_dead_letters(spec) == 1
+    [_, (_, replayed)] = await transport.client.execute_command(
+        b"XRANGE", "orders", "-", "+", **RAW
+    )
+    assert replayed == [b"message", delivery.payload]
+
+
+async def test_replaying_all_leaves_the_letters_made_meanwhile(
+    transport: RedisTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replayed message that an actor dead-letters again at once is not replayed
+    again by the same call, which would chase it for as long as it dies."""
+    spec = MailboxSpec("stream", "orders", lease=LEASE)
+    await transport.send(spec, [b"poison"])
+    async with transport.consumer(spec, "worker") as consumer:
+        [delivery] = await consumer.fetch(10)
+        await consumer.dead_letter(delivery, Failure("poison"))
+    replay, again = _transport.REPLAY, 3
+
+    async def replay_and_die_again(*args: Any) -> Any:  # as a fast actor would
+        nonlocal again
+        replayed = await replay(*args)
+        if again:
+            again -= 1
+            await transport.client.xadd("{orders}:dead", {"payload": "poison", "reason": "x"})
+        return replayed
+
+    monkeypatch.setattr(_transport, "REPLAY", replay_and_die_again)
+    with trio.fail_after(10):
+        assert await transport.replay_dead_letters(spec) == 1
+    assert len(await transport.dead_letters(spec)) == 1
 
 
 async def test_text_published_by_another_client_arrives_with_its_channel(

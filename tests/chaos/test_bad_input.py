@@ -4,6 +4,7 @@ dead-lettered with a reason and the valid messages behind it are all handled."""
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from typing import Any
 
@@ -23,6 +24,7 @@ from actors import (
     stream_mailbox,
 )
 from actors._codec import decode, encode
+from transports.redis._consumer import RAW
 
 from .conftest import Report, Tally, failed_nodes
 
@@ -163,3 +165,60 @@ async def test_junk_is_dead_lettered_and_valid_messages_behind_it_are_handled(
         junk=expected_dead,
         dead_lettered=len(letters),
     )
+
+
+async def _letters(system: ActorSystem, box: MailboxSpec, count: int) -> Any:
+    """The dead letters of ``box`` once there are ``count`` (fails after 10 s)."""
+    with trio.fail_after(10):
+        while len(letters := await system.dead_letters(box)) < count:
+            await trio.sleep(0.02)
+    return letters
+
+
+async def test_a_stream_entry_with_a_field_not_utf8_is_replayed_exactly(redis_url: str) -> None:
+    """The whole entry is kept with its dead letter (every field, byte for byte, in
+    order, repeated names too), and a replay writes the same fields and values back."""
+    box = stream_mailbox("orders")
+    system = ActorSystem(redis_url)
+
+    @system.actor(mailbox=box)
+    async def orders(msg: Job) -> None:
+        raise AssertionError(f"not a valid order: {msg}")
+
+    entry = [b"id", b"7", b"token", b"caf\xe9 \xff\xfe", b"\xfe\xffname", b"x", b"id", b"8"]
+    with trio.fail_after(30):
+        async with system:
+            client: Any = system.redis
+            await client.execute_command("XADD", "orders", "*", *entry)
+            [letter] = await _letters(system, box, 1)
+            assert "not UTF-8" in letter.failure.reason
+            assert await system.replay_dead_letters(box) == 1
+            [(_, replayed)] = await client.execute_command(
+                b"XREVRANGE", "orders", "+", "-", "COUNT", 1, **RAW
+            )
+            # The replayed entry is dead-lettered again, again with all of it.
+            [again] = await _letters(system, box, 1)
+            while again.id == letter.id:
+                [again] = await _letters(system, box, 1)
+    assert replayed == entry
+    assert again.payload == letter.payload
+
+
+async def test_an_integer_too_large_is_dead_lettered_as_such(redis_url: str) -> None:
+    box = list_mailbox("numbers")
+    system = ActorSystem(redis_url)
+
+    @system.actor(mailbox=box)
+    async def numbers(n: int) -> None:
+        raise AssertionError(f"too large to arrive: {n}")
+
+    with trio.fail_after(30):
+        async with system:
+            client: Any = system.redis
+            await client.rpush("numbers", "1234567890" * 500)  # 5,000 digits
+            [letter] = await _letters(system, box, 1)
+    assert letter.failure.reason == (
+        "undecodable: integer too large: 5000 digits; JSON integers are limited to "
+        f"{sys.get_int_max_str_digits()} digits (the handler expects int)"
+    )
+    assert letter.payload == b"1234567890" * 500

@@ -286,6 +286,19 @@ local t = redis.call('TIME')
 local fields = {'payload', ARGV[4], 'reason', ARGV[5], 'actor', ARGV[6],
   'error_type', ARGV[7], 'error', ARGV[8], 'traceback', ARGV[9], 'attempts', attempts,
   'dead_at', t[1] .. '.' .. string.format('%06d', tonumber(t[2]))}
+if kind == 'stream' then
+  -- An entry another client wrote with fields of its own: keep every one of them
+  -- ('entry:' before its name), so that a replay writes the same entry back. Up to
+  -- 3,500 fields: Lua unpacks at most ~8,000 values into a command.
+  local found = redis.call('XRANGE', KEYS[3], ARGV[11], ARGV[11])
+  local entry = found[1] and found[1][2] or {}
+  if #entry <= 7000 and not (#entry == 2 and entry[1] == 'message') then
+    for j = 1, #entry, 2 do
+      fields[#fields + 1] = 'entry:' .. entry[j]
+      fields[#fields + 1] = entry[j + 1]
+    end
+  end
+end
 if ARGV[12] ~= '' then  -- exact: dead letters are rare, and their count is documented
   redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[12], '*', unpack(fields))
 else
@@ -478,19 +491,24 @@ local replayed = 0
 for i = 3, #ARGV do
   local found = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
   if #found == 1 then
-    local fields, payload = found[1][2], nil
+    local fields, payload, entry = found[1][2], nil, {}
     for j = 1, #fields, 2 do
       if fields[j] == 'payload' then payload = fields[j + 1] end
+      if string.sub(fields[j], 1, 6) == 'entry:' then  -- a stream entry's own fields
+        entry[#entry + 1] = string.sub(fields[j], 7)
+        entry[#entry + 1] = fields[j + 1]
+      end
     end
     if payload then
       if ARGV[1] == 'list' then
         redis.call('RPUSH', KEYS[2], payload)
         redis.call('HDEL', KEYS[3], redis.sha1hex(payload))
       elseif ARGV[1] == 'stream' then
+        if #entry == 0 then entry = {'message', payload} end
         if ARGV[2] == '' then
-          redis.call('XADD', KEYS[2], '*', 'message', payload)
+          redis.call('XADD', KEYS[2], '*', unpack(entry))
         else
-          redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'message', payload)
+          redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(entry))
         end
       else
         redis.call('PUBLISH', KEYS[2], payload)
@@ -502,7 +520,8 @@ for i = 3, #ARGV do
 end
 return replayed
 """)
-"""Send dead letters back to their mailbox and delete them from ``{name}:dead``."""
+"""Send dead letters back to their mailbox and delete them from ``{name}:dead``; a
+stream entry kept whole (its ``entry:`` fields) is written back with the same fields."""
 
 STATS = Script("""
 -- KEYS: mailbox, dead, consumers (list) or delayed of the group (stream)

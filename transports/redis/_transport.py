@@ -7,7 +7,9 @@ so a mailbox lives on one cluster slot):
 ``name``                        the mailbox: a list, a stream or a channel. Any client
                                 can ``RPUSH name '{"id":1}'`` or ``XADD name * id 1``.
 ``{name}:dead``                 dead letters (stream: payload, reason, actor, error_type,
-                                error, traceback, attempts, dead_at)
+                                error, traceback, attempts, dead_at; for a stream entry
+                                written with fields of its own, each of them too, as
+                                ``entry:<field>``, which replay writes back)
 ``{name}:failures``             hash: failed attempts per message (list: SHA-1 of the
                                 payload; stream: ``<group>:<entry id>``)
 ``{name}:delayed``              zset: retries, scored by due time (ms, server clock)
@@ -300,6 +302,7 @@ class RedisTransport(Transport):
 
         Each goes back to the end of the mailbox, leaves ``{name}:dead`` and starts
         again at attempt 1, atomically per batch of 500. Unknown ids are ignored.
+        All means those dead when the call starts, not those dead-lettered meanwhile.
 
         Raises:
             ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel).
@@ -312,11 +315,20 @@ class RedisTransport(Transport):
         keys = Keys(spec.name)
         maxlen = "" if spec.maxlen is None else str(spec.maxlen)
         replayed = 0
-        start = b"-"
+        start, end = b"-", b"+"
+        if ids is None:
+            # Up to the newest letter now: a replayed message dead-lettered again at
+            # once would otherwise be replayed again, and again, by this very call.
+            newest = await self._client.execute_command(
+                b"XREVRANGE", keys.dead, b"+", b"-", b"COUNT", 1, **RAW
+            )
+            if not newest:
+                return 0
+            end = newest[0][0]
         while True:
             if ids is None:
                 entries = await self._client.execute_command(
-                    b"XRANGE", keys.dead, start, b"+", b"COUNT", _REPLAY_BATCH, **RAW
+                    b"XRANGE", keys.dead, start, end, b"COUNT", _REPLAY_BATCH, **RAW
                 )
                 batch: Sequence[str | bytes] = [raw_id for raw_id, _ in entries]
                 if batch:
@@ -457,7 +469,10 @@ class RedisTransport(Transport):
 
 
 def _dead_letter(entry_id: str, fields: Sequence[bytes]) -> DeadLetter:
-    values = {fields[i].decode(): fields[i + 1] for i in range(0, len(fields) - 1, 2)}
+    # "replace": the entry:<field> names of a kept stream entry may be any bytes.
+    values = {
+        fields[i].decode("utf-8", "replace"): fields[i + 1] for i in range(0, len(fields) - 1, 2)
+    }
 
     def text(name: str) -> str:
         return values.get(name, b"").decode("utf-8", "replace")
