@@ -30,7 +30,8 @@ def entry_payload(fields: Sequence[bytes]) -> bytes:
     writes) yields its value. Any other entry (``XADD orders * id 1 name x`` from
     another client) yields the JSON object of its fields, ``{"id":"1","name":"x"}``.
     When a field is not UTF-8 the payload is that field's raw bytes, which the
-    codec rejects, so the runtime dead-letters the entry instead of crashing.
+    codec rejects, so the runtime dead-letters the entry instead of crashing (its
+    dead letter keeps every field of the entry, so a replay restores it).
     """
     if len(fields) == 2 and fields[0] == b"message":
         return fields[1]
