@@ -301,11 +301,13 @@ def decode(payload: bytes, *, max_size: int = DEFAULT_MAX_PAYLOAD) -> Envelope:
 
 
 def _too_large(exc: ValueError) -> str:
-    """Why JSON with an integer beyond ``sys.get_int_max_str_digits()`` is unreadable."""
+    """Why JSON with an integer beyond ``sys.get_int_max_str_digits()`` is unreadable
+    (empty when ``exc`` is not about that)."""
     found = _DIGIT_COUNT.search(str(exc))
-    size = f"{found[1]} digits" if found else "too many digits"
+    if found is None:
+        return ""
     limit = sys.get_int_max_str_digits()
-    return f"integer too large: {size}; JSON integers are limited to {limit} digits"
+    return f"integer too large: {found[1]} digits; JSON integers are limited to {limit} digits"
 
 
 def structure(envelope: Envelope, tp: Any) -> Any:
