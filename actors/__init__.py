@@ -25,6 +25,7 @@ from ._exceptions import (
     MessageFate as MessageFate,
     Reject as Reject,
     RemoteError as RemoteError,
+    ReplayError as ReplayError,
     Retry as Retry,
     SupervisorError as SupervisorError,
     SystemFileError as SystemFileError,

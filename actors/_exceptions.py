@@ -18,6 +18,7 @@ from transports._exceptions import (
     MessageFate as MessageFate,
     Reject as Reject,
     RemoteError as RemoteError,
+    ReplayError as ReplayError,
     Retry as Retry,
     SupervisorError as SupervisorError,
     SystemFileError as SystemFileError,

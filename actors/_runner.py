@@ -398,16 +398,29 @@ class _InstanceRunner:
         )
 
     async def _dead_letter(self, consumer: Consumer, delivery: Delivery, failure: Failure) -> None:
+        dead_id = await self._store(lambda: consumer.dead_letter(delivery, failure))
+        if dead_id is None:
+            logger.warning(
+                "%s: a message of %s was not dead-lettered: another consumer took it over",
+                self.path,
+                self.spec,
+            )
+            return
+        # The dead letter's id, and no other: the one `dead-letters replay --id` takes.
         logger.error(
-            "%s: message %s dead-lettered from %s: %s%s",
+            "%s: message dead-lettered from %s as %s: %s%s",
             self.path,
-            delivery.id,
             self.spec,
+            dead_id,
             failure.reason,
             f" ({failure.error_type}: {failure.error})" if failure.error_type else "",
-            extra={"event": "dead_letter", "path": self.path, "mailbox": str(self.spec)},
+            extra={
+                "event": "dead_letter",
+                "path": self.path,
+                "mailbox": str(self.spec),
+                "dead_letter_id": dead_id,
+            },
         )
-        await self._store(lambda: consumer.dead_letter(delivery, failure))
 
     async def _store(self, call: Callable[[], Awaitable[_T]]) -> _T:
         """Run a store call that decides a message's fate, waiting out a store outage.

@@ -732,8 +732,14 @@ class ActorSystem:
     async def replay_dead_letters(self, target: Any, ids: Sequence[str] | None = None) -> int:
         """Send dead letters (all, or ``ids``) back into their mailbox; returns how many.
 
+        A letter leaves the dead letters only once its message is stored again: a
+        pub/sub letter stays unless a subscriber received it.
+
         Raises:
-            ConfigurationError, TransportError, ClosedError: as for :meth:`tell`.
+            ReplayError: some were not replayed (``.kept``: no subscriber received
+                them; ``.not_found``: ids not in the dead letters); the others were.
+            ConfigurationError, TransportError, ClosedError: as for :meth:`tell`
+                (ConfigurationError too for an id that is not a dead letter id).
         """
         return await self.transport.replay_dead_letters(self.resolve(target), ids)
 

@@ -408,8 +408,8 @@ class _FlakyAcks(Consumer):
     async def record_failure(self, delivery: Delivery) -> int:
         return await self.inner.record_failure(delivery)
 
-    async def dead_letter(self, delivery: Delivery, failure: Failure) -> None:
-        await self.inner.dead_letter(delivery, failure)
+    async def dead_letter(self, delivery: Delivery, failure: Failure) -> str | None:
+        return await self.inner.dead_letter(delivery, failure)
 
     async def retry_later(self, delivery: Delivery, delay: float) -> None:
         await self.inner.retry_later(delivery, delay)

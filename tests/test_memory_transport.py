@@ -11,7 +11,7 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from actors._exceptions import ClosedError, CommandError, ConfigurationError
+from actors._exceptions import ClosedError, CommandError, ConfigurationError, ReplayError
 from transports import Failure, MailboxSpec
 from transports.memory import (
     ConsumerState,
@@ -210,13 +210,14 @@ async def test_bad_arguments_are_refused() -> None:
             await consumer.ack([delivery])
 
 
-async def test_replaying_unknown_ids_replays_nothing() -> None:
+async def test_replaying_unknown_ids_replays_nothing_and_names_them() -> None:
     async with MemoryTransport() as transport:
         await transport.send(JOBS, [b"x"])
         async with transport.consumer(JOBS, "worker") as consumer:
             [delivery] = await consumer.fetch(5)
             await consumer.dead_letter(delivery, Failure("poison"))
-        assert await transport.replay_dead_letters(JOBS, ["99-0"]) == 0
+        with pytest.raises(ReplayError, match="not found: 99-0"):
+            await transport.replay_dead_letters(JOBS, ["99-0"])
         assert len(await transport.dead_letters(JOBS)) == 1
 
 

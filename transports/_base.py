@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import attrs
 
-from transports._exceptions import ActorsError, CommandError, ConfigurationError
+from transports._exceptions import ActorsError, CommandError, ConfigurationError, ReplayError
 
 __all__ = [
     "Consumer",
@@ -31,11 +31,14 @@ __all__ = [
     "MailboxStats",
     "NodeInfo",
     "Transport",
+    "check_dead_letter_ids",
+    "check_replayed",
 ]
 
 MailboxKind = Literal["list", "stream", "pubsub"]
 
 _NAME = re.compile(r"^[^\s{}]+$")
+_ENTRY_ID = re.compile(r"^[0-9]+-[0-9]+$")  # a stream entry id, as XADD makes them
 
 
 def _check_name(_: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -279,8 +282,12 @@ class Consumer(ABC):
         """
 
     @abstractmethod
-    async def dead_letter(self, delivery: Delivery, failure: Failure) -> None:
+    async def dead_letter(self, delivery: Delivery, failure: Failure) -> str | None:
         """Move ``delivery`` to the dead-letter stream with ``failure``, and ack it.
+
+        Returns the dead letter's id (the one :meth:`Transport.replay_dead_letters`
+        takes), or None when the consumer no longer held the message (its lease
+        lapsed and another consumer took it over): then nothing was done.
 
         Raises:
             TransportError: the store failed; the message stays unacked.
@@ -369,6 +376,15 @@ class Transport(ABC):
         """Send dead letters (all, or those ``ids``) back to the mailbox; return how many.
 
         Replayed messages leave the dead-letter stream and start again at attempt 1.
+        A letter leaves only once its message is stored again: for pub/sub, once
+        ``PUBLISH`` reached a subscriber; a letter nobody received stays.
+
+        Raises:
+            ReplayError: some letters asked for were not replayed (kept: nobody
+                received them; or ids not found); the others were.
+            ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel).
+            TransportError: the store failed; some may have been replayed.
+            ClosedError: the transport is closed.
         """
 
     @abstractmethod
@@ -420,3 +436,57 @@ class Transport(ABC):
     @abstractmethod
     async def aclose(self) -> None:
         """Close every connection. Idempotent."""
+
+
+def check_dead_letter_ids(ids: Sequence[str]) -> list[str]:
+    """``ids`` without repeats, once each is a dead letter id (``1700000000000-0``).
+
+    Raises:
+        ConfigurationError: naming the ids that are not.
+    """
+    bad = [id_ for id_ in ids if not (isinstance(id_, str) and _ENTRY_ID.match(id_))]
+    if bad:
+        raise ConfigurationError(
+            f"not a dead letter id: {', '.join(map(repr, bad))}"
+            " (dead letter ids look like 1700000000000-0)"
+        )
+    return list(dict.fromkeys(ids))
+
+
+def check_replayed(
+    spec: MailboxSpec,
+    replayed: int,
+    not_found: Sequence[str] = (),
+    unheard: Sequence[str] = (),
+    empty: Sequence[str] = (),
+) -> int:
+    """Return ``replayed`` when every dead letter asked for was replayed.
+
+    Raises:
+        ReplayError: naming the ids ``not_found``, the letters kept because no
+            subscriber received them (``unheard``) and those kept because they hold
+            no payload (``empty``), after how many were replayed.
+    """
+    if not (not_found or unheard or empty):
+        return replayed
+
+    def named(ids: Sequence[str]) -> str:
+        shown = ", ".join(ids[:10])
+        return shown if len(ids) <= 10 else f"{shown}, ... ({len(ids)} in all)"
+
+    problems = []
+    if unheard:
+        problems.append(
+            f"kept {len(unheard)} dead letter(s) that no subscriber received: {named(unheard)}"
+            " (replay them once a subscriber listens)"
+        )
+    if empty:
+        problems.append(f"kept {len(empty)} dead letter(s) without a payload: {named(empty)}")
+    if not_found:
+        problems.append(f"dead letter(s) not found: {named(not_found)}")
+    raise ReplayError(
+        f"{spec}: {'; '.join(problems)}; replayed {replayed}",
+        replayed=replayed,
+        not_found=tuple(not_found),
+        kept=(*unheard, *empty),
+    )

@@ -21,6 +21,7 @@ world failed it) are different errors::
     ├── CodecError                a payload cannot be encoded or decoded
     ├── AskTimeout                no reply to `ask` within its timeout (also a TimeoutError)
     ├── RemoteError               the handler that served an `ask` raised
+    ├── ReplayError               dead letters asked for were not replayed (kept, or not found)
     └── SupervisorError           a supervisor gave up: restart intensity exceeded
 
 Handlers may also raise a *fate* to decide what happens to the current message.
@@ -48,6 +49,7 @@ __all__ = [
     "MessageFate",
     "Reject",
     "RemoteError",
+    "ReplayError",
     "Retry",
     "SupervisorError",
     "SystemFileError",
@@ -125,6 +127,29 @@ class RemoteError(ActorsError):
     def __init__(self, message: str, *, error_type: str):
         super().__init__(message)
         self.error_type = error_type
+
+
+class ReplayError(ActorsError):
+    """Some dead letters asked for were not replayed; the others were.
+
+    ``replayed`` is how many were; ``not_found`` names the ids asked for that are not
+    in the dead letters; ``kept`` names the letters left where they are because
+    their message would not have been stored anywhere (no subscriber received
+    it from a pub/sub channel), or because they hold no payload.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        replayed: int,
+        not_found: tuple[str, ...] = (),
+        kept: tuple[str, ...] = (),
+    ):
+        super().__init__(message)
+        self.replayed = replayed
+        self.not_found = not_found
+        self.kept = kept
 
 
 class SupervisorError(ActorsError):

@@ -8,6 +8,7 @@ import pytest
 import trio
 from trio.testing import MockClock
 
+from actors import ReplayError
 from transports import Failure, Transport
 
 from ._support import MailboxFactory, collect, fetch_within, payloads, payloads_of
@@ -93,8 +94,13 @@ async def test_dead_letters_are_listed_oldest_first_and_replayed_by_id(
     assert payloads_of(await transport.dead_letters(spec, count=2)) == payloads(2)
     assert await transport.replay_dead_letters(spec, [letters[1].id]) == 1
     assert payloads_of(await transport.dead_letters(spec)) == [b"m0", b"m2"]
+    # Ids not found (replayed already, or never there) are named; the others replayed.
+    with pytest.raises(ReplayError, match="not found") as info:
+        await transport.replay_dead_letters(spec, [letters[1].id, letters[2].id, "1-1"])
+    assert (info.value.replayed, info.value.not_found) == (1, (letters[1].id, "1-1"))
+    assert payloads_of(await transport.dead_letters(spec)) == [b"m0"]
     async with transport.consumer(spec, "worker") as consumer:
-        assert payloads_of(await collect(consumer, 1)) == [b"m1"]
+        assert payloads_of(await collect(consumer, 2)) == [b"m1", b"m2"]
 
 
 @durable
@@ -151,3 +157,18 @@ async def test_a_mailbox_keeps_its_newest_dead_letters_up_to_dead_maxlen(
     assert payloads_of(letters) == [b"m2", b"m3", b"m4"]  # the oldest went first
     stats = await transport.mailbox_stats(spec)
     assert stats.dead == 3
+
+
+@pytest.mark.parametrize("kind", ["list", "stream", "pubsub"])
+async def test_dead_letter_returns_the_id_replay_takes(
+    transport: Transport, mailbox: MailboxFactory, kind: Any
+) -> None:
+    spec = mailbox(kind)
+    async with transport.consumer(spec, "worker") as consumer:
+        await transport.send(spec, [b"bad"])
+        [delivery] = await collect(consumer, 1)
+        dead_id = await consumer.dead_letter(delivery, BOOM)
+        [letter] = await transport.dead_letters(spec)
+        assert dead_id == letter.id
+        assert await transport.replay_dead_letters(spec, [dead_id]) == 1
+        assert payloads_of(await collect(consumer, 1)) == [b"bad"]

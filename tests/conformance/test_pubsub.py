@@ -8,9 +8,11 @@ messages, an unacked message is not redelivered, a retry is dropped).
 from __future__ import annotations
 
 import attrs
+import pytest
 import trio
 from trio.testing import MockClock
 
+from actors import ReplayError
 from transports import Failure, MailboxSpec, Transport
 
 from ._support import MailboxFactory, collect, fetch_within, fresh_name, payloads_of
@@ -104,3 +106,22 @@ async def test_a_dead_letter_is_still_recorded(
         assert await transport.replay_dead_letters(spec) == 1
         assert payloads_of(await consumer.fetch(5)) == [b"{not json"]
     assert await transport.dead_letters(spec) == []
+
+
+async def test_replay_keeps_the_letters_no_subscriber_received(
+    transport: Transport, mailbox: MailboxFactory
+) -> None:
+    spec = mailbox("pubsub")
+    async with transport.consumer(spec, "worker") as consumer:
+        await transport.send(spec, [b"a", b"b"])
+        for delivery in await collect(consumer, 2):
+            await consumer.dead_letter(delivery, Failure("poison"))
+    letters = await transport.dead_letters(spec)
+    with pytest.raises(ReplayError, match="no subscriber") as info:
+        await transport.replay_dead_letters(spec)
+    assert (info.value.replayed, info.value.not_found) == (0, ())
+    assert info.value.kept == tuple(letter.id for letter in letters)
+    assert await transport.dead_letters(spec) == letters  # nothing lost
+    with pytest.raises(ReplayError):
+        await transport.replay_dead_letters(spec, [letters[0].id])
+    assert await transport.dead_letters(spec) == letters

@@ -128,10 +128,10 @@ class MemoryConsumer(Consumer):
 
     # -- shared helpers of the fates ----------------------------------------------------
 
-    def _bury(self, delivery: Delivery, failure: Failure, attempts: int, now: float) -> None:
-        """Append ``delivery`` to the mailbox's dead-letter stream."""
+    def _bury(self, delivery: Delivery, failure: Failure, attempts: int, now: float) -> str:
+        """Append ``delivery`` to the mailbox's dead-letter stream; return the letter's id."""
         dead = self._store._dead(self._spec.name)
-        dead.add(delivery.payload, failure, attempts, now, self._spec.dead_maxlen)
+        return dead.add(delivery.payload, failure, attempts, now, self._spec.dead_maxlen).id
 
     @staticmethod
     def _check_delay(delay: float) -> None:

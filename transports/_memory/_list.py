@@ -151,8 +151,9 @@ class ListConsumer(MemoryConsumer):
         self._box.failures[key] = failures
         return failures
 
-    async def dead_letter(self, delivery: Delivery, failure: Failure) -> None:
-        """Append ``delivery`` to ``<name>:dead`` with ``failure``, ack it, clear its count.
+    async def dead_letter(self, delivery: Delivery, failure: Failure) -> str:
+        """Append ``delivery`` to ``<name>:dead`` with ``failure``, ack it, clear its count;
+        return the dead letter's id.
 
         Raises:
             ClosedError: the consumer or its transport is closed.
@@ -160,8 +161,9 @@ class ListConsumer(MemoryConsumer):
         now = await self._enter_operation()
         key = digest(delivery.payload)
         attempts = max(self._box.failures.pop(key, 0), delivery.attempt)
-        self._bury(delivery, failure, attempts, now)
+        dead_id = self._bury(delivery, failure, attempts, now)
         self._release(delivery)
+        return dead_id
 
     async def retry_later(self, delivery: Delivery, delay: float) -> None:
         """Ack ``delivery`` now; push it to the back of the list in ``delay`` seconds.

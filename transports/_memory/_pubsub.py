@@ -54,14 +54,14 @@ class PubSubConsumer(MemoryConsumer):
         await self._enter_operation()
         return delivery.attempt
 
-    async def dead_letter(self, delivery: Delivery, failure: Failure) -> None:
-        """Append ``delivery`` to ``<name>:dead`` with ``failure``.
+    async def dead_letter(self, delivery: Delivery, failure: Failure) -> str:
+        """Append ``delivery`` to ``<name>:dead`` with ``failure``; return the letter's id.
 
         Raises:
             ClosedError: the consumer or its transport is closed.
         """
         now = await self._enter_operation()
-        self._bury(delivery, failure, delivery.attempt, now)
+        return self._bury(delivery, failure, delivery.attempt, now)
 
     async def retry_later(self, delivery: Delivery, delay: float) -> None:
         """Drop ``delivery``: pub/sub is at-most-once and keeps nothing to retry.

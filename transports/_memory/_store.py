@@ -129,11 +129,13 @@ class MemoryStore:
         self._subscribers.pop(subscriber, None)
         subscriber.queue.clear()
 
-    def _publish(self, channel: str, payloads: Sequence[bytes]) -> None:
-        """Give every payload to every subscriber of ``channel`` open now (``PUBLISH``)."""
+    def _publish(self, channel: str, payloads: Sequence[bytes]) -> int:
+        """Give every payload to every subscriber of ``channel`` open now (``PUBLISH``);
+        return how many subscribers received them."""
         deliveries = [
             Delivery(str(next(self._published)), payload, channel=channel) for payload in payloads
         ]
+        receivers = 0
         for subscriber in self._subscribers:
             if (
                 fnmatchcase(channel, subscriber.channel)
@@ -142,3 +144,5 @@ class MemoryStore:
             ):
                 subscriber.queue.extend(deliveries)
                 subscriber.signal.notify()
+                receivers += 1
+        return receivers

@@ -135,8 +135,9 @@ class StreamConsumer(MemoryConsumer):
         self._group.failures[entry_id] = failures
         return failures
 
-    async def dead_letter(self, delivery: Delivery, failure: Failure) -> None:
-        """Append ``delivery`` to ``<name>:dead`` with ``failure``, ack it, clear its count.
+    async def dead_letter(self, delivery: Delivery, failure: Failure) -> str:
+        """Append ``delivery`` to ``<name>:dead`` with ``failure``, ack it, clear its count;
+        return the dead letter's id.
 
         Raises:
             ConfigurationError: the delivery id is not a stream entry id.
@@ -145,8 +146,9 @@ class StreamConsumer(MemoryConsumer):
         entry_id = parse_id(delivery.id)
         now = await self._enter_operation()
         attempts = max(self._group.failures.pop(entry_id, 0), delivery.attempt)
-        self._bury(delivery, failure, attempts, now)
+        dead_id = self._bury(delivery, failure, attempts, now)
         self._group.pending.pop(entry_id, None)
+        return dead_id
 
     async def retry_later(self, delivery: Delivery, delay: float) -> None:
         """Ack ``delivery`` now and deliver the same entry again to this group in ``delay`` s.

@@ -12,7 +12,15 @@ import trio
 
 from transports._exceptions import ClosedError, ConfigurationError
 
-from .._base import DeadLetter, MailboxSpec, MailboxStats, NodeInfo, Transport
+from .._base import (
+    DeadLetter,
+    MailboxSpec,
+    MailboxStats,
+    NodeInfo,
+    Transport,
+    check_dead_letter_ids,
+    check_replayed,
+)
 from ._consumer import MemoryConsumer
 from ._list import ListConsumer
 from ._pubsub import PubSubConsumer
@@ -94,7 +102,8 @@ class MemoryTransport(Transport):
         to the subscribers open now, and drops a message nobody listens to.
 
         Raises:
-            ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel).
+            ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel),
+                or an id is not a dead letter id (nothing is replayed).
             CommandError: the name holds another kind of mailbox (``WRONGTYPE``).
             ClosedError: the transport is closed.
         """
@@ -163,11 +172,15 @@ class MemoryTransport(Transport):
     async def replay_dead_letters(self, spec: MailboxSpec, ids: Sequence[str] | None = None) -> int:
         """Send dead letters (all, or those ``ids``) back to the mailbox; return how many.
 
-        Replayed letters leave the dead-letter stream and start again at attempt 1;
-        unknown ids are ignored.
+        Replayed letters leave the dead-letter stream and start again at attempt 1.
+        A pub/sub letter leaves only if a subscriber received it.
 
         Raises:
-            ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel).
+            ReplayError: ids not found, or pub/sub letters no subscriber received
+                (kept); the others were replayed.
+            ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel),
+                or an id is not a dead letter id (nothing is replayed).
+            CommandError: the name holds another kind of mailbox (``WRONGTYPE``).
             ClosedError: the transport is closed.
         """
         await trio.lowlevel.checkpoint()
@@ -175,10 +188,21 @@ class MemoryTransport(Transport):
         if spec.kind == "pubsub" and spec.pattern:
             raise ConfigurationError(f"cannot replay to pattern {spec.name!r}: use a channel")
         letters = self._store._dead(spec.name).letters
-        chosen = list(letters) if ids is None else [id_ for id_ in ids if id_ in letters]
-        payloads = [letters.pop(id_).payload for id_ in chosen]
-        self._append(spec, payloads)
-        return len(payloads)
+        wanted = list(letters) if ids is None else check_dead_letter_ids(ids)
+        chosen = [id_ for id_ in wanted if id_ in letters]
+        not_found = [id_ for id_ in wanted if id_ not in letters]
+        if spec.kind == "pubsub":
+            # At-most-once: a message nobody receives is gone, so its letter stays.
+            store = self._store
+            unheard = [i for i in chosen if not store._publish(spec.name, [letters[i].payload])]
+            for id_ in chosen:
+                if id_ not in unheard:
+                    del letters[id_]
+            return check_replayed(spec, len(chosen) - len(unheard), not_found, unheard)
+        self._append(spec, [letters[id_].payload for id_ in chosen])  # may raise WRONGTYPE
+        for id_ in chosen:
+            del letters[id_]
+        return check_replayed(spec, len(chosen), not_found)
 
     async def mailbox_stats(self, spec: MailboxSpec) -> MailboxStats:
         """Depth, pending and dead-letter counts of the mailbox.

@@ -368,21 +368,31 @@ class ClusterPubSub(PubSub):
 
 async def republish_sharded(
     cluster: RedisCluster, dead: str, channel: str, ids: Sequence[str | bytes]
-) -> int:
-    """SPUBLISH the dead letters ``ids`` of ``dead`` to ``channel``, deleting each; count them.
+) -> tuple[int, list[str], list[str], list[str]]:
+    """SPUBLISH the dead letters ``ids`` of ``dead`` to ``channel``, deleting each that a
+    subscriber received; return how many, and the ids not found, kept as no subscriber
+    received them, and kept as they hold no payload.
 
     The sharded pub/sub stand-in for the REPLAY script (which uses PUBLISH). Not
     atomic, which at-most-once pub/sub does not need.
     """
     replayed = 0
+    missing: list[str] = []
+    unheard: list[str] = []
+    empty: list[str] = []
     for entry_id in ids:
+        name = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
         entries = await cluster.execute_command(b"XRANGE", dead, entry_id, entry_id, **_RAW)
         if not entries:
+            missing.append(name)
             continue
         fields = entries[0][1]
         payload = dict(zip(fields[::2], fields[1::2], strict=True)).get(b"payload")
-        if payload is not None:
-            await cluster.execute_command(b"SPUBLISH", channel, payload, **_RAW)
+        if payload is None:
+            empty.append(name)
+        elif not await cluster.execute_command(b"SPUBLISH", channel, payload, **_RAW):
+            unheard.append(name)  # nobody received it: the letter is all that is left
+        else:
             replayed += 1
-        await cluster.execute_command(b"XDEL", dead, entry_id, **_RAW)
-    return replayed
+            await cluster.execute_command(b"XDEL", dead, entry_id, **_RAW)
+    return replayed, missing, unheard, empty

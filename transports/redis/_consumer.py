@@ -325,8 +325,11 @@ class RedisConsumer(Consumer):
         self._acked(deliveries)
         return True
 
-    async def dead_letter(self, delivery: Delivery, failure: Failure) -> None:
+    async def dead_letter(self, delivery: Delivery, failure: Failure) -> str | None:
         """Append ``delivery`` to ``{name}:dead`` with ``failure``, ack it, forget its count.
+
+        Returns the dead letter's id, or None when this (at-least-once list) consumer
+        no longer held the message (nothing done).
 
         The dead-letter stream keeps the newest ``spec.dead_maxlen`` letters.
 
@@ -357,10 +360,11 @@ class RedisConsumer(Consumer):
             # A list message taken over meanwhile (its lease lapsed) is not buried.
             "1" if self.kind == "list" and self._spec.durable else "0",
         ]
-        await self._guarded(
+        dead_id = await self._guarded(
             lambda: DEAD_LETTER(self._client, [keys.dead, keys.failures, self._ack_key()], args)
         )
         self._forget(delivery)
+        return dead_id.decode() if isinstance(dead_id, bytes) else None
 
     async def retry_later(self, delivery: Delivery, delay: float) -> None:
         """Ack ``delivery`` now and deliver it again in ``delay`` seconds.

@@ -299,21 +299,22 @@ if kind == 'stream' then
     end
   end
 end
+local id
 if ARGV[12] ~= '' then  -- exact: dead letters are rare, and their count is documented
-  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[12], '*', unpack(fields))
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[12], '*', unpack(fields))
 else
-  redis.call('XADD', KEYS[1], '*', unpack(fields))
+  id = redis.call('XADD', KEYS[1], '*', unpack(fields))
 end
 if kind == 'list' and ARGV[13] ~= '1' then
   redis.call('LREM', KEYS[3], 1, ARGV[4])
 elseif kind == 'stream' then
   redis.call('XACK', KEYS[3], ARGV[10], ARGV[11])
 end
-return attempts
+return id
 """)
 """Append to ``{name}:dead`` (keeping the newest ``dead_maxlen``), ack, and forget the
-failure count, atomically; 0 (and nothing done) when an at-least-once list consumer no
-longer holds the message."""
+failure count, atomically; return the dead letter's id, or 0 (and nothing done) when an
+at-least-once list consumer no longer holds the message."""
 
 LIST_RETRY = Script("""
 -- KEYS: delayed, processing; ARGV: token, delay_ms, payload, '1' if held (at-least-once)
@@ -487,7 +488,9 @@ return #owned
 
 REPLAY = Script("""
 -- KEYS: dead, mailbox, failures; ARGV: kind, maxlen ('' for none), dead letter ids...
-local replayed = 0
+-- A letter is deleted only once its message is stored again: for pub/sub, once
+-- PUBLISH reached a subscriber (it keeps nothing for the others).
+local replayed, missing, unheard, empty = 0, {}, {}, {}
 for i = 3, #ARGV do
   local found = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
   if #found == 1 then
@@ -499,28 +502,36 @@ for i = 3, #ARGV do
         entry[#entry + 1] = fields[j + 1]
       end
     end
-    if payload then
-      if ARGV[1] == 'list' then
-        redis.call('RPUSH', KEYS[2], payload)
-        redis.call('HDEL', KEYS[3], redis.sha1hex(payload))
-      elseif ARGV[1] == 'stream' then
-        if #entry == 0 then entry = {'message', payload} end
-        if ARGV[2] == '' then
-          redis.call('XADD', KEYS[2], '*', unpack(entry))
-        else
-          redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(entry))
-        end
+    local stored = true
+    if not payload then
+      stored = false
+      empty[#empty + 1] = ARGV[i]
+    elseif ARGV[1] == 'list' then
+      redis.call('RPUSH', KEYS[2], payload)
+      redis.call('HDEL', KEYS[3], redis.sha1hex(payload))
+    elseif ARGV[1] == 'stream' then
+      if #entry == 0 then entry = {'message', payload} end
+      if ARGV[2] == '' then
+        redis.call('XADD', KEYS[2], '*', unpack(entry))
       else
-        redis.call('PUBLISH', KEYS[2], payload)
+        redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(entry))
       end
-      replayed = replayed + 1
+    elseif redis.call('PUBLISH', KEYS[2], payload) == 0 then
+      stored = false
+      unheard[#unheard + 1] = ARGV[i]
     end
-    redis.call('XDEL', KEYS[1], ARGV[i])
+    if stored then
+      replayed = replayed + 1
+      redis.call('XDEL', KEYS[1], ARGV[i])
+    end
+  else
+    missing[#missing + 1] = ARGV[i]
   end
 end
-return replayed
+return {replayed, missing, unheard, empty}
 """)
-"""Send dead letters back to their mailbox and delete them from ``{name}:dead``; a
+"""Send dead letters back to their mailbox and delete them from ``{name}:dead``; return
+how many, and the ids not found, kept as no subscriber received them, kept as empty. A
 stream entry kept whole (its ``entry:`` fields) is written back with the same fields."""
 
 STATS = Script("""

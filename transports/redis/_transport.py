@@ -54,6 +54,8 @@ from .._base import (
     MailboxStats,
     NodeInfo,
     Transport,
+    check_dead_letter_ids,
+    check_replayed,
 )
 from ._channel import ChannelConsumer
 from ._client import Redis
@@ -301,20 +303,29 @@ class RedisTransport(Transport):
         """Send dead letters (all, or those ``ids``) back to the mailbox; return how many.
 
         Each goes back to the end of the mailbox, leaves ``{name}:dead`` and starts
-        again at attempt 1, atomically per batch of 500. Unknown ids are ignored.
-        All means those dead when the call starts, not those dead-lettered meanwhile.
+        again at attempt 1, atomically per batch of 500. A pub/sub letter leaves only
+        if ``PUBLISH`` reached a subscriber. All means those dead when the call starts,
+        not those dead-lettered meanwhile.
 
         Raises:
-            ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel).
+            ReplayError: ids not found, or letters kept (no subscriber received them,
+                or they hold no payload); the others were replayed.
+            ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel),
+                or an id is not a stream entry id (nothing is replayed).
             TransportError: the store failed; some may have been replayed.
             ClosedError: the transport is closed.
         """
         self._check_open()
         if spec.kind == "pubsub" and spec.pattern:
             raise ConfigurationError(f"cannot replay to pattern {spec.name!r}: use a channel")
+        if ids is not None:
+            ids = check_dead_letter_ids(ids)
         keys = Keys(spec.name)
         maxlen = "" if spec.maxlen is None else str(spec.maxlen)
         replayed = 0
+        missing: list[str] = []
+        unheard: list[str] = []
+        empty: list[str] = []
         start, end = b"-", b"+"
         if ids is None:
             # Up to the newest letter now: a replayed message dead-lettered again at
@@ -336,15 +347,21 @@ class RedisTransport(Transport):
             else:
                 batch, ids = ids[:_REPLAY_BATCH], ids[_REPLAY_BATCH:]
             if not batch:
-                return replayed
+                return check_replayed(spec, replayed, missing, unheard, empty)
             if spec.kind == "pubsub" and isinstance(self._client, RedisCluster):
-                replayed += await republish_sharded(self._client, keys.dead, spec.name, batch)
-                continue
-            replayed += await REPLAY(
-                self._client,
-                [keys.dead, keys.mailbox, keys.failures],
-                [spec.kind, maxlen, *batch],
-            )
+                outcome = await republish_sharded(self._client, keys.dead, spec.name, batch)
+            else:
+                count, *lists = await REPLAY(
+                    self._client,
+                    [keys.dead, keys.mailbox, keys.failures],
+                    [spec.kind, maxlen, *batch],
+                )
+                gone, kept, hollow = ([raw.decode() for raw in part] for part in lists)
+                outcome = (int(count), gone, kept, hollow)
+            replayed += outcome[0]
+            missing += outcome[1]
+            unheard += outcome[2]
+            empty += outcome[3]
 
     async def mailbox_stats(self, spec: MailboxSpec) -> MailboxStats:
         """Depth, pending and dead-letter counts of a mailbox (zeros if it does not exist).
