@@ -3,6 +3,8 @@
 Exit status: 0 after a clean stop, 1 when the system failed (its root supervisor
 gave up, or the store is unreachable), 2 for a usage or configuration error
 (a bad file, URL or argument), 130 when a second signal cut the shutdown short.
+``dead-letters replay`` exits 1 when some letters asked for were not replayed;
+``status --check`` exits 3 when no node is live.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from collections.abc import Sequence
 import attrs
 import trio
 
+from transports import MailboxSpec
+from transports._base import check_dead_letter_ids
 from transports._urls import redact
 
 from ._exceptions import (
@@ -26,6 +30,7 @@ from ._exceptions import (
     AuthenticationError,
     ConfigurationError,
     ConnectError,
+    ReplayError,
     SupervisorError,
     TransportTimeout,
 )
@@ -37,6 +42,7 @@ from ._workers import run_workers, worker_argv
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_NO_NODE = 3  # `status --check`: the store answers, but no node is live
 
 logger = logging.getLogger("actors.cli")
 
@@ -65,18 +71,66 @@ def _parser() -> argparse.ArgumentParser:
     common(run)
 
     dead = commands.add_parser("dead-letters", help="list or replay a mailbox's dead letters")
-    dead.add_argument("action", choices=["list", "replay"])
-    dead.add_argument(
-        "mailbox", metavar="MAILBOX", help="address such as stream:ledger or list:jobs"
+    actions = dead.add_subparsers(dest="action", required=True, metavar="{list,replay}")
+    listing = actions.add_parser("list", help="print a mailbox's dead letters, oldest first")
+    listing.add_argument("mailbox", metavar="MAILBOX", help=_ADDRESS)
+    listing.add_argument(
+        "--count", type=_positive, default=100, metavar="N", help="list at most N (default 100)"
     )
-    dead.add_argument("--count", type=int, default=100, help="how many to list (default 100)")
-    dead.add_argument("--id", action="append", dest="ids", help="replay only this id (repeatable)")
-    dead.add_argument("--json", action="store_true", help="one JSON object per line")
-    common(dead)
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    common(listing)
+    replay = actions.add_parser(
+        "replay",
+        help="send dead letters back into their mailbox",
+        description="Send dead letters back into their mailbox, at attempt 1. Exit status 1 "
+        "when some were not replayed: ids not found, or pub/sub letters that no subscriber "
+        "received (those are kept).",
+    )
+    replay.add_argument("mailbox", metavar="MAILBOX", help=_ADDRESS)
+    replay.add_argument(
+        "--id",
+        nargs="+",
+        action="extend",
+        dest="ids",
+        metavar="ID",
+        help="replay only these dead letters (ids as `list` prints them; repeatable)",
+    )
+    replay.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    common(replay)
     status = commands.add_parser("status", help="live nodes, their actors, mailbox depths")
+    status.add_argument(
+        "mailboxes",
+        nargs="*",
+        metavar="MAILBOX",
+        help="show these mailboxes, whether a live node reads them or not "
+        "(default: the mailboxes of the live nodes)",
+    )
+    status.add_argument(
+        "--group",
+        help="the consumer group of the stream MAILBOXes "
+        "(default: the groups live nodes read, else the stream's name)",
+    )
+    status.add_argument(
+        "--check",
+        action="store_true",
+        help=f"exit {EXIT_NO_NODE} when no node is live (for health probes)",
+    )
     status.add_argument("--json", action="store_true", help="print one JSON document")
     common(status)
     return parser
+
+
+_ADDRESS = "address such as stream:ledger, list:jobs or pubsub:news"
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
+    return value
 
 
 def _url(args: argparse.Namespace, system: ActorSystem | None) -> str:
@@ -169,9 +223,8 @@ async def _run_reporting(system: ActorSystem) -> None:
 
 
 async def _dead_letters(args: argparse.Namespace) -> int:
-    from transports import MailboxSpec
-
     spec = MailboxSpec.parse(args.mailbox)
+    ids = None if args.action == "list" or args.ids is None else check_dead_letter_ids(args.ids)
     system = ActorSystem(_url(args, None))
     transport = system._open_transport()
     try:
@@ -197,29 +250,61 @@ async def _dead_letters(args: argparse.Namespace) -> int:
             if not args.json:
                 print(f"{len(letters)} dead letter(s) in {spec}")
         else:
-            count = await transport.replay_dead_letters(spec, args.ids)
-            print(f"replayed {count} dead letter(s) into {spec}")
+            problem: ReplayError | None = None
+            try:
+                replayed = await transport.replay_dead_letters(spec, ids)
+            except ReplayError as exc:  # the others were replayed: say how many, then why
+                replayed, problem = exc.replayed, exc
+            if args.json:
+                report = {
+                    "mailbox": str(spec),
+                    "replayed": replayed,
+                    "not_found": list(problem.not_found) if problem else [],
+                    "kept": list(problem.kept) if problem else [],
+                }
+                print(json.dumps(report))
+            else:
+                print(f"replayed {replayed} dead letter(s) into {spec}")
+            if problem is not None:
+                return _report(problem)
     finally:
         await transport.aclose()
     return EXIT_OK
 
 
 async def _status(args: argparse.Namespace) -> int:
-    from transports import MailboxSpec
-
+    named = [MailboxSpec.parse(address) for address in args.mailboxes]
+    if args.group is not None:
+        if not any(spec.kind == "stream" for spec in named):
+            raise ConfigurationError("--group applies to stream MAILBOX arguments")
+        named = [
+            attrs.evolve(spec, group=args.group) if spec.kind == "stream" else spec
+            for spec in named
+        ]
     transport = ActorSystem(_url(args, None))._open_transport()
     try:
         await transport.ping()
         nodes = await transport.nodes()
         now = time.time()
-        boxes: dict[str, MailboxSpec] = {}
+        live: dict[tuple[str, str | None], MailboxSpec] = {}
         for node in nodes:
             for actor in node.info.get("actors", {}).values():
                 spec = MailboxSpec.parse(actor["mailbox"])
                 if spec.kind == "stream":
                     spec = attrs.evolve(spec, group=actor.get("group"))
-                boxes[f"{spec} ({spec.group_name})" if spec.kind == "stream" else str(spec)] = spec
-        stats = {name: await transport.mailbox_stats(spec) for name, spec in sorted(boxes.items())}
+                live[_box_key(spec)] = spec
+        boxes = live
+        if named:
+            # Named streams show the groups live nodes read, unless --group names one.
+            boxes = {}
+            for spec in named:
+                groups = [
+                    box
+                    for box in live.values()
+                    if args.group is None and spec.kind == "stream" and str(box) == str(spec)
+                ]
+                boxes.update((_box_key(box), box) for box in groups or [spec])
+        stats = {key: await transport.mailbox_stats(boxes[key]) for key in sorted(boxes, key=str)}
     finally:
         await transport.aclose()
     report = {
@@ -234,13 +319,19 @@ async def _status(args: argparse.Namespace) -> int:
             for n in nodes
         ],
         "mailboxes": [
-            {"mailbox": name, "depth": s.depth, "pending": s.pending, "dead": s.dead}
-            for name, s in stats.items()
+            {
+                "mailbox": name,
+                "group": group,
+                "depth": s.depth,
+                "pending": s.pending,
+                "dead": s.dead,
+            }
+            for (name, group), s in stats.items()
         ],
     }
     if args.json:
         print(json.dumps(report, indent=2))
-        return EXIT_OK
+        return _checked(args, nodes)
     print(f"{len(nodes)} live node(s)")
     _table(
         ["NODE", "HOST", "PID", "ACTORS", "SEEN"],
@@ -257,9 +348,27 @@ async def _status(args: argparse.Namespace) -> int:
     )
     print()
     _table(
-        ["MAILBOX", "DEPTH", "PENDING", "DEAD"],
-        [[name, st.depth, st.pending, st.dead] for name, st in stats.items()],
+        ["MAILBOX", "GROUP", "DEPTH", "PENDING", "DEAD"],
+        [
+            [name, group or "-", st.depth, st.pending, st.dead]
+            for (name, group), st in stats.items()
+        ],
     )
+    if not stats:
+        print("(no live node reads a mailbox: name some to see them, as in `status list:jobs`)")
+    return _checked(args, nodes)
+
+
+def _box_key(spec: MailboxSpec) -> tuple[str, str | None]:
+    """How status names a mailbox: its address, and its consumer group (streams only)."""
+    return str(spec), spec.group_name if spec.kind == "stream" else None
+
+
+def _checked(args: argparse.Namespace, nodes: Sequence[object]) -> int:
+    """The exit status of ``status``: EXIT_NO_NODE with ``--check`` when no node is live."""
+    if args.check and not nodes:
+        print("error: no live node", file=sys.stderr)
+        return EXIT_NO_NODE
     return EXIT_OK
 
 

@@ -19,7 +19,14 @@ __all__ = ["ActorContext", "MessageInfo"]
 
 @attrs.frozen
 class MessageInfo:
-    """Metadata of the message a handler is working on."""
+    """Metadata of the message a handler is working on.
+
+    ``id`` is the id the sender put in the envelope (``tell``/``ask`` make one per
+    message; it stays the same through redeliveries and replays). A payload from
+    another client, without an envelope, gets the delivery's id: a stream's entry id,
+    a list's SHA-1 of the payload (equal payloads share it), a channel's per-subscriber
+    counter.
+    """
 
     id: str
     attempt: int
@@ -54,7 +61,10 @@ class ActorContext:
                 raise RuntimeError("no message is being handled")
             envelope, delivery = self._current
             self._message = MessageInfo(
-                id=envelope.id,
+                # A payload without an envelope has no id of its own: the delivery's
+                # (a stream entry id, a list payload's SHA-1) stays the same at
+                # every attempt, where a made-up one would not.
+                id=delivery.id if envelope.foreign else envelope.id,
                 attempt=delivery.attempt,
                 headers=envelope.headers,
                 correlation_id=envelope.correlation_id,

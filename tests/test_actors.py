@@ -127,6 +127,31 @@ async def test_foreign_payload_reaches_the_handler_as_its_type() -> None:
     assert got == [Deposit("x", 3)]
 
 
+@pytest.mark.parametrize("kind", ["list", "stream"])
+async def test_message_id_is_stable_across_redeliveries(autojump_clock: Any, kind: str) -> None:
+    """``context.message.id``: the sender's envelope id, else (a payload from another
+    client) the delivery's id, the same at every attempt."""
+    system = new_system()
+    seen: list[tuple[int, str]] = []
+
+    @system.actor(**{kind: "box"})  # type: ignore[arg-type]
+    async def flaky(n: int, context: ActorContext) -> None:
+        seen.append((n, context.message.id))
+        if context.message.attempt == 1:
+            raise ValueError("first try fails")
+
+    spec = MailboxSpec(kind, "box")  # type: ignore[arg-type]
+    async with run_test_system(system) as probe:
+        await system.transport.send(spec, [encode(1, id="sender-made"), b"2"])
+        with trio.fail_after(60):
+            while len(seen) < 4:
+                await probe.drain()
+                await trio.sleep(1)
+    assert [n for n, _ in seen] == [1, 1, 2, 2]
+    assert seen[0][1] == seen[1][1] == "sender-made"
+    assert seen[2][1] == seen[3][1] != "sender-made"
+
+
 async def test_ask_times_out_and_a_late_reply_is_discarded(autojump_clock: Any) -> None:
     system = new_system()
 
