@@ -28,6 +28,7 @@ from transports._urls import redact
 from ._exceptions import (
     ActorsError,
     AuthenticationError,
+    CommandError,
     ConfigurationError,
     ConnectError,
     ReplayError,
@@ -255,6 +256,14 @@ async def _dead_letters(args: argparse.Namespace) -> int:
                 replayed = await transport.replay_dead_letters(spec, ids)
             except ReplayError as exc:  # the others were replayed: say how many, then why
                 replayed, problem = exc.replayed, exc
+            except CommandError as exc:
+                if exc.code != "WRONGTYPE":
+                    raise
+                raise CommandError(
+                    f"{spec}: {spec.name!r} or '{{{spec.name}}}:dead' holds another type of value"
+                    " (WRONGTYPE): the dead letters not replayed are kept",
+                    code=exc.code,
+                ) from exc
             if args.json:
                 report = {
                     "mailbox": str(spec),

@@ -191,6 +191,20 @@ async def test_replay_names_unknown_ids_and_replays_the_others(redis_url: str) -
     assert [json.loads(row)["id"] for row in lines(listing.stdout)] == [second]
 
 
+async def test_replay_into_a_wrong_typed_key_keeps_the_letters(redis_url: str) -> None:
+    from transports.redis import from_url
+
+    ids = await bury(redis_url, "list:jobs", [b"1"])
+    async with from_url(redis_url) as client:
+        await client.hset("jobs", "not", "a list")
+    replay = await cli("dead-letters", "replay", "list:jobs", "--url", redis_url)
+    assert replay.returncode == 1, replay
+    [line] = lines(replay.stderr)
+    assert "WRONGTYPE" in line and "kept" in line and "EVALSHA" not in line
+    listing = await cli("dead-letters", "list", "list:jobs", "--url", redis_url, "--json")
+    assert [json.loads(row)["id"] for row in lines(listing.stdout)] == ids
+
+
 async def test_replay_ids_repeated_or_listed_and_json(redis_url: str) -> None:
     ids = await bury(redis_url, "stream:orders", [b"1", b"2", b"3"])
     replay = await cli(
