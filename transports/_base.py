@@ -382,7 +382,8 @@ class Transport(ABC):
         Raises:
             ReplayError: some letters asked for were not replayed (kept: nobody
                 received them; or ids not found); the others were.
-            ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel).
+            ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel),
+                or an id is not a dead letter id (nothing is replayed).
             TransportError: the store failed; some may have been replayed.
             ClosedError: the transport is closed.
         """
