@@ -27,7 +27,7 @@ from transports._exceptions import ClosedError
 from ._connection import Connection, pack
 from ._errors import command_error, translate_argument_errors
 from ._pipeline import Pipeline
-from ._pool import DEFAULT_BACKOFF, ConnectionPool
+from ._pool import DEFAULT_BACKOFF, DEFAULT_POOL_TIMEOUT, ConnectionPool
 from ._pubsub import PubSub
 from ._replies import (
     BLOCKING_COMMANDS,
@@ -73,7 +73,10 @@ class Redis(_Commands):
     limit when they block forever. ``connect_timeout`` bounds opening a connection,
     including TLS and AUTH/SELECT; a :class:`ConnectError` is retried
     ``connect_retries`` times with ``backoff``. A command that broke mid-flight is
-    not retried. Use ``async with Redis(...) as client:`` or :meth:`aclose`.
+    not retried. At most ``max_connections`` pooled connections are open at once; a
+    command that finds them all busy waits up to ``pool_timeout`` seconds (20 by
+    default; ``None``: forever) for one. Cancelling a command never costs the pool
+    a connection. Use ``async with Redis(...) as client:`` or :meth:`aclose`.
 
     Command methods raise:
         CommandError: the server answered with an error (``.code``: ``"WRONGTYPE"``...).
@@ -107,7 +110,7 @@ class Redis(_Commands):
         client_name: str | None = None,
         decode_responses: bool = False,
         max_connections: int = 16,
-        pool_timeout: float | None = None,
+        pool_timeout: float | None = DEFAULT_POOL_TIMEOUT,
         connect_timeout: float | None = 5.0,
         read_timeout: float | None = 30.0,
         connect_retries: int = 3,

@@ -52,7 +52,7 @@ from ._cluster_parts import (
 from ._cluster_routes import ALL_PRIMARIES, CommandTable, route, slot_of
 from ._connection import pack
 from ._multi_url import Address, parse_cluster_url
-from ._pool import DEFAULT_BACKOFF, ConnectionPool
+from ._pool import DEFAULT_BACKOFF, DEFAULT_POOL_TIMEOUT, ConnectionPool
 from ._replies import (
     BLOCKING_COMMANDS,
     MISSING,
@@ -108,7 +108,7 @@ class RedisCluster(Redis):
         client_name: str | None = None,
         decode_responses: bool = False,
         max_connections: int = 16,
-        pool_timeout: float | None = None,
+        pool_timeout: float | None = DEFAULT_POOL_TIMEOUT,
         connect_timeout: float | None = 5.0,
         read_timeout: float | None = 30.0,
         backoff: Backoff = DEFAULT_BACKOFF,
@@ -473,8 +473,12 @@ class RedisCluster(Redis):
     async def aclose(self) -> None:
         """Close every node's pool and connections; idempotent."""
         self._closed = True
-        for node in list(self._nodes.values()):
-            await node.client.aclose()
+        # Closing a pool never waits, but ends with a checkpoint: shielded, so that a
+        # cancelled close still closes every node, not just the first.
+        with trio.CancelScope(shield=True):
+            for node in list(self._nodes.values()):
+                await node.client.aclose()
+        await trio.lowlevel.checkpoint()
 
     async def __aenter__(self) -> RedisCluster:
         return self

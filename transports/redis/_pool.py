@@ -5,6 +5,10 @@ it completed cleanly (its reply fully read). Any exception or cancellation in th
 middle of a command closes the connection and drops it, so nothing half-read is
 ever reused. Idle plain-socket connections are polled before reuse, so one that
 the server closed meanwhile (a restart) is dropped without sending anything.
+
+Capacity is never lost: whatever is cancelled, and when, every connection the pool
+counts is idle, checked out by a caller that will release or discard it, or being
+opened by one. Waiting for a free connection is bounded (:data:`DEFAULT_POOL_TIMEOUT`).
 """
 
 from __future__ import annotations
@@ -27,17 +31,23 @@ from transports._exceptions import (
 from ._connection import Connection, open_connection
 from ._url import ConnectionConfig
 
-__all__ = ["DEFAULT_BACKOFF", "Checkout", "ConnectionPool"]
+__all__ = ["DEFAULT_BACKOFF", "DEFAULT_POOL_TIMEOUT", "Checkout", "ConnectionPool"]
 
 DEFAULT_BACKOFF = Backoff(min=0.05, max=2.0, jitter=0.5)
 """Backoff between attempts to open a connection."""
+
+DEFAULT_POOL_TIMEOUT = 20.0
+"""Seconds a command waits for a free pooled connection (redis-py's blocking pool's
+default): long enough for any burst a healthy server absorbs, short enough that a
+stuck pool or server surfaces as an error instead of a silent hang."""
 
 
 class ConnectionPool:
     """At most ``max_connections`` connections to one server, shared by commands.
 
-    ``timeout`` bounds the wait for a free connection when all are busy (``None``:
-    wait as long as it takes). Opening a connection is retried ``connect_retries``
+    ``timeout`` bounds the wait for a free connection when all are busy
+    (:data:`DEFAULT_POOL_TIMEOUT` seconds by default; ``None``: wait as long as it
+    takes). Opening a connection is retried ``connect_retries``
     times after a :class:`ConnectError` (never after an
     :class:`AuthenticationError`), sleeping ``backoff.delay(attempt)`` in between.
     A command that broke mid-flight is not retried here: it may have run.
@@ -52,7 +62,7 @@ class ConnectionPool:
         *,
         decode: bool = False,
         max_connections: int = 16,
-        timeout: float | None = None,
+        timeout: float | None = DEFAULT_POOL_TIMEOUT,
         connect_retries: int = 3,
         backoff: Backoff = DEFAULT_BACKOFF,
     ) -> None:
@@ -130,7 +140,14 @@ class ConnectionPool:
                 raise ClosedError(f"the connection pool to {self.config.display_url} is closed")
             connection = self.take_idle()
             if connection is not None:
-                await trio.lowlevel.checkpoint()
+                # Woken by a release: a cancellation that came meanwhile must not
+                # keep the connection (it would stay counted in ``size`` forever),
+                # nor send a command for a caller that gave up: it goes back clean.
+                try:
+                    await trio.lowlevel.checkpoint_if_cancelled()
+                except BaseException:
+                    self.release(connection)
+                    raise
                 return connection
             if self._size < self.max_connections:
                 self._size += 1
@@ -144,8 +161,10 @@ class ConnectionPool:
                 await self._lot.park()
                 continue
             raise TransportTimeout(
-                f"no free connection to {self.config.display_url} within {self.timeout}s "
-                f"(all {self.max_connections} busy)"
+                f"no free connection to {self.config.display_url} within {self.timeout}s: "
+                f"all {self.in_use} pooled connections are busy; raise the limit with the "
+                f"URL option ?max_connections=N (now {self.max_connections}) or wait "
+                f"longer with ?pool_timeout=SECONDS"
             )
 
     def release(self, connection: Connection) -> None:
