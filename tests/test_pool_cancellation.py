@@ -311,6 +311,37 @@ async def test_waiting_for_a_connection_is_bounded_by_default(
         assert await client.ping() is True
 
 
+async def test_a_waiter_is_served_before_a_busy_caller_takes_the_connection_again(
+    redis_url: str,
+) -> None:
+    # A caller that gives its connection back and asks again at once (a loop of
+    # tells) must not overtake those already waiting: with a bounded wait they
+    # would fail with TransportTimeout while the server answers in microseconds.
+    async with from_url(redis_url, max_connections=1) as client:
+        served: list[str] = []
+        looping = trio.Event()
+
+        async def busy() -> None:
+            for _ in range(50):
+                await client.ping()
+                served.append("busy")
+                looping.set()
+
+        async def waiter() -> None:
+            served.append("waiting")  # the busy caller holds the connection now
+            await client.ping()
+            served.append("waiter")
+
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(busy)
+                await looping.wait()
+                nursery.start_soon(waiter)
+        # Served right after the busy caller's command in flight.
+        assert served.index("waiter") - served.index("waiting") <= 2, served
+        assert (client.pool.size, client.pool.idle) == (1, 1)
+
+
 def test_the_pool_timeout_is_a_url_option_with_a_default_for_every_kind_of_client() -> None:
     assert from_url("redis://localhost").pool.timeout == DEFAULT_POOL_TIMEOUT
     assert from_url("redis://localhost?pool_timeout=2.5").pool.timeout == 2.5

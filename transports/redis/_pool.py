@@ -33,6 +33,9 @@ from ._url import ConnectionConfig
 
 __all__ = ["DEFAULT_BACKOFF", "DEFAULT_POOL_TIMEOUT", "Checkout", "ConnectionPool"]
 
+_SLOT = object()
+"""Handed to a waiter instead of a connection: room in the pool to open one in."""
+
 DEFAULT_BACKOFF = Backoff(min=0.05, max=2.0, jitter=0.5)
 """Backoff between attempts to open a connection."""
 
@@ -79,6 +82,8 @@ class ConnectionPool:
         self._idle: list[Connection] = []
         self._size = 0
         self._lot = trio.lowlevel.ParkingLot()
+        # What a release or a drop handed to each woken waiter: a connection, or _SLOT.
+        self._handed: dict[trio.lowlevel.Task, Connection | object] = {}
         self._dedicated: set[Connection] = set()
         self.closed = False
 
@@ -122,6 +127,10 @@ class ConnectionPool:
     async def acquire(self) -> Connection:
         """Check a connection out: an idle one, a new one, or wait for one.
 
+        Waiters are served in turn: a connection given back, or the room left by
+        one dropped, goes to the longest waiter, never to a caller that comes
+        later. Cancelling the wait at any moment costs the pool nothing.
+
         Pair with :meth:`release` (clean) or :meth:`discard` (anything else); the
         :meth:`checkout` context manager does that for you.
 
@@ -134,47 +143,70 @@ class ConnectionPool:
         connection = self.take_idle()
         if connection is not None:
             return connection
+        if self.closed:
+            raise ClosedError(f"the connection pool to {self.config.display_url} is closed")
+        if self._size < self.max_connections:
+            self._size += 1
+            return await self._open_counted()
         deadline = math.inf if self.timeout is None else trio.current_time() + self.timeout
-        while True:
-            if self.closed:
-                raise ClosedError(f"the connection pool to {self.config.display_url} is closed")
-            connection = self.take_idle()
-            if connection is not None:
-                # Woken by a release: a cancellation that came meanwhile must not
-                # keep the connection (it would stay counted in ``size`` forever),
-                # nor send a command for a caller that gave up: it goes back clean.
-                try:
-                    await trio.lowlevel.checkpoint_if_cancelled()
-                except BaseException:
-                    self.release(connection)
-                    raise
-                return connection
-            if self._size < self.max_connections:
-                self._size += 1
-                try:
-                    return await self.open()
-                except BaseException:
-                    self._size -= 1
-                    self._lot.unpark()
-                    raise
-            with trio.move_on_at(deadline):
-                await self._lot.park()
-                continue
-            raise TransportTimeout(
-                f"no free connection to {self.config.display_url} within {self.timeout}s: "
-                f"all {self.in_use} pooled connections are busy; raise the limit with the "
-                f"URL option ?max_connections=N (now {self.max_connections}) or wait "
-                f"longer with ?pool_timeout=SECONDS"
-            )
+        task = trio.lowlevel.current_task()
+        with trio.move_on_at(deadline) as waiting:
+            await self._lot.park()
+        handed = self._handed.pop(task, None)
+        if self.closed:
+            if isinstance(handed, Connection):
+                handed.close()
+            if handed is not None:
+                self._free_room()
+            raise ClosedError(f"the connection pool to {self.config.display_url} is closed")
+        if handed is _SLOT:
+            return await self._open_counted()  # cancelled, it passes the room on
+        if isinstance(handed, Connection):
+            # A cancellation that came after the hand-off must neither keep the
+            # connection (it would stay counted in ``size`` forever) nor send a
+            # command for a caller that gave up: the connection goes on, clean.
+            try:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            except BaseException:
+                self.release(handed)
+                raise
+            return handed
+        assert waiting.cancelled_caught
+        await trio.lowlevel.checkpoint_if_cancelled()  # an outer cancellation wins
+        raise TransportTimeout(
+            f"no free connection to {self.config.display_url} within {self.timeout}s: "
+            f"all {self.in_use} pooled connections are busy; raise the limit with the "
+            f"URL option ?max_connections=N (now {self.max_connections}) or wait "
+            f"longer with ?pool_timeout=SECONDS"
+        )
+
+    async def _open_counted(self) -> Connection:
+        """Open a connection in room already counted in ``size``; give the room up on failure."""
+        try:
+            return await self.open()
+        except BaseException:
+            self._free_room()
+            raise
+
+    def _hand_off(self, item: Connection | object) -> bool:
+        """Wake the longest waiter with ``item`` (a connection or _SLOT); False when none waits."""
+        if self.closed or not self._lot:
+            return False
+        [task] = self._lot.unpark()
+        self._handed[task] = item
+        return True
+
+    def _free_room(self) -> None:
+        """A counted connection is gone: its room goes to a waiter, or out of ``size``."""
+        if not self._hand_off(_SLOT):
+            self._size -= 1
 
     def release(self, connection: Connection) -> None:
         """Give back a connection whose last command completed cleanly."""
         if self.closed or connection.closed:
             self._drop(connection)
-            return
-        self._idle.append(connection)
-        if self._lot:
-            self._lot.unpark()
+        elif not self._hand_off(connection):
+            self._idle.append(connection)
 
     def discard(self, connection: Connection, error: BaseException | None = None) -> None:
         """Close and forget a connection that failed or was cancelled mid-command.
@@ -189,9 +221,7 @@ class ConnectionPool:
 
     def _drop(self, connection: Connection) -> None:
         connection.close()
-        self._size -= 1
-        if self._lot:
-            self._lot.unpark()
+        self._free_room()
 
     def checkout(self) -> Checkout:
         """``async with pool.checkout() as connection:`` — released only on a clean exit."""
