@@ -57,7 +57,14 @@ def _parser() -> argparse.ArgumentParser:
             "--url",
             help=f"store URL (default: $ACTORS_URL, else the system's own, else {DEFAULT_URL})",
         )
-        p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+        p.add_argument(
+            "--log-level",
+            default="INFO",
+            type=str.upper,  # before the choices: any case is accepted
+            choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+            metavar="LEVEL",
+            help="DEBUG, INFO (default), WARNING, ERROR or CRITICAL, in any case",
+        )
 
     run = commands.add_parser("run", help="run the actor system defined in a file")
     run.add_argument("target", metavar="FILE[:NAME]", help="file defining an ActorSystem")

@@ -92,3 +92,26 @@ def test_unknown_url_scheme_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli("run", str(path), "--url", "kafka://localhost")
     assert result.returncode == 2
     assert "unsupported URL scheme 'kafka'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "app.py"],
+        ["status"],
+        ["dead-letters", "list", "list:jobs"],
+    ],
+)
+def test_an_unknown_log_level_is_a_usage_error(args: list[str]) -> None:
+    result = run_cli(*args, "--log-level", "verbose")
+    assert result.returncode == 2
+    assert "invalid choice: 'VERBOSE'" in result.stderr
+    assert result.stderr.startswith("usage: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_log_levels_are_case_insensitive(tmp_path: Path) -> None:
+    # Accepted: the run goes on to the file, which is missing.
+    result = run_cli("run", str(tmp_path / "nope.py"), "--log-level", "debug")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'nope.py'}: no such file"
