@@ -5,6 +5,10 @@ consumer group, or a pub/sub channel), run under supervision trees with Erlang/O
 semantics. The public API is re-exported here from private modules.
 """
 
+# First, for `python -m actors`: quiet signals while the rest imports (see _startup).
+from . import _startup  # noqa: F401
+
+# isort: split
 from transports import DeadLetter as DeadLetter, Failure as Failure, MailboxSpec as MailboxSpec
 
 from ._actor import Actor as Actor, handler as handler

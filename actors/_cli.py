@@ -2,9 +2,9 @@
 
 Exit status: 0 after a clean stop, 1 when the system failed (its root supervisor
 gave up, or the store is unreachable), 2 for a usage or configuration error
-(a bad file, URL or argument), 130 when a second signal cut the shutdown short.
-``dead-letters replay`` exits 1 when some letters asked for were not replayed;
-``status --check`` exits 3 when no node is live.
+(a bad file, URL or argument), 130 when a second signal cut the shutdown short
+or a SIGINT interrupted the start. ``dead-letters replay`` exits 1 when some letters
+asked for were not replayed; ``status --check`` exits 3 when no node is live.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -37,8 +38,23 @@ from ._exceptions import (
 )
 from ._groups import sole_error
 from ._loader import load_system
-from ._system import DEFAULT_URL, ActorSystem
-from ._workers import run_workers, worker_argv
+from ._startup import (
+    StartupInterrupted,
+    defer_signals,
+    deferred_signal,
+    exit_status,
+    interrupt_start_up,
+    restore_default_signals,
+)
+from ._system import DEFAULT_URL, ActorSystem, SystemState
+from ._workers import (
+    announce_ready,
+    check_workers,
+    run_workers,
+    watch_parent,
+    worker_argv,
+    workers_limit,
+)
 
 __all__ = ["main"]
 
@@ -71,11 +87,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--workers",
         type=int,
-        default=0,
+        default=None,
         metavar="N",
-        help="run N worker processes sharing the mailboxes, restarted if they die",
+        help="run N worker processes sharing the mailboxes, restarted if they die"
+        f" (1 to {workers_limit()})",
     )
     run.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
+    run.add_argument("--parent-fd", type=int, default=None, help=argparse.SUPPRESS)
     common(run)
 
     dead = commands.add_parser("dead-letters", help="list or replay a mailbox's dead letters")
@@ -152,6 +170,8 @@ def _url(args: argparse.Namespace, system: ActorSystem | None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.command != "run":
+        restore_default_signals()  # only `run` is quiet on signals as it starts
     logging.basicConfig(
         level=str(args.log_level).upper(),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
@@ -159,16 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.command == "run":
-            system = load_system(args.target)
-            system.url = _url(args, system)
-            if args.workers:
-                if args.workers < 1:
-                    raise ConfigurationError(f"--workers must be >= 1, not {args.workers}")
-                argv = worker_argv(args.target, args.log_level)
-                return trio.run(run_workers, argv, args.workers, system.url)
-            if args.worker is not None:
-                system.node = f"{system.node}-w{args.worker}"
-            return trio.run(_serve, system)
+            return _run(args)
         if args.command == "status":
             return trio.run(_status, args)
         return trio.run(_dead_letters, args)
@@ -188,16 +199,54 @@ def _report(exc: ActorsError) -> int:
     return EXIT_USAGE if isinstance(exc, ConfigurationError) else EXIT_FAILED
 
 
-async def _serve(system: ActorSystem) -> int:
-    """Run ``system`` until SIGINT/SIGTERM; a second signal cuts the shutdown short."""
-    forced = False
+def _run(args: argparse.Namespace) -> int:
+    """``run``: one system, or ``--workers`` processes of it.
+
+    From here until trio's signal receiver takes over, SIGINT and SIGTERM end the
+    process quietly, with status 130 or 0 (see ``_startup``).
+    """
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    interrupt_start_up()
+    try:
+        parent = None if args.parent_fd is None else announce_ready(args.parent_fd)
+        if args.workers is not None:
+            check_workers(args.workers)  # before the file: a typo need not wait for it
+        system = load_system(args.target)
+        system.url = _url(args, system)
+        if args.workers is not None:
+            argv = worker_argv(args.target, args.log_level)
+            defer_signals()
+            return trio.run(run_workers, argv, args.workers, system.url)
+        if args.worker is not None:
+            system.node = f"{system.node}-w{args.worker}"
+        defer_signals()
+        return trio.run(_serve, system, parent)
+    except StartupInterrupted as exc:
+        return exit_status(exc.signum)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+async def _serve(system: ActorSystem, parent: socket.socket | None = None) -> int:
+    """Run ``system`` until SIGINT/SIGTERM, or until the ``--workers`` parent that
+    shares the socket ``parent`` is gone; a second signal cuts the shutdown short.
+
+    Returns 0, or 130 when cut short or when a SIGINT came before the system ran.
+    """
+    forced = interrupted = False
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        if (signum := deferred_signal()) is not None:
+            return exit_status(signum)  # it came as trio started: nothing ran yet
         async with trio.open_nursery() as nursery:
 
             async def watch() -> None:
-                nonlocal forced
+                nonlocal forced, interrupted
                 async for signum in signals:
                     if not system._stop.is_set():
+                        # A SIGINT that stops the start (say, a wait for the node name)
+                        # is an interruption, as before trio ran.
+                        interrupted = signum == signal.SIGINT and system.state is SystemState.NEW
                         logger.info(
                             "%s: stopping gracefully (again to stop at once)",
                             signal.Signals(signum).name,
@@ -209,11 +258,13 @@ async def _serve(system: ActorSystem) -> int:
                         nursery.cancel_scope.cancel()
 
             nursery.start_soon(watch)
+            if parent is not None:
+                nursery.start_soon(watch_parent, parent, system.stop)
             try:
                 await _run_reporting(system)
             finally:
                 nursery.cancel_scope.cancel()
-    return EXIT_INTERRUPTED if forced else EXIT_OK
+    return EXIT_INTERRUPTED if forced or interrupted else EXIT_OK
 
 
 async def _run_reporting(system: ActorSystem) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from actors import SystemFileError
 from actors._loader import load_system
+from actors._workers import available_cpus, workers_limit
 
 
 def write(tmp_path: Path, body: str, name: str = "system.py") -> Path:
@@ -115,3 +116,29 @@ def test_log_levels_are_case_insensitive(tmp_path: Path) -> None:
     result = run_cli("run", str(tmp_path / "nope.py"), "--log-level", "debug")
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path / 'nope.py'}: no such file"
+
+
+@pytest.mark.parametrize("count", ["0", "-3", "100000"])
+def test_workers_out_of_range_is_one_line_before_the_file_is_read(
+    tmp_path: Path, count: str
+) -> None:
+    result = run_cli("run", str(tmp_path / "nope.py"), "--workers", count)
+    assert result.returncode == 2
+    limit = workers_limit()
+    assert result.stderr == f"error: --workers must be between 1 and {limit}, not {count}\n"
+
+
+def test_workers_limit_is_64_or_4_per_cpu() -> None:
+    assert workers_limit(cpus=1) == 64
+    assert workers_limit(cpus=16) == 64
+    assert workers_limit(cpus=32) == 128
+
+
+def test_more_workers_than_cpus_is_a_warning(tmp_path: Path) -> None:
+    cpus = available_cpus()
+    result = run_cli("run", str(tmp_path / "nope.py"), "--workers", str(cpus + 1))
+    assert result.returncode == 2  # the file is missing: the count itself was accepted
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2
+    assert f"--workers {cpus + 1} is more than the {cpus} CPU(s) available" in lines[0]
+    assert lines[1].endswith("no such file")

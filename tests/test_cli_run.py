@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -125,3 +126,104 @@ def test_second_signal_exits_at_once_and_work_is_redelivered(
     wait_for(lambda: db.lrange("done", 0, -1) == [b"7"], timeout=15)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
+
+
+SLOW_IMPORT = textwrap.dedent(
+    """
+    import os, pathlib, sys, time
+
+    # Mark that this process imports the file, then sleep if it is the slow one.
+    role = "worker" if "--worker" in sys.argv else "main"
+    pathlib.Path(os.environ["MARKS"], f"{role}-{os.getpid()}").touch()
+    if role == os.environ["SLOW_IMPORT"]:
+        time.sleep(60)
+
+    from actors import ActorSystem
+
+    system = ActorSystem()
+    """
+)
+
+
+def _marks(directory: Path, role: str) -> list[int]:
+    return [int(p.name.split("-")[1]) for p in directory.glob(f"{role}-*")]
+
+
+# When to send the signal: (what we wait for, which import sleeps, with --workers?)
+MOMENTS = {
+    # `-X importtime` prints a line as each import ends: `transports` is in, about
+    # half of the runtime is not.
+    "importing the runtime": ("transports", "main", False),
+    "importing the file": ("main", "main", False),
+    "workers: parent importing the runtime": ("transports", "main", True),
+    "workers: parent importing the file": ("main", "main", True),
+    "workers: right after a spawn": ("worker 1 started", "worker", True),
+    "workers: workers importing the file": ("workers", "worker", True),
+}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_a_signal_during_start_up_exits_quietly(
+    tmp_path: Path, redis_url: str, moment: str, signum: signal.Signals
+) -> None:
+    wait, slow, workers = MOMENTS[moment]
+    path = tmp_path / "slow_import.py"
+    path.write_text(SLOW_IMPORT)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    log = tmp_path / "log"
+    command = [sys.executable, "-X", "importtime", "-m", "actors", "run", str(path)]
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            command + (["--workers", "2"] if workers else []),
+            stderr=stderr,
+            env={**os.environ, "ACTORS_URL": redis_url, "MARKS": str(marks), "SLOW_IMPORT": slow},
+        )
+    try:
+        if wait == "transports":
+            imported = re.compile(r"\|\s+transports$", re.M)
+            wait_for(lambda: imported.search(log.read_text()), what="transports imported")
+        elif wait == "main":
+            wait_for(lambda: _marks(marks, "main"), what="the parent imports the file")
+        elif wait == "workers":
+            wait_for(lambda: len(_marks(marks, "worker")) == 2, what="workers import the file")
+        else:
+            wait_for(lambda: wait in log.read_text(), what=wait)
+        proc.send_signal(signum)
+        status = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = "\n".join(line for line in log.read_text().splitlines() if "import time:" not in line)
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    assert status == (130 if signum == signal.SIGINT else 0), text
+    # Workers stopped too, before their parent exited.
+    assert not [pid for pid in _marks(marks, "worker") if os.path.exists(f"/proc/{pid}")]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+def test_a_signal_while_waiting_for_the_node_name_is_a_start_up_one(
+    tmp_path: Path, redis_url: str, start: Start, signum: signal.Signals
+) -> None:
+    path = tmp_path / "fixed.py"
+    path.write_text("from actors import ActorSystem\nsystem = ActorSystem(node='fixed')\n")
+    start(path, redis_url)  # holds the name
+    log = tmp_path / "log"
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "actors", "run", str(path), "--url", redis_url],
+            stderr=stderr,
+        )
+    try:
+        # It runs trio and waits (up to 7 s) for the holder's heartbeat to lapse.
+        wait_for(lambda: "is held by" in log.read_text(), what="the wait for the name")
+        proc.send_signal(signum)
+        status = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert status == (130 if signum == signal.SIGINT else 0), log.read_text()
+    assert "Traceback" not in log.read_text()
