@@ -215,7 +215,8 @@ class _Workers:
 
 
 async def run_workers(argv: Sequence[str], count: int, url: str) -> int:
-    """Run ``count`` workers, each ``argv + ["--worker", i]`` on ``url``, until signalled.
+    """Run ``count`` workers, each ``argv + ["--worker", i, "--parent-fd", fd]`` on
+    ``url``, until signalled.
 
     Workers start one after another; a signal stops that at once. Returns 0 when
     every worker stopped cleanly after a signal, 130 when a second signal cut the
