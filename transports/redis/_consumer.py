@@ -6,6 +6,7 @@ import enum
 import hashlib
 import logging
 import math
+import re
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
@@ -17,6 +18,7 @@ from redis.client import NEVER_DECODE
 
 from transports._exceptions import (
     ClosedError,
+    CommandError,
     ConfigurationError,
     TransportError,
     TransportTimeout,
@@ -42,6 +44,9 @@ MAX_BLOCK = 5.0
 """The longest a blocking read waits before the consumer looks around again (seconds)."""
 
 _BLOCK_GRACE = 10.0  # how much longer than its own timeout a blocking reply may take
+
+# What a script's type check (``wrong_type`` in _scripts.py) says, within its reply.
+_NAMED_KEY = re.compile(r"WRONGTYPE key '.*' holds a \w+, not a \w+")
 
 
 def digest(payload: bytes) -> str:
@@ -163,7 +168,8 @@ class RedisConsumer(Consumer):
         return None
 
     async def _guarded(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        """Run ``call``; a failure caused by closing becomes :class:`ClosedError`."""
+        """Run ``call``; a failure caused by closing becomes :class:`ClosedError`, and
+        a ``WRONGTYPE`` error names the key (see :meth:`_named`)."""
         self._check_open()
         try:
             return await call()
@@ -171,7 +177,42 @@ class RedisConsumer(Consumer):
             closed = self._closed_error(exc)
             if closed is not None:
                 raise closed from exc
+            named = await self._named(exc)
+            if named is not exc:
+                raise named from exc
             raise
+
+    def _key_types(self) -> dict[str, str]:
+        """The keys this consumer uses, with the type each must have (or be missing)."""
+        return {self._keys.dead: "stream"}
+
+    async def _named(self, exc: TransportError) -> TransportError:
+        """``exc``, or for a ``WRONGTYPE`` error one that says which key of the mailbox
+        holds what: ``list:jobs: WRONGTYPE key '{jobs}:dead' holds a hash, not a stream``.
+
+        Scripts name the key themselves; Redis's own ``WRONGTYPE`` (a plain or
+        blocking command) names none, so the keys are looked at (``TYPE``).
+        """
+        if not isinstance(exc, CommandError) or exc.code != "WRONGTYPE":
+            return exc
+        prefix = f"{self._spec}: "
+        if str(exc).startswith(prefix):
+            return exc  # named already (by a nested call)
+        found = _NAMED_KEY.search(str(exc))
+        what = found.group(0) if found is not None else await self._wrong_key()
+        return CommandError(prefix + (what or str(exc)), code="WRONGTYPE")
+
+    async def _wrong_key(self) -> str | None:
+        """Which key holds the wrong type (None if none does now, or if looking fails)."""
+        try:
+            for key, wanted in self._key_types().items():
+                found = await self._client.execute_command(b"TYPE", key, **RAW)
+                found = found.decode() if isinstance(found, bytes) else str(found)
+                if found not in ("none", wanted):
+                    return f"WRONGTYPE key '{key}' holds a {found}, not a {wanted}"
+        except TransportError as exc:
+            logger.debug("%r: cannot tell which key has the wrong type: %s", self, exc)
+        return None
 
     def _keep_alive(self, action: Callable[[], Awaitable[object]]) -> None:
         """Run ``action`` every ``lease/3`` seconds until the consumer closes.
@@ -411,6 +452,14 @@ class ConsumerContext:
         consumer._check_open()
         try:
             await consumer._setup()
+        except TransportError as exc:
+            try:
+                named = await consumer._named(exc)
+            finally:
+                consumer._close()
+            if named is not exc:
+                raise named from exc
+            raise
         except BaseException:
             consumer._close()
             raise

@@ -211,6 +211,19 @@ class ListConsumer(RedisConsumer):
             self._ready.extend(await self._take(0, _OPENING, ()))
             self._keep_alive(self._heartbeat)
 
+    def _key_types(self) -> dict[str, str]:
+        keys = self._keys
+        return {
+            keys.mailbox: "list",
+            self._processing: "list",
+            keys.failures: "hash",
+            keys.delayed: "zset",
+            keys.consumers: "zset",
+            keys.closed: "set",
+            keys.epochs: "hash",
+            keys.dead: "stream",
+        }
+
     async def _heartbeat(self) -> None:
         await LIST_HEARTBEAT(self._client, [self._keys.consumers], [self._name])
 

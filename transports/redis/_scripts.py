@@ -10,6 +10,12 @@ A list retry waits in ``{name}:delayed`` as the member ``<token>:<payload>`` (th
 random token keeps equal payloads apart). A stream retry stays pending in its
 group, owned by the pseudo-consumer ``{delayed}`` (braces: no real consumer can
 have that name), with its entry id in ``{name}:delayed:<group>``.
+
+Redis does not roll a script back: one that removed a message and then failed to
+write it elsewhere would lose it. So every script first checks the types of the
+keys it touches (``wrong_type``) and, if one holds another type (a client wrote
+it), changes nothing and replies ``WRONGTYPE key '<key>' holds a <type>, not a
+<type>``: a failed move leaves the message where it was.
 """
 
 from __future__ import annotations
@@ -27,6 +33,19 @@ from ._client import DedicatedConnection, Redis
 __all__ = ["Script"]
 
 _PRELUDE = """
+local function wrong_type(...)
+  -- Key, type pairs: an error reply naming the first key that exists with another
+  -- type, else nil. Called before any change (see the module docstring).
+  local expected = {...}
+  for i = 1, #expected, 2 do
+    local found = redis.call('TYPE', expected[i]).ok
+    if found ~= 'none' and found ~= expected[i + 1] then
+      return redis.error_reply("WRONGTYPE key '" .. expected[i] .. "' holds a " .. found
+        .. ', not a ' .. expected[i + 1])
+    end
+  end
+  return nil
+end
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -148,9 +167,20 @@ local consumers, closed, epochs = KEYS[5], KEYS[6], KEYS[7]
 local count, durable = tonumber(ARGV[1]), ARGV[2] == '1'
 local lease, maintain, leftovers = tonumber(ARGV[3]), ARGV[4] == '1', ARGV[5]
 local me, prefix = ARGV[6], ARGV[7]
+local bad = wrong_type(list, 'list', processing, 'list', failures, 'hash', delayed, 'zset',
+  consumers, 'zset', closed, 'set', epochs, 'hash')
+if bad then return bad end
+local now = now_ms()
+local dead_ones = {}
+if durable and maintain then
+  dead_ones = redis.call('ZRANGEBYSCORE', consumers, '-inf', now - lease)
+  for _, dead in ipairs(dead_ones) do
+    bad = wrong_type(prefix .. dead, 'list')
+    if bad then return bad end
+  end
+end
 local acked, lookup = ack_batch(processing, failures, epochs, me, 8)
 if acked == 0 then return {{}, {}, {}, -1, 0, ''} end  -- refused: acks come first
-local now = now_ms()
 local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
 if #due > 0 then
   local payloads = {}
@@ -162,7 +192,7 @@ if #due > 0 then
 end
 if durable and maintain then
   redis.call('ZADD', consumers, now, me)
-  for _, dead in ipairs(redis.call('ZRANGEBYSCORE', consumers, '-inf', now - lease)) do
+  for _, dead in ipairs(dead_ones) do
     if dead ~= me then
       local held = prefix .. dead
       local counted = redis.call('SREM', closed, dead) == 1
@@ -216,6 +246,8 @@ acks payload by payload, then resyncs.
 """
 
 LIST_HEARTBEAT = Script("""
+local bad = wrong_type(KEYS[1], 'zset')
+if bad then return bad end
 redis.call('ZADD', KEYS[1], now_ms(), ARGV[1])
 return 1
 """)
@@ -224,6 +256,9 @@ return 1
 LIST_CLOSE = Script("""
 -- KEYS: failures, closed, epochs, processing, list
 -- ARGV: me, then payload, attempt pairs still held
+local bad = wrong_type(KEYS[1], 'hash', KEYS[2], 'set', KEYS[3], 'hash', KEYS[4], 'list',
+  KEYS[5], 'list')
+if bad then return bad end
 local held = {}
 for i = 2, #ARGV, 2 do
   local field = redis.sha1hex(ARGV[i])
@@ -258,6 +293,8 @@ out back to the list, mark the name closed, and drop its epoch; return how many 
 back."""
 
 RECORD_FAILURE = Script("""
+local bad = wrong_type(KEYS[1], 'hash')
+if bad then return bad end
 local failures = tonumber(redis.call('HGET', KEYS[1], ARGV[1])) or 0
 local attempt = tonumber(ARGV[2])
 if failures < attempt then
@@ -274,6 +311,9 @@ DEAD_LETTER = Script("""
 --       traceback, group, entry id, how many dead letters to keep ('' for all),
 --       '1' if the message is held in a processing list (an at-least-once list)
 local kind, field = ARGV[1], ARGV[2]
+local bad = wrong_type(KEYS[1], 'stream', KEYS[2], 'hash')
+if not bad and (kind == 'list' or kind == 'stream') then bad = wrong_type(KEYS[3], kind) end
+if bad then return bad end
 if ARGV[13] == '1' and redis.call('LREM', KEYS[3], 1, ARGV[4]) == 0 then
   return 0  -- no longer ours: its lease lapsed and another consumer took it over
 end
@@ -318,6 +358,8 @@ at-least-once list consumer no longer holds the message."""
 
 LIST_RETRY = Script("""
 -- KEYS: delayed, processing; ARGV: token, delay_ms, payload, '1' if held (at-least-once)
+local bad = wrong_type(KEYS[1], 'zset', KEYS[2], 'list')
+if bad then return bad end
 if redis.call('LREM', KEYS[2], 1, ARGV[3]) == 0 and ARGV[4] == '1' then
   return 0  -- no longer ours: its lease lapsed and another consumer took it over
 end
@@ -329,6 +371,8 @@ an at-least-once consumer no longer holds it."""
 
 LIST_ACK = Script("""
 -- KEYS: processing, failures, epochs; ARGV: me, then the acks (see ack_batch)
+local bad = wrong_type(KEYS[1], 'list', KEYS[2], 'hash', KEYS[3], 'hash')
+if bad then return bad end
 return (ack_batch(KEYS[1], KEYS[2], KEYS[3], ARGV[1], 2))
 """)
 """Remove acked messages from the processing list and forget their failure counts:
@@ -336,6 +380,8 @@ by count (form ``all``, see LIST_TAKE; 0 when refused) or payload by payload."""
 
 LIST_RELEASE = Script("""
 -- KEYS: processing, list; ARGV: payloads, oldest first
+local bad = wrong_type(KEYS[1], 'list', KEYS[2], 'list')
+if bad then return bad end
 local released = 0
 for i = #ARGV, 1, -1 do
   if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 1 then
@@ -349,6 +395,8 @@ return released
 
 STREAM_RETRY = Script("""
 -- KEYS: stream, delayed of the group; ARGV: group, delay_ms, entry ids (in order)
+local bad = wrong_type(KEYS[1], 'stream', KEYS[2], 'zset')
+if bad then return bad end
 local due = now_ms() + tonumber(ARGV[2])
 local moved = 0
 for i = 3, #ARGV do
@@ -366,6 +414,8 @@ STREAM_TAKE = Script("""
 -- ARGV: group, me, count, history cursor ('' to skip), claim (0/1), lease_ms,
 --       claim cursor, read new (0/1), most entries to claim
 local stream, failures, delayed = KEYS[1], KEYS[2], KEYS[3]
+local bad = wrong_type(stream, 'stream', failures, 'hash', delayed, 'zset')
+if bad then return bad end
 local group, me, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local history, claim_cursor = ARGV[4], ARGV[7]
 local now = now_ms()
@@ -470,6 +520,8 @@ return {out, history, claim_cursor, next_due(delayed, now), has_failures and 1 o
 
 STREAM_RENEW = Script("""
 -- KEYS: stream; ARGV: group, me, entry ids held
+local bad = wrong_type(KEYS[1], 'stream')
+if bad then return bad end
 local owned = {}
 for i = 3, #ARGV do
   if redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])[1] then
@@ -490,6 +542,9 @@ REPLAY = Script("""
 -- KEYS: dead, mailbox, failures; ARGV: kind, maxlen ('' for none), dead letter ids...
 -- A letter is deleted only once its message is stored again: for pub/sub, once
 -- PUBLISH reached a subscriber (it keeps nothing for the others).
+local bad = wrong_type(KEYS[1], 'stream', KEYS[3], 'hash')
+if not bad and ARGV[1] ~= 'pubsub' then bad = wrong_type(KEYS[2], ARGV[1]) end
+if bad then return bad end
 local replayed, missing, unheard, empty = 0, {}, {}, {}
 for i = 3, #ARGV do
   local found = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
@@ -538,10 +593,15 @@ STATS = Script("""
 -- KEYS: mailbox, dead, consumers (list) or delayed of the group (stream)
 -- ARGV: kind, group, processing key prefix
 local kind = ARGV[1]
+local bad = wrong_type(KEYS[2], 'stream', KEYS[3], 'zset')
+if not bad and kind ~= 'pubsub' then bad = wrong_type(KEYS[1], kind) end
+if bad then return bad end
 local dead = redis.call('XLEN', KEYS[2])
 if kind == 'list' then
   local pending = 0
   for _, name in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+    bad = wrong_type(ARGV[3] .. name, 'list')
+    if bad then return bad end
     pending = pending + redis.call('LLEN', ARGV[3] .. name)
   end
   return {redis.call('LLEN', KEYS[1]), pending, dead}
@@ -566,6 +626,8 @@ ANNOUNCE = Script("""
 -- KEYS: nodes hash, expiry zset
 -- ARGV: node, value ('' removes), ttl_ms, instance, then '1' and the instance and
 --       seen_at of the record it may replace (or '0', '', '0')
+local bad = wrong_type(KEYS[1], 'hash', KEYS[2], 'zset')
+if bad then return bad end
 local held = redis.call('HGET', KEYS[1], ARGV[1])
 if held and (tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1])) or 0) > now_ms() then
   local ok, record = pcall(cjson.decode, held)
@@ -591,6 +653,8 @@ nothing and return that record ('' when done)."""
 
 NODES = Script("""
 -- KEYS: nodes hash, expiry zset; returns node, value pairs of the live nodes
+local bad = wrong_type(KEYS[1], 'hash', KEYS[2], 'zset')
+if bad then return bad end
 local now = now_ms()
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 if #expired > 0 then

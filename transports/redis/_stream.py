@@ -98,6 +98,15 @@ class StreamConsumer(RedisConsumer):
         await self._create_group()
         self._keep_alive(self._renew)
 
+    def _key_types(self) -> dict[str, str]:
+        keys = self._keys
+        return {
+            keys.mailbox: "stream",
+            keys.failures: "hash",
+            self._delayed: "zset",
+            keys.dead: "stream",
+        }
+
     async def _create_group(self) -> None:
         try:
             await self._client.execute_command(

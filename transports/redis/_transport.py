@@ -255,7 +255,7 @@ class RedisTransport(Transport):
         elif all(str(error).startswith("NOSCRIPT") for error in errors):
             await consumer.ack(deliveries)  # the server lost its scripts: this loads them
         else:
-            raise command_error(errors[0], acks[0][0])
+            raise await consumer._named(command_error(errors[0], acks[0][0]))
         return refused
 
     # -- consuming ----------------------------------------------------------------------
