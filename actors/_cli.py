@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import attrs
 import trio
 
-from transports import MailboxSpec
+from transports import MailboxSpec, MailboxStats
 from transports._base import check_dead_letter_ids
 from transports._urls import redact
 
@@ -354,12 +354,15 @@ async def _status(args: argparse.Namespace) -> int:
         nodes = await transport.nodes()
         now = time.time()
         live: dict[tuple[str, str | None], MailboxSpec] = {}
+        errors: dict[tuple[str, str | None], str] = {}  # mailboxes with a wrong-typed key
         for node in nodes:
             for actor in node.info.get("actors", {}).values():
                 spec = MailboxSpec.parse(actor["mailbox"])
                 if spec.kind == "stream":
                     spec = attrs.evolve(spec, group=actor.get("group"))
                 live[_box_key(spec)] = spec
+                if actor.get("error"):
+                    errors.setdefault(_box_key(spec), f"{actor['error']} (node {node.node})")
         boxes = live
         if named:
             # Named streams show the groups live nodes read, unless --group names one.
@@ -371,7 +374,15 @@ async def _status(args: argparse.Namespace) -> int:
                     if args.group is None and spec.kind == "stream" and str(box) == str(spec)
                 ]
                 boxes.update((_box_key(box), box) for box in groups or [spec])
-        stats = {key: await transport.mailbox_stats(boxes[key]) for key in sorted(boxes, key=str)}
+        stats: dict[tuple[str, str | None], MailboxStats | None] = {}
+        for key in sorted(boxes, key=str):
+            try:
+                stats[key] = await transport.mailbox_stats(boxes[key])
+            except CommandError as exc:
+                if exc.code != "WRONGTYPE":
+                    raise
+                stats[key] = None
+                errors.setdefault(key, str(exc))
     finally:
         await transport.aclose()
     report = {
@@ -389,10 +400,11 @@ async def _status(args: argparse.Namespace) -> int:
             {
                 "mailbox": name,
                 "group": group,
-                "depth": s.depth,
-                "pending": s.pending,
-                "dead": s.dead,
+                "depth": s.depth if s else None,
+                "pending": s.pending if s else None,
+                "dead": s.dead if s else None,
             }
+            | ({"error": errors[name, group]} if (name, group) in errors else {})
             for (name, group), s in stats.items()
         ],
     }
@@ -417,12 +429,15 @@ async def _status(args: argparse.Namespace) -> int:
     _table(
         ["MAILBOX", "GROUP", "DEPTH", "PENDING", "DEAD"],
         [
-            [name, group or "-", st.depth, st.pending, st.dead]
+            [name, group or "-", *((st.depth, st.pending, st.dead) if st else ("?", "?", "?"))]
             for (name, group), st in stats.items()
         ],
     )
     if not stats:
         print("(no live node reads a mailbox: name some to see them, as in `status list:jobs`)")
+    for key in stats:
+        if key in errors:
+            print(f"error: {errors[key]}")
     return _checked(args, nodes)
 
 

@@ -7,7 +7,9 @@ This is where the delivery guarantees meet user code:
   message stays unacked, so it is delivered again with its attempt count; at
   ``max_deliveries`` it is dead-lettered with the traceback and the actor goes on;
 - a payload that cannot be decoded is dead-lettered with the reason at once;
-- a store outage makes the loop wait and retry with backoff; it is not a crash.
+- a store outage makes the loop wait and retry with backoff; it is not a crash;
+- so does a key of the mailbox with the wrong type, reported as a fault (``_faults``)
+  until it is fixed: the message whose fate it blocks stays held.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ._exceptions import (
     AuthenticationError,
     BrokenConnectionError,
     CodecError,
+    CommandError,
     ConfigurationError,
     ConnectError,
     Drop,
@@ -39,6 +42,7 @@ from ._exceptions import (
     TransportError,
     TransportTimeout,
 )
+from ._faults import is_wrong_type
 from ._supervision import current_child_path
 
 if TYPE_CHECKING:
@@ -149,6 +153,7 @@ class _InstanceRunner:
         # What the batch in hand still owes the store: results, acks, releases.
         self._unsettled = _Unsettled()
         self._fetch_count = 1
+        self._started = False  # task_status.started() was called
 
     def _pace(self, handled: int, elapsed: float) -> None:
         """Size the next fetch from how long the last batch's ``handled`` messages took."""
@@ -160,9 +165,21 @@ class _InstanceRunner:
     async def run(self, stop: trio.Event, task_status: trio.TaskStatus[None]) -> None:
         actor = self.cls()
         actor.context = ActorContext(self.system, self.path, self.consumer_name)
-        async with self._open_consumer(stop) as consumer:
+        try:
+            await self._run(actor, stop, task_status)
+        finally:
+            self.system._faults.leave(self.cls.name, self.path)
+
+    async def _run(
+        self, actor: Actor, stop: trio.Event, task_status: trio.TaskStatus[None]
+    ) -> None:
+        async with self._open_consumer(stop, task_status) as consumer:
+            if consumer is None:
+                return  # stopped while its mailbox was unusable
             await actor.on_start()
-            task_status.started()
+            if not self._started:
+                self._started = True
+                task_status.started()
             crash: Exception | None = None
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._interrupt_fetch_on, stop)
@@ -183,16 +200,36 @@ class _InstanceRunner:
                 raise crash
 
     @asynccontextmanager
-    async def _open_consumer(self, stop: trio.Event) -> AsyncIterator[Consumer]:
+    async def _open_consumer(
+        self, stop: trio.Event, task_status: trio.TaskStatus[None]
+    ) -> AsyncIterator[Consumer | None]:
         """Open the consumer, waiting out a store outage (a restart during one must not
-        fail for it); a refusal (credentials, permissions, wrong type) fails at once."""
+        fail for it); a refusal (credentials, permissions) fails at once.
+
+        A key of the mailbox with the wrong type is waited out too, as a reported
+        fault: the instance counts as started meanwhile, so that the rest of the
+        tree starts, and yields None if ``stop`` comes first.
+        """
         async with AsyncExitStack() as stack:
             attempt = 0
+            consumer: Consumer | None = None
             while True:
                 try:
                     opening = self.system.transport.consumer(self.spec, self.consumer_name)
                     consumer = await stack.enter_async_context(opening)
+                    self._mailbox_usable()
                     break
+                except CommandError as exc:
+                    if not self._report_wrong_type(exc):
+                        raise
+                    if not self._started:
+                        self._started = True
+                        task_status.started()
+                    with trio.move_on_after(_OUTAGE_BACKOFF.delay(attempt)):
+                        await stop.wait()
+                    if stop.is_set():
+                        break  # with no consumer
+                    attempt += 1
                 except _OUTAGES as exc:
                     if isinstance(exc, AuthenticationError) or stop.is_set():
                         raise
@@ -201,12 +238,27 @@ class _InstanceRunner:
                     with trio.move_on_after(_OUTAGE_BACKOFF.delay(attempt)):
                         await stop.wait()
                     attempt += 1
+            if consumer is None:
+                yield None  # stopped while its mailbox was unusable
+                return
             try:
                 yield consumer
             finally:
                 if self.system._name_lost():
                     # Another process consumes under this name now: hand nothing back.
                     consumer.abandon()
+
+    def _report_wrong_type(self, exc: BaseException) -> bool:
+        """True, after reporting it, when ``exc`` says a key of the mailbox has the
+        wrong type (see ``_faults``)."""
+        if not is_wrong_type(exc):
+            return False
+        self.system._faults.report(self.cls.name, self.path, exc)
+        return True
+
+    def _mailbox_usable(self) -> None:
+        """The mailbox worked for this instance: any fault it was in is over for it."""
+        self.system._faults.clear(self.cls.name, self.path)
 
     async def _interrupt_fetch_on(self, stop: trio.Event) -> None:
         await stop.wait()
@@ -221,6 +273,7 @@ class _InstanceRunner:
         """
         work = self._unsettled
         outage = 0
+        unavailable = False
         while not stop.is_set():
             with trio.CancelScope() as scope:
                 self._fetch_scope = scope
@@ -230,15 +283,17 @@ class _InstanceRunner:
                     # The acks may or may not be made: they go again with the next
                     # try (acking twice is harmless), and still come first.
                     delay = _OUTAGE_BACKOFF.delay(outage)
-                    if outage == 0:
+                    if not self._report_wrong_type(exc) and not unavailable:
                         logger.warning("%s: store unavailable (%s); retrying", self.path, exc)
+                        unavailable = True
                     outage += 1
                     await trio.sleep(delay)
                     continue
                 finally:
                     self._fetch_scope = None
                 work.handled = []
-                if outage:
+                self._mailbox_usable()
+                if unavailable:
                     logger.info("%s: store reachable again", self.path)
                 return batch
         return ()
@@ -304,7 +359,8 @@ class _InstanceRunner:
                 await consumer.release(work.unstarted)
                 work.unstarted = []
         except TransportError as exc:
-            logger.warning("%s: could not finish a batch (%s); will retry", self.path, exc)
+            if not self._report_wrong_type(exc):
+                logger.warning("%s: could not finish a batch (%s); will retry", self.path, exc)
             return False
         return True
 
@@ -427,13 +483,21 @@ class _InstanceRunner:
 
         A lost connection or a timeout is retried with backoff, for as long as it
         takes (a shutdown cancels the wait; the message then stays unacked and comes
-        back): an outage is not the handler's crash. Refusals (CommandError,
-        AuthenticationError) are raised at once.
+        back): an outage is not the handler's crash. So is a key of the mailbox with
+        the wrong type (the fate cannot be recorded until it is fixed), reported as a
+        fault. Other refusals (CommandError, AuthenticationError) are raised at once.
         """
         outage = 0
         while True:
             try:
-                return await call()
+                result = await call()
+                self._mailbox_usable()
+                return result
+            except CommandError as exc:
+                if not self._report_wrong_type(exc):
+                    raise
+                await trio.sleep(_OUTAGE_BACKOFF.delay(outage))
+                outage += 1
             except _OUTAGES as exc:
                 if isinstance(exc, AuthenticationError):
                     raise

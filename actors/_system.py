@@ -31,6 +31,7 @@ from ._exceptions import (
     RemoteError,
     TransportError,
 )
+from ._faults import MailboxFaults
 from ._groups import sole_error
 from ._mailbox import list_mailbox, one_mailbox
 from ._node import NodeName, process_instance
@@ -117,6 +118,7 @@ class ActorSystem:
         self._waiters: dict[str, ReplyWaiter] = {}
         self._reply_boxes: dict[str, MailboxSpec] = {}
         self._reply_types: dict[tuple[MailboxSpec, type], Any] = {}
+        self._faults = MailboxFaults()  # actors whose mailbox has a key of the wrong type
         self._new_reply_box()
         self._name: NodeName | None = None
         self._stop = trio.Event()
@@ -427,13 +429,16 @@ class ActorSystem:
             logger.info("actor system stopped")
 
     def node_info(self) -> dict[str, Any]:
-        """What this node announces: host, pid, start time, and its actors' mailboxes."""
+        """What this node announces: host, pid, start time, and its actors' mailboxes
+        (with ``error`` when a key of one has the wrong type: see ``_faults``)."""
+        faults = self._faults
         return {
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "started_at": self._started_at,
             "actors": {
                 name: {"mailbox": str(cls.mailbox), "group": cls.mailbox.group_name}
+                | ({"error": error} if (error := faults.error(name)) else {})
                 for name, cls in sorted(self._actors.items())
                 if cls.mailbox is not None
             },

@@ -9,16 +9,23 @@ key of a mailbox the wrong type, runs the operation that uses it, and checks bot
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 import trio
 from conformance._support import fetch_within
+from trio.testing import MockClock
 
+from actors import Actor, ActorSystem, Reject, Retry, Supervisor, list_mailbox, stream_mailbox
 from actors._exceptions import CommandError
 from transports import Failure, MailboxSpec
+from transports.memory import MemoryTransport
 from transports.redis import RedisTransport
+from transports.redis._consumer import RedisConsumer
 from transports.redis._scripts import LIST_TAKE, Script
 
 LEASE = 0.5
@@ -331,3 +338,248 @@ async def test_the_node_registry_names_a_wrong_typed_key(
     assert f"key '{key}' holds a string, not a {wanted}" in str(caught.value)
     with pytest.raises(CommandError, match="holds a string"):
         await transport.nodes()
+
+
+# -- the runtime: a mailbox with a key of the wrong type waits, says so, and recovers ---------
+
+
+def faults_said(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.ERROR and "WRONGTYPE" in r.getMessage()
+    ]
+
+
+async def test_a_wrong_typed_mailbox_is_said_every_30_s_while_the_rest_runs(
+    autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "actors")
+    transport = MemoryTransport()
+    await transport.send(MailboxSpec("stream", "jobs"), [b"1"])  # "jobs" holds a stream
+    system = ActorSystem(node="n")
+    handled: list[int] = []
+
+    class Work(Actor):
+        mailbox = list_mailbox("jobs")
+
+        async def receive(self, n: int) -> None:
+            handled.append(n)
+
+    @system.actor(list="other")
+    async def other(n: int) -> None:
+        handled.append(-n)
+
+    system.supervise(Supervisor([Work.spec(instances=3)], name="root"))
+    async with system._running(transport):
+        began = trio.current_time()
+        await system.tell("list:other", 1)
+        # Said at once, then every 30 s (plus up to one retry's backoff, 5 s), one line
+        # however many instances and retries.
+        for until, lines in [(1, 1), (29, 1), (36, 2), (59, 2), (71, 3)]:
+            await trio.sleep_until(began + until)
+            assert len(faults_said(caplog)) == lines, (until, faults_said(caplog))
+        assert handled == [-1]  # the rest of the system runs
+        assert faults_said(caplog)[0] == (
+            "system/root/work-0: WRONGTYPE key 'jobs' holds a stream, not a list;"
+            " handling nothing until the key is deleted or given that type"
+            " (said again every 30 s while it lasts)"
+        )
+        assert "WRONGTYPE key 'jobs'" in system.node_info()["actors"]["work"]["error"]
+        assert "error" not in system.node_info()["actors"]["other"]
+        assert all(child.restarts == 0 for child in system.tree().children[1].children)
+        del transport._store._keys["jobs"]  # fixed: deleted
+        await system.tell("list:jobs", 7)
+        await trio.sleep(10)
+        assert handled == [-1, 7]
+        assert "error" not in system.node_info()["actors"]["work"]
+    # Said once, when the last instance got past it.
+    assert len([r for r in caplog.records if "mailbox usable again" in r.getMessage()]) == 1
+    assert len(faults_said(caplog)) == 3
+
+
+async def status(url: str) -> dict[str, Any]:
+    result = await trio.run_process(
+        [sys.executable, "-m", "actors", "status", "--json", "--url", url],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+async def error_in_status(url: str, mailbox: str) -> str | None:
+    report = await status(url)
+    [row] = [row for row in report["mailboxes"] if row["mailbox"].startswith(mailbox)]
+    error: str | None = row.get("error")
+    return error
+
+
+def redis_system(
+    url: str,
+    kind: str,
+    handled: list[int],
+    before_fate: Callable[[], Awaitable[None]] | None = None,
+) -> ActorSystem:
+    """Actors on ``<kind>:jobs`` (-1 is rejected, -2 retried) and ``list:other``."""
+    system = ActorSystem(url, node="n")
+
+    box = list_mailbox if kind == "list" else stream_mailbox
+
+    @system.actor(mailbox=box("jobs", lease=1.0))
+    async def work(n: int) -> None:
+        if n < 0:
+            if before_fate is not None:
+                await before_fate()
+            raise Reject("negative") if n == -1 else Retry(0.1)
+        handled.append(n)
+
+    @system.actor(list="other")
+    async def other(n: int) -> None:
+        handled.append(1000 + n)
+
+    return system
+
+
+@pytest.fixture
+def fast_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nodes announce themselves every 0.2 s, so that status sees changes soon."""
+    monkeypatch.setattr("actors._node.HEARTBEAT", 0.2)
+
+
+@pytest.mark.usefixtures("fast_heartbeat")
+@pytest.mark.parametrize("kind", ["list", "stream"])
+async def test_a_wrong_typed_mailbox_key_at_start_is_waited_out_and_shown_in_status(
+    redis_url: str, transport: RedisTransport, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = transport.client
+    await client.hset("jobs", "not", "mine")
+    handled: list[int] = []
+    system = redis_system(redis_url, kind, handled)
+    async with system:  # starts: the rest of the system runs
+        await system.tell("list:other", 1)
+        with trio.fail_after(10):
+            while not (handled and faults_said(caplog)):
+                await trio.sleep(0.05)
+        assert handled == [1001]
+        said = faults_said(caplog)
+        assert said[0].startswith(
+            f"system/work-0: {kind}:jobs: WRONGTYPE key 'jobs' holds a hash, not a {kind};"
+        )
+        assert f"WRONGTYPE key 'jobs' holds a hash, not a {kind}" in str(
+            await error_in_status(redis_url, f"{kind}:jobs")
+        )
+        await client.delete("jobs")  # fixed
+        await system.tell(f"{kind}:jobs", 7)
+        with trio.fail_after(15):
+            while 7 not in handled:
+                await trio.sleep(0.05)
+            while await error_in_status(redis_url, f"{kind}:jobs") is not None:
+                await trio.sleep(0.1)
+        tree = system.tree()
+    assert all(child.restarts == 0 for child in tree.children)
+
+
+@pytest.mark.usefixtures("fast_heartbeat")
+@pytest.mark.parametrize("kind", ["list", "stream"])
+@pytest.mark.parametrize("when", ["start", "running"])
+async def test_a_wrong_typed_failures_key_stops_nothing_for_good(
+    redis_url: str,
+    transport: RedisTransport,
+    kind: str,
+    when: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A wrong-typed ``{jobs}:failures`` makes fetches fail (a list's every fetch, a
+    stream's every ``lease/2``): said, shown in status (which only the node can tell:
+    the stats do not read that key), and recovered from."""
+    client = transport.client
+    handled: list[int] = []
+    system = redis_system(redis_url, kind, handled)
+    if when == "start":
+        await client.set("{jobs}:failures", "not a hash")
+    async with system:
+        await system.tell(f"{kind}:jobs", 1)
+        if when == "running":
+            with trio.fail_after(10):
+                while handled != [1]:
+                    await trio.sleep(0.05)
+            await client.set("{jobs}:failures", "not a hash")
+        await system.tell(f"{kind}:jobs", 2)
+        with trio.fail_after(10):
+            while not faults_said(caplog):
+                await trio.sleep(0.05)
+            while (error := await error_in_status(redis_url, f"{kind}:jobs")) is None:
+                await trio.sleep(0.1)
+        assert "WRONGTYPE key '{jobs}:failures' holds a string, not a hash" in error
+        if when == "start":
+            assert handled == []
+        elif kind == "list":
+            assert handled == [1]  # a stream may handle 2 before its next look at the key
+        await client.delete("{jobs}:failures")
+        with trio.fail_after(15):
+            while sorted(handled) != [1, 2]:
+                await trio.sleep(0.05)
+        tree = system.tree()
+    assert all(child.restarts == 0 for child in tree.children)
+
+
+def counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    """Count the calls of ``RedisConsumer.<name>``."""
+    calls: list[int] = []
+    method: Callable[..., Awaitable[Any]] = getattr(RedisConsumer, name)
+
+    async def counted(self: RedisConsumer, *args: Any) -> Any:
+        calls.append(1)
+        return await method(self, *args)
+
+    monkeypatch.setattr(RedisConsumer, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("kind", ["list", "stream"])
+@pytest.mark.parametrize("fate", ["reject", "retry"])
+async def test_a_fate_that_cannot_be_recorded_keeps_the_message_without_spinning(
+    redis_url: str,
+    transport: RedisTransport,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    fate: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = transport.client
+    if fate == "reject":
+        key, calls = "{jobs}:dead", counting(monkeypatch, "dead_letter")
+    else:
+        key = "{jobs}:delayed" if kind == "list" else "{jobs}:delayed:jobs"
+        calls = counting(monkeypatch, "retry_later")
+    spoiled: list[str] = []
+
+    async def spoil_once() -> None:  # after the fetch, which uses the delayed retries
+        if not spoiled:
+            spoiled.append(await spoil(transport, key))
+
+    handled: list[int] = []
+    system = redis_system(redis_url, kind, handled, spoil_once)
+    async with system:
+        await system.tell(f"{kind}:jobs", -1 if fate == "reject" else -2)
+        with trio.fail_after(10):
+            while not faults_said(caplog):
+                await trio.sleep(0.05)
+        await trio.sleep(3)
+        assert 2 <= len(calls) <= 15  # retried with backoff, not in a hot loop
+        assert not any("dead-lettered" in r.getMessage() for r in caplog.records)
+        assert f"WRONGTYPE key '{key}' holds a hash" in faults_said(caplog)[0]
+        if kind == "list":  # still held, at-least-once
+            assert await client.llen("{jobs}:processing:n/work-0") == 1
+        else:
+            assert (await client.xpending("jobs", "jobs"))["pending"] == 1
+        await client.delete(key)
+        with trio.fail_after(15):  # a retry comes back until max_deliveries: dead too
+            while not await system.dead_letters(f"{kind}:jobs"):
+                await trio.sleep(0.05)
+        tree = system.tree()
+    assert all(child.restarts == 0 for child in tree.children)
+    assert any("dead-lettered" in r.getMessage() for r in caplog.records)
