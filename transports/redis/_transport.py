@@ -101,7 +101,11 @@ class RedisTransport(Transport):
     :class:`StreamConsumer` and :class:`ChannelConsumer` for the details, and
     this module's docstring for the keys. Every method raises ``actors`` errors
     only (:class:`~actors._exceptions.TransportError` and its subclasses when the
-    server fails); after a restart of the server, the next call reconnects.
+    server fails); after a restart of the server, the next call reconnects. A key
+    of a mailbox that holds another type fails a consumer's calls with a
+    :class:`~actors._exceptions.CommandError` of code ``WRONGTYPE`` that names it
+    (``list:jobs: WRONGTYPE key '{jobs}:dead' holds a hash, not a stream``), and
+    changes nothing: scripts check the types of their keys first.
     """
 
     def __init__(self, client: Redis, *, _owns_client: bool = False) -> None:
