@@ -471,6 +471,10 @@ async def test_a_wrong_typed_mailbox_key_at_start_is_waited_out_and_shown_in_sta
         assert f"WRONGTYPE key 'jobs' holds a hash, not a {kind}" in str(
             await error_in_status(redis_url, f"{kind}:jobs")
         )
+        table = await trio.run_process(
+            [sys.executable, "-m", "actors", "status", "--url", redis_url], capture_stdout=True
+        )
+        assert f"error: {kind}:jobs: WRONGTYPE key 'jobs' holds a hash" in table.stdout.decode()
         await client.delete("jobs")  # fixed
         await system.tell(f"{kind}:jobs", 7)
         with trio.fail_after(15):
