@@ -35,6 +35,7 @@ from ._exceptions import (
     SystemFileError as SystemFileError,
     TransportError as TransportError,
     TransportTimeout as TransportTimeout,
+    UnavailableError as UnavailableError,
 )
 from ._mailbox import (
     channel_mailbox as channel_mailbox,

@@ -2,9 +2,11 @@
 
 Exit status: 0 after a clean stop, 1 when the system failed (its root supervisor
 gave up, or the store is unreachable), 2 for a usage or configuration error
-(a bad file, URL or argument), 130 when a second signal cut the shutdown short
-or a SIGINT interrupted the start. ``dead-letters replay`` exits 1 when some letters
-asked for were not replayed; ``status --check`` exits 3 when no node is live.
+(a bad file, URL or argument), 3 when ``status --check`` finds no live node, 75 when
+it stopped but could not ack some messages (the store did not answer in time: they
+will be redelivered; the last log line says how many), 130 when a second signal cut
+the shutdown short or a SIGINT interrupted the start. ``dead-letters replay`` exits 1
+when some letters asked for were not replayed.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_NO_NODE = 3  # `status --check`: the store answers, but no node is live
+EXIT_UNACKED = 75  # sysexits' EX_TEMPFAIL: stopped, some messages will be redelivered
 
 logger = logging.getLogger("actors.cli")
 
@@ -264,7 +267,9 @@ async def _serve(system: ActorSystem, parent: socket.socket | None = None) -> in
                 await _run_reporting(system)
             finally:
                 nursery.cancel_scope.cancel()
-    return EXIT_INTERRUPTED if forced or interrupted else EXIT_OK
+    if forced or interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_UNACKED if system._unacked_at_stop else EXIT_OK
 
 
 async def _run_reporting(system: ActorSystem) -> None:

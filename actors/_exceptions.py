@@ -24,4 +24,5 @@ from transports._exceptions import (
     SystemFileError as SystemFileError,
     TransportError as TransportError,
     TransportTimeout as TransportTimeout,
+    UnavailableError as UnavailableError,
 )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import math
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -24,25 +25,20 @@ from typing import TYPE_CHECKING, TypeVar
 import attrs
 import trio
 
-from transports import Consumer, Delivery, Failure, MailboxSpec
+from transports import Consumer, Delivery, Failure, MailboxSpec, is_outage
 
-from ._backoff import Backoff
 from ._codec import Envelope, decode
 from ._context import ActorContext
 from ._exceptions import (
-    AuthenticationError,
-    BrokenConnectionError,
     CodecError,
-    CommandError,
     ConfigurationError,
-    ConnectError,
     Drop,
     Reject,
     Retry,
     TransportError,
-    TransportTimeout,
 )
 from ._faults import is_wrong_type
+from ._outage import Outage
 from ._supervision import current_child_path
 
 if TYPE_CHECKING:
@@ -57,10 +53,9 @@ logger = logging.getLogger("actors.actor")
 #: The system whose tree is running in this task (children find their transport here).
 current_system: contextvars.ContextVar[ActorSystem] = contextvars.ContextVar("actors_system")
 
-_OUTAGE_BACKOFF = Backoff(min=0.05, max=5.0)
-#: Failures that mean "the store is unreachable for now" (AuthenticationError, a
-#: ConnectError, is a refusal instead: callers raise it at once).
-_OUTAGES = (BrokenConnectionError, TransportTimeout, ConnectError)
+#: At a stop, the store writes (acks, hand-backs, closing) get until the stop began plus
+#: the instance's ``shutdown``, and at least this long after the handler is done.
+_LAST_WRITES = 0.5
 #: An instance fetches at most what it handles in about this long (and at most the
 #: actor's ``batch_size``): slow work then spreads over instances and worker processes
 #: instead of waiting in one instance's batch, while fast work keeps full batches.
@@ -90,9 +85,10 @@ def instance_specs(
     return [
         ChildSpec(
             name=f"{cls.name}-{i}",
-            run=ActorRun(cls, i),
+            run=ActorRun(cls, i, shutdown),
             restart=restart,
             shutdown=shutdown,
+            pool=cls.name,  # the instances stop together, not one after another
         )
         for i in range(instances)
     ]
@@ -104,6 +100,7 @@ class ActorRun:
 
     actor: type[Actor]
     index: int
+    shutdown: float = 5.0  # its ChildSpec's: bounds the store writes of a stop too
 
     async def __call__(
         self, stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -121,7 +118,8 @@ class ActorRun:
                 f"actor {self.actor.__name__} must run under an ActorSystem "
                 "(async with system: ...)"
             ) from None
-        await _InstanceRunner(system, self.actor, self.index).run(stop, task_status)
+        runner = _InstanceRunner(system, self.actor, self.index, self.shutdown)
+        await runner.run(stop, task_status)
 
 
 @attrs.define
@@ -138,7 +136,9 @@ class _Unsettled:
 
 
 class _InstanceRunner:
-    def __init__(self, system: ActorSystem, cls: type[Actor], index: int) -> None:
+    def __init__(
+        self, system: ActorSystem, cls: type[Actor], index: int, shutdown: float = 5.0
+    ) -> None:
         assert cls.mailbox is not None
         self.system = system
         self.cls = cls
@@ -154,6 +154,9 @@ class _InstanceRunner:
         self._unsettled = _Unsettled()
         self._fetch_count = 1
         self._started = False  # task_status.started() was called
+        self._shutdown = shutdown
+        self._stopped_at: float | None = None  # when this instance was told to stop
+        self._cut_short = 0  # a message whose handler a stop cancelled
 
     def _pace(self, handled: int, elapsed: float) -> None:
         """Size the next fetch from how long the last batch's ``handled`` messages took."""
@@ -168,6 +171,7 @@ class _InstanceRunner:
         try:
             await self._run(actor, stop, task_status)
         finally:
+            self._count_unacked()
             self.system._faults.leave(self.cls.name, self.path)
 
     async def _run(
@@ -208,10 +212,12 @@ class _InstanceRunner:
 
         A key of the mailbox with the wrong type is waited out too, as a reported
         fault: the instance counts as started meanwhile, so that the rest of the
-        tree starts, and yields None if ``stop`` comes first.
+        tree starts, and yields None if ``stop`` comes first. Closing writes to the
+        store (hands back what the consumer holds) until the deadline of a stop, at
+        most.
         """
         async with AsyncExitStack() as stack:
-            attempt = 0
+            outage = Outage(logger, self.path)
             consumer: Consumer | None = None
             while True:
                 try:
@@ -219,25 +225,17 @@ class _InstanceRunner:
                     consumer = await stack.enter_async_context(opening)
                     self._mailbox_usable()
                     break
-                except CommandError as exc:
-                    if not self._report_wrong_type(exc):
+                except TransportError as exc:
+                    wrong_type = self._report_wrong_type(exc)
+                    if not wrong_type and (not is_outage(exc) or stop.is_set()):
                         raise
-                    if not self._started:
+                    if wrong_type and not self._started:
                         self._started = True
                         task_status.started()
-                    with trio.move_on_after(_OUTAGE_BACKOFF.delay(attempt)):
-                        await stop.wait()
-                    if stop.is_set():
+                    await outage.wait(exc, stop, quiet=wrong_type)
+                    if wrong_type and stop.is_set():
                         break  # with no consumer
-                    attempt += 1
-                except _OUTAGES as exc:
-                    if isinstance(exc, AuthenticationError) or stop.is_set():
-                        raise
-                    if attempt == 0:
-                        logger.warning("%s: store unavailable at start (%s)", self.path, exc)
-                    with trio.move_on_after(_OUTAGE_BACKOFF.delay(attempt)):
-                        await stop.wait()
-                    attempt += 1
+            outage.over()
             if consumer is None:
                 yield None  # stopped while its mailbox was unusable
                 return
@@ -247,6 +245,8 @@ class _InstanceRunner:
                 if self.system._name_lost():
                     # Another process consumes under this name now: hand nothing back.
                     consumer.abandon()
+                else:
+                    consumer.close_by(self._write_deadline())
 
     def _report_wrong_type(self, exc: BaseException) -> bool:
         """True, after reporting it, when ``exc`` says a key of the mailbox has the
@@ -256,12 +256,21 @@ class _InstanceRunner:
         self.system._faults.report(self.cls.name, self.path, exc)
         return True
 
+    async def _wait_out(
+        self, outage: Outage, exc: TransportError, stop: trio.Event | None = None
+    ) -> None:
+        """Back off before the next try of a store call that failed with ``exc``: a key
+        of the wrong type is reported as a fault of the mailbox, anything else is
+        logged as an outage (once); returns early when ``stop`` is set."""
+        await outage.wait(exc, stop, quiet=self._report_wrong_type(exc))
+
     def _mailbox_usable(self) -> None:
         """The mailbox worked for this instance: any fault it was in is over for it."""
         self.system._faults.clear(self.cls.name, self.path)
 
     async def _interrupt_fetch_on(self, stop: trio.Event) -> None:
         await stop.wait()
+        self._stopped_at = trio.current_time()
         if self._fetch_scope is not None:
             self._fetch_scope.cancel()
 
@@ -272,8 +281,7 @@ class _InstanceRunner:
         The acks are done when this returns: the next batch is handled only then.
         """
         work = self._unsettled
-        outage = 0
-        unavailable = False
+        outage = Outage(logger, self.path)
         while not stop.is_set():
             with trio.CancelScope() as scope:
                 self._fetch_scope = scope
@@ -282,32 +290,24 @@ class _InstanceRunner:
                 except TransportError as exc:
                     # The acks may or may not be made: they go again with the next
                     # try (acking twice is harmless), and still come first.
-                    delay = _OUTAGE_BACKOFF.delay(outage)
-                    if not self._report_wrong_type(exc) and not unavailable:
-                        logger.warning("%s: store unavailable (%s); retrying", self.path, exc)
-                        unavailable = True
-                    outage += 1
-                    await trio.sleep(delay)
+                    await self._wait_out(outage, exc, stop)
                     continue
                 finally:
                     self._fetch_scope = None
                 work.handled = []
                 self._mailbox_usable()
-                if unavailable:
-                    logger.info("%s: store reachable again", self.path)
+                outage.over()
                 return batch
         return ()
 
     async def _loop(self, actor: Actor, consumer: Consumer, stop: trio.Event) -> None:
-        settled = True
         while not stop.is_set():
-            if not settled and not await self._settle_patiently(consumer, stop):
-                return
             # A batch with results settles first, from this task, in one round trip
             # (on one Redis server): an ask's reply is what someone is waiting for.
             # A batch with only acks acks them with the next fetch.
-            settled = not self._unsettled.outbox or await self._settle(consumer)
-            batch = await self._fetch(consumer, stop) if settled else ()
+            if self._unsettled.outbox and not await self._settle_patiently(consumer, stop):
+                break
+            batch = await self._fetch(consumer, stop)
             started = 0
             begun = trio.current_time()
             try:
@@ -317,67 +317,119 @@ class _InstanceRunner:
                     started += 1
                     if await self._handle(actor, consumer, delivery):
                         self._unsettled.handled.append(delivery)
-            except BaseException:
+            except BaseException as exc:
                 # A crash mid-batch: settle now, the supervisor takes over from here.
                 self._unsettled.unstarted.extend(batch[started:])
-                with trio.CancelScope(shield=True):
+                if isinstance(exc, trio.Cancelled):
+                    self._cut_short = 1  # a stop gave up waiting for the handler
+                with trio.CancelScope(shield=True, deadline=self._write_deadline()):
                     await self._settle(consumer)
                 raise
             self._unsettled.unstarted.extend(batch[started:])
             self._pace(started, trio.current_time() - begun)
         if not self._unsettled.done:  # a graceful stop: finish what the last batch owes
-            with trio.CancelScope(shield=True):
-                await self._settle(consumer)
+            await self._settle_at_stop(consumer)
 
-    async def _settle(self, consumer: Consumer) -> bool:
+    async def _settle(self, consumer: Consumer) -> TransportError | None:
         """Finish the batch: send its results, ack what was handled, and hand back what
         was never started (after a graceful stop, or a crash mid-batch), so that it is
-        delivered again at once and not counted as a failed attempt. True when done.
+        delivered again at once and not counted as a failed attempt. None when done,
+        else the store's error.
 
         Results are stored before the acks (in one round trip where the store can):
         a message is acked only once what it produced is stored. A step that fails
-        is kept, with what follows it, for :meth:`_settle_patiently`; acks are
-        never dropped, or the lease renewal would keep the messages from anyone else.
+        is kept, with what follows it, for the next try; acks are never dropped, or
+        the lease renewal would keep the messages from anyone else.
         """
         work = self._unsettled
         try:
             if work.outbox or work.handled:
                 refused = await self.system.transport.settle(consumer, work.outbox, work.handled)
+                # Results a target could not take for now (out of memory...) are sent
+                # again; the target refusing them (a key of another type, no
+                # permission, a pattern) cannot be cured, and must not wedge the actor.
+                outages = {
+                    box: exc
+                    for box, exc in refused.items()
+                    if isinstance(exc, TransportError) and is_outage(exc)
+                }
                 for box, exc in refused.items():
-                    # The target refuses (a key of another type, no permission, a
-                    # pattern): retrying cannot help, and must not wedge the actor.
-                    logger.error(
-                        "%s: dropped %d result(s) for %s: %s",
-                        self.path,
-                        len(work.outbox[box]),
-                        box,
-                        exc,
-                    )
-                work.outbox = {}
+                    if box not in outages:
+                        logger.error(
+                            "%s: dropped %d result(s) for %s: %s",
+                            self.path,
+                            len(work.outbox[box]),
+                            box,
+                            exc,
+                        )
+                work.outbox = {box: work.outbox[box] for box in outages}
                 work.handled = []
+                if outages:
+                    return next(iter(outages.values()))
             if work.unstarted:
                 await consumer.release(work.unstarted)
                 work.unstarted = []
         except TransportError as exc:
-            if not self._report_wrong_type(exc):
-                logger.warning("%s: could not finish a batch (%s); will retry", self.path, exc)
-            return False
-        return True
+            return exc
+        return None
 
     async def _settle_patiently(self, consumer: Consumer, stop: trio.Event) -> bool:
         """Retry :meth:`_settle` with backoff until it succeeds (True) or ``stop`` (False).
 
-        On a stop the messages stay unacked: they come back to the next consumer of
-        this name, or to another after the lease (at-least-once).
+        On a stop, what is left gets one more chance, until the stop's deadline.
         """
-        attempt = 0
-        while not stop.is_set():
-            with trio.move_on_after(_OUTAGE_BACKOFF.delay(attempt)):
-                await stop.wait()
-            attempt += 1
-            if await self._settle(consumer):
-                return True
-        return False
+        outage = Outage(logger, self.path)
+        while (error := await self._settle(consumer)) is not None:
+            if stop.is_set():
+                return False
+            await self._wait_out(outage, error, stop)
+        outage.over()
+        return True
+
+    async def _settle_at_stop(self, consumer: Consumer) -> None:
+        """Retry :meth:`_settle` with backoff until the stop's deadline for store writes;
+        what is still unsettled then is redelivered later (see :meth:`_count_unacked`)."""
+        outage = Outage(logger, self.path)
+        with trio.CancelScope(shield=True, deadline=self._write_deadline()):
+            while (error := await self._settle(consumer)) is not None:
+                await self._wait_out(outage, error)
+            outage.over()
+
+    def _write_deadline(self) -> float:
+        """When the store writes of a stop must be done (trio time).
+
+        One deadline for the whole system: its stop's start (or, for an instance
+        stopped on its own, this one's) plus ``shutdown``, so that the store's
+        timeouts do not add up instance after instance; but never less than
+        ``_LAST_WRITES`` from now, so that a store that answers gets the acks. No
+        deadline (``inf``) for a crash: the store's own timeouts bound its writes.
+        """
+        began = self.system._stopping_since
+        if began is None:
+            began = self._stopped_at
+        if began is None:
+            return math.inf
+        return max(began + self._shutdown, trio.current_time() + _LAST_WRITES)
+
+    def _count_unacked(self) -> None:
+        """At the system's stop, count (and log) the messages this instance leaves
+        unacked: handled but not acked, not handed back, or cut short. They are
+        redelivered: to the next consumer of this name, or to another after the lease."""
+        work = self._unsettled
+        left = len(work.handled) + len(work.unstarted) + self._cut_short
+        if work.outbox:
+            logger.error(
+                "%s: dropped %d result(s) the store could not take before the stop",
+                self.path,
+                sum(len(payloads) for payloads in work.outbox.values()),
+            )
+        if left and self.system._stopping_since is not None:
+            self.system._unacked_at_stop += left
+            logger.warning(
+                "%s: %d message(s) could not be acked or handed back; they will be redelivered",
+                self.path,
+                left,
+            )
 
     async def _handle(self, actor: Actor, consumer: Consumer, delivery: Delivery) -> bool:
         """Handle one delivery; True when it should be acked with the batch."""
@@ -483,25 +535,21 @@ class _InstanceRunner:
 
         A lost connection or a timeout is retried with backoff, for as long as it
         takes (a shutdown cancels the wait; the message then stays unacked and comes
-        back): an outage is not the handler's crash. So is a key of the mailbox with
-        the wrong type (the fate cannot be recorded until it is fixed), reported as a
-        fault. Other refusals (CommandError, AuthenticationError) are raised at once.
+        back): an outage (see :func:`transports.is_outage`: a lost connection, a
+        timeout, a server out of memory...) is not the handler's crash. So is a key
+        of the mailbox with the wrong type (the fate cannot be recorded until it is
+        fixed), reported as a fault. Other refusals (credentials, permissions) are
+        raised at once.
         """
-        outage = 0
+        outage = Outage(logger, self.path)
         while True:
             try:
                 result = await call()
+            except TransportError as exc:
+                if not (is_wrong_type(exc) or is_outage(exc)):
+                    raise
+                await self._wait_out(outage, exc)
+            else:
                 self._mailbox_usable()
+                outage.over()
                 return result
-            except CommandError as exc:
-                if not self._report_wrong_type(exc):
-                    raise
-                await trio.sleep(_OUTAGE_BACKOFF.delay(outage))
-                outage += 1
-            except _OUTAGES as exc:
-                if isinstance(exc, AuthenticationError):
-                    raise
-                if outage == 0:
-                    logger.warning("%s: store unavailable (%s); retrying", self.path, exc)
-                await trio.sleep(_OUTAGE_BACKOFF.delay(outage))
-                outage += 1

@@ -13,6 +13,7 @@ down the nursery; one loop in ``Supervisor.run`` receives those reports and deci
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Iterable
@@ -514,11 +515,20 @@ class Supervisor:
         ) from failed.error
 
     async def _stop_children(self) -> None:
-        for child in reversed(list(self._children)):
-            if child.incarnation is not None:
-                await self._stop_child(child)
-            elif child.state is not ChildState.FAILED:
-                child.state = ChildState.STOPPED
+        # In reverse order; the children of one pool (next to each other) together.
+        for _, pool in itertools.groupby(reversed(list(self._children)), key=_pool_of):
+            running = []
+            for child in pool:
+                if child.incarnation is not None:
+                    running.append(child)
+                elif child.state is not ChildState.FAILED:
+                    child.state = ChildState.STOPPED
+            if len(running) == 1:
+                await self._stop_child(running[0])
+            elif running:
+                async with trio.open_nursery() as nursery:
+                    for child in running:
+                        nursery.start_soon(self._stop_child, child)
 
     async def _stop_child(self, child: ChildRecord) -> None:
         incarnation = child.incarnation
@@ -559,6 +569,11 @@ class Supervisor:
                 child.incarnation = None
                 child.state = ChildState.STOPPED
                 _emit(logging.INFO, "stop", child.path, f"{child.path} cancelled")
+
+
+def _pool_of(child: ChildRecord) -> object:
+    """What groups ``child`` with its siblings when they stop: its pool, else itself."""
+    return child.spec.pool if child.spec.pool is not None else child
 
 
 def _supervisor_of(spec: ChildSpec) -> Supervisor | None:

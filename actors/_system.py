@@ -20,6 +20,7 @@ import trio
 from transports import DeadLetter, Delivery, MailboxSpec, Transport, open_transport
 
 from ._actor import Actor, function_actor
+from ._backoff import Backoff
 from ._codec import DEFAULT_MAX_PAYLOAD, Envelope, decode, encode, structure
 from ._context import ActorContext, MessageInfo
 from ._exceptions import (
@@ -35,6 +36,7 @@ from ._faults import MailboxFaults
 from ._groups import sole_error
 from ._mailbox import list_mailbox, one_mailbox
 from ._node import NodeName, process_instance
+from ._outage import Outage
 from ._runner import ActorRun, current_system
 from ._supervision import ChildInfo, Restart, Supervisor
 from ._waiter import ReplyWaiter
@@ -51,6 +53,8 @@ REPLY_EXPIRE = 300.0
 _REPLY_PREFIX = "actors.reply."
 _ERROR_TYPE = "actors-error-type"
 _ERROR_MESSAGE = "actors-error"
+#: Waits between tries of the reply reader during an outage: short, someone waits.
+_REPLY_BACKOFF = Backoff(min=0.05, max=1.0)
 
 
 class SystemState(enum.Enum):
@@ -123,6 +127,10 @@ class ActorSystem:
         self._name: NodeName | None = None
         self._stop = trio.Event()
         self._started_at = time.time()
+        # From the start of a stop (trio time): the actors' deadline for store writes.
+        self._stopping_since: float | None = None
+        # Messages the actors could not ack or hand back when the system stopped.
+        self._unacked_at_stop = 0
 
     @property
     def node(self) -> str:
@@ -376,6 +384,9 @@ class ActorSystem:
         if self.state in (SystemState.RUNNING, SystemState.STOPPING):
             raise ConfigurationError("the actor system is already running")
         self._stop = trio.Event()
+        self._stopping_since = None
+        self._unacked_at_stop = 0
+        ran = False
         self._root = self._build_root()
         # Close only what we opened: a transport handed to us belongs to the caller.
         borrowed = transport or self._given_transport
@@ -402,10 +413,12 @@ class ActorSystem:
                     logger.info("actor system running on %s as node %s", self._safe_url, self.node)
                     for cls in self._actors.values():
                         logger.info("  %s on %s", cls.name, cls.mailbox)
+                    ran = True
                     try:
                         yield
                     finally:
                         self.state = SystemState.STOPPING
+                        self._stopping_since = trio.current_time()
                         self._stop.set()
                         # The tree stops gracefully on its own; the reply reader only then.
                         await self._tree_done.wait()
@@ -426,7 +439,15 @@ class ActorSystem:
             if borrowed is None:
                 with trio.CancelScope(shield=True):
                     await active.aclose()
-            logger.info("actor system stopped")
+            if self._unacked_at_stop:
+                n = self._unacked_at_stop
+                logger.warning(
+                    "actor system stopped; %d message%s could not be acked and will be redelivered",
+                    n,
+                    "" if n == 1 else "s",
+                )
+            elif ran:  # a system that never ran does not stop
+                logger.info("actor system stopped")
 
     def node_info(self) -> dict[str, Any]:
         """What this node announces: host, pid, start time, and its actors' mailboxes
@@ -601,13 +622,14 @@ class ActorSystem:
     async def _read_replies(self, *, task_status: trio.TaskStatus[None]) -> None:
         async with self.transport.consumer(self._reply_box, self._reply_box.name) as consumer:
             task_status.started()
+            outage = Outage(logger, "reply mailbox", _REPLY_BACKOFF)
             while True:
                 try:
                     batch = await consumer.fetch(100)
                 except TransportError as exc:
-                    logger.warning("reply mailbox unavailable (%s); retrying", exc)
-                    await trio.sleep(0.5)
+                    await outage.wait(exc)
                     continue
+                outage.over()
                 woken = False
                 for delivery in batch:
                     woken |= self._route_reply(delivery)

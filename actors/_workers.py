@@ -49,6 +49,7 @@ __all__ = [
 logger = logging.getLogger("actors.workers")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_UNACKED = 75  # a worker stopped with messages it could not ack
 _RESTART_BACKOFF = Backoff(min=0.5, max=30.0, reset_after=30.0)
 #: ``--workers`` above this is refused: a typo (one zero too many) would otherwise
 #: start processes by the thousand. 4 per CPU leaves room for I/O-bound work.
@@ -189,6 +190,9 @@ class _Workers:
                 logger.info("worker %d exited (status %d)", index, code)
                 if code == EXIT_INTERRUPTED:
                     self.interrupted = True
+                elif code == EXIT_UNACKED:
+                    if self.status == EXIT_OK:
+                        self.status = EXIT_UNACKED
                 elif code != EXIT_OK:
                     self.status = EXIT_FAILED
                 return
@@ -220,8 +224,9 @@ async def run_workers(argv: Sequence[str], count: int, url: str) -> int:
 
     Workers start one after another; a signal stops that at once. Returns 0 when
     every worker stopped cleanly after a signal, 130 when a second signal cut the
-    shutdown short or a SIGINT interrupted a worker's start, 2 when a worker failed
-    with a configuration error, 1 otherwise.
+    shutdown short or a SIGINT interrupted a worker's start, 75 when a worker could
+    not ack some messages at its stop, 2 when a worker failed with a configuration
+    error, 1 otherwise.
     """
     workers = _Workers(argv, count, url)
     stopping = trio.Event()

@@ -196,6 +196,30 @@ async def test_stop_lets_each_child_finish_in_reverse_order(autojump_clock: Mock
     assert "cancelled" not in {kind for kind, _ in events}
 
 
+async def test_a_pool_of_siblings_stops_together_within_one_shutdown(
+    autojump_clock: MockClock,
+) -> None:
+    """The instances of one actor (a pool) stop together, each within its own shutdown;
+    the order between the pool and the other children stays the reverse start order."""
+    events: list[tuple[str, str]] = []
+    first, last = workers(events, "first", "last", finish=1.0)
+    pool = workers(events, "w0", "w1", "w2", "w3", finish=1.0)
+    stuck = Worker("w4", events, finish=100.0, shutdown=3.0)
+    specs = [attrs.evolve(w.spec(), pool="w") for w in [*pool, stuck]]
+    async with trio.open_nursery() as nursery:
+        running = await start(nursery, Supervisor([first.spec(), *specs, last.spec()]))
+        before = trio.current_time()
+        await running.shutdown()
+        # last (1 s), then the pool at once (cut at w4's 3 s shutdown), then first (1 s).
+        assert trio.current_time() - before == pytest.approx(5.0)
+    assert events[-7] == ("stopped", "last")
+    assert set(events[-6:-1]) == {
+        *[("stopped", w.name) for w in pool],
+        ("cancelled", "w4"),
+    }
+    assert events[-1] == ("stopped", "first")
+
+
 async def test_shutdown_timeout_cancels_a_slow_child_then_stops_the_next(
     autojump_clock: MockClock,
 ) -> None:

@@ -11,7 +11,7 @@ from ._base import (
     NodeInfo as NodeInfo,
     Transport as Transport,
 )
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, is_outage as is_outage
 
 
 def open_transport(url: str) -> Transport:

@@ -270,6 +270,13 @@ class Consumer(ABC):
         store where one name cannot have two consumers.
         """
 
+    def close_by(self, deadline: float) -> None:  # noqa: B027
+        """Have closing finish its writes to the store (handing back what this consumer
+        holds) by ``deadline`` (trio time) at the latest; what is left then comes back
+        after the lease. The default does nothing, for a store whose close writes
+        nothing that can wait.
+        """
+
     @abstractmethod
     async def record_failure(self, delivery: Delivery) -> int:
         """Count one failed attempt at ``delivery``; return the attempts so far.

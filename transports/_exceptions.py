@@ -18,11 +18,17 @@ world failed it) are different errors::
     │   ├── BrokenConnectionError a connection broke mid-command (server died, dropped)
     │   ├── TransportTimeout      connect or read timed out
     │   └── CommandError          the server answered a command with an error
+    │       └── UnavailableError  ...that it cannot serve for now (OOM, LOADING, BUSY...)
     ├── CodecError                a payload cannot be encoded or decoded
     ├── AskTimeout                no reply to `ask` within its timeout (also a TimeoutError)
     ├── RemoteError               the handler that served an `ask` raised
     ├── ReplayError               dead letters asked for were not replayed (kept, or not found)
     └── SupervisorError           a supervisor gave up: restart intensity exceeded
+
+A store failure is an *outage* (:func:`is_outage`: no connection, a timeout, or
+:class:`UnavailableError`), which the runtime waits out, or a *refusal* (every other
+:class:`TransportError`: credentials, permissions, a key of the wrong type), which
+retrying cannot cure.
 
 Handlers may also raise a *fate* to decide what happens to the current message.
 Fates are signals, not errors, so they stand outside ``ActorsError``::
@@ -55,6 +61,8 @@ __all__ = [
     "SystemFileError",
     "TransportError",
     "TransportTimeout",
+    "UnavailableError",
+    "is_outage",
 ]
 
 
@@ -111,6 +119,26 @@ class CommandError(TransportError):
     def __init__(self, message: str, *, code: str = "ERR"):
         super().__init__(message)
         self.code = code
+
+
+class UnavailableError(CommandError):
+    """The server answered that it cannot serve for now, and will again: out of memory
+    (``OOM``), loading its data (``LOADING``), running a long script (``BUSY``), its
+    master or cluster down (``MASTERDOWN``, ``CLUSTERDOWN``), a slot being moved
+    (``TRYAGAIN``). An outage, like a lost connection: wait and try again."""
+
+
+def is_outage(error: BaseException) -> bool:
+    """True when ``error`` means the store cannot serve for now but will again, so that
+    waiting and retrying is the cure: a connection that cannot be opened (except for
+    credentials), broke or timed out, or an :class:`UnavailableError` reply. False for
+    refusals (credentials, permissions, wrong key types, bad arguments) and anything
+    that is not a :class:`TransportError`."""
+    if isinstance(error, AuthenticationError):
+        return False
+    return isinstance(
+        error, ConnectError | BrokenConnectionError | TransportTimeout | UnavailableError
+    )
 
 
 class CodecError(ActorsError):

@@ -44,6 +44,7 @@ MAX_BLOCK = 5.0
 """The longest a blocking read waits before the consumer looks around again (seconds)."""
 
 _BLOCK_GRACE = 10.0  # how much longer than its own timeout a blocking reply may take
+_CLOSE_TIMEOUT = 2.0  # the longest the last words of a closing consumer may take
 
 # What a script's type check (``wrong_type`` in _scripts.py) says, within its reply.
 _NAMED_KEY = re.compile(r"WRONGTYPE key '.*' holds a \w+, not a \w+")
@@ -104,6 +105,7 @@ class RedisConsumer(Consumer):
         self._blocking: DedicatedConnection | None = None
         self._background: trio.CancelScope | None = None
         self._abandoned = False
+        self._close_deadline = math.inf
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._name!r} of {self._spec} {self._state.value}>"
@@ -142,6 +144,11 @@ class RedisConsumer(Consumer):
         """Give up the name: closing runs no close script (they would hand back, and
         reset, what another process holds under the same name)."""
         self._abandoned = True
+
+    def close_by(self, deadline: float) -> None:
+        """Have closing finish its last words by ``deadline`` (trio time) at the latest:
+        what it did not hand back by then comes back after the lease."""
+        self._close_deadline = deadline
 
     def _close(self) -> None:
         self._state = ConsumerState.CLOSED
@@ -476,7 +483,8 @@ class ConsumerContext:
         consumer = self._consumer
         with trio.CancelScope(shield=True):
             if not consumer._transport.closed and not consumer._abandoned:
-                with trio.move_on_after(2.0):
+                limit = trio.current_time() + _CLOSE_TIMEOUT
+                with trio.move_on_at(min(limit, consumer._close_deadline)):
                     try:
                         await consumer._teardown()
                     except TransportError as error:

@@ -28,6 +28,7 @@ from transports._exceptions import (
     ConfigurationError,
     ConnectError,
     TransportTimeout,
+    UnavailableError,
 )
 
 __all__ = [
@@ -41,6 +42,8 @@ __all__ = [
 
 # Reply codes that mean "your credentials are not good enough".
 _AUTH_CODES = frozenset({"NOAUTH", "WRONGPASS", "NOPERM"})
+# Reply codes of a server that cannot serve for now but will again: an outage.
+_UNAVAILABLE_CODES = frozenset({"OOM", "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN"})
 
 _ERRNO_WORDS = {
     errno.ECONNREFUSED: "connection refused",
@@ -59,7 +62,9 @@ def command_error(reply: ReplyError, command: object = None) -> CommandError | A
 
     ``code`` is the reply's first word (``"WRONGTYPE"``, ``"NOGROUP"``, ``"ERR"``...).
     Credential errors (``NOAUTH``, ``WRONGPASS``, ``NOPERM``) become an
-    :class:`AuthenticationError` instead, which is returned, not raised.
+    :class:`AuthenticationError` instead, and replies of a server that cannot serve
+    for now (``OOM``, ``LOADING``, ``BUSY``, ``MASTERDOWN``, ``TRYAGAIN``,
+    ``CLUSTERDOWN``) an :class:`UnavailableError`. The error is returned, not raised.
     """
     message = str(reply)
     code = message.split(" ", 1)[0] or "ERR"
@@ -68,6 +73,8 @@ def command_error(reply: ReplyError, command: object = None) -> CommandError | A
     error: CommandError | AuthenticationError
     if code in _AUTH_CODES:
         error = AuthenticationError(message)
+    elif code in _UNAVAILABLE_CODES:
+        error = UnavailableError(message, code=code)
     else:
         error = CommandError(message, code=code)
     error.__cause__ = reply

@@ -468,7 +468,7 @@ class RedisTransport(Transport):
         except CommandError as exc:
             if url in str(exc):
                 raise
-            raise CommandError(f"{url}: PING failed: {exc}", code=exc.code) from exc
+            raise type(exc)(f"{url}: PING failed: {exc}", code=exc.code) from exc
         except TransportError as exc:
             if url in str(exc):
                 raise

@@ -1,0 +1,66 @@
+"""Riding out a store outage: one log line when it starts, one when it ends, and backoff
+between tries, for every task that waits one out (actor instances, the reply reader)."""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+from ._backoff import Backoff
+
+__all__ = ["OUTAGE_BACKOFF", "Outage"]
+
+#: Waits between tries during an outage: 50 ms doubling to 5 s.
+OUTAGE_BACKOFF = Backoff(min=0.05, max=5.0)
+
+
+class Outage:
+    """The store outage one task is living through, if any.
+
+    ``await outage.wait(exc)`` after each failed try: the first logs ``"<who>: store
+    unavailable (<exc>); retrying"`` (a warning), and each waits the next backoff
+    delay, or until ``stop`` is set. :meth:`over` after a try that worked logs
+    ``"<who>: store reachable again after <s>s"`` once, if there was an outage. However
+    long it lasts, an outage makes these two lines.
+    """
+
+    def __init__(self, logger: logging.Logger, who: str, backoff: Backoff = OUTAGE_BACKOFF) -> None:
+        self.logger = logger
+        self.who = who
+        self.backoff = backoff
+        self.tries = 0
+        self._since = 0.0
+        self._logged = False
+
+    @property
+    def ongoing(self) -> bool:
+        """True from the first failure until :meth:`over`."""
+        return self.tries > 0
+
+    async def wait(
+        self, exc: BaseException, stop: trio.Event | None = None, *, quiet: bool = False
+    ) -> None:
+        """Note a failed try (logging the first not ``quiet`` one), then wait before the
+        next one; return early when ``stop`` is set. ``quiet``: the failure was
+        reported otherwise (a key of the wrong type: see ``_faults``); back off only."""
+        if not self.tries:
+            self._since = trio.current_time()
+        if not quiet and not self._logged:
+            self._logged = True
+            self.logger.warning("%s: store unavailable (%s); retrying", self.who, exc)
+        delay = self.backoff.delay(self.tries)
+        self.tries += 1
+        if stop is None:
+            await trio.sleep(delay)
+            return
+        with trio.move_on_after(delay):
+            await stop.wait()
+
+    def over(self) -> None:
+        """A try worked: log the end of the outage, if there was one, and forget it."""
+        if self._logged:
+            lasted = trio.current_time() - self._since
+            self.logger.info("%s: store reachable again after %.1fs", self.who, lasted)
+        self.tries = 0
+        self._logged = False
