@@ -4,12 +4,19 @@ started logs (issue 13, items 4 and 13)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
+import attrs
 import pytest
+import trio
+import trio.testing
 from hiredis import ReplyError
 from redis_server import free_port
 
 from actors import (
+    ActorContext,
     ActorSystem,
     AuthenticationError,
     BrokenConnectionError,
@@ -19,7 +26,9 @@ from actors import (
     UnavailableError,
     list_mailbox,
 )
-from transports import is_outage
+from actors.testing import RecordingTransport
+from transports import Consumer, Delivery, MailboxSpec, is_outage
+from transports._exceptions import ActorsError
 from transports.redis._errors import command_error
 
 #: Error replies of a server that cannot serve for now, but will again.
@@ -91,3 +100,136 @@ async def test_a_system_that_never_started_does_not_log_that_it_stopped(
             pass
     messages = [record.getMessage() for record in caplog.records]
     assert not [m for m in messages if "actor system stopped" in m], messages
+
+
+@attrs.define
+class _OutOfMemory(RecordingTransport):
+    """A store out of memory for ``jobs``: failures cannot be recorded until the trio
+    time ``full_until``, consumers cannot open until ``closed_until``."""
+
+    full_until: float = -1.0
+    closed_until: float = -1.0
+
+    def _check(self, until: float) -> None:
+        if trio.current_time() < until:
+            raise UnavailableError("OOM command not allowed when used memory > 'maxmemory'.")
+
+    def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
+        if spec.name != "jobs":
+            return self.inner.consumer(spec, name)
+        self._check(self.closed_until)
+        return self._open(spec, name)
+
+    @asynccontextmanager
+    async def _open(self, spec: MailboxSpec, name: str) -> AsyncIterator[Consumer]:
+        async with self.inner.consumer(spec, name) as consumer:
+            record = consumer.record_failure
+
+            async def record_failure(delivery: Delivery) -> int:
+                self._check(self.full_until)
+                return await record(delivery)
+
+            consumer.record_failure = record_failure  # type: ignore[method-assign]
+            yield consumer
+
+
+async def test_an_actor_crashing_while_the_store_is_out_of_memory_waits_it_out(
+    autojump_clock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The crash's failure count, then the restart's consumer, wait for memory: one
+    restart, no give-up, the message handled again; each wait logged as it starts and
+    as it ends, not at every try."""
+    caplog.set_level(logging.INFO, logger="actors")
+    system = ActorSystem("memory://", node="test")
+    transport = _OutOfMemory()
+    seen: list[tuple[int, int]] = []
+
+    @system.actor(list="jobs")
+    async def fragile(n: int, context: ActorContext) -> None:
+        seen.append((n, context.message.attempt))
+        if context.message.attempt == 1:
+            now = trio.current_time()
+            transport.full_until, transport.closed_until = now + 30, now + 60
+            raise ValueError("crash while the store is out of memory")
+
+    async with system._running(transport):
+        await system.tell("jobs", 7)
+        await trio.sleep(120)
+        await trio.testing.wait_all_tasks_blocked()
+        assert system.tree().children[0].restarts == 1
+    assert seen == [(7, 1), (7, 2)]
+    messages = [r.getMessage() for r in caplog.records if r.name == "actors.actor"]
+    assert len([m for m in messages if "store unavailable (OOM command" in m]) == 2, messages
+    assert len([m for m in messages if "store reachable again" in m]) == 2, messages
+
+
+@attrs.define
+class _Frozen(RecordingTransport):
+    """A store that stops answering once ``frozen`` is set: each call then times out
+    after 30 s, as a Redis paused with SIGSTOP does (the read timeout)."""
+
+    frozen: bool = False
+
+    async def _freeze(self) -> None:
+        if self.frozen:
+            await trio.sleep(30)
+            raise TransportTimeout("timed out waiting for a reply (test)")
+
+    async def settle(
+        self,
+        consumer: Consumer,
+        results: Mapping[MailboxSpec, Sequence[bytes]],
+        deliveries: Sequence[Delivery],
+    ) -> dict[MailboxSpec, ActorsError]:
+        await self._freeze()
+        return await super().settle(consumer, results, deliveries)
+
+    def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
+        return self._open(spec, name)
+
+    @asynccontextmanager
+    async def _open(self, spec: MailboxSpec, name: str) -> AsyncIterator[Consumer]:
+        async with self.inner.consumer(spec, name) as consumer:
+            fetch, release = consumer.fetch, consumer.release
+
+            async def frozen_fetch(max_count: int, *, ack: Sequence[Delivery] = ()) -> Any:
+                await self._freeze()
+                return await fetch(max_count, ack=ack)
+
+            async def frozen_release(deliveries: Sequence[Delivery]) -> None:
+                await self._freeze()
+                await release(deliveries)
+
+            consumer.fetch = frozen_fetch  # type: ignore[method-assign]
+            consumer.release = frozen_release  # type: ignore[method-assign]
+            yield consumer
+
+
+@pytest.mark.parametrize("instances", [1, 8])
+async def test_a_stop_with_the_store_frozen_is_bounded_and_counts_what_is_unacked(
+    instances: int, autojump_clock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """However many instances, the stop's store writes end at one deadline (the stop's
+    start plus the shutdown timeout); what could not be acked is counted and said."""
+    caplog.set_level(logging.INFO, logger="actors")
+    system = ActorSystem("memory://", node="test")
+
+    @system.actor(list="jobs", instances=instances, batch_size=1)
+    async def slow(n: int) -> None:
+        await trio.sleep(1.0)
+
+    transport = _Frozen()
+    async with system._running(transport):
+        await system.tell_many("jobs", list(range(100)))
+        await trio.sleep(0.5)  # every instance is in its handler
+        transport.frozen = True
+        began = trio.current_time()
+        system.stop()
+    took = trio.current_time() - began
+    assert took <= 5.0 + 1.0  # the shutdown timeout (ChildSpec's default), plus a little
+    assert system._unacked_at_stop == instances  # each handled one it could not ack
+    last = caplog.records[-1].getMessage()
+    s = "" if instances == 1 else "s"
+    assert last == (
+        f"actor system stopped; {instances} message{s} could not be acked and will be redelivered"
+    )
