@@ -12,7 +12,7 @@ import attrs
 
 from transports import MailboxSpec
 
-from ._codec import Envelope, structure, type_tag
+from ._codec import Envelope, structure, type_tag, unsupported
 from ._exceptions import CodecError, ConfigurationError
 
 if TYPE_CHECKING:
@@ -30,7 +30,13 @@ def handler(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
 
     The handler's first parameter annotation says which message type(s) it takes
     (a union takes several). ``receive`` is a handler without the mark.
+
+    Raises:
+        ConfigurationError: a message or return type the converter cannot handle
+            (checked here when the annotations can be resolved already, else when
+            the actor's handler table is built).
     """
+    _check_early(fn, getattr(fn, "__qualname__", repr(fn)))
     setattr(fn, _HANDLER_MARK, True)
     return fn
 
@@ -42,8 +48,15 @@ def _expand(tp: Any) -> list[Any]:
     return [tp]
 
 
-def _message_types(fn: Callable[..., Any], owner: str) -> list[Any]:
-    """The message types a handler declares by its first (non-self) parameter."""
+def _message_types(fn: Callable[..., Any], owner: str, *, checked: bool = False) -> list[Any]:
+    """The message types a handler declares by its first (non-self) parameter.
+
+    ``checked`` also asks the converter about them and the return annotation.
+
+    Raises:
+        ConfigurationError: no message parameter, annotations that cannot be
+            resolved, or (``checked``) a type the converter cannot handle.
+    """
     params = [p for p in inspect.signature(fn).parameters.values() if p.name != "self"]
     if not params:
         raise ConfigurationError(f"handler {owner} takes no message parameter")
@@ -52,7 +65,33 @@ def _message_types(fn: Callable[..., Any], owner: str) -> list[Any]:
     except Exception as exc:  # a NameError from a forward reference, typically
         raise ConfigurationError(f"cannot resolve the annotations of {owner}: {exc}") from exc
     tp = hints.get(params[0].name, Any)
-    return [t for t in _expand(tp) if t is not type(None)]
+    found = [t for t in _expand(tp) if t is not type(None)]
+    if checked:
+        # Each member on its own: the handler table dispatches a union by member.
+        for member in found:
+            why = unsupported(member)
+            if why is not None:
+                raise ConfigurationError(f"handler {owner} takes {member!r}: {why}")
+        # The whole return type: an asker structures the reply as it is annotated.
+        why = unsupported(hints.get("return", Any))
+        if why is not None:
+            raise ConfigurationError(f"handler {owner}: its return type {hints['return']!r}: {why}")
+    return found
+
+
+def _check_early(fn: Callable[..., Any], owner: str) -> None:
+    """Check a handler's types now if its annotations resolve already (a forward
+    reference to a class defined later waits for the handler table).
+
+    Raises:
+        ConfigurationError: a message or return type the converter cannot handle.
+    """
+    try:
+        typing.get_type_hints(fn)
+    except Exception:
+        return
+    if any(p.name != "self" for p in inspect.signature(fn).parameters.values()):
+        _message_types(fn, owner, checked=True)
 
 
 @attrs.frozen
@@ -131,6 +170,11 @@ class Actor:
         if not cls.__dict__.get("name"):
             cls.name = cls.__name__.lower()
         cls._handler_table = None
+        # Types are checked at the class statement, not at the first message.
+        for attr_name in list(vars(cls)):
+            fn = getattr(cls, attr_name, None)
+            if callable(fn) and (attr_name == "receive" or getattr(fn, _HANDLER_MARK, False)):
+                _check_early(fn, f"{cls.__qualname__}.{attr_name}")
 
     _handler_table: ClassVar[HandlerTable | None] = None
 
@@ -145,8 +189,9 @@ class Actor:
         """The handler table, built from annotations on first use.
 
         Raises:
-            ConfigurationError: a handler's annotations cannot be resolved, or the
-                actor has no handler, or two handlers take the same type.
+            ConfigurationError: a handler's annotations cannot be resolved, or name a
+                type the converter cannot handle, or the actor has no handler, or two
+                handlers take the same type.
         """
         if cls._handler_table is not None:
             return cls._handler_table
@@ -160,7 +205,7 @@ class Actor:
                 continue
             if not inspect.iscoroutinefunction(fn):
                 raise ConfigurationError(f"handler {cls.__name__}.{attr_name} must be async def")
-            for tp in _message_types(fn, f"{cls.__name__}.{attr_name}"):
+            for tp in _message_types(fn, f"{cls.__qualname__}.{attr_name}", checked=True):
                 if tp in seen:
                     raise ConfigurationError(
                         f"{cls.__name__}: {seen[tp]} and {attr_name} both take {type_tag(tp)}"
@@ -220,11 +265,13 @@ def function_actor(
     If ``fn`` has a second parameter, it receives the :class:`ActorContext`.
 
     Raises:
-        ConfigurationError: ``fn`` is not ``async def`` or takes no parameter.
+        ConfigurationError: ``fn`` is not ``async def``, takes no parameter, or
+            names a type the converter cannot handle.
     """
     if not inspect.iscoroutinefunction(fn):
         raise ConfigurationError(f"actor function {fn.__name__} must be async def")
     owner = getattr(fn, "__qualname__", repr(fn))
+    _check_early(fn, owner)
     params = list(inspect.signature(fn).parameters)
     wants_context = len(params) >= 2
 
@@ -252,7 +299,7 @@ def function_actor(
 
     def handlers(klass: type[Actor]) -> HandlerTable:
         if klass._handler_table is None:
-            entries = [(tp, "receive") for tp in _message_types(fn, owner)]
+            entries = [(tp, "receive") for tp in _message_types(fn, owner, checked=True)]
             entries.sort(key=lambda e: e[0] in _CATCH_ALL)
             klass._handler_table = HandlerTable(tuple(entries))
         return klass._handler_table

@@ -26,12 +26,15 @@ import os
 import re
 import sys
 import time
+import types
+import typing
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Union
 
 import attrs
 import cattrs
 import orjson
+from cattrs.errors import StructureHandlerNotFoundError
 from cattrs.preconf.json import make_converter
 
 from ._exceptions import CodecError
@@ -44,6 +47,7 @@ __all__ = [
     "encode",
     "structure",
     "type_tag",
+    "unsupported",
 ]
 
 DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
@@ -111,6 +115,68 @@ def _make_converter() -> cattrs.Converter:
 #: The converter every message goes through. Register hooks on it for your own
 #: types (``actors.converter.register_structure_hook(...)``); never the global one.
 converter = _make_converter()
+
+
+def _is_union(tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    return origin is Union or origin is types.UnionType
+
+
+def _holds_union(tp: Any) -> bool:
+    """Whether a union appears anywhere in ``tp`` (``list[int | Foo]``, ``Foo | None``)."""
+    return _is_union(tp) or any(_holds_union(arg) for arg in typing.get_args(tp))
+
+
+def _describe(tp: Any) -> str:
+    """``tp`` as a user wrote it: ``module.Name`` for a class, the generic's repr otherwise."""
+    if isinstance(tp, type):
+        return f"{tp.__module__}.{tp.__qualname__}"
+    return repr(tp)
+
+
+def _no_hook(tp: Any) -> str:
+    """Why the converter cannot structure ``tp``, the type it has no hook for."""
+    advice = "register a structure hook on actors.converter"
+    if isinstance(tp, type):
+        if any(
+            base.__name__ == "BaseModel" and base.__module__.startswith("pydantic")
+            for base in tp.__mro__[1:]
+        ):
+            return (
+                f"pydantic.BaseModel subclass {_describe(tp)}: the converter has no structure "
+                f"hook for it; {advice} or use an attrs class"
+            )
+        return (
+            f"{_describe(tp)} is not an attrs class and the converter has no structure hook "
+            f"for it; {advice} or make it an attrs class"
+        )
+    return f"the converter has no structure hook for {_describe(tp)}; {advice}"
+
+
+def unsupported(tp: Any) -> str | None:
+    """Why :data:`converter` cannot structure and unstructure ``tp``, or None when it can.
+
+    The converter itself is asked (so that hooks registered on it count): its
+    hooks for attrs classes, lists, dicts and the like are made for their parts
+    at once, and fail for a part it cannot handle; a union's members are looked
+    up only when a value comes, so each member of every union in ``tp`` is
+    asked on its own.
+    """
+    if tp is Any or tp is object or tp is type(None):
+        return None
+    try:
+        converter.get_structure_hook(tp)
+        converter.get_unstructure_hook(tp)
+    except StructureHandlerNotFoundError as exc:
+        return _no_hook(exc.type_)
+    except Exception as exc:  # cattrs refuses the type (an ambiguous union of classes...)
+        return f"the converter cannot handle {_describe(tp)}: {exc}"
+    for arg in typing.get_args(tp):
+        if _is_union(tp) or _holds_union(arg):
+            why = unsupported(arg)
+            if why is not None:
+                return why
+    return None
 
 
 # The C scanner json.loads uses, without its whitespace regexes (not in typeshed).

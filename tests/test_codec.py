@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import operator
 import sys
+import typing
 from typing import Any
 
 import attrs
 import pytest
 from hypothesis import example, given, settings, strategies as st
 
-from actors import CodecError
+from actors import (
+    Actor,
+    ActorSystem,
+    CodecError,
+    ConfigurationError,
+    converter,
+    handler,
+    list_mailbox,
+)
 from actors._actor import HandlerTable
 from actors._codec import Envelope, decode, encode, structure
 
@@ -180,3 +191,189 @@ def test_an_integer_too_large_to_read_is_named_as_such(
     reason = f"integer too large: {digits} digits; JSON integers are limited to {limit} digits"
     assert str(info.value).count(reason) == 2, info.value  # one per handler
     assert "not JSON" not in str(info.value)
+
+
+# -- types are checked when the actor is declared ---------------------------------------
+
+
+class Shape:
+    """A plain class, as a pydantic model looks to cattrs: not attrs, no hook."""
+
+    def __init__(self, sides: int) -> None:
+        self.sides = sides
+
+
+class Hooked:
+    """A plain class whose hooks the test below registers on ``actors.converter``."""
+
+    def __init__(self, cents: int) -> None:
+        self.cents = cents
+
+
+@pytest.mark.parametrize(
+    ("annotation", "named"),
+    [
+        (Shape, "Shape"),
+        (Deposit | Shape, "Shape"),  # a union with an unsupported member
+        (Shape | None, "Shape"),
+        (list[Shape], "Shape"),
+        (dict[str, Shape], "Shape"),
+        (list[int | Shape], "Shape"),  # cattrs resolves union members only when called
+        (dict[str, list[Shape | None]], "Shape"),
+    ],
+)
+def test_a_class_actor_with_an_unsupported_message_type_fails_at_definition(
+    annotation: Any, named: str
+) -> None:
+    async def receive(self: Any, msg: Any) -> None:
+        pass
+
+    # Set as evaluated annotations: a string would name this function's local.
+    receive.__annotations__ = {"msg": annotation, "return": None}
+    with pytest.raises(ConfigurationError) as info:
+        type("Bad", (Actor,), {"mailbox": list_mailbox("bad"), "receive": receive})
+    message = str(info.value)
+    assert "Bad.receive" in message and named in message, message
+    assert "not an attrs class" in message and "actors.converter" in message, message
+
+
+def test_a_handler_method_with_an_unsupported_type_fails_at_the_decorator() -> None:
+    with pytest.raises(ConfigurationError, match=r"Svc\.on_shape.*Shape"):
+
+        class Svc(Actor):
+            mailbox = list_mailbox("svc")
+
+            @handler
+            async def on_shape(self, msg: Shape) -> None:
+                pass
+
+
+def test_an_unsupported_return_type_fails_at_definition() -> None:
+    with pytest.raises(ConfigurationError, match=r"Measure\.receive.*return.*Shape"):
+
+        class Measure(Actor):
+            mailbox = list_mailbox("measure")
+
+            async def receive(self, msg: int) -> Shape:
+                return Shape(msg)
+
+
+def test_a_pydantic_model_is_named_as_such() -> None:
+    pydantic = pytest.importorskip("pydantic")
+
+    class Order(pydantic.BaseModel):
+        id: int
+
+    system = ActorSystem("memory://")
+
+    async def take(msg: Any) -> None:
+        pass
+
+    # The annotation is a local class: resolve it as the module would.
+    take.__annotations__ = {"msg": Order, "return": None}
+    with pytest.raises(ConfigurationError) as info:
+        system.actor(list="orders")(take)
+    message = str(info.value)
+    assert "take" in message and "pydantic.BaseModel subclass" in message, message
+    assert "Order" in message and "register" in message, message
+
+
+def test_a_function_actor_with_an_unsupported_type_fails_at_the_decorator() -> None:
+    system = ActorSystem("memory://")
+    with pytest.raises(ConfigurationError, match=r"take_shape.*Shape"):
+
+        @system.actor(list="shapes")
+        async def take_shape(msg: Shape) -> None:
+            pass
+
+    with pytest.raises(ConfigurationError, match=r"make_shape.*return.*Shape"):
+
+        @system.actor(list="sizes")
+        async def make_shape(msg: int) -> Shape:
+            return Shape(msg)
+
+    assert not system.actors  # nothing was registered
+
+
+def test_a_registered_hook_makes_a_type_supported() -> None:
+    system = ActorSystem("memory://")
+
+    def declare() -> None:
+        @system.actor(list="money")
+        async def take_money(msg: Hooked | None) -> list[Hooked]:
+            return [msg] if msg else []
+
+    with pytest.raises(ConfigurationError, match="Hooked"):
+        declare()
+    converter.register_structure_hook(Hooked, lambda value, _: Hooked(int(value)))
+    converter.register_unstructure_hook(Hooked, lambda money: money.cents)
+    declare()  # accepted now
+    assert "take_money" in system.actors
+
+
+def test_supported_types_are_accepted() -> None:
+    class Fine(Actor):
+        mailbox = list_mailbox("fine")
+
+        async def receive(
+            self, msg: Deposit | Note | str | bytes | int | float | bool | dict | list
+        ) -> Deposit | None:
+            return None
+
+        @handler
+        async def more(self, msg: list[int] | dict[str, Deposit] | Any) -> dict[str, Any]:
+            return {}
+
+    assert len(Fine.handlers().entries) == 12
+
+
+_SUPPORTED_LEAVES = [int, str, float, bool, bytes, Deposit, Note, dict, list, Any]
+_UNSUPPORTED_LEAVES = [Shape]
+# Members of a union inside a generic: what cattrs can tell apart by value.
+_UNION_MEMBERS = [int, str, float, bool, Deposit, Note, Shape]
+
+
+def _union(members: list[Any]) -> Any:
+    return functools.reduce(operator.or_, members)
+
+
+_nested_unions = st.lists(st.sampled_from(_UNION_MEMBERS), min_size=2, max_size=3, unique=True).map(
+    _union
+)
+_inner_types = st.recursive(
+    st.sampled_from(_SUPPORTED_LEAVES + _UNSUPPORTED_LEAVES) | _nested_unions,
+    lambda child: (
+        child.map(lambda t: list[t])
+        | child.map(lambda t: dict[str, t])
+        | child.map(lambda t: tuple[t, ...])
+        | child.filter(lambda t: t is not Any).map(lambda t: t | None)
+    ),
+    max_leaves=4,
+)
+
+
+def _mentions(tp: Any, leaves: list[Any]) -> bool:
+    if tp in leaves:
+        return True
+    return any(_mentions(arg, leaves) for arg in typing.get_args(tp))
+
+
+@settings(max_examples=150)
+@given(
+    params=st.lists(_inner_types, min_size=1, max_size=2, unique_by=repr),
+    returns=st.none() | _inner_types,
+)
+def test_declaration_fails_exactly_when_a_type_has_no_hook(params: list[Any], returns: Any) -> None:
+    param = _union(params) if len(params) > 1 else params[0]
+    unsupported = _mentions(param, _UNSUPPORTED_LEAVES) or _mentions(returns, _UNSUPPORTED_LEAVES)
+
+    async def handle(msg: Any) -> Any:
+        return None
+
+    handle.__annotations__ = {"msg": param, "return": returns}
+    system = ActorSystem("memory://")
+    if unsupported:
+        with pytest.raises(ConfigurationError, match=r"handle.*Shape"):
+            system.actor(list="generated")(handle)
+    else:
+        system.actor(list="generated")(handle)
