@@ -20,6 +20,7 @@ fields arrive as strings, so ``"42"`` structures as ``int`` and ``"true"`` as
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -122,11 +123,6 @@ def _is_union(tp: Any) -> bool:
     return origin is Union or origin is types.UnionType
 
 
-def _holds_union(tp: Any) -> bool:
-    """Whether a union appears anywhere in ``tp`` (``list[int | Foo]``, ``Foo | None``)."""
-    return _is_union(tp) or any(_holds_union(arg) for arg in typing.get_args(tp))
-
-
 def _describe(tp: Any) -> str:
     """``tp`` as a user wrote it: ``module.Name`` for a class, the generic's repr otherwise."""
     if isinstance(tp, type):
@@ -153,27 +149,50 @@ def _no_hook(tp: Any) -> str:
     return f"the converter has no structure hook for {_describe(tp)}; {advice}"
 
 
-def unsupported(tp: Any) -> str | None:
+def _parts(tp: Any) -> list[Any]:
+    """The types ``tp`` is made of: an attrs class's or dataclass's field types, a
+    generic's or union's arguments (not a Literal's values, nor an ``...``)."""
+    if isinstance(tp, type) and attrs.has(tp):
+        names = [a.name for a in attrs.fields(tp)]
+    elif isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        names = [f.name for f in dataclasses.fields(tp)]
+    else:
+        names = None
+    if names is not None:
+        try:
+            hints = typing.get_type_hints(tp)
+        except Exception:  # cattrs made its hook; a part it could not resolve failed there
+            return []
+        return [hints[name] for name in names if name in hints]
+    return [
+        arg
+        for arg in typing.get_args(tp)
+        if isinstance(arg, type | typing.TypeVar) or typing.get_origin(arg) is not None
+    ]
+
+
+def unsupported(tp: Any, _seen: frozenset[int] = frozenset()) -> str | None:
     """Why :data:`converter` cannot structure and unstructure ``tp``, or None when it can.
 
-    The converter itself is asked (so that hooks registered on it count): its
-    hooks for attrs classes, lists, dicts and the like are made for their parts
-    at once, and fail for a part it cannot handle; a union's members are looked
-    up only when a value comes, so each member of every union in ``tp`` is
-    asked on its own.
+    The converter itself is asked, so that hooks registered on it count. A hook
+    cattrs made for ``tp`` from its parts (an attrs class's fields, a list's items,
+    a union's members) is checked part by part, since cattrs looks up some of them
+    (union members, tuple and set items) only when a value comes; a hook from
+    elsewhere (the user's) is trusted with the whole type.
     """
-    if tp is Any or tp is object or tp is type(None):
-        return None
+    if tp is Any or tp is object or tp is type(None) or id(tp) in _seen:
+        return None  # (a class seen on the way down: a recursive type)
     try:
-        converter.get_structure_hook(tp)
+        hook = converter.get_structure_hook(tp)
         converter.get_unstructure_hook(tp)
     except StructureHandlerNotFoundError as exc:
         return _no_hook(exc.type_)
     except Exception as exc:  # cattrs refuses the type (an ambiguous union of classes...)
         return f"the converter cannot handle {_describe(tp)}: {exc}"
-    for arg in typing.get_args(tp):
-        if _is_union(tp) or _holds_union(arg):
-            why = unsupported(arg)
+    module = getattr(hook, "__module__", None)
+    if module is None or module == "cattrs" or module.startswith("cattrs."):
+        for part in _parts(tp):
+            why = unsupported(part, _seen | {id(tp)})
             if why is not None:
                 return why
     return None
@@ -383,7 +402,10 @@ def structure(envelope: Envelope, tp: Any) -> Any:
     a JSON body is structured by the converter (``Any`` and ``object`` take it as is).
 
     Raises:
-        CodecError: the body does not fit ``tp``, with cattrs' detailed reasons.
+        CodecError: the body does not fit ``tp``, with cattrs' detailed reasons; also
+            whatever else structuring raised (a hook of the user's raising anything,
+            a type the converter cannot handle), named in the message: it is this
+            message's problem, never the actor's.
     """
     body = envelope.body
     if tp is Any or tp is object:
@@ -403,7 +425,31 @@ def structure(envelope: Envelope, tp: Any) -> Any:
     try:
         return _hook(tp)(body, tp)
     except cattrs.BaseValidationError as exc:
-        reasons = "; ".join(cattrs.transform_error(exc))
-        raise CodecError(f"body does not fit {type_tag(tp)}: {reasons}") from exc
-    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
-        raise CodecError(f"body does not fit {type_tag(tp)}: {exc}") from exc
+        raise CodecError(f"body does not fit {type_tag(tp)}: {_reasons(exc)}") from exc
+    except Exception as exc:
+        # Hooks (ours, cattrs', the user's) may raise anything: ValueError, decimal's
+        # InvalidOperation, RecursionError... (a BaseException such as Cancelled goes on).
+        raise CodecError(f"body does not fit {type_tag(tp)}: {_named(exc)}") from exc
+
+
+def _named(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _format_error(exc: BaseException, tp: type | None) -> str:
+    """cattrs' wording for one error, with the error itself when it says more (a hook's
+    own message, the type of an error cattrs does not know)."""
+    said = cattrs.v.format_exception(exc, tp)
+    if isinstance(exc, KeyError | cattrs.ForbiddenExtraKeysError):
+        return said  # "required field missing", "extra fields found (...)": all there is
+    if said.startswith("unknown error"):
+        return _named(exc)
+    return f"{said} ({_named(exc)})" if str(exc) and str(exc) not in said else said
+
+
+def _reasons(exc: cattrs.BaseValidationError) -> str:
+    """Every reason in a cattrs validation error, with where it is (``@ $.price``)."""
+    try:
+        return "; ".join(cattrs.transform_error(exc, format_exception=_format_error))
+    except Exception:  # an error shape the formatter does not expect: its plain text
+        return str(exc)

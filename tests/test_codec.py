@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -203,6 +204,38 @@ class Shape:
         self.sides = sides
 
 
+@attrs.frozen
+class Carton:
+    """An attrs class with a field cattrs looks up only when a value comes."""
+
+    label: str
+    shape: Shape | None = None
+
+
+@attrs.frozen
+class Tree:
+    """A recursive message type."""
+
+    label: str
+    children: list[Tree] = attrs.Factory(list)
+
+
+@dataclasses.dataclass
+class Parcel:
+    shape: Shape | None = None
+
+
+@attrs.frozen
+class Boxed:
+    """An attrs class with a field of a plain class, and a hook of its own (below)."""
+
+    shape: Shape
+
+
+converter.register_structure_hook(Boxed, lambda value, _: Boxed(Shape(value)))
+converter.register_unstructure_hook(Boxed, lambda boxed: boxed.shape.sides)
+
+
 class Hooked:
     """A plain class whose hooks the test below registers on ``actors.converter``."""
 
@@ -220,6 +253,11 @@ class Hooked:
         (dict[str, Shape], "Shape"),
         (list[int | Shape], "Shape"),  # cattrs resolves union members only when called
         (dict[str, list[Shape | None]], "Shape"),
+        (tuple[Shape, ...], "Shape"),  # another lazy one
+        (frozenset[Shape], "Shape"),
+        (Carton, "Shape"),
+        (list[Carton] | None, "Shape"),
+        (Parcel, "Shape"),  # a dataclass
     ],
 )
 def test_a_class_actor_with_an_unsupported_message_type_fails_at_definition(
@@ -327,10 +365,23 @@ def test_supported_types_are_accepted() -> None:
     assert len(Fine.handlers().entries) == 12
 
 
+def test_a_recursive_type_and_a_hook_for_a_whole_class_are_accepted() -> None:
+    """A hook registered for an attrs class is trusted with its fields (Boxed holds a
+    plain class); a type that contains itself is checked once."""
+
+    class Nested(Actor):
+        mailbox = list_mailbox("nested")
+
+        async def receive(self, msg: Tree | Boxed) -> list[Tree]:
+            return []
+
+    assert len(Nested.handlers().entries) == 2
+
+
 _SUPPORTED_LEAVES = [int, str, float, bool, bytes, Deposit, Note, dict, list, Any]
-_UNSUPPORTED_LEAVES = [Shape]
+_UNSUPPORTED_LEAVES = [Shape, Carton]
 # Members of a union inside a generic: what cattrs can tell apart by value.
-_UNION_MEMBERS = [int, str, float, bool, Deposit, Note, Shape]
+_UNION_MEMBERS = [int, str, float, bool, Deposit, Note, Shape, Carton]
 
 
 def _union(members: list[Any]) -> Any:
@@ -346,6 +397,7 @@ _inner_types = st.recursive(
         child.map(lambda t: list[t])
         | child.map(lambda t: dict[str, t])
         | child.map(lambda t: tuple[t, ...])
+        | child.map(lambda t: frozenset[t])
         | child.filter(lambda t: t is not Any).map(lambda t: t | None)
     ),
     max_leaves=4,
