@@ -289,7 +289,8 @@ def encode(
     """Encode ``body`` (an attrs instance, or plain JSON data) in an envelope.
 
     Raises:
-        CodecError: the body cannot be unstructured to JSON.
+        CodecError: the body cannot be unstructured to JSON (whatever the converter or
+            the JSON encoder raised, named in the message).
     """
     try:
         data = converter.unstructure(body)
@@ -307,8 +308,8 @@ def encode(
         if headers:
             wire["headers"] = dict(headers)
         return _dumps(wire)
-    except (TypeError, ValueError, cattrs.BaseValidationError) as exc:
-        raise CodecError(f"cannot encode {type(body).__name__}: {exc}") from exc
+    except Exception as exc:  # a hook of the user's may raise anything
+        raise CodecError(f"cannot encode {type(body).__name__}: {_named(exc)}") from exc
 
 
 def _malformed(name: str, value: object) -> CodecError:

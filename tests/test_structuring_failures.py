@@ -161,3 +161,45 @@ async def test_a_raising_hook_dead_letters_the_message_on_redis(redis_url: str, 
     assert got == [Price(Decimal("1.50")), Order("tea", Price(Decimal("2")))]
     assert restarts == 0
     _check_dead(dead)
+
+
+class Secret:
+    """Its unstructure hook raises: a result that can never be sent."""
+
+
+def _refuse(_: Secret) -> Any:
+    raise PermissionError("classified")
+
+
+converter.register_structure_hook(Secret, lambda value, _: Secret())
+converter.register_unstructure_hook(Secret, _refuse)
+
+
+def test_any_error_of_an_unstructure_hook_is_a_codec_error() -> None:
+    with pytest.raises(CodecError, match="cannot encode Secret: PermissionError: classified"):
+        encode(Secret())
+
+
+async def test_a_result_whose_hook_raises_is_dead_lettered_and_the_actor_goes_on(
+    autojump_clock: Any,
+) -> None:
+    system = ActorSystem("memory://", node="test")
+    handled: list[int] = []
+
+    @system.actor(list="secrets")
+    @system.publisher(list="leaks")
+    async def reveal(n: int) -> Secret | None:
+        handled.append(n)
+        return Secret() if n == 1 else None
+
+    async with run_test_system(system) as probe:
+        with trio.fail_after(60):
+            await system.tell_many("secrets", [1, 2])
+            await probe.drain()
+        dead = await system.dead_letters("secrets")
+        assert system.tree().children[0].restarts == 0
+    assert handled == [1, 2]
+    assert [(d.failure.reason, d.failure.error_type) for d in dead] == [
+        ("result not encodable", "CodecError")
+    ]
+    assert "PermissionError: classified" in dead[0].failure.error
