@@ -47,3 +47,4 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_runtime.py", *session.posargs)
     session.run("python", "benchmarks/bench_workers.py")
     session.run("python", "benchmarks/bench_cluster.py")
+    session.run("python", "benchmarks/bench_poison.py")
