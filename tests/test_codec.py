@@ -236,13 +236,6 @@ converter.register_structure_hook(Boxed, lambda value, _: Boxed(Shape(value)))
 converter.register_unstructure_hook(Boxed, lambda boxed: boxed.shape.sides)
 
 
-class Hooked:
-    """A plain class whose hooks the test below registers on ``actors.converter``."""
-
-    def __init__(self, cents: int) -> None:
-        self.cents = cents
-
-
 @pytest.mark.parametrize(
     ("annotation", "named"),
     [
@@ -334,19 +327,41 @@ def test_a_function_actor_with_an_unsupported_type_fails_at_the_decorator() -> N
 
 
 def test_a_registered_hook_makes_a_type_supported() -> None:
+    class Cents:  # a fresh class: no hook yet, whatever ran before
+        def __init__(self, cents: int) -> None:
+            self.cents = cents
+
     system = ActorSystem("memory://")
 
     def declare() -> None:
-        @system.actor(list="money")
-        async def take_money(msg: Hooked | None) -> list[Hooked]:
+        async def take_money(msg: Any) -> Any:
             return [msg] if msg else []
 
-    with pytest.raises(ConfigurationError, match="Hooked"):
+        take_money.__annotations__ = {"msg": Cents | None, "return": list[Cents]}
+        system.actor(list="money")(take_money)
+
+    with pytest.raises(ConfigurationError, match="Cents"):
         declare()
-    converter.register_structure_hook(Hooked, lambda value, _: Hooked(int(value)))
-    converter.register_unstructure_hook(Hooked, lambda money: money.cents)
+    converter.register_structure_hook(Cents, lambda value, _: Cents(int(value)))
+    converter.register_unstructure_hook(Cents, lambda money: money.cents)
     declare()  # accepted now
     assert "take_money" in system.actors
+
+
+def test_an_annotation_resolved_later_is_checked_when_the_table_is_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A forward reference to a class defined further down cannot be checked at the class
+    statement; it is when the actor is registered (``spec()``, ``handlers()``)."""
+
+    async def receive(self: Any, msg: Any) -> None:
+        pass
+
+    receive.__annotations__ = {"msg": "LaterShape", "return": None}
+    Later = type("Later", (Actor,), {"mailbox": list_mailbox("later"), "receive": receive})
+    monkeypatch.setitem(globals(), "LaterShape", Shape)  # the module defines it now
+    with pytest.raises(ConfigurationError, match=r"Later\.receive.*Shape"):
+        Later.spec()
 
 
 def test_supported_types_are_accepted() -> None:
