@@ -12,7 +12,7 @@ import attrs
 
 from transports import MailboxSpec
 
-from ._codec import Envelope, structure, type_tag, unsupported
+from ._codec import Envelope, describe_type, structure, type_tag, unsupported
 from ._exceptions import CodecError, ConfigurationError
 
 if TYPE_CHECKING:
@@ -36,9 +36,16 @@ def handler(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             (checked here when the annotations can be resolved already, else when
             the actor's handler table is built).
     """
-    _check_early(fn, getattr(fn, "__qualname__", repr(fn)))
+    _check_early(fn, _qualified(fn))
     setattr(fn, _HANDLER_MARK, True)
     return fn
+
+
+def _qualified(obj: Any) -> str:
+    """``module.Qual.name`` of a function or class: where to find it in a large program."""
+    name = getattr(obj, "__qualname__", None) or repr(obj)
+    module = getattr(obj, "__module__", None)
+    return f"{module}.{name}" if module else name
 
 
 def _expand(tp: Any) -> list[Any]:
@@ -71,11 +78,12 @@ def _message_types(fn: Callable[..., Any], owner: str, *, checked: bool = False)
         for member in found:
             why = unsupported(member)
             if why is not None:
-                raise ConfigurationError(f"handler {owner} takes {member!r}: {why}")
+                raise ConfigurationError(f"handler {owner} takes {describe_type(member)}: {why}")
         # The whole return type: an asker structures the reply as it is annotated.
-        why = unsupported(hints.get("return", Any))
+        returns = hints.get("return", Any)
+        why = unsupported(returns)
         if why is not None:
-            raise ConfigurationError(f"handler {owner}: its return type {hints['return']!r}: {why}")
+            raise ConfigurationError(f"handler {owner} returns {describe_type(returns)}: {why}")
     return found
 
 
@@ -174,7 +182,7 @@ class Actor:
         for attr_name in list(vars(cls)):
             fn = getattr(cls, attr_name, None)
             if callable(fn) and (attr_name == "receive" or getattr(fn, _HANDLER_MARK, False)):
-                _check_early(fn, f"{cls.__qualname__}.{attr_name}")
+                _check_early(fn, f"{_qualified(cls)}.{attr_name}")
 
     _handler_table: ClassVar[HandlerTable | None] = None
 
@@ -205,7 +213,7 @@ class Actor:
                 continue
             if not inspect.iscoroutinefunction(fn):
                 raise ConfigurationError(f"handler {cls.__name__}.{attr_name} must be async def")
-            for tp in _message_types(fn, f"{cls.__qualname__}.{attr_name}", checked=True):
+            for tp in _message_types(fn, f"{_qualified(cls)}.{attr_name}", checked=True):
                 if tp in seen:
                     raise ConfigurationError(
                         f"{cls.__name__}: {seen[tp]} and {attr_name} both take {type_tag(tp)}"
@@ -270,7 +278,7 @@ def function_actor(
     """
     if not inspect.iscoroutinefunction(fn):
         raise ConfigurationError(f"actor function {fn.__name__} must be async def")
-    owner = getattr(fn, "__qualname__", repr(fn))
+    owner = _qualified(fn)
     _check_early(fn, owner)
     params = list(inspect.signature(fn).parameters)
     wants_context = len(params) >= 2

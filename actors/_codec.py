@@ -45,6 +45,7 @@ __all__ = [
     "Envelope",
     "converter",
     "decode",
+    "describe_type",
     "encode",
     "structure",
     "type_tag",
@@ -123,7 +124,7 @@ def _is_union(tp: Any) -> bool:
     return origin is Union or origin is types.UnionType
 
 
-def _describe(tp: Any) -> str:
+def describe_type(tp: Any) -> str:
     """``tp`` as a user wrote it: ``module.Name`` for a class, the generic's repr otherwise."""
     if isinstance(tp, type):
         return f"{tp.__module__}.{tp.__qualname__}"
@@ -139,14 +140,14 @@ def _no_hook(tp: Any) -> str:
             for base in tp.__mro__[1:]
         ):
             return (
-                f"pydantic.BaseModel subclass {_describe(tp)}: the converter has no structure "
+                f"pydantic.BaseModel subclass {describe_type(tp)}: the converter has no structure "
                 f"hook for it; {advice} or use an attrs class"
             )
         return (
-            f"{_describe(tp)} is not an attrs class and the converter has no structure hook "
+            f"{describe_type(tp)} is not an attrs class and the converter has no structure hook "
             f"for it; {advice} or make it an attrs class"
         )
-    return f"the converter has no structure hook for {_describe(tp)}; {advice}"
+    return f"the converter has no structure hook for {describe_type(tp)}; {advice}"
 
 
 def _parts(tp: Any) -> list[Any]:
@@ -188,7 +189,7 @@ def unsupported(tp: Any, _seen: frozenset[int] = frozenset()) -> str | None:
     except StructureHandlerNotFoundError as exc:
         return _no_hook(exc.type_)
     except Exception as exc:  # cattrs refuses the type (an ambiguous union of classes...)
-        return f"the converter cannot handle {_describe(tp)}: {exc}"
+        return f"the converter cannot handle {describe_type(tp)}: {exc}"
     module = getattr(hook, "__module__", None)
     if module is None or module == "cattrs" or module.startswith("cattrs."):
         for part in _parts(tp):
@@ -415,8 +416,8 @@ def structure(envelope: Envelope, tp: Any) -> Any:
         if envelope.type == "bytes" and not envelope.foreign and isinstance(body, str):
             try:  # sent by actors: the converter's own text form (base85)
                 return _hook(bytes)(body, bytes)
-            except ValueError as exc:
-                raise CodecError(f"body is not the base85 text of bytes: {exc}") from exc
+            except Exception as exc:
+                raise CodecError(f"body is not the base85 text of bytes: {_named(exc)}") from exc
         # From another client: the raw text (or JSON) is the bytes.
         return body.encode() if isinstance(body, str) else json.dumps(body).encode()
     if envelope.text and tp is not str:
