@@ -1,4 +1,4 @@
-"""The benchmarks still run: each one, tiny, against the test Redis (no figures asserted)."""
+"""bench_poison.py still runs: tiny, against the test Redis (no figures asserted)."""
 
 from __future__ import annotations
 
