@@ -6,23 +6,46 @@ import inspect
 import types
 import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union, get_args
 
 import attrs
 
 from transports import MailboxSpec
 
+from ._backoff import Backoff
 from ._codec import Envelope, describe_type, structure, type_tag, unsupported
-from ._exceptions import CodecError, ConfigurationError
+from ._exceptions import CodecError, ConfigurationError, MessageFate
 
 if TYPE_CHECKING:
     from ._context import ActorContext
     from ._supervision import ChildSpec, Restart
 
-__all__ = ["Actor", "HandlerTable", "function_actor", "handler"]
+__all__ = [
+    "DEFAULT_RETRY_BACKOFF",
+    "Actor",
+    "Directive",
+    "HandlerTable",
+    "check_on_error",
+    "function_actor",
+    "handler",
+]
 
 _HANDLER_MARK = "__actors_handler__"
 _CATCH_ALL: tuple[Any, ...] = (Any, object)
+
+Directive = Literal["retry", "restart", "stop", "escalate"]
+"""What a handler's exception means (see :attr:`Actor.on_error`)."""
+
+DIRECTIVES: tuple[str, ...] = get_args(Directive)
+
+DEFAULT_ON_ERROR: Mapping[type[BaseException], Directive] = types.MappingProxyType(
+    {Exception: "retry"}
+)
+"""The directives an actor's ``on_error`` is merged over: any exception retries."""
+
+DEFAULT_RETRY_BACKOFF = Backoff(min=0.1, max=30.0)
+"""How long a failed message waits before its next attempt unless the actor says
+otherwise: 0.1 s after the first failure, doubling up to 30 s, each less up to 20 %."""
 
 
 def handler(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -162,6 +185,18 @@ class Actor:
             50 ms of handling at that speed), so that slow work spreads over
             instances and workers; 1 spreads work of varying cost best.
         name: the actor's name (default: the class name in lower case).
+        on_error: what a handler's exception means, by exception class (the most
+            specific class in the exception's MRO wins), merged over the default
+            ``{Exception: "retry"}``: ``"retry"`` (the message is tried again after
+            ``retry_backoff``; this instance goes on with the next message and keeps
+            its state), ``"restart"`` (a fresh instance; the message comes back),
+            ``"stop"`` (this instance stops for good; the message goes back to the
+            mailbox) or ``"escalate"`` (the supervisor fails at once; the message
+            goes back to the mailbox). At ``max_deliveries`` the message is
+            dead-lettered instead, whatever the directive, and the instance goes on.
+        retry_backoff: the wait before a retried message's next attempt: after the
+            n-th failure, ``retry_backoff.delay(n - 1)`` (default
+            :data:`DEFAULT_RETRY_BACKOFF`: 0.1 s doubling to 30 s, with jitter).
     """
 
     mailbox: ClassVar[MailboxSpec | None] = None
@@ -169,6 +204,8 @@ class Actor:
     max_deliveries: ClassVar[int] = 3
     batch_size: ClassVar[int] = 100
     name: ClassVar[str] = ""
+    on_error: ClassVar[Mapping[type[BaseException], Directive]] = types.MappingProxyType({})
+    retry_backoff: ClassVar[Backoff] = DEFAULT_RETRY_BACKOFF
 
     #: Set by the runtime before ``on_start``: messaging, Redis, the current message.
     context: ActorContext
@@ -183,6 +220,7 @@ class Actor:
             fn = getattr(cls, attr_name, None)
             if callable(fn) and (attr_name == "receive" or getattr(fn, _HANDLER_MARK, False)):
                 _check_early(fn, f"{_qualified(cls)}.{attr_name}")
+        check_on_error(cls)  # a typo in a directive fails at the class statement
 
     _handler_table: ClassVar[HandlerTable | None] = None
 
@@ -191,6 +229,17 @@ class Actor:
 
     async def on_stop(self) -> None:
         """Called when the actor stops (gracefully or after a crash). Raising is a failure."""
+
+    @classmethod
+    def directive_for(cls, error: BaseException) -> Directive:
+        """The directive :attr:`on_error` gives ``error``: that of the first class of
+        ``type(error).__mro__`` it names, else the default's (``"retry"``)."""
+        table = cls.on_error
+        for klass in type(error).__mro__:
+            directive = table.get(klass) or DEFAULT_ON_ERROR.get(klass)
+            if directive is not None:
+                return directive
+        return "retry"  # not an Exception: never handed to us by the runtime
 
     @classmethod
     def handlers(cls) -> HandlerTable:
@@ -259,6 +308,40 @@ class Actor:
         return await self.context.ask(target, msg, timeout=timeout)
 
 
+def check_on_error(cls: type[Actor]) -> None:
+    """Check ``cls.on_error`` and ``cls.retry_backoff``.
+
+    Raises:
+        ConfigurationError: naming the actor, when ``on_error`` is not a mapping of
+            exception classes (subclasses of Exception other than Retry, Reject and
+            Drop, which decide for themselves) to directives, or ``retry_backoff`` is
+            not a Backoff.
+    """
+    table = cls.on_error
+    owner = f"actor {cls.__name__}"
+    if not isinstance(table, Mapping):
+        raise ConfigurationError(f"{owner}: on_error must be a mapping, not {table!r}")
+    for key, directive in table.items():
+        if not (isinstance(key, type) and issubclass(key, Exception)):
+            raise ConfigurationError(
+                f"{owner}: on_error keys must be exception classes, not {key!r}"
+            )
+        if issubclass(key, MessageFate):
+            raise ConfigurationError(
+                f"{owner}: on_error cannot name {key.__name__}: Retry, Reject and Drop"
+                " decide a message's fate themselves"
+            )
+        if directive not in DIRECTIVES:
+            raise ConfigurationError(
+                f"{owner}: on_error[{key.__name__}] must be one of"
+                f" {', '.join(DIRECTIVES)}; not {directive!r}"
+            )
+    if not isinstance(cls.retry_backoff, Backoff):
+        raise ConfigurationError(
+            f"{owner}: retry_backoff must be a Backoff, not {cls.retry_backoff!r}"
+        )
+
+
 def function_actor(
     fn: Callable[..., Awaitable[Any]],
     *,
@@ -267,14 +350,18 @@ def function_actor(
     publish_to: Sequence[MailboxSpec] = (),
     max_deliveries: int = 3,
     batch_size: int = 100,
+    on_error: Mapping[type[BaseException], Directive] | None = None,
+    retry_backoff: Backoff = DEFAULT_RETRY_BACKOFF,
 ) -> type[Actor]:
     """Wrap ``async def fn(msg: T) -> R`` as an actor class.
 
     If ``fn`` has a second parameter, it receives the :class:`ActorContext`.
+    ``on_error`` and ``retry_backoff`` are as on :class:`Actor`.
 
     Raises:
         ConfigurationError: ``fn`` is not ``async def``, takes no parameter, or
-            names a type the converter cannot handle.
+            names a type the converter cannot handle, or ``on_error`` or
+            ``retry_backoff`` is malformed (see :func:`check_on_error`).
     """
     if not inspect.iscoroutinefunction(fn):
         raise ConfigurationError(f"actor function {fn.__name__} must be async def")
@@ -298,6 +385,10 @@ def function_actor(
         "publish_to": tuple(publish_to),
         "max_deliveries": max_deliveries,
         "batch_size": batch_size,
+        # A copy, so that the caller's dict changing later changes nothing; anything
+        # else is kept as given, for check_on_error to refuse.
+        "on_error": dict(on_error) if isinstance(on_error, Mapping) else on_error or {},
+        "retry_backoff": retry_backoff,
         "name": name or fn.__name__,
         "receive": receive,
         "__module__": getattr(fn, "__module__", __name__),

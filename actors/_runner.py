@@ -3,9 +3,13 @@
 This is where the delivery guarantees meet user code:
 
 - a message is acked only after its handler returned (or its fate was decided);
-- a handler that raises crashes the instance (its supervisor restarts it) and the
-  message stays unacked, so it is delivered again with its attempt count; at
-  ``max_deliveries`` it is dead-lettered with the traceback and the actor goes on;
+- a handler that raises does what the actor's ``on_error`` says of that exception:
+  by default the message is retried after ``retry_backoff`` (durably, in the store)
+  and the instance goes on; ``restart`` crashes the instance (its supervisor restarts
+  it at once) and the message stays unacked, so it is delivered again with its
+  attempt count; ``stop`` and ``escalate`` hand the message back and crash with a
+  mark the supervisor obeys. At ``max_deliveries`` the message is dead-lettered with
+  the traceback and the actor goes on;
 - a payload that cannot be decoded is dead-lettered with the reason at once;
 - a store outage makes the loop wait and retry with backoff; it is not a crash;
 - so does a key of the mailbox with the wrong type, reported as a fault (``_faults``)
@@ -40,6 +44,7 @@ from ._exceptions import (
 from ._faults import is_wrong_type
 from ._outage import Outage
 from ._supervision import current_child_path
+from ._tree import direct
 
 if TYPE_CHECKING:
     from ._actor import Actor
@@ -71,6 +76,7 @@ def instance_specs(
     cls: type[Actor], *, instances: int, restart: Restart, shutdown: float
 ) -> list[ChildSpec]:
     """One child spec per instance of ``cls``; see :meth:`Actor.spec`."""
+    from ._actor import check_on_error
     from ._supervision import ChildSpec
 
     if cls.mailbox is None:
@@ -82,6 +88,7 @@ def instance_specs(
             f"actor {cls.__name__}: max_deliveries and batch_size must be >= 1"
         )
     cls.handlers()  # fail at declaration time, not at the first message
+    check_on_error(cls)  # again: on_error may have been set after the class statement
     return [
         ChildSpec(
             name=f"{cls.name}-{i}",
@@ -462,11 +469,38 @@ class _InstanceRunner:
                 await self._store(lambda: consumer.retry_later(delivery, delay))
             return False
         except Exception as exc:
+            directive = self.cls.directive_for(exc)
             attempts = await self._store(lambda: consumer.record_failure(delivery))
-            if attempts < self.cls.max_deliveries:
-                raise  # a crash: the supervisor restarts us, the message comes back
-            await self._give_up(consumer, delivery, envelope, exc, attempts)
-            return False
+            if attempts >= self.cls.max_deliveries:
+                # Whatever the directive: a message's attempts end here, not the actor.
+                await self._give_up(consumer, delivery, envelope, exc, attempts)
+                return False
+            if directive == "retry":
+                # Akka's resume: the message waits its backoff in the store (durable),
+                # and this instance, state and all, goes on with the next one.
+                delay = self.cls.retry_backoff.delay(attempts - 1)
+                logger.info(
+                    "%s: attempt %d of %d at message %s failed (%s: %s); retrying in %.3fs",
+                    self.path,
+                    attempts,
+                    self.cls.max_deliveries,
+                    context.message.id,
+                    type(exc).__qualname__,
+                    exc,
+                    delay,
+                    extra={"event": "retry", "path": self.path, "mailbox": str(self.spec)},
+                )
+                await self._store(lambda: consumer.retry_later(delivery, delay))
+                return False
+            if directive != "restart":
+                # This instance will not take the message again (stop), or not soon
+                # (escalate): hand it back to the mailbox, failure counted, with the
+                # rest of the batch.
+                self._unsettled.unstarted.append(delivery)
+            # The restart directive: the message stays unacked and comes back to the
+            # fresh instance, which the supervisor starts at once (no backoff).
+            direct(exc, directive)
+            raise
         finally:
             context._current = None
             context._message = None
@@ -500,12 +534,20 @@ class _InstanceRunner:
             error=str(exc),
             traceback="".join(traceback.format_exception(exc)),
         )
-        await self._dead_letter(consumer, delivery, failure)
+        await self._dead_letter(consumer, delivery, failure, exc)
         await self.system._reply_error(
             envelope, failure.error_type, failure.error, self.path, delivery.id
         )
 
-    async def _dead_letter(self, consumer: Consumer, delivery: Delivery, failure: Failure) -> None:
+    async def _dead_letter(
+        self,
+        consumer: Consumer,
+        delivery: Delivery,
+        failure: Failure,
+        error: BaseException | None = None,
+    ) -> None:
+        """Dead-letter ``delivery`` and log it once, with ``error``'s traceback if given
+        (the only traceback a failing message logs: its retries log one line each)."""
         dead_id = await self._store(lambda: consumer.dead_letter(delivery, failure))
         if dead_id is None:
             logger.warning(
@@ -522,6 +564,7 @@ class _InstanceRunner:
             dead_id,
             failure.reason,
             f" ({failure.error_type}: {failure.error})" if failure.error_type else "",
+            exc_info=error,
             extra={
                 "event": "dead_letter",
                 "path": self.path,

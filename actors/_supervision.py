@@ -38,6 +38,7 @@ from ._tree import (
     check_name,
     check_restart,
     check_timeout,
+    directive_of,
 )
 
 # The tree vocabulary is re-exported: the runtime imports everything from here.
@@ -138,6 +139,12 @@ class Supervisor:
     ``backoff.reset_after`` seconds; ``backoff=None`` restarts at once. Since the
     intensity counts restarts when they are decided, long backoff delays spread them
     out and can keep a flapping child below the intensity.
+
+    A child can say more about its crash (an actor does, by its ``on_error``
+    directives; see ``_tree.direct``): a crash caused by the message in hand restarts
+    at once, without backoff; ``stop`` leaves the child stopped whatever its restart
+    type (counted against the intensity); ``escalate`` makes the supervisor fail at
+    once, as past its intensity.
 
     ``name``, ``restart`` and ``shutdown`` describe this supervisor when it is the
     child of another (see :meth:`spec`).
@@ -402,11 +409,23 @@ class Supervisor:
                 f"{child.path} crashed: {error!r}",
                 exc_info=error,
             )
+        directive = directive_of(error)
+        if directive == "escalate":
+            # The child says its failure is beyond this supervisor: fail at once, as
+            # past the intensity, whatever the child's restart type.
+            await self._give_up(child, error, escalated=True)
         restart = child.spec.restart
         if restart == "temporary":
             # Never restarted, and (as in OTP) its exit is not a restart, so it does
             # not count against the intensity either. It leaves the live tree.
             self._children.remove(child)
+        elif directive == "stop":
+            # The child asked not to be restarted, whatever its restart type. It is an
+            # abnormal exit all the same, so it counts against the intensity.
+            child.state = ChildState.STOPPED
+            _emit(logging.WARNING, "stop", child.path, f"{child.path} stopped for good")
+            if not self._intensity.record(trio.current_time()):
+                await self._give_up(child, error)
         elif restart == "transient" and error is None:
             child.state = ChildState.STOPPED
         else:
@@ -429,7 +448,10 @@ class Supervisor:
             group = [child for child in group if child.spec.restart != "temporary"]
             for child in group:
                 child.state = ChildState.RESTARTING
-            delay = self._next_delay(failed, now)
+            # A crash the message in hand caused says nothing of the child's health: it
+            # restarts at once and leaves the backoff, kept for crashes not tied to one
+            # message (start failures, crashes while idle), where it was.
+            delay = 0.0 if directive_of(cause) == "restart" else self._next_delay(failed, now)
             paths = [child.path for child in group]
             _emit(
                 logging.WARNING,
@@ -473,13 +495,19 @@ class Supervisor:
         child.consecutive += 1
         return delay
 
-    async def _give_up(self, child: ChildRecord, cause: Exception | None) -> NoReturn:
-        restarts = self._intensity.count() - 1
-        why = "exited normally" if cause is None else f"crashed with {cause!r}"
-        message = (
-            f"supervisor {self._path!r} gave up: child {child.path!r} {why} after"
-            f" {restarts} restarts within {self.within}s (max_restarts={self.max_restarts})"
-        )
+    async def _give_up(
+        self, child: ChildRecord, cause: Exception | None, *, escalated: bool = False
+    ) -> NoReturn:
+        if escalated:
+            restarts = self._intensity.count()
+            message = f"supervisor {self._path!r} gave up: child {child.path!r} escalated {cause!r}"
+        else:
+            restarts = self._intensity.count() - 1
+            why = "exited normally" if cause is None else f"crashed with {cause!r}"
+            message = (
+                f"supervisor {self._path!r} gave up: child {child.path!r} {why} after"
+                f" {restarts} restarts within {self.within}s (max_restarts={self.max_restarts})"
+            )
         _emit(
             logging.ERROR,
             "escalate",

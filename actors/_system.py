@@ -19,7 +19,7 @@ import trio
 
 from transports import DeadLetter, Delivery, MailboxSpec, Transport, open_transport
 
-from ._actor import Actor, function_actor
+from ._actor import DEFAULT_RETRY_BACKOFF, Actor, Directive, function_actor
 from ._backoff import Backoff
 from ._codec import DEFAULT_MAX_PAYLOAD, Envelope, decode, encode, structure
 from ._context import ActorContext, MessageInfo
@@ -178,6 +178,8 @@ class ActorSystem:
         max_deliveries: int = 3,
         batch_size: int = 100,
         restart: Restart = "permanent",
+        on_error: Mapping[type[BaseException], Directive] | None = None,
+        retry_backoff: Backoff | None = None,
     ) -> Callable[[F], F]: ...
 
     def actor(
@@ -197,6 +199,8 @@ class ActorSystem:
         max_deliveries: int = 3,
         batch_size: int = 100,
         restart: Restart = "permanent",
+        on_error: Mapping[type[BaseException], Directive] | None = None,
+        retry_backoff: Backoff | None = None,
     ) -> Any:
         """Register an actor, as a decorator on an ``async def`` or an :class:`Actor` class.
 
@@ -212,12 +216,22 @@ class ActorSystem:
         over instances and worker processes. ``batch_size=1`` spreads work whose
         cost varies from one message to the next best.
 
+        ``on_error`` (what a handler's exception means, by class) and
+        ``retry_backoff`` are as on :class:`Actor`; a class declares its own.
+
         Raises:
-            ConfigurationError: no mailbox or several, a duplicate name, no handler.
+            ConfigurationError: no mailbox or several, a duplicate name, no handler,
+                a malformed ``on_error`` or ``retry_backoff``, or either given with a
+                class.
         """
 
         def register(obj: Any) -> Any:
             if isinstance(obj, type) and issubclass(obj, Actor):
+                if on_error is not None or retry_backoff is not None:
+                    raise ConfigurationError(
+                        f"actor {obj.__name__}: declare on_error and retry_backoff on"
+                        " the class, not in @system.actor(...)"
+                    )
                 cls = obj
             else:
                 options: dict[str, Any] = {}
@@ -240,6 +254,8 @@ class ActorSystem:
                     publish_to=getattr(obj, "__actors_publish__", ()),
                     max_deliveries=max_deliveries,
                     batch_size=batch_size,
+                    on_error=on_error,
+                    retry_backoff=retry_backoff or DEFAULT_RETRY_BACKOFF,
                 )
                 obj.__actors_class__ = cls
             cls.spec(instances=instances)  # validate now, at import time

@@ -24,6 +24,7 @@ __all__ = [
     "ChildRun",
     "ChildSpec",
     "ChildState",
+    "ExitDirective",
     "Restart",
     "RestartIntensity",
     "Strategy",
@@ -35,6 +36,11 @@ Restart = Literal["permanent", "transient", "temporary"]
 
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 """Which children a supervisor restarts when one of them must be restarted."""
+
+ExitDirective = Literal["restart", "stop", "escalate"]
+"""What a child's crash asks of its supervisor, when the child knows better than "a crash":
+``restart`` (the crash was caused by the message in hand: restart at once, no backoff),
+``stop`` (do not restart this child) or ``escalate`` (the supervisor fails at once)."""
 
 RESTARTS: tuple[str, ...] = get_args(Restart)
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
@@ -73,6 +79,24 @@ class ChildState(enum.Enum):
     """It is not running and will not run again unless its supervisor restarts it."""
     FAILED = "failed"
     """It failed to start, or its supervisor gave up on it (restart intensity)."""
+
+
+_DIRECTIVE = "__actors_directive__"
+
+
+def direct(error: Exception, directive: ExitDirective) -> None:
+    """Mark ``error``, about to be raised by a child, with what its supervisor should do.
+
+    The mark is an attribute of the exception, so the supervisor, its logs and a
+    :class:`SupervisorError`'s ``__cause__`` still see the child's own exception.
+    """
+    setattr(error, _DIRECTIVE, directive)
+
+
+def directive_of(error: Exception | None) -> ExitDirective | None:
+    """The mark :func:`direct` put on ``error``; None for a plain crash (or no error)."""
+    directive = getattr(error, _DIRECTIVE, None)
+    return directive if directive in ("restart", "stop", "escalate") else None
 
 
 def _valid_name(_: object, attribute: attrs.Attribute[str], value: str) -> None:
