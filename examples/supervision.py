@@ -1,8 +1,10 @@
 """A supervision tree that survives a crashing actor.
 
-`Thumbnailer` crashes on a corrupt image; its supervisor restarts it (with backoff),
-the message is retried, and after `max_deliveries` it goes to the dead letters.
-Its sibling `Counter` and the messages behind the poison one keep flowing.
+`Thumbnailer` crashes on a corrupt image (its `on_error` says a ValueError calls for a
+restart; by default a failed message is retried and the instance goes on); its
+supervisor restarts it at once, the message comes back to the fresh instance, and
+after `max_deliveries` it goes to the dead letters. Its sibling `Counter` and the
+messages behind the poison one keep flowing.
 
     python -m actors run examples/supervision.py    # serve
     python examples/supervision.py                  # demo
@@ -25,6 +27,8 @@ class Image:
 class Thumbnailer(Actor):
     mailbox = stream_mailbox("images")
     max_deliveries = 3
+    # A decoder that failed may be left in a bad state: start afresh.
+    on_error = {ValueError: "restart"}
 
     async def receive(self, image: Image) -> str:
         if image.corrupt:

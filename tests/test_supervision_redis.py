@@ -1,5 +1,6 @@
-"""Supervision end to end on Redis: a poison message restarts its actor, lands in dead
-letters after max_deliveries, and nothing else is lost or handled twice."""
+"""Supervision end to end on Redis: a poison message is retried (or restarts its actor,
+when ``on_error`` says so), lands in dead letters after max_deliveries, and nothing else
+is lost or handled twice."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 import trio
 
 from actors import Actor, ActorSystem, Supervisor, list_mailbox, stream_mailbox
+from actors._actor import Directive
 
 
 @attrs.frozen
@@ -21,7 +23,9 @@ class Work:
     poison: bool = False
 
 
-def make_system(url: str, kind: str) -> tuple[ActorSystem, list[int], list[int]]:
+def make_system(
+    url: str, kind: str, directive: Directive
+) -> tuple[ActorSystem, list[int], list[int]]:
     handled: list[int] = []
     attempts_of_poison: list[int] = []
 
@@ -29,6 +33,7 @@ def make_system(url: str, kind: str) -> tuple[ActorSystem, list[int], list[int]]
         mailbox = list_mailbox(f"work-{kind}") if kind == "list" else stream_mailbox(f"work-{kind}")
         max_deliveries = 3
         batch_size = 10
+        on_error = {ValueError: directive}
 
         async def receive(self, work: Work) -> None:
             if work.poison:
@@ -41,9 +46,10 @@ def make_system(url: str, kind: str) -> tuple[ActorSystem, list[int], list[int]]
     return system, handled, attempts_of_poison
 
 
+@pytest.mark.parametrize("directive", ["retry", "restart"])
 @pytest.mark.parametrize("kind", ["list", "stream"])
-async def test_poison_message_on_redis(redis_url: str, kind: str) -> None:
-    system, handled, poison_attempts = make_system(redis_url, kind)
+async def test_poison_message_on_redis(redis_url: str, kind: str, directive: Directive) -> None:
+    system, handled, poison_attempts = make_system(redis_url, kind, directive)
     messages = [Work(i, poison=(i == 25)) for i in range(100)]
     async with system:
         await system.tell_many(f"{kind}:work-{kind}", messages)
@@ -61,7 +67,9 @@ async def test_poison_message_on_redis(redis_url: str, kind: str) -> None:
     assert dead[0].failure.error_type == "ValueError"
     assert dead[0].failure.error == "poison 25"
     assert "raise ValueError" in dead[0].failure.traceback
-    assert sum(child.restarts for child in tree.children) == 2  # the 3rd failure dead-letters
+    # A retry never restarts; a restart does, but the 3rd failure dead-letters instead.
+    restarts = 0 if directive == "retry" else 2
+    assert sum(child.restarts for child in tree.children) == restarts
     assert (stats.depth, stats.pending, stats.dead) == (0, 0, 1)
 
 
@@ -73,6 +81,7 @@ ALWAYS_CRASHES = textwrap.dedent(
 
     class Doomed(Actor):
         mailbox = list_mailbox("doomed")
+        on_error = {RuntimeError: "restart"}  # the default, "retry", would not crash
 
         async def receive(self, n: int) -> None:
             raise RuntimeError("disk on fire")
