@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from actors import (
     Actor,
@@ -136,7 +135,7 @@ def test_a_bad_table_fails_at_registration_too() -> None:
     with pytest.raises(ConfigurationError, match="actor work: retry_backoff must be a Backoff"):
 
         @system.actor(list="work", retry_backoff=0.5)  # type: ignore[arg-type]
-        async def work(n: int) -> None: ...  # noqa: F811
+        async def work(n: int) -> None: ...
 
     class Late(Actor):
         mailbox = list_mailbox("late")
@@ -182,7 +181,7 @@ async def test_retry_keeps_the_instance_and_its_state_and_backs_off_per_message(
         start = trio.current_time()
         await system.tell_many(Counting, [1, 2, 3])
         with trio.fail_after(DEADLOCK):
-            while len(seen) < 5:  # noqa: ASYNC110  # the retries wait on the clock
+            while len(seen) < 5:  # the retries wait on the clock
                 await trio.sleep(0.5)
         await probe.drain()
         restarts = system.tree().children[0].restarts
@@ -203,7 +202,9 @@ async def test_retry_keeps_the_instance_and_its_state_and_backs_off_per_message(
     assert dead == []
 
 
-async def test_an_explicit_retry_keeps_its_own_delay(autojump_clock: trio.testing.MockClock) -> None:
+async def test_an_explicit_retry_keeps_its_own_delay(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     system = new_system()
     times: list[float] = []
 
@@ -216,7 +217,7 @@ async def test_an_explicit_retry_keeps_its_own_delay(autojump_clock: trio.testin
     async with run_test_system(system) as probe:
         await system.tell("explicit", 1)
         with trio.fail_after(DEADLOCK):
-            while len(times) < 2:  # noqa: ASYNC110
+            while len(times) < 2:
                 await trio.sleep(1)
         await probe.drain()
     assert times[1] - times[0] == pytest.approx(7.0)
@@ -310,7 +311,7 @@ async def test_restart_gives_a_fresh_instance_at_once_and_dead_letters_at_the_en
         start = trio.current_time()
         await system.tell_many(Fresh, [1, 2])
         with trio.fail_after(DEADLOCK):
-            while len(seen) < 4:  # noqa: ASYNC110
+            while len(seen) < 4:
                 await trio.sleep(0.01)
         await probe.drain()
         restarts = system.tree().children[0].restarts
@@ -400,7 +401,7 @@ async def test_stop_stops_the_instance_for_good_and_hands_the_message_back(
     async with run_test_system(system) as probe:
         await system.tell(Stopping, 7)
         with trio.fail_after(DEADLOCK):
-            while len(seen) < 2:  # noqa: ASYNC110
+            while len(seen) < 2:
                 await trio.sleep(0.01)
         await trio.sleep(60)  # time for any (wrong) restart
         await probe.drain()
@@ -436,7 +437,7 @@ async def test_escalate_fails_the_supervisor_at_once_and_its_parent_restarts_it(
     async with run_test_system(system) as probe:
         await system.tell(Escalating, 1)
         with trio.fail_after(DEADLOCK):
-            while len(seen) < 2:  # noqa: ASYNC110
+            while len(seen) < 2:
                 await trio.sleep(0.01)
         await probe.drain()
         tree = system.tree()
