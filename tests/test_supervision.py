@@ -15,7 +15,7 @@ from trio.testing import MockClock, wait_all_tasks_blocked
 
 from actors import Backoff, ConfigurationError, SupervisorError
 from actors._supervision import Supervisor, current_child_path
-from actors._tree import ChildInfo, ChildSpec, ChildState, Restart
+from actors._tree import ChildInfo, ChildSpec, ChildState, ExitDirective, Restart, direct
 
 # Virtual seconds after which a wait is a deadlock: on the autojump clock a stuck test
 # jumps straight here and fails with TooSlowError instead of hanging.
@@ -908,3 +908,73 @@ def test_children_lists_are_flattened_and_supervisors_become_specs() -> None:
     assert supervisor.children[3] == inner.spec()
     assert (inner.spec().restart, inner.spec().shutdown) == ("transient", 3.0)
     assert Supervisor().spec().shutdown == math.inf
+
+
+# -- crashes a child marks: a message's fault, stop, escalate --------------------------------
+
+
+def marked(directive: ExitDirective) -> Boom:
+    error = Boom(f"marked {directive}")
+    direct(error, directive)
+    return error
+
+
+async def test_a_crash_caused_by_a_message_restarts_at_once_and_leaves_the_backoff(
+    autojump_clock: MockClock,
+) -> None:
+    events: list[tuple[str, str]] = []
+    (a,) = workers(events, "a")
+    backoff = Backoff(min=1.0, max=8.0, jitter=0.0, reset_after=100.0)
+    supervisor = Supervisor([a.spec()], max_restarts=100, within=1.0, backoff=backoff)
+    async with trio.open_nursery() as nursery:
+        running = await start(nursery, supervisor)
+        assert await a.crash_and_wait() == pytest.approx(1.0)  # a plain crash: backoff
+        for _ in range(3):  # the message's fault: at once, and the backoff does not grow
+            crashed_at = trio.current_time()
+            up = a.next_up
+            a.crash(marked("restart"))
+            with trio.fail_after(DEADLOCK):
+                await up.wait()
+            assert a.up_times[-1] == crashed_at
+        assert await a.crash_and_wait() == pytest.approx(2.0)  # the next plain crash
+        await running.shutdown()
+
+
+@pytest.mark.parametrize("restart", ["permanent", "transient"])
+async def test_a_child_that_says_stop_is_not_restarted_whatever_its_restart_type(
+    autojump_clock: MockClock, restart: Restart
+) -> None:
+    events: list[tuple[str, str]] = []
+    a, b = workers(events, "a", "b", restart=restart)
+    supervisor = Supervisor(
+        [a.spec(), b.spec()], strategy="one_for_all", max_restarts=1, within=100.0
+    )
+    async with trio.open_nursery() as nursery:
+        running = await start(nursery, supervisor)
+        a.crash(marked("stop"))
+        await trio.sleep(60)
+        assert (a.incarnations, b.incarnations) == (1, 1)  # b was not touched either
+        states = [(c.name, c.state, c.restarts) for c in supervisor.tree().children]
+        assert states == [("a", ChildState.STOPPED, 0), ("b", ChildState.RUNNING, 0)]
+        # It counted toward the intensity: with max_restarts=1, one more is too many.
+        b.crash()
+        error = await running.failure()
+    assert error.child == "root/b" and isinstance(error.__cause__, Boom)
+
+
+async def test_a_child_that_escalates_fails_its_supervisor_at_once(
+    autojump_clock: MockClock,
+) -> None:
+    events: list[tuple[str, str]] = []
+    first, flaky = workers(events, "first", "flaky", restart="temporary")
+    supervisor = Supervisor([first.spec(), flaky.spec()], max_restarts=100, name="bank")
+    async with trio.open_nursery() as nursery:
+        running = await start(nursery, supervisor)
+        flaky.crash(marked("escalate"))
+        error = await running.failure()
+    assert flaky.incarnations == 1
+    assert error.child == "bank/flaky"
+    assert str(error.__cause__) == "marked escalate"
+    assert "escalated" in str(error)
+    assert only(events, "stopped") == ["first"]
+    assert supervisor.tree().state is ChildState.FAILED
