@@ -18,7 +18,7 @@ import sys
 import textwrap
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -172,10 +172,11 @@ class WorkLog:
 class Runtime:
     """``python -m actors run FILE --url URL`` as a child process we can kill."""
 
-    def __init__(self, file: Path, url: str, env: dict[str, str]) -> None:
+    def __init__(self, file: Path, url: str, env: dict[str, str], args: Sequence[str] = ()) -> None:
         self.file = file
         self.url = url
         self.env = env
+        self.args = tuple(args)  # more options for `run`, such as --workers 2
         self.process: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
         self._drain: threading.Thread | None = None
@@ -189,7 +190,7 @@ class Runtime:
         env = {k: v for k, v in os.environ.items() if k != "ACTORS_URL"}
         env.update(self.env)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "actors", "run", str(self.file), "--url", self.url],
+            [sys.executable, "-m", "actors", "run", str(self.file), "--url", self.url, *self.args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -224,10 +225,10 @@ class Runtime:
             self.process.send_signal(signal.SIGKILL)
         self._reap()
 
-    def terminate(self, timeout: float = 30.0) -> int:
-        """SIGTERM, then wait for the exit status."""
+    def terminate(self, timeout: float = 30.0, signum: int = signal.SIGTERM) -> int:
+        """SIGTERM (or ``signum``), then wait for the exit status."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
+        self.process.send_signal(signum)
         status = self.process.wait(timeout)
         self._reap()
         return status
