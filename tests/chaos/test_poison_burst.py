@@ -76,11 +76,13 @@ def test_a_poison_burst_with_the_defaults_costs_only_the_poison(
     runtime = Runtime(path, db_url, {"CHAOS_LOG": str(log.path), "CHAOS_KIND": kind}, args)
     try:
         runtime.start()
-        wait_for(
-            lambda: db.xlen("{jobs}:dead") >= count and sum(log.done().values()) >= count,
-            50,
-            "every good message handled and every poison one dead-lettered",
-        )
+
+        def finished() -> bool:
+            process = runtime.process
+            assert process is not None and process.poll() is None, runtime.stderr[-3000:]
+            return db.xlen("{jobs}:dead") >= count and sum(log.done().values()) >= count
+
+        wait_for(finished, 50, "every good message handled and every poison one dead-lettered")
         status = runtime.terminate(signum=signal.SIGINT)
     finally:
         runtime.stop_now()
