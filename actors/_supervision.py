@@ -423,7 +423,7 @@ class Supervisor:
             # The child asked not to be restarted, whatever its restart type. It is an
             # abnormal exit all the same, so it counts against the intensity.
             child.state = ChildState.STOPPED
-            _emit(logging.WARNING, "stop", child.path, f"{child.path} stopped for good")
+            _emit(logging.WARNING, "stop_for_good", child.path, f"{child.path} stopped for good")
             if not self._intensity.record(trio.current_time()):
                 await self._give_up(child, error)
         elif restart == "transient" and error is None:
