@@ -144,7 +144,8 @@ async def test_an_actor_crashing_while_the_store_is_out_of_memory_waits_it_out(
     transport = _OutOfMemory()
     seen: list[tuple[int, int]] = []
 
-    @system.actor(list="jobs")
+    # A crash (restart), not a retry: the restart's consumer must wait for memory too.
+    @system.actor(list="jobs", on_error={ValueError: "restart"})
     async def fragile(n: int, context: ActorContext) -> None:
         seen.append((n, context.message.attempt))
         if context.message.attempt == 1:
