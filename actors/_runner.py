@@ -42,6 +42,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._faults import is_wrong_type
+from ._groups import sole_error
 from ._outage import Outage
 from ._supervision import current_child_path
 from ._tree import direct
@@ -131,15 +132,30 @@ class ActorRun:
 
 @attrs.define
 class _Unsettled:
-    """Results to send (by target), deliveries to ack and to release, in that order."""
+    """Results to send (by target), deliveries to ack and to release, in that order;
+    and failed deliveries whose fate (retry or dead letter) is still to be stored."""
 
     outbox: dict[MailboxSpec, list[bytes]] = attrs.Factory(dict)
     handled: list[Delivery] = attrs.Factory(list)
     unstarted: list[Delivery] = attrs.Factory(list)
+    failed: list[_Failed] = attrs.Factory(list)
 
     @property
     def done(self) -> bool:
-        return not (self.outbox or self.handled or self.unstarted)
+        return not (self.outbox or self.handled or self.unstarted or self.failed)
+
+
+@attrs.define(eq=False)
+class _Failed:
+    """A delivery whose handler failed with ``error``, to be retried (after ``delay``,
+    or the actor's ``retry_backoff`` when None) or, at ``max_deliveries``, dead-lettered.
+    """
+
+    delivery: Delivery
+    envelope: Envelope
+    message_id: str
+    error: Exception
+    delay: float | None
 
 
 class _InstanceRunner:
@@ -330,9 +346,12 @@ class _InstanceRunner:
                 if isinstance(exc, trio.Cancelled):
                     self._cut_short = 1  # a stop gave up waiting for the handler
                 with trio.CancelScope(shield=True, deadline=self._write_deadline()):
+                    await self._store_fates(consumer)
                     await self._settle(consumer)
                 raise
             self._unsettled.unstarted.extend(batch[started:])
+            with trio.CancelScope(deadline=self._write_deadline()):
+                await self._store_fates(consumer)
             self._pace(started, trio.current_time() - begun)
         if not self._unsettled.done:  # a graceful stop: finish what the last batch owes
             await self._settle_at_stop(consumer)
@@ -423,7 +442,7 @@ class _InstanceRunner:
         unacked: handled but not acked, not handed back, or cut short. They are
         redelivered: to the next consumer of this name, or to another after the lease."""
         work = self._unsettled
-        left = len(work.handled) + len(work.unstarted) + self._cut_short
+        left = len(work.handled) + len(work.unstarted) + len(work.failed) + self._cut_short
         if work.outbox:
             logger.error(
                 "%s: dropped %d result(s) the store could not take before the stop",
@@ -461,36 +480,24 @@ class _InstanceRunner:
             )
             return False
         except Retry as fate:
-            attempts = await self._store(lambda: consumer.record_failure(delivery))
-            if attempts >= self.cls.max_deliveries:
-                await self._give_up(consumer, delivery, envelope, fate, attempts)
-            else:
-                delay = fate.delay
-                await self._store(lambda: consumer.retry_later(delivery, delay))
+            self._unsettled.failed.append(
+                _Failed(delivery, envelope, context.message.id, fate, fate.delay)
+            )
             return False
         except Exception as exc:
             directive = self.cls.directive_for(exc)
+            if directive == "retry":
+                # Akka's resume: this instance, state and all, goes on with the next
+                # message; the failure and the message's fate are stored at the end of
+                # the batch, with those of the batch's other failures.
+                self._unsettled.failed.append(
+                    _Failed(delivery, envelope, context.message.id, exc, None)
+                )
+                return False
             attempts = await self._store(lambda: consumer.record_failure(delivery))
             if attempts >= self.cls.max_deliveries:
                 # Whatever the directive: a message's attempts end here, not the actor.
                 await self._give_up(consumer, delivery, envelope, exc, attempts)
-                return False
-            if directive == "retry":
-                # Akka's resume: the message waits its backoff in the store (durable),
-                # and this instance, state and all, goes on with the next one.
-                delay = self.cls.retry_backoff.delay(attempts - 1)
-                logger.info(
-                    "%s: attempt %d of %d at message %s failed (%s: %s); retrying in %.3fs",
-                    self.path,
-                    attempts,
-                    self.cls.max_deliveries,
-                    context.message.id,
-                    type(exc).__qualname__,
-                    exc,
-                    delay,
-                    extra={"event": "retry", "path": self.path, "mailbox": str(self.spec)},
-                )
-                await self._store(lambda: consumer.retry_later(delivery, delay))
                 return False
             if directive != "restart":
                 # This instance will not take the message again (stop), or not soon
@@ -517,6 +524,56 @@ class _InstanceRunner:
             for box, payload in outgoing:
                 self._unsettled.outbox.setdefault(box, []).append(payload)
         return True
+
+    async def _store_fates(self, consumer: Consumer) -> None:
+        """Store the fates of the batch's failed messages, all at once: each records its
+        failure, then is scheduled again (durably, in the store) or, at
+        ``max_deliveries``, dead-lettered.
+
+        They run concurrently, so that a batch's failures cost about the round trips
+        of one, not two each: a burst of poison messages costs little more than the
+        messages themselves. A fate not stored (a stop's deadline cut it short) leaves
+        its message unacked: it comes back, its failure maybe not counted.
+
+        Raises:
+            TransportError: the store refused a write (an outage is waited out).
+        """
+        if not self._unsettled.failed:
+            return
+        try:
+            async with trio.open_nursery() as nursery:
+                for failed in list(self._unsettled.failed):
+                    nursery.start_soon(self._store_fate, consumer, failed)
+        except BaseExceptionGroup as group:
+            # One refusal is raised as itself, as it would be from the handler's task.
+            error = sole_error(group, Exception)
+            if error is None:
+                raise
+            raise error from None
+
+    async def _store_fate(self, consumer: Consumer, failed: _Failed) -> None:
+        delivery, error = failed.delivery, failed.error
+        attempts = await self._store(lambda: consumer.record_failure(delivery))
+        if attempts >= self.cls.max_deliveries:
+            await self._give_up(consumer, delivery, failed.envelope, error, attempts)
+        else:
+            delay = failed.delay
+            if delay is None:
+                delay = self.cls.retry_backoff.delay(attempts - 1)
+                logger.info(
+                    "%s: attempt %d of %d at message %s failed (%s: %s); retrying in %.3fs",
+                    self.path,
+                    attempts,
+                    self.cls.max_deliveries,
+                    failed.message_id,
+                    type(error).__qualname__,
+                    error,
+                    delay,
+                    extra={"event": "retry", "path": self.path, "mailbox": str(self.spec)},
+                )
+            retry_in = delay
+            await self._store(lambda: consumer.retry_later(delivery, retry_in))
+        self._unsettled.failed.remove(failed)
 
     async def _give_up(
         self,

@@ -6,8 +6,11 @@ costs those messages only. On the memory transport, with MockClock where time ma
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -27,7 +30,8 @@ from actors import (
     stream_mailbox,
 )
 from actors._actor import DEFAULT_RETRY_BACKOFF, Directive
-from actors.testing import run_test_system
+from actors.testing import RecordingTransport, run_test_system
+from transports import Consumer, Delivery, MailboxSpec
 
 DIRECTIVES: list[Directive] = ["retry", "restart", "stop", "escalate"]
 #: Virtual seconds after which a wait is a deadlock (MockClock jumps there and fails).
@@ -481,3 +485,59 @@ async def test_a_poison_burst_with_the_defaults_costs_only_the_poison(
     assert tree.state is ChildState.RUNNING and tree.children[0].restarts == 0
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert len(tracebacks) == count  # one per dead letter, none per attempt
+
+
+# -- what a batch's failures cost -----------------------------------------------------
+
+
+@attrs.define
+class _SlowFates(RecordingTransport):
+    """A store that takes ``latency`` (virtual) seconds to record each failure, and
+    counts how many such calls run at once at most."""
+
+    latency: float = 0.001
+    running: int = 0
+    most: int = 0
+
+    def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
+        return self._open(spec, name)
+
+    @asynccontextmanager
+    async def _open(self, spec: MailboxSpec, name: str) -> AsyncIterator[Consumer]:
+        async with self.inner.consumer(spec, name) as consumer:
+            record = consumer.record_failure
+
+            async def record_failure(delivery: Delivery) -> int:
+                self.running += 1
+                self.most = max(self.most, self.running)
+                try:
+                    await trio.sleep(self.latency)
+                    return await record(delivery)
+                finally:
+                    self.running -= 1
+
+            consumer.record_failure = record_failure  # type: ignore[method-assign]
+            yield consumer
+
+
+async def test_a_batchs_failures_are_stored_together_not_one_after_another(
+    autojump_clock: Any,
+) -> None:
+    """Poison messages in one batch: their failures are recorded concurrently, so the
+    batch waits about one store round trip for all of them, not one each."""
+    system = new_system()
+    transport = _SlowFates()
+    handled: list[int] = []
+
+    @system.actor(list="jobs", max_deliveries=1_000)
+    async def work(n: int) -> None:
+        if n % 2:
+            raise Poison(n)
+        handled.append(n)
+
+    async with system._running(transport):
+        await system.tell_many("jobs", list(range(20)))
+        while len(handled) < 10:
+            await trio.sleep(0.01)
+        # Batches grow from one message (pacing): 1, then up to 8, then the rest.
+        assert transport.most >= 4

@@ -522,6 +522,25 @@ async def test_stream_acks_ride_in_the_write_of_the_next_read(transport: RedisTr
     assert pending["pending"] == 1  # "c" only
 
 
+async def test_a_stream_fetch_fills_a_batch_of_due_retries_with_new_entries(
+    transport: RedisTransport,
+) -> None:
+    """Due retries come first, and new entries fill the rest of the batch: a burst of
+    failing messages must not break the drain into batches of a few retries each."""
+    spec = MailboxSpec("stream", "filled", lease=LEASE)
+    async with transport.consumer(spec, "w1") as consumer:
+        await transport.send(spec, [b"a", b"b"])
+        first = list(await consumer.fetch(2))
+        await transport.send(spec, [f"n{i}".encode() for i in range(8)])
+        for delivery in first:
+            await consumer.record_failure(delivery)
+            await consumer.retry_later(delivery, 0)
+        await trio.sleep(0.01)  # due
+        batch = await fetch_within(consumer, 10, LEASE / 4)
+    assert [d.payload for d in batch] == [b"a", b"b", *(f"n{i}".encode() for i in range(8))]
+    assert [d.attempt for d in batch[:2]] == [2, 2]
+
+
 async def test_stream_entries_read_behind_a_failed_ack_are_read_again(
     transport: RedisTransport,
 ) -> None:
