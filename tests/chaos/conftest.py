@@ -25,7 +25,7 @@ from typing import Any
 import attrs
 import pytest
 import redis
-from conftest import wait_for as wait_for  # the chaos tests import it from here
+from conftest import PrivateRedis, wait_for as wait_for  # the chaos tests import it from here
 
 from actors import ChildInfo, ChildState
 from actors._codec import encode
@@ -274,3 +274,17 @@ def feed(db: redis.Redis, kind: str, ids: Iterable[int], name: str = "jobs") -> 
         for payload in payloads:
             pipe.xadd(name, {"message": payload})
         pipe.execute()
+
+
+@pytest.fixture
+def db_url(private_redis: PrivateRedis) -> str:
+    """The URL of a private redis-server of the test's own."""
+    return private_redis().url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[redis.Redis]:
+    """A plain redis-py client of :func:`db_url`'s server, to look at what is stored."""
+    client = redis.Redis.from_url(db_url)
+    yield client
+    client.close()

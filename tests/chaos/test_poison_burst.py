@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import signal
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-from conftest import PrivateRedis
 
 from .conftest import Runtime, WorkLog, feed, wait_for
 
@@ -41,18 +39,6 @@ POISON_SYSTEM = textwrap.dedent(
         os.write(LOG, f"done {n} {os.getpid()} {time.time():.6f}\\n".encode())
     """
 )
-
-
-@pytest.fixture
-def db_url(private_redis: PrivateRedis) -> str:
-    return private_redis().url
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(db_url)
-    yield client
-    client.close()
 
 
 def dead_letters(db: redis.Redis) -> list[dict[bytes, bytes]]:

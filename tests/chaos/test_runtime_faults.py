@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 import trio
-from conftest import PrivateRedis
 
 from actors import ActorSystem, list_mailbox, stream_mailbox
 
@@ -21,18 +19,6 @@ from .conftest import Report, Runtime, Tally, WorkLog, failed_nodes, feed, wait_
 pytestmark = pytest.mark.chaos
 
 LEASE = 1.0
-
-
-@pytest.fixture
-def db_url(private_redis: PrivateRedis) -> str:
-    return private_redis().url
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(db_url)
-    yield client
-    client.close()
 
 
 def _id_of(payload: bytes) -> int:

@@ -10,7 +10,6 @@ import re
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,18 +22,6 @@ from actors import Actor, ActorSystem, AskTimeout, TransportError, list_mailbox,
 from .conftest import Report, Runtime, Tally, WorkLog, failed_nodes, feed, wait_for
 
 pytestmark = pytest.mark.chaos
-
-
-@pytest.fixture
-def db_url(private_redis: PrivateRedis) -> str:
-    return private_redis().url
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(db_url)
-    yield client
-    client.close()
 
 
 def _ids_in(db: redis.Redis, key: str) -> list[int]:
