@@ -1,9 +1,8 @@
-"""What the Redis consumers share: key names, lifecycle, blocking reads, dead letters."""
+"""What the Redis consumers share: lifecycle, blocking reads, dead letters."""
 
 from __future__ import annotations
 
 import enum
-import hashlib
 import logging
 import math
 import re
@@ -29,11 +28,12 @@ from ._client import DedicatedConnection
 from ._connection import Connection, pack
 from ._errors import command_error
 from ._scripts import DEAD_LETTER
+from .keys import Keys, digest
 
 if TYPE_CHECKING:
     from ._transport import RedisTransport
 
-__all__ = ["ConsumerState", "Keys", "RedisConsumer", "digest"]
+__all__ = ["ConsumerState", "RedisConsumer"]
 
 logger = logging.getLogger("transports.redis")
 
@@ -46,40 +46,8 @@ MAX_BLOCK = 5.0
 _BLOCK_GRACE = 10.0  # how much longer than its own timeout a blocking reply may take
 _CLOSE_TIMEOUT = 2.0  # the longest the last words of a closing consumer may take
 
-# What a script's type check (``wrong_type`` in _scripts.py) says, within its reply.
+# What a script's type check (``wrong_type`` in lua/prelude.lua) says, within its reply.
 _NAMED_KEY = re.compile(r"WRONGTYPE key '.*' holds a \w+, not a \w+")
-
-
-def digest(payload: bytes) -> str:
-    """The failure-count key of a list message: the SHA-1 of its payload, in hex.
-
-    A Lua script computes the same with ``redis.sha1hex``.
-    """
-    return hashlib.sha1(payload, usedforsecurity=False).hexdigest()
-
-
-class Keys:
-    """The keys of one mailbox: the mailbox itself is the bare name, the rest share ``{name}``."""
-
-    __slots__ = ("closed", "consumers", "dead", "delayed", "epochs", "failures", "mailbox", "tag")
-
-    def __init__(self, name: str) -> None:
-        self.mailbox = name
-        self.tag = f"{{{name}}}"
-        self.dead = f"{self.tag}:dead"
-        self.failures = f"{self.tag}:failures"
-        self.delayed = f"{self.tag}:delayed"
-        self.consumers = f"{self.tag}:consumers"
-        self.closed = f"{self.tag}:closed"
-        self.epochs = f"{self.tag}:epochs"
-
-    def delayed_in(self, group: str) -> str:
-        """The retries of a stream group, scored by due time."""
-        return f"{self.tag}:delayed:{group}"
-
-    def processing(self, consumer: str) -> str:
-        """The processing list of ``consumer`` (list mailboxes)."""
-        return f"{self.tag}:processing:{consumer}"
 
 
 class ConsumerState(enum.Enum):

@@ -10,7 +10,7 @@ from typing import Any
 import trio
 
 from .._base import Delivery
-from ._consumer import RedisConsumer, digest
+from ._consumer import RedisConsumer
 from ._scripts import (
     LIST_ACK,
     LIST_CLOSE,
@@ -20,6 +20,7 @@ from ._scripts import (
     LIST_TAKE,
     RECORD_FAILURE,
 )
+from .keys import digest
 
 __all__ = ["ListConsumer", "ListDelivery"]
 

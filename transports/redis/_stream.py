@@ -13,6 +13,7 @@ from transports._exceptions import CommandError
 from .._base import Delivery
 from ._consumer import RAW, RedisConsumer
 from ._scripts import RECORD_FAILURE, STREAM_RENEW, STREAM_RETRY, STREAM_TAKE
+from .keys import stream_field
 
 __all__ = ["StreamConsumer", "entry_payload"]
 
@@ -267,7 +268,7 @@ class StreamConsumer(RedisConsumer):
         ids = [raw_id.decode() for raw_id, _ in entries]
         failures: list[Any] = []
         if self._has_failures:
-            fields = [f"{self._group}:{entry_id}" for entry_id in ids]
+            fields = [stream_field(self._group, entry_id) for entry_id in ids]
             failures = await self._client.execute_command(
                 b"HMGET", self._keys.failures, *fields, **RAW
             )
@@ -310,7 +311,7 @@ class StreamConsumer(RedisConsumer):
     # -- acks and fates ---------------------------------------------------------------
 
     def _failure_field(self, delivery: Delivery) -> str:
-        return f"{self._group}:{delivery.id}"
+        return stream_field(self._group, delivery.id)
 
     def _forget(self, delivery: Delivery) -> None:
         self._held.pop(delivery.id, None)
@@ -342,7 +343,7 @@ class StreamConsumer(RedisConsumer):
         commands: list[tuple[Any, ...]] = [(b"XACK", keys.mailbox, self._group, *ids)]
         failed = [d.id for d in deliveries if d.id in self._failed or d.attempt > 1]
         if failed:
-            fields = [f"{self._group}:{entry_id}" for entry_id in failed]
+            fields = [stream_field(self._group, entry_id) for entry_id in failed]
             commands.append((b"HDEL", keys.failures, *fields))
         return commands
 

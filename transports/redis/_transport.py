@@ -1,26 +1,7 @@
 """RedisTransport: list, stream and pub/sub mailboxes in Redis, at-least-once where durable.
 
-Keys of a mailbox called ``name`` (all but the first share the hash tag ``{name}``,
-so a mailbox lives on one cluster slot):
-
-==============================  ==========================================================
-``name``                        the mailbox: a list, a stream or a channel. Any client
-                                can ``RPUSH name '{"id":1}'`` or ``XADD name * id 1``.
-``{name}:dead``                 dead letters (stream: payload, reason, actor, error_type,
-                                error, traceback, attempts, dead_at; for a stream entry
-                                written with fields of its own, each of them too, as
-                                ``entry:<field>``, which replay writes back)
-``{name}:failures``             hash: failed attempts per message (list: SHA-1 of the
-                                payload; stream: ``<group>:<entry id>``)
-``{name}:delayed``              zset: retries, scored by due time (ms, server clock)
-``{name}:processing:<consumer>`` list: what a list consumer holds until it acks
-``{name}:consumers``            zset: list consumer -> last heartbeat (ms, server clock)
-``{name}:closed``               set: list consumers that closed after counting their
-                                unacked messages as failed
-``{name}:epochs``               hash: list consumer -> the epoch it registered (at open
-                                and at each resync; a takeover drops it), ``<consumer>
-                                ack`` -> the id of its last ack made, and ``{next}``
-==============================  ==========================================================
+Keys: one schema, in :mod:`transports.redis.keys` (the keys of a mailbox called
+``name``, all but the first sharing the hash tag ``{name}``, and of the node registry).
 """
 
 from __future__ import annotations
@@ -62,12 +43,13 @@ from ._client import Redis
 from ._cluster import RedisCluster
 from ._cluster_parts import republish_sharded
 from ._connection import pack
-from ._consumer import RAW, ConsumerContext, Keys, RedisConsumer
+from ._consumer import RAW, ConsumerContext, RedisConsumer
 from ._errors import command_error
 from ._list import ListConsumer
 from ._multi_url import client_from_url
-from ._scripts import ANNOUNCE, NODES, REPLAY, STATS
+from ._scripts import ANNOUNCE, NODES as LIVE_NODES, REPLAY, STATS
 from ._stream import StreamConsumer
+from .keys import NODES, NODES_EXPIRY, Keys
 
 __all__ = ["RedisTransport"]
 
@@ -77,8 +59,6 @@ _CONSUMERS: dict[str, type[RedisConsumer]] = {
     "pubsub": ChannelConsumer,
 }
 _REPLAY_BATCH = 500
-_NODES = "{actors:nodes}"
-_NODES_EXPIRY = "{actors:nodes}:expiry"
 
 
 class TransportState(enum.Enum):
@@ -99,7 +79,7 @@ class RedisTransport(Transport):
     lists (at-most-once with ``at_most_once``), stream mailboxes at-least-once
     through consumer groups, pub/sub at-most-once. See :class:`ListConsumer`,
     :class:`StreamConsumer` and :class:`ChannelConsumer` for the details, and
-    this module's docstring for the keys. Every method raises ``actors`` errors
+    :mod:`transports.redis.keys` for the keys. Every method raises ``actors`` errors
     only (:class:`~actors._exceptions.TransportError` and its subclasses when the
     server fails); after a restart of the server, the next call reconnects. A key
     of a mailbox that holds another type fails a consumer's calls with a
@@ -401,9 +381,8 @@ class RedisTransport(Transport):
         ``info``; None removes it. While another instance's record of ``node`` is live
         (with a record other than ``replacing``), change nothing and return that holder.
 
-        Nodes live in the hash ``{actors:nodes}`` (node -> JSON of info, ``seen_at``
-        and ``instance``), their expiry (server clock) in the zset
-        ``{actors:nodes}:expiry``.
+        Nodes live in the hash :data:`~transports.redis.keys.NODES`, their expiry
+        (server clock) in the zset :data:`~transports.redis.keys.NODES_EXPIRY`.
 
         Raises:
             ConfigurationError: ``info`` is not JSON-able.
@@ -422,12 +401,12 @@ class RedisTransport(Transport):
         try:
             held = await ANNOUNCE(
                 self._client,
-                [_NODES, _NODES_EXPIRY],
+                [NODES, NODES_EXPIRY],
                 [node, value, ttl_ms, instance, *_replacing(replacing)],
             )
         except AuthenticationError as exc:
             # NOPERM names no key: say which one the user may not touch.
-            raise AuthenticationError(f"node registry {_NODES}: {exc}") from exc
+            raise AuthenticationError(f"node registry {NODES}: {exc}") from exc
         if not held:
             return None
         # A record we cannot read (another program's) still holds the name.
@@ -441,7 +420,7 @@ class RedisTransport(Transport):
             ClosedError: the transport is closed.
         """
         self._check_open()
-        flat = await NODES(self._client, [_NODES, _NODES_EXPIRY], [])
+        flat = await LIVE_NODES(self._client, [NODES, NODES_EXPIRY], [])
         found = [
             node
             for index in range(0, len(flat) - 1, 2)
