@@ -26,11 +26,12 @@ from actors._exceptions import (
     TransportError,
 )
 from transports import Failure, MailboxSpec
-from transports.redis import Redis, RedisTransport, _transport, from_url
+from transports.redis import Redis, RedisTransport, _scripts, from_url
 from transports.redis._connection import Connection
 from transports.redis._consumer import RAW
 from transports.redis._list import ListConsumer
-from transports.redis._scripts import LIST_TAKE, Script
+from transports.redis._list_scripts import LIST_TAKE
+from transports.redis._scripts import Script
 from transports.redis._stream import StreamConsumer
 
 LEASE = 0.5
@@ -164,17 +165,17 @@ async def test_replaying_all_leaves_the_letters_made_meanwhile(
     async with transport.consumer(spec, "worker") as consumer:
         [delivery] = await consumer.fetch(10)
         await consumer.dead_letter(delivery, Failure("poison"))
-    replay, again = _transport.REPLAY, 3
+    replay, again = _scripts.replay, 3
 
-    async def replay_and_die_again(*args: Any) -> Any:  # as a fast actor would
+    async def replay_and_die_again(*args: Any, **kwargs: Any) -> Any:  # as a fast actor would
         nonlocal again
-        replayed = await replay(*args)
+        replayed = await replay(*args, **kwargs)
         if again:
             again -= 1
             await transport.client.xadd("{orders}:dead", {"payload": "poison", "reason": "x"})
         return replayed
 
-    monkeypatch.setattr(_transport, "REPLAY", replay_and_die_again)
+    monkeypatch.setattr(_scripts, "replay", replay_and_die_again)
     with trio.fail_after(10):
         assert await transport.replay_dead_letters(spec) == 1
     assert len(await transport.dead_letters(spec)) == 1

@@ -26,7 +26,8 @@ from transports import Failure, MailboxSpec
 from transports.memory import MemoryTransport
 from transports.redis import RedisTransport
 from transports.redis._consumer import RedisConsumer
-from transports.redis._scripts import LIST_TAKE, Script
+from transports.redis._list_scripts import LIST_TAKE
+from transports.redis._scripts import Script
 
 LEASE = 0.5
 

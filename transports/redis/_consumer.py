@@ -27,7 +27,7 @@ from .._base import Consumer, Delivery, Failure, MailboxSpec
 from ._client import DedicatedConnection
 from ._connection import Connection, pack
 from ._errors import command_error
-from ._scripts import DEAD_LETTER
+from ._scripts import dead_letter
 from .keys import Keys, digest
 
 if TYPE_CHECKING:
@@ -317,10 +317,6 @@ class RedisConsumer(Consumer):
         """The field of ``delivery`` in ``{name}:failures`` ('' when none is kept)."""
         return digest(delivery.payload)
 
-    def _ack_key(self) -> str:
-        """The key the dead-letter and retry scripts ack from."""
-        return self._keys.mailbox
-
     def _forget(self, delivery: Delivery) -> None:
         """Stop tracking ``delivery`` locally (it was acked one way or another)."""
 
@@ -357,30 +353,26 @@ class RedisConsumer(Consumer):
             TransportError: the store failed; the message stays unacked.
             ClosedError: the consumer or its transport is closed.
         """
-        keys = self._keys
-        group = self._spec.group_name if self.kind == "stream" else ""
-        entry = delivery.id if self.kind == "stream" else ""
-        args: list[str | bytes | int] = [
-            self.kind,
-            self._failure_field(delivery),
-            delivery.attempt,
-            delivery.payload,
-            failure.reason,
-            failure.actor,
-            failure.error_type,
-            failure.error,
-            failure.traceback,
-            group,
-            entry,
-            "" if self._spec.dead_maxlen is None else self._spec.dead_maxlen,
-            # A list message taken over meanwhile (its lease lapsed) is not buried.
-            "1" if self.kind == "list" and self._spec.durable else "0",
-        ]
-        dead_id = await self._guarded(
-            lambda: DEAD_LETTER(self._client, [keys.dead, keys.failures, self._ack_key()], args)
+        stream = self.kind == "stream"
+        dead_id: str | None = await self._guarded(
+            lambda: dead_letter(
+                self._client,
+                self._keys,
+                kind=self.kind,
+                consumer=self._name,
+                field=self._failure_field(delivery),
+                attempt=delivery.attempt,
+                payload=delivery.payload,
+                failure=failure,
+                group=self._spec.group_name if stream else "",
+                entry_id=delivery.id if stream else "",
+                maxlen=self._spec.dead_maxlen,
+                # A list message taken over meanwhile (its lease lapsed) is not buried.
+                held=self.kind == "list" and self._spec.durable,
+            )
         )
         self._forget(delivery)
-        return dead_id.decode() if isinstance(dead_id, bytes) else None
+        return dead_id
 
     async def retry_later(self, delivery: Delivery, delay: float) -> None:
         """Ack ``delivery`` now and deliver it again in ``delay`` seconds.

@@ -10,16 +10,10 @@ from typing import Any
 import trio
 
 from .._base import Delivery
+from . import _list_scripts as scripts
 from ._consumer import RedisConsumer
-from ._scripts import (
-    LIST_ACK,
-    LIST_CLOSE,
-    LIST_HEARTBEAT,
-    LIST_RELEASE,
-    LIST_RETRY,
-    LIST_TAKE,
-    RECORD_FAILURE,
-)
+from ._list_scripts import ListAck
+from ._scripts import record_failure
 from .keys import digest
 
 __all__ = ["ListConsumer", "ListDelivery"]
@@ -226,17 +220,13 @@ class ListConsumer(RedisConsumer):
         }
 
     async def _heartbeat(self) -> None:
-        await LIST_HEARTBEAT(self._client, [self._keys.consumers], [self._name])
+        await scripts.list_heartbeat(self._client, self._keys, consumer=self._name)
 
     async def _teardown(self) -> None:
         if not self._durable:
             return
-        args: list[Any] = [self._name]
-        for payload, attempt in self._held.attempts():
-            args += [payload, attempt]
-        keys = self._keys
-        closing = [keys.failures, keys.closed, keys.epochs, self._processing, keys.mailbox]
-        await LIST_CLOSE(self._client, closing, args)
+        held = self._held.attempts()
+        await scripts.list_close(self._client, self._keys, consumer=self._name, held=held)
 
     async def _guarded(self, call: Callable[[], Awaitable[Any]]) -> Any:
         try:
@@ -269,30 +259,18 @@ class ListConsumer(RedisConsumer):
         messages, then ``lookup``."""
         now = trio.current_time()
         maintain = self._durable and now >= self._next_maintenance
-        keys = self._keys
         lost = self._lost
-        reply = await LIST_TAKE(
+        reply = await scripts.list_take(
             self._client,
-            [
-                keys.mailbox,
-                self._processing,
-                keys.failures,
-                keys.delayed,
-                keys.consumers,
-                keys.closed,
-                keys.epochs,
-            ],
-            [
-                count,
-                "1" if self._durable else "0",
-                round(self._lease * 1000),
-                "1" if maintain else "0",
-                leftovers,
-                self._name,
-                keys.processing(""),
-                *self._ack_args(ack),
-                *lookup,
-            ],
+            self._keys,
+            consumer=self._name,
+            count=count,
+            durable=self._durable,
+            lease_ms=round(self._lease * 1000),
+            maintain=maintain,
+            leftovers=leftovers,
+            ack=self._list_ack(ack),
+            lookup=lookup,
         )
         items, left, counts, wait, acked, epoch = reply
         if acked == 0:
@@ -432,11 +410,16 @@ class ListConsumer(RedisConsumer):
         return reply, failures, waiting
 
     async def _retry(self, delivery: Delivery, milliseconds: int) -> None:
-        token = secrets.token_hex(8)
-        keys = [self._keys.delayed, self._processing]
         # Nothing is scheduled if the message was taken over meanwhile (its lease lapsed).
-        held = "1" if self._durable else "0"
-        await LIST_RETRY(self._client, keys, [token, milliseconds, delivery.payload, held])
+        await scripts.list_retry(
+            self._client,
+            self._keys,
+            consumer=self._name,
+            token=secrets.token_hex(8),
+            delay_ms=milliseconds,
+            payload=delivery.payload,
+            held=self._durable,
+        )
 
     def _retry_due(self, when: float) -> None:
         self._next_due = min(self._next_due, when)
@@ -446,9 +429,6 @@ class ListConsumer(RedisConsumer):
     def _forget(self, delivery: Delivery) -> None:
         if self._durable and self._held.remove(delivery):
             self._failed.discard(delivery.payload)
-
-    def _ack_key(self) -> str:
-        return self._processing
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         """Remove the deliveries from the processing list and forget their failure counts.
@@ -466,8 +446,8 @@ class ListConsumer(RedisConsumer):
         if not deliveries:
             await trio.lowlevel.checkpoint()
             return
-        keys, args = self._ack_keys(), [self._name, *self._ack_args(deliveries)]
-        if await self._guarded(lambda: LIST_ACK(self._client, keys, args)) == 0:
+        made = self._list_ack(deliveries)
+        if await self._guarded(lambda: self._ack_script(made)) == 0:
             await self._ack_each(deliveries)
         else:
             self._acked(deliveries)
@@ -477,26 +457,27 @@ class ListConsumer(RedisConsumer):
         went back to the list) or lost track of its processing list. Ack payload by
         payload what is there; the next take resyncs."""
         self._lose_track()
-        args = [self._name, *self._ack_args(deliveries)]  # the form "each" now
-        await self._guarded(lambda: LIST_ACK(self._client, self._ack_keys(), args))
+        made = self._list_ack(deliveries)  # the form "each" now
+        await self._guarded(lambda: self._ack_script(made))
         self._acked(deliveries)
 
-    def _ack_keys(self) -> list[str]:
-        return [self._processing, self._keys.failures, self._keys.epochs]
+    async def _ack_script(self, ack: ListAck) -> int:
+        return await scripts.list_ack(self._client, self._keys, consumer=self._name, ack=ack)
 
-    def _ack_args(self, deliveries: Sequence[Delivery]) -> list[Any]:
-        """The acks' arguments of LIST_TAKE and LIST_ACK: by count (form ``all``) when
-        ``deliveries`` are all this consumer holds and it knows its processing list,
-        else payload by payload (``each``)."""
+    def _list_ack(self, deliveries: Sequence[Delivery]) -> ListAck:
+        """The ack of LIST_TAKE or LIST_ACK: by count (form ``all``) when ``deliveries``
+        are all this consumer holds and it knows its processing list, else payload by
+        payload (``each``)."""
         if not deliveries:
-            return [self._epoch, "", "", 0, 0]
+            return ListAck(self._epoch)
         known = self._failed
-        fields = {digest(d.payload) for d in deliveries if d.attempt > 1 or d.payload in known}
-        head = [self._epoch, "all", self._ack_id(deliveries), len(fields), len(deliveries)]
+        fields = [digest(d.payload) for d in deliveries if d.attempt > 1 or d.payload in known]
+        unique = list(dict.fromkeys(fields))
+        ack_id = self._ack_id(deliveries)
         if self._epoch and not self._resync and not self._ready and self._held.are_all(deliveries):
-            return [*head, *fields]
-        head[1] = "each"
-        return [*head, *fields, *(delivery.payload for delivery in deliveries)]
+            return ListAck(self._epoch, "all", ack_id, unique, len(deliveries))
+        payloads = [delivery.payload for delivery in deliveries]
+        return ListAck(self._epoch, "each", ack_id, unique, len(deliveries), payloads)
 
     def _ack_id(self, deliveries: Sequence[Delivery]) -> str:
         """The id of an ack of ``deliveries``: that of the same ack whose outcome is
@@ -522,7 +503,8 @@ class ListConsumer(RedisConsumer):
         deliveries = self._holding(deliveries)
         if not deliveries:
             return []
-        return [LIST_ACK.command(self._ack_keys(), [self._name, *self._ack_args(deliveries)])]
+        made = self._list_ack(deliveries)
+        return [scripts.list_ack_command(self._keys, consumer=self._name, ack=made)]
 
     def _acks_done(self, deliveries: Sequence[Delivery], replies: Sequence[Any]) -> bool:
         if replies and replies[0] == 0:  # the ack by count was refused
@@ -564,9 +546,12 @@ class ListConsumer(RedisConsumer):
         if not self._durable or not deliveries:
             await trio.lowlevel.checkpoint()
             return
-        keys = [self._processing, self._keys.mailbox]
         payloads = [delivery.payload for delivery in deliveries]
-        await self._guarded(lambda: LIST_RELEASE(self._client, keys, payloads))
+        await self._guarded(
+            lambda: scripts.list_release(
+                self._client, self._keys, consumer=self._name, payloads=payloads
+            )
+        )
         for delivery in deliveries:
             self._forget(delivery)
 
@@ -583,7 +568,10 @@ class ListConsumer(RedisConsumer):
         if self._durable:
             self._failed.add(delivery.payload)
         field = digest(delivery.payload)
-        count = await self._guarded(
-            lambda: RECORD_FAILURE(self._client, [self._keys.failures], [field, delivery.attempt])
+        return int(
+            await self._guarded(
+                lambda: record_failure(
+                    self._client, self._keys, field=field, attempt=delivery.attempt
+                )
+            )
         )
-        return int(count)

@@ -1,7 +1,13 @@
-"""The Lua scripts of the mailboxes, and :class:`Script`, which runs one by its SHA1.
+"""The Lua scripts of the mailboxes, :class:`Script`, which runs one by its SHA1, and
+one typed function per script, which names its keys and arguments.
 
 Each script's Lua lives in ``lua/<name>.lua`` beside this module; the functions
-they share, in ``lua/prelude.lua``, come first in every script.
+they share, in ``lua/prelude.lua``, come first in every script. The wrapper
+functions (here for the scripts of every kind and of the transport, in
+``_list_scripts.py`` and ``_stream_scripts.py`` for the others) are the only code
+that knows a script's ``KEYS`` and ``ARGV`` order (tests/test_scripts.py checks
+that each passes every index its script reads); the keys come from
+:mod:`transports.redis.keys`.
 
 Every multi-step change of a mailbox runs as one script, so it is atomic and
 costs one round trip. Scripts read the time with ``TIME`` (the server's clock),
@@ -26,15 +32,32 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis.client import NEVER_DECODE
 
 from transports._exceptions import CommandError
 
+from .._base import Failure
 from ._client import DedicatedConnection, Redis
+from .keys import NODES as _NODES, NODES_EXPIRY as _NODES_EXPIRY, Keys
 
-__all__ = ["Script"]
+__all__ = [
+    "Arg",
+    "Replayed",
+    "Script",
+    "announce",
+    "dead_letter",
+    "flag",
+    "live_nodes",
+    "load",
+    "record_failure",
+    "replay",
+    "stats",
+]
+
+Arg = str | bytes | int | float
+"""What a script's argument may be (sent as a bulk string)."""
 
 
 def _read(name: str) -> str:
@@ -53,15 +76,14 @@ class Script:
     Replies are raw RESP values with bulk strings as ``bytes``.
     """
 
-    __slots__ = ("sha", "source")
+    __slots__ = ("name", "sha", "source")
 
-    def __init__(self, body: str) -> None:
+    def __init__(self, body: str, name: str = "") -> None:
+        self.name = name
         self.source = _PRELUDE + body
         self.sha = hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
 
-    def command(
-        self, keys: Sequence[str | bytes], args: Sequence[str | bytes | int | float]
-    ) -> tuple[Any, ...]:
+    def command(self, keys: Sequence[str | bytes], args: Sequence[Arg]) -> tuple[Any, ...]:
         """The ``EVALSHA`` command, to pipeline with others (a ``NOSCRIPT`` error reply
         means the server lacks the script: run it with :meth:`__call__` then)."""
         return (b"EVALSHA", self.sha, len(keys), *keys, *args)
@@ -70,7 +92,7 @@ class Script:
         self,
         client: Redis | DedicatedConnection,
         keys: Sequence[str | bytes],
-        args: Sequence[str | bytes | int | float],
+        args: Sequence[Arg],
     ) -> Any:
         """Run the script; EVAL (which caches it) after a NOSCRIPT reply.
 
@@ -91,71 +113,188 @@ class Script:
         )
 
 
-def _load(name: str) -> Script:
+def load(name: str) -> Script:
     """The script of ``lua/<name>.lua``."""
-    return Script("\n" + _read(name))
+    return Script("\n" + _read(name), name)
 
 
-LIST_TAKE = _load("list_take")
-"""Ack the last batch, move due retries back, take over dead consumers, and move up
-to ``count`` messages.
+def flag(value: bool) -> str:
+    """A boolean argument of a script: ``"1"`` or ``"0"``."""
+    return "1" if value else "0"
 
-The ack's form ``all`` (the consumer acks everything its processing list holds)
-costs O(1): no payloads travel. It applies only while the consumer's epoch in
-``{name}:epochs`` is the one it registered (at open and at every resync), which
-a takeover of its processing list removes, and the list has the expected length;
-otherwise the script stops there, and says the ack was refused (0): the consumer
-acks payload by payload, then resyncs.
-"""
 
-LIST_HEARTBEAT = _load("list_heartbeat")
-"""Mark the consumer ``ARGV[1]`` alive now in ``{name}:consumers``."""
+# -- failures and dead letters, of every kind -------------------------------------------
 
-LIST_CLOSE = _load("list_close")
-"""Count the attempts of the messages still held as failed, hand what was never handed
-out back to the list, mark the name closed, and drop its epoch; return how many went
-back."""
-
-RECORD_FAILURE = _load("record_failure")
+RECORD_FAILURE = load("record_failure")
 """Failures of one message := max(failures, attempt); return it."""
 
-DEAD_LETTER = _load("dead_letter")
+
+async def record_failure(client: Redis, keys: Keys, *, field: str, attempt: int) -> int:
+    """Raise the failure count of ``field`` in ``{name}:failures`` to ``attempt`` (if
+    below); return the count.
+
+    Raises:
+        CommandError: the script failed.
+        TransportError: the client failed.
+    """
+    return int(await RECORD_FAILURE(client, [keys.failures], [field, attempt]))
+
+
+DEAD_LETTER = load("dead_letter")
 """Append to ``{name}:dead`` (keeping the newest ``dead_maxlen``), ack, and forget the
 failure count, atomically; return the dead letter's id, or 0 (and nothing done) when an
 at-least-once list consumer no longer holds the message."""
 
-LIST_RETRY = _load("list_retry")
-"""Ack a list message and schedule it in ``{name}:delayed``; 0 (and nothing done) when
-an at-least-once consumer no longer holds it."""
 
-LIST_ACK = _load("list_ack")
-"""Remove acked messages from the processing list and forget their failure counts:
-by count (form ``all``, see LIST_TAKE; 0 when refused) or payload by payload."""
+async def dead_letter(
+    client: Redis,
+    keys: Keys,
+    *,
+    kind: str,
+    consumer: str,
+    field: str,
+    attempt: int,
+    payload: bytes,
+    failure: Failure,
+    group: str,
+    entry_id: str,
+    maxlen: int | None,
+    held: bool,
+) -> str | None:
+    """Dead-letter a message of a mailbox of ``kind`` (see DEAD_LETTER).
 
-LIST_RELEASE = _load("list_release")
-"""Move held messages back to the head of the list, in order."""
+    ``field``: its failure count ('' when none is kept); ``group`` and ``entry_id``:
+    the stream entry to ack ('' otherwise); ``maxlen``: how many dead letters to
+    keep (None: all); ``held``: ``consumer``'s processing list holds it (an
+    at-least-once list), which it leaves, else the mailbox does. Returns the dead
+    letter's id, or None when ``held`` and the message is no longer there.
 
-STREAM_RETRY = _load("stream_retry")
-"""Hand pending entries to the pseudo-consumer ``{delayed}`` until they fall due."""
+    Raises:
+        CommandError: the script failed.
+        TransportError: the client failed.
+    """
+    source = keys.processing(consumer) if held else keys.mailbox
+    reply = await DEAD_LETTER(
+        client,
+        [keys.dead, keys.failures, source],
+        [
+            kind,
+            field,
+            attempt,
+            payload,
+            failure.reason,
+            failure.actor,
+            failure.error_type,
+            failure.error,
+            failure.traceback,
+            group,
+            entry_id,
+            "" if maxlen is None else maxlen,
+            flag(held),
+        ],
+    )
+    return reply.decode() if isinstance(reply, bytes) else None
 
-STREAM_TAKE = _load("stream_take")
-"""Read own history, deliver due retries, claim idle entries, read new ones."""
 
-STREAM_RENEW = _load("stream_renew")
-"""Reset the idle time of the held entries this consumer still owns (its lease)."""
+# -- the transport: replay, stats, nodes ------------------------------------------------
 
-REPLAY = _load("replay")
+REPLAY = load("replay")
 """Send dead letters back to their mailbox and delete them from ``{name}:dead``; return
 how many, and the ids not found, kept as no subscriber received them, kept as empty. A
 stream entry kept whole (its ``entry:`` fields) is written back with the same fields."""
 
-STATS = _load("stats")
+
+class Replayed(NamedTuple):
+    """What REPLAY replied."""
+
+    replayed: int
+    """How many letters went back."""
+    missing: list[str]
+    """Ids not found."""
+    unheard: list[str]
+    """Ids kept: no subscriber received them (pub/sub)."""
+    empty: list[str]
+    """Ids kept: they hold no payload."""
+
+
+async def replay(
+    client: Redis, keys: Keys, *, kind: str, maxlen: int | None, letter_ids: Sequence[str | bytes]
+) -> Replayed:
+    """Send the dead letters ``letter_ids`` back to the mailbox (of ``kind``; a
+    stream trimmed to about ``maxlen``) and delete them.
+
+    Raises:
+        CommandError: the script failed.
+        TransportError: the client failed.
+    """
+    count, *lists = await REPLAY(
+        client,
+        [keys.dead, keys.mailbox, keys.failures],
+        [kind, "" if maxlen is None else maxlen, *letter_ids],
+    )
+    missing, unheard, empty = ([raw.decode() for raw in part] for part in lists)
+    return Replayed(int(count), missing, unheard, empty)
+
+
+STATS = load("stats")
 """Depth, pending and dead-letter counts of a mailbox."""
 
-ANNOUNCE = _load("announce")
+
+async def stats(client: Redis, keys: Keys, *, kind: str, group: str) -> tuple[int, int, int]:
+    """Depth, pending and dead-letter counts of the mailbox (of ``kind``; of
+    ``group`` for a stream).
+
+    Raises:
+        CommandError: the script failed.
+        TransportError: the client failed.
+    """
+    third = keys.consumers if kind == "list" else keys.delayed_in(group)
+    depth, pending, dead = await STATS(
+        client, [keys.mailbox, keys.dead, third], [kind, group, keys.processing("")]
+    )
+    return int(depth), int(pending), int(dead)
+
+
+ANNOUNCE = load("announce")
 """Record (or remove) a node's heartbeat, expiring ``ttl`` ms from now, unless another
 instance's record of it is live (and not the very record it may replace): then change
 nothing and return that record ('' when done)."""
 
-NODES = _load("nodes")
+
+async def announce(
+    client: Redis,
+    *,
+    node: str,
+    value: str,
+    ttl_ms: int,
+    instance: str,
+    replacing: tuple[str, float] | None,
+) -> bytes:
+    """Record ``node``'s ``value`` ('' removes it) for ``ttl_ms``, held by ``instance``,
+    in the node registry; ``replacing``: the instance and ``seen_at`` of a record it
+    may replace. Returns '' when done, else the live record that holds the name.
+
+    Raises:
+        AuthenticationError: the user may not write the registry.
+        CommandError: the script failed.
+        TransportError: the client failed.
+    """
+    mine: list[Arg] = ["0", "", "0"]
+    if replacing is not None:
+        mine = ["1", replacing[0], repr(replacing[1])]
+    reply = await ANNOUNCE(client, [_NODES, _NODES_EXPIRY], [node, value, ttl_ms, instance, *mine])
+    return bytes(reply)
+
+
+NODES = load("nodes")
 """Prune expired nodes and return the live ones with what they announced."""
+
+
+async def live_nodes(client: Redis) -> list[bytes]:
+    """Prune expired nodes from the registry; return node, record pairs of the live ones.
+
+    Raises:
+        CommandError: the script failed.
+        TransportError: the client failed.
+    """
+    return list(await NODES(client, [_NODES, _NODES_EXPIRY], []))

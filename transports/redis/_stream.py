@@ -11,8 +11,9 @@ import trio
 from transports._exceptions import CommandError
 
 from .._base import Delivery
+from . import _stream_scripts as scripts
 from ._consumer import RAW, RedisConsumer
-from ._scripts import RECORD_FAILURE, STREAM_RENEW, STREAM_RETRY, STREAM_TAKE
+from ._scripts import record_failure
 from .keys import stream_field
 
 __all__ = ["StreamConsumer", "entry_payload"]
@@ -130,12 +131,18 @@ class StreamConsumer(RedisConsumer):
         ids = [entry_id.decode() for entry_id, *_ in pending]
         ids = [entry_id for entry_id in ids if entry_id not in self._held]
         if ids:
-            await STREAM_RETRY(self._client, [keys.mailbox, self._delayed], [self._group, 0, *ids])
+            await scripts.stream_retry(
+                self._client, keys, group=self._group, delay_ms=0, entry_ids=ids
+            )
 
     async def _renew(self) -> None:
         if self._held:
-            await STREAM_RENEW(
-                self._client, [self._keys.mailbox], [self._group, self._name, *self._held]
+            await scripts.stream_renew(
+                self._client,
+                self._keys,
+                group=self._group,
+                consumer=self._name,
+                entry_ids=list(self._held),
             )
 
     # -- fetching ---------------------------------------------------------------------
@@ -198,21 +205,18 @@ class StreamConsumer(RedisConsumer):
 
     async def _take(self, max_count: int, now: float) -> list[Delivery]:
         claim = now >= self._next_maintenance
-        keys = self._keys
-        reply = await STREAM_TAKE(
+        reply = await scripts.stream_take(
             self._client,
-            [keys.mailbox, keys.failures, self._delayed],
-            [
-                self._group,
-                self._name,
-                max_count,
-                self._history,
-                "1" if claim else "0",
-                round(self._lease * 1000),
-                self._claim_cursor,
-                "1",
-                _CLAIM_COUNT,
-            ],
+            self._keys,
+            group=self._group,
+            consumer=self._name,
+            count=max_count,
+            history=self._history,
+            claim=claim,
+            lease_ms=round(self._lease * 1000),
+            claim_cursor=self._claim_cursor,
+            read_new=True,
+            claim_count=_CLAIM_COUNT,
         )
         entries, history, claim_cursor, wait, has_failures = reply
         self._history = history.decode()
@@ -281,8 +285,13 @@ class StreamConsumer(RedisConsumer):
         return out
 
     async def _retry(self, delivery: Delivery, milliseconds: int) -> None:
-        keys = [self._keys.mailbox, self._delayed]
-        await STREAM_RETRY(self._client, keys, [self._group, milliseconds, delivery.id])
+        await scripts.stream_retry(
+            self._client,
+            self._keys,
+            group=self._group,
+            delay_ms=milliseconds,
+            entry_ids=[delivery.id],
+        )
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         """Make the entries deliverable again at once, in order, uncounted.
@@ -299,8 +308,11 @@ class StreamConsumer(RedisConsumer):
             await trio.lowlevel.checkpoint()
             return
         ids = [delivery.id for delivery in deliveries]
-        keys = [self._keys.mailbox, self._delayed]
-        await self._guarded(lambda: STREAM_RETRY(self._client, keys, [self._group, 0, *ids]))
+        await self._guarded(
+            lambda: scripts.stream_retry(
+                self._client, self._keys, group=self._group, delay_ms=0, entry_ids=ids
+            )
+        )
         for delivery in deliveries:
             self._forget(delivery)
         self._retry_due(trio.current_time())
@@ -369,7 +381,10 @@ class StreamConsumer(RedisConsumer):
         self._failed.add(delivery.id)
         self._has_failures = True
         field = self._failure_field(delivery)
-        count = await self._guarded(
-            lambda: RECORD_FAILURE(self._client, [self._keys.failures], [field, delivery.attempt])
+        return int(
+            await self._guarded(
+                lambda: record_failure(
+                    self._client, self._keys, field=field, attempt=delivery.attempt
+                )
+            )
         )
-        return int(count)

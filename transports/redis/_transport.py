@@ -38,6 +38,7 @@ from .._base import (
     check_dead_letter_ids,
     check_replayed,
 )
+from . import _scripts as scripts
 from ._channel import ChannelConsumer
 from ._client import Redis
 from ._cluster import RedisCluster
@@ -47,9 +48,8 @@ from ._consumer import RAW, ConsumerContext, RedisConsumer
 from ._errors import command_error
 from ._list import ListConsumer
 from ._multi_url import client_from_url
-from ._scripts import ANNOUNCE, NODES as LIVE_NODES, REPLAY, STATS
 from ._stream import StreamConsumer
-from .keys import NODES, NODES_EXPIRY, Keys
+from .keys import NODES, Keys
 
 __all__ = ["RedisTransport"]
 
@@ -305,7 +305,6 @@ class RedisTransport(Transport):
         if ids is not None:
             ids = check_dead_letter_ids(ids)
         keys = Keys(spec.name)
-        maxlen = "" if spec.maxlen is None else str(spec.maxlen)
         replayed = 0
         missing: list[str] = []
         unheard: list[str] = []
@@ -335,13 +334,9 @@ class RedisTransport(Transport):
             if spec.kind == "pubsub" and isinstance(self._client, RedisCluster):
                 outcome = await republish_sharded(self._client, keys.dead, spec.name, batch)
             else:
-                count, *lists = await REPLAY(
-                    self._client,
-                    [keys.dead, keys.mailbox, keys.failures],
-                    [spec.kind, maxlen, *batch],
+                outcome = await scripts.replay(
+                    self._client, keys, kind=spec.kind, maxlen=spec.maxlen, letter_ids=batch
                 )
-                gone, kept, hollow = ([raw.decode() for raw in part] for part in lists)
-                outcome = (int(count), gone, kept, hollow)
             replayed += outcome[0]
             missing += outcome[1]
             unheard += outcome[2]
@@ -359,14 +354,10 @@ class RedisTransport(Transport):
             ClosedError: the transport is closed.
         """
         self._check_open()
-        keys = Keys(spec.name)
-        third = keys.consumers if spec.kind == "list" else keys.delayed_in(spec.group_name)
-        depth, pending, dead = await STATS(
-            self._client,
-            [keys.mailbox, keys.dead, third],
-            [spec.kind, spec.group_name, keys.processing("")],
+        depth, pending, dead = await scripts.stats(
+            self._client, Keys(spec.name), kind=spec.kind, group=spec.group_name
         )
-        return MailboxStats(int(depth), int(pending), int(dead))
+        return MailboxStats(depth, pending, dead)
 
     async def announce(
         self,
@@ -399,10 +390,13 @@ class RedisTransport(Transport):
                 raise ConfigurationError(f"node info must be JSON-able: {exc}") from exc
         ttl_ms = max(1, round(ttl * 1000))
         try:
-            held = await ANNOUNCE(
+            held = await scripts.announce(
                 self._client,
-                [NODES, NODES_EXPIRY],
-                [node, value, ttl_ms, instance, *_replacing(replacing)],
+                node=node,
+                value=value,
+                ttl_ms=ttl_ms,
+                instance=instance,
+                replacing=None if replacing is None else (replacing.instance, replacing.seen_at),
             )
         except AuthenticationError as exc:
             # NOPERM names no key: say which one the user may not touch.
@@ -420,7 +414,7 @@ class RedisTransport(Transport):
             ClosedError: the transport is closed.
         """
         self._check_open()
-        flat = await LIVE_NODES(self._client, [NODES, NODES_EXPIRY], [])
+        flat = await scripts.live_nodes(self._client)
         found = [
             node
             for index in range(0, len(flat) - 1, 2)
@@ -507,11 +501,3 @@ def _node_info(node: str, raw: bytes) -> NodeInfo | None:
         )
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
-
-
-def _replacing(record: NodeInfo | None) -> tuple[str, str, str]:
-    """ANNOUNCE's arguments naming the node record it may replace: ``1``, its
-    instance and its ``seen_at``; ``0`` when none."""
-    if record is None:
-        return "0", "", "0"
-    return "1", record.instance, repr(record.seen_at)
