@@ -526,9 +526,9 @@ class _InstanceRunner:
         return True
 
     async def _store_fates(self, consumer: Consumer) -> None:
-        """Store the fates of the batch's failed messages, all at once: each records its
-        failure, then is scheduled again (durably, in the store) or, at
-        ``max_deliveries``, dead-lettered.
+        """Store the fates of the batch's failed messages, all at once: each has its
+        failure counted and is scheduled again (durably, in the store; one round
+        trip) or, at its ``max_deliveries``-th attempt, dead-lettered.
 
         They run concurrently, so that a batch's failures cost about the round trips
         of one, not two each: a burst of poison messages costs little more than the
@@ -553,13 +553,17 @@ class _InstanceRunner:
 
     async def _store_fate(self, consumer: Consumer, failed: _Failed) -> None:
         delivery, error = failed.delivery, failed.error
-        attempts = await self._store(lambda: consumer.record_failure(delivery))
-        if attempts >= self.cls.max_deliveries:
-            await self._give_up(consumer, delivery, failed.envelope, error, attempts)
+        if delivery.attempt >= self.cls.max_deliveries:
+            # Its last attempt (dead-lettering counts the failure too).
+            await self._give_up(consumer, delivery, failed.envelope, error, delivery.attempt)
         else:
             delay = failed.delay
             if delay is None:
-                delay = self.cls.retry_backoff.delay(attempts - 1)
+                delay = self.cls.retry_backoff.delay(delivery.attempt - 1)
+            retry_in = delay
+            # One round trip: the failure counted and the retry scheduled together.
+            attempts = await self._store(lambda: consumer.fail(delivery, retry_in))
+            if failed.delay is None:
                 logger.info(
                     "%s: attempt %d of %d at message %s failed (%s: %s); retrying in %.3fs",
                     self.path,
@@ -571,8 +575,6 @@ class _InstanceRunner:
                     delay,
                     extra={"event": "retry", "path": self.path, "mailbox": str(self.spec)},
                 )
-            retry_in = delay
-            await self._store(lambda: consumer.retry_later(delivery, retry_in))
         self._unsettled.failed.remove(failed)
 
     async def _give_up(

@@ -676,19 +676,27 @@ async def test_ask_timeout_bounds_the_send_too(autojump_clock: Any) -> None:
 
 @attrs.define
 class _FlakyFailureCounts(RecordingTransport):
-    """A store whose first ``outages`` failure counts are lost to a broken connection."""
+    """A store whose first ``outages`` fate writes (a failure counted, a dead letter)
+    are lost to a broken connection."""
 
     outages: int = 2
 
     def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
         transport = self
 
+        def lose_one() -> None:
+            if transport.outages:
+                transport.outages -= 1
+                raise BrokenConnectionError("connection lost (test)")
+
         class Flaky(_FlakyAcks):
             async def record_failure(self, delivery: Delivery) -> int:
-                if transport.outages:
-                    transport.outages -= 1
-                    raise BrokenConnectionError("connection lost (test)")
+                lose_one()
                 return await self.inner.record_failure(delivery)
+
+            async def dead_letter(self, delivery: Delivery, failure: Failure) -> str | None:
+                lose_one()
+                return await self.inner.dead_letter(delivery, failure)
 
         return _wrapped(self, spec, name, lambda consumer: Flaky(consumer, failures=0))
 

@@ -66,6 +66,9 @@ CALLS: dict[str, Callable[[Any], Awaitable[object]]] = {
     "list_retry": lambda c: _list_scripts.list_retry(
         c, KEYS, consumer="w", token="t", delay_ms=0, payload=b"p", held=True
     ),
+    "list_fail": lambda c: _list_scripts.list_fail(
+        c, KEYS, consumer="w", token="t", delay_ms=0, payload=b"p", held=True, field="f", attempt=1
+    ),
     "list_ack": lambda c: _list_scripts.list_ack(c, KEYS, consumer="w", ack=NO_ACK),
     "list_release": lambda c: _list_scripts.list_release(c, KEYS, consumer="w", payloads=()),
     "record_failure": lambda c: _scripts.record_failure(c, KEYS, field="f", attempt=1),
@@ -85,6 +88,9 @@ CALLS: dict[str, Callable[[Any], Awaitable[object]]] = {
     ),
     "stream_retry": lambda c: _stream_scripts.stream_retry(
         c, KEYS, group="g", delay_ms=0, entry_ids=()
+    ),
+    "stream_fail": lambda c: _stream_scripts.stream_fail(
+        c, KEYS, group="g", delay_ms=0, entry_id="1-0", field="f", attempt=1
     ),
     "stream_take": lambda c: _stream_scripts.stream_take(
         c,

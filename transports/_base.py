@@ -300,6 +300,21 @@ class Consumer(ABC):
             TransportError: the store failed; the message stays unacked.
         """
 
+    async def fail(self, delivery: Delivery, delay: float) -> int:
+        """Count a failed attempt at ``delivery`` (:meth:`record_failure`) and deliver it
+        again in ``delay`` seconds (:meth:`retry_later`); return the failed attempts so
+        far. A store that can do both in one round trip does (this default makes the
+        two calls): a burst of failing messages then costs a round trip each.
+
+        Raises:
+            ConfigurationError: a negative delay.
+            TransportError: the store failed; the message stays unacked (its failure
+                may be counted).
+        """
+        attempts = await self.record_failure(delivery)
+        await self.retry_later(delivery, delay)
+        return attempts
+
     @abstractmethod
     async def retry_later(self, delivery: Delivery, delay: float) -> None:
         """Ack ``delivery`` now and deliver it again in ``delay`` seconds.

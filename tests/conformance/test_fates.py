@@ -42,6 +42,29 @@ async def test_recorded_failures_raise_the_next_attempt(
 
 
 @durable
+async def test_fail_counts_the_attempt_and_delivers_again_later(
+    transport: Transport, mailbox: MailboxFactory, kind: Any
+) -> None:
+    """``fail`` is ``record_failure`` and ``retry_later`` together: the message comes
+    back after the delay, its attempt raised, behind what came meanwhile."""
+    spec = mailbox(kind)
+    await transport.send(spec, [b"flaky"])
+    async with transport.consumer(spec, "worker") as consumer:
+        for attempt in (1, 2):
+            [delivery] = await fetch_within(consumer, 5, 5.0)
+            assert (delivery.payload, delivery.attempt) == (b"flaky", attempt)
+            assert await consumer.fail(delivery, 0.05) == attempt
+            if attempt == 1:
+                await transport.send(spec, [b"next"])
+                [other] = await fetch_within(consumer, 5, 5.0)
+                assert (other.payload, other.attempt) == (b"next", 1)
+                await consumer.ack([other])
+        [delivery] = await fetch_within(consumer, 5, 5.0)
+        assert (delivery.payload, delivery.attempt) == (b"flaky", 3)
+        await consumer.ack([delivery])
+
+
+@durable
 async def test_a_crash_without_a_recorded_failure_still_counts(
     transport: Transport, mailbox: MailboxFactory, kind: Any
 ) -> None:

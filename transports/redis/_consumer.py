@@ -398,6 +398,19 @@ class RedisConsumer(Consumer):
         """Ack ``delivery`` and schedule it ``milliseconds`` from now, atomically."""
         raise NotImplementedError
 
+    async def _fail_in_one(
+        self, delivery: Delivery, delay: float, fail: Callable[[int], Awaitable[int | None]]
+    ) -> int:
+        """:meth:`Consumer.fail` in one script: ``fail(milliseconds)`` counts the attempt
+        and schedules the message, returning the count (None: no longer ours)."""
+        if not delay >= 0:
+            raise ConfigurationError(f"retry delay must be >= 0 seconds, not {delay!r}")
+        milliseconds = max(0, round(delay * 1000))
+        count = await self._guarded(lambda: fail(milliseconds))
+        self._forget(delivery)
+        self._retry_due(trio.current_time() + delay)
+        return delivery.attempt if count is None else count
+
     def _retry_due(self, when: float) -> None:
         """A retry falls due at ``when`` (trio time): look again by then."""
 

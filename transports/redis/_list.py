@@ -421,6 +421,31 @@ class ListConsumer(RedisConsumer):
             held=self._durable,
         )
 
+    async def fail(self, delivery: Delivery, delay: float) -> int:
+        """Count a failed attempt at ``delivery`` and schedule it again in ``delay``
+        seconds: :meth:`record_failure` and :meth:`retry_later` in one script.
+
+        Raises:
+            ConfigurationError: ``delay`` is negative.
+            TransportError: the store failed; the message stays unacked.
+            ClosedError: the consumer or its transport is closed.
+        """
+        return await self._fail_in_one(
+            delivery,
+            delay,
+            lambda milliseconds: scripts.list_fail(
+                self._client,
+                self._keys,
+                consumer=self._name,
+                token=secrets.token_hex(8),
+                delay_ms=milliseconds,
+                payload=delivery.payload,
+                held=self._durable,
+                field=digest(delivery.payload),
+                attempt=delivery.attempt,
+            ),
+        )
+
     def _retry_due(self, when: float) -> None:
         self._next_due = min(self._next_due, when)
 

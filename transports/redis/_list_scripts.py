@@ -16,6 +16,7 @@ __all__ = [
     "list_ack",
     "list_ack_command",
     "list_close",
+    "list_fail",
     "list_heartbeat",
     "list_release",
     "list_retry",
@@ -194,6 +195,37 @@ async def list_retry(
     """
     keys_ = [keys.delayed, keys.processing(consumer)]
     return bool(await LIST_RETRY(client, keys_, [token, delay_ms, payload, flag(held)]))
+
+
+LIST_FAIL = load("list_fail")
+"""A failed attempt in one script: count it, then schedule it as LIST_RETRY does."""
+
+
+async def list_fail(
+    client: Redis,
+    keys: Keys,
+    *,
+    consumer: str,
+    token: str,
+    delay_ms: int,
+    payload: bytes,
+    held: bool,
+    field: str,
+    attempt: int,
+) -> int | None:
+    """Raise the failure count of ``field`` to ``attempt`` (as ``record_failure``) and
+    schedule ``payload`` again (as :func:`list_retry`), atomically; return the count.
+    None (nothing done) when ``held`` and the message is no longer in ``consumer``'s
+    processing list.
+
+    Raises:
+        CommandError: the script failed.
+        TransportError: the client failed.
+    """
+    keys_ = [keys.delayed, keys.processing(consumer), keys.failures]
+    args: list[Arg] = [token, delay_ms, payload, flag(held), field, attempt]
+    count = int(await LIST_FAIL(client, keys_, args))
+    return None if count < 0 else count
 
 
 LIST_ACK = load("list_ack")

@@ -293,6 +293,30 @@ class StreamConsumer(RedisConsumer):
             entry_ids=[delivery.id],
         )
 
+    async def fail(self, delivery: Delivery, delay: float) -> int:
+        """Count a failed attempt at ``delivery`` and make it due again in ``delay``
+        seconds: :meth:`record_failure` and :meth:`retry_later` in one script.
+
+        Raises:
+            ConfigurationError: ``delay`` is negative.
+            TransportError: the store failed; the entry stays pending.
+            ClosedError: the consumer or its transport is closed.
+        """
+        self._has_failures = True
+        return await self._fail_in_one(
+            delivery,
+            delay,
+            lambda milliseconds: scripts.stream_fail(
+                self._client,
+                self._keys,
+                group=self._group,
+                delay_ms=milliseconds,
+                entry_id=delivery.id,
+                field=self._failure_field(delivery),
+                attempt=delivery.attempt,
+            ),
+        )
+
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         """Make the entries deliverable again at once, in order, uncounted.
 

@@ -10,7 +10,7 @@ from ._client import Redis
 from ._scripts import flag, load
 from .keys import Keys
 
-__all__ = ["StreamTaken", "stream_renew", "stream_retry", "stream_take"]
+__all__ = ["StreamTaken", "stream_fail", "stream_renew", "stream_retry", "stream_take"]
 
 STREAM_RETRY = load("stream_retry")
 """Hand pending entries to the pseudo-consumer ``{delayed}`` until they fall due."""
@@ -28,6 +28,34 @@ async def stream_retry(
     """
     keys_ = [keys.mailbox, keys.delayed_in(group)]
     return int(await STREAM_RETRY(client, keys_, [group, delay_ms, *entry_ids]))
+
+
+STREAM_FAIL = load("stream_fail")
+"""A failed attempt in one script: count it, then park the entry as STREAM_RETRY does."""
+
+
+async def stream_fail(
+    client: Redis,
+    keys: Keys,
+    *,
+    group: str,
+    delay_ms: int,
+    entry_id: str,
+    field: str,
+    attempt: int,
+) -> int | None:
+    """Raise the failure count of ``field`` to ``attempt`` (as ``record_failure``) and
+    make the pending ``entry_id`` a retry of ``group`` due in ``delay_ms`` (as
+    :func:`stream_retry`), atomically; return the count. None (nothing done) when the
+    entry is no longer pending.
+
+    Raises:
+        CommandError: the script failed.
+        TransportError: the client failed.
+    """
+    keys_ = [keys.mailbox, keys.delayed_in(group), keys.failures]
+    count = int(await STREAM_FAIL(client, keys_, [group, delay_ms, entry_id, field, attempt]))
+    return None if count < 0 else count
 
 
 STREAM_TAKE = load("stream_take")

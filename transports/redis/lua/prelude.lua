@@ -75,3 +75,13 @@ local function park(stream, group, delayed, id, due)
   redis.call('ZADD', delayed, due, id)
   return true
 end
+local function raise_failures(failures, field, attempt)
+  -- A failed attempt: the failure count of ``field`` becomes ``attempt`` if below
+  -- (so that counting one delivery twice counts once); returns the count.
+  local count = tonumber(redis.call('HGET', failures, field)) or 0
+  if count < attempt then
+    count = attempt
+    redis.call('HSET', failures, field, count)
+  end
+  return count
+end
