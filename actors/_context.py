@@ -14,7 +14,15 @@ from ._codec import Envelope
 if TYPE_CHECKING:
     from ._system import ActorSystem
 
-__all__ = ["ActorContext", "MessageInfo"]
+__all__ = ["ActorContext", "MessageInfo", "message_id"]
+
+
+def message_id(envelope: Envelope, delivery: Delivery) -> str:
+    """A message's one id (``context.message.id``, and in the runtime's logs): the one
+    its sender put in the envelope, or for a payload without an envelope, the
+    delivery's (a stream entry id, a list payload's SHA-1), which stays the same at
+    every attempt where a made-up one would not."""
+    return delivery.id if envelope.foreign else envelope.id
 
 
 @attrs.frozen
@@ -61,10 +69,7 @@ class ActorContext:
                 raise RuntimeError("no message is being handled")
             envelope, delivery = self._current
             self._message = MessageInfo(
-                # A payload without an envelope has no id of its own: the delivery's
-                # (a stream entry id, a list payload's SHA-1) stays the same at
-                # every attempt, where a made-up one would not.
-                id=delivery.id if envelope.foreign else envelope.id,
+                id=message_id(envelope, delivery),
                 attempt=delivery.attempt,
                 headers=envelope.headers,
                 correlation_id=envelope.correlation_id,

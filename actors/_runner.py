@@ -32,7 +32,7 @@ import trio
 from transports import Consumer, Delivery, Failure, MailboxSpec, is_outage
 
 from ._codec import Envelope, decode
-from ._context import ActorContext
+from ._context import ActorContext, message_id
 from ._exceptions import (
     CodecError,
     ConfigurationError,
@@ -476,12 +476,12 @@ class _InstanceRunner:
                 consumer, delivery, Failure(f"rejected: {fate.reason}", self.path)
             )
             await self.system._reply_error(
-                envelope, "Rejected", fate.reason, self.path, delivery.id
+                envelope, "Rejected", fate.reason, self.path, message_id(envelope, delivery)
             )
             return False
         except Retry as fate:
             self._unsettled.failed.append(
-                _Failed(delivery, envelope, context.message.id, fate, fate.delay)
+                _Failed(delivery, envelope, message_id(envelope, delivery), fate, fate.delay)
             )
             return False
         except Exception as exc:
@@ -491,7 +491,7 @@ class _InstanceRunner:
                 # message; the failure and the message's fate are stored at the end of
                 # the batch, with those of the batch's other failures.
                 self._unsettled.failed.append(
-                    _Failed(delivery, envelope, context.message.id, exc, None)
+                    _Failed(delivery, envelope, message_id(envelope, delivery), exc, None)
                 )
                 return False
             attempts = await self._store(lambda: consumer.record_failure(delivery))
@@ -513,7 +513,9 @@ class _InstanceRunner:
             context._message = None
         if envelope.reply_to or (result is not None and self.cls.publish_to):
             try:
-                outgoing = self.system._outgoing(self.cls, envelope, result, self.path, delivery.id)
+                outgoing = self.system._outgoing(
+                    self.cls, envelope, result, self.path, message_id(envelope, delivery)
+                )
             except CodecError as exc:
                 # A result that cannot be encoded never will be: dead-letter the
                 # message now rather than crash on it at every redelivery.
@@ -595,7 +597,7 @@ class _InstanceRunner:
         )
         await self._dead_letter(consumer, delivery, failure, exc)
         await self.system._reply_error(
-            envelope, failure.error_type, failure.error, self.path, delivery.id
+            envelope, failure.error_type, failure.error, self.path, message_id(envelope, delivery)
         )
 
     async def _dead_letter(
