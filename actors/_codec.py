@@ -72,8 +72,9 @@ def _int(value: object, _: type) -> int:
     if isinstance(value, str):
         try:
             return int(value.strip())
-        except ValueError:
-            pass
+        except ValueError as exc:
+            if reason := _too_large(exc):  # a stream field of 5,000 digits, say
+                raise ValueError(reason) from None
     raise TypeError(f"expected an integer, got {value!r:.80}")
 
 

@@ -222,3 +222,23 @@ async def test_an_integer_too_large_is_dead_lettered_as_such(redis_url: str) -> 
         f"{sys.get_int_max_str_digits()} digits (the handler expects int)"
     )
     assert letter.payload == b"1234567890" * 500
+
+
+async def test_an_integer_too_large_in_a_stream_field_is_dead_lettered_as_such(
+    redis_url: str,
+) -> None:
+    """Stream fields arrive as strings: one of 5,000 digits is named as what it is, as
+    the same number in JSON is, not as "expected an integer"."""
+    box = stream_mailbox("numbers")
+    system = ActorSystem(redis_url)
+
+    @system.actor(mailbox=box)
+    async def numbers(job: Job) -> None:
+        raise AssertionError(f"too large to arrive: {job}")
+
+    with trio.fail_after(30):
+        async with system:
+            client: Any = system.redis
+            await client.xadd("numbers", {"id": "1234567890" * 500, "token": "t"})
+            [letter] = await _letters(system, box, 1)
+    assert "integer too large: 5000 digits" in letter.failure.reason, letter.failure.reason
