@@ -188,12 +188,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return trio.run(_dead_letters, args)
     except BaseExceptionGroup as group:
         # Nurseries wrap errors in groups; one error of ours is reported as itself.
+        if sole_error(group, BrokenPipeError) is not None:
+            return _reader_gone()
         error = sole_error(group, ActorsError)
         if error is None:
             raise
         return _report(error)
     except ActorsError as exc:
         return _report(exc)
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """Standard output's reader went away (``status | head``): stop quietly, as a
+    filter does, with nothing left to flush at exit (which would raise again)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OK
 
 
 def _report(exc: ActorsError) -> int:

@@ -298,3 +298,26 @@ async def test_status_check_fails_without_a_live_node(redis_url: str) -> None:
     async with system:
         live = await cli("status", "--check", "--url", redis_url)
         assert live.returncode == 0, live
+
+
+@pytest.mark.parametrize(
+    "command", [["status", "list:jobs"], ["dead-letters", "list", "list:jobs"]]
+)
+async def test_a_reader_that_goes_away_is_no_error(redis_url: str, command: list[str]) -> None:
+    """``python -m actors status | head -1``: when the reader closes the pipe, the
+    command stops quietly (no BrokenPipeError traceback), status 0."""
+    await bury(redis_url, "list:jobs", [b"%d" % n for n in range(50)])
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "actors", *command, "--url", redis_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    await process.stdout.aclose()  # the reader is gone before a line is written
+    errors = b""
+    with trio.fail_after(30):
+        while chunk := await process.stderr.receive_some():
+            errors += chunk
+        code = await process.wait()
+    assert b"Traceback" not in errors, errors.decode()
+    assert code == 0, errors.decode()
