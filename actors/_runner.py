@@ -158,6 +158,12 @@ class _Failed:
     delay: float | None
 
 
+async def _set_when(source: trio.Event, target: trio.Event) -> None:
+    """Set ``target`` once ``source`` is set."""
+    await source.wait()
+    target.set()
+
+
 class _InstanceRunner:
     def __init__(
         self, system: ActorSystem, cls: type[Actor], index: int, shutdown: float = 5.0
@@ -191,11 +197,30 @@ class _InstanceRunner:
     async def run(self, stop: trio.Event, task_status: trio.TaskStatus[None]) -> None:
         actor = self.cls()
         actor.context = ActorContext(self.system, self.path, self.consumer_name)
+        # Stopping begins when the supervisor says so (``stop``), or at once when the
+        # whole system stops: then every instance of every actor finishes its message
+        # and its store writes at the same time, under one deadline, rather than one
+        # actor after another as the supervisors stop their children (with the store
+        # frozen, that made a stop last a shutdown timeout per actor).
+        halt = trio.Event()
+        crash: Exception | None = None
         try:
-            await self._run(actor, stop, task_status)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_set_when, stop, halt)
+                nursery.start_soon(_set_when, self.system._stop, halt)
+                try:
+                    await self._run(actor, halt, task_status)
+                    # Done: it exits when its supervisor asks (at once if it did), so
+                    # that no supervisor takes the exit for a reason to restart it.
+                    await stop.wait()
+                except Exception as exc:
+                    crash = exc  # raised as itself, not in a group (see _run)
+                nursery.cancel_scope.cancel()
         finally:
             self._count_unacked()
             self.system._faults.leave(self.cls.name, self.path)
+        if crash is not None:
+            raise crash
 
     async def _run(
         self, actor: Actor, stop: trio.Event, task_status: trio.TaskStatus[None]

@@ -206,6 +206,35 @@ class _Frozen(RecordingTransport):
             yield consumer
 
 
+@pytest.mark.parametrize("busy", [False, True])
+async def test_a_stop_with_the_store_frozen_is_bounded_whatever_the_number_of_actors(
+    busy: bool, autojump_clock: Any
+) -> None:
+    """Twelve actors, idle or each in its handler: they stop together, under one
+    deadline, not one after another as their supervisor stops its children."""
+    system = ActorSystem("memory://", node="test")
+    for index in range(12):
+
+        async def slow(n: int) -> None:
+            await trio.sleep(1.0)
+
+        slow.__name__ = f"slow{index}"
+        system.actor(list=f"jobs{index}", batch_size=1)(slow)
+
+    transport = _Frozen()
+    async with system._running(transport):
+        if busy:
+            for index in range(12):
+                await system.tell_many(f"jobs{index}", [1, 2])
+        await trio.sleep(0.5)  # every busy instance is in its handler
+        transport.frozen = True
+        began = trio.current_time()
+        system.stop()
+    took = trio.current_time() - began
+    assert took <= 5.0 + 1.0  # the shutdown timeout (ChildSpec's default), plus a little
+    assert system._unacked_at_stop == (12 if busy else 0)
+
+
 @pytest.mark.parametrize("instances", [1, 8])
 async def test_a_stop_with_the_store_frozen_is_bounded_and_counts_what_is_unacked(
     instances: int, autojump_clock: Any, caplog: pytest.LogCaptureFixture

@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -218,3 +219,51 @@ async def test_the_reply_mailbox_logs_an_outage_once_and_its_end_once(
     down = [line for line in lines if "unavailable" in line]
     up = [line for line in lines if "reachable again" in line]
     assert (len(down), len(up)) == (1, 1), lines
+
+
+MANY_ACTORS = """
+from actors import ActorSystem
+
+system = ActorSystem()
+for index in range(10):
+    for kind in ("list", "stream"):
+
+        async def idle(n: int) -> None: ...
+
+        idle.__name__ = f"{kind}{index}"
+        system.actor(**{kind: f"{kind}-{index}"})(idle)
+"""
+
+
+def test_sigterm_while_redis_is_frozen_stops_many_actors_together(
+    private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    """Twenty idle actors: their stops overlap under one deadline, so the whole stop
+    takes the shutdown timeout, not a part of it per actor."""
+    server = private_redis()
+    system_file = tmp_path / "many.py"
+    system_file.write_text(MANY_ACTORS)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "actors", "run", str(system_file), "--url", server.url],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if "actor system running" in line:
+                break
+        time.sleep(0.5)  # every actor waits for messages
+        server.pause()
+        began = time.monotonic()
+        process.send_signal(15)
+        try:
+            process.wait(SHUTDOWN + STOP_SLACK)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"SIGTERM with Redis frozen took more than {SHUTDOWN + STOP_SLACK}s")
+        took = time.monotonic() - began
+    finally:
+        server.resume()
+        process.kill()
+        process.communicate()  # reaps it and closes its stderr
+    assert took <= SHUTDOWN + STOP_SLACK
