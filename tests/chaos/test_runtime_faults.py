@@ -79,6 +79,9 @@ def test_sigkill_mid_batch_then_restart_loses_nothing(
     runtimes.append(first)
     first.start()
     wait_for(lambda: sum(log.done().values()) >= 155, 30, "155 messages handled")
+    # Kill it mid-batch, with handled messages not acked yet (not in the few ms
+    # between one batch's acks and the next's first message).
+    wait_for(lambda: bool(set(log.done()) & held_ids(db, kind)), 30, "a batch half done")
     first.kill()
     handled_before = log.done()
     at_risk = held_ids(db, kind)  # fetched by the dead process, never acked
