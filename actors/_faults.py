@@ -88,6 +88,11 @@ class MailboxFaults:
             if not fault.holders:
                 del self._faults[actor]
 
+    def holds(self, actor: str, instance: str) -> bool:
+        """True while ``instance`` of ``actor`` is in a fault it did not get past."""
+        fault = self._faults.get(actor)
+        return fault is not None and instance in fault.holders
+
     def error(self, actor: str) -> str | None:
         """The fault ``actor`` is in now, if any."""
         fault = self._faults.get(actor)

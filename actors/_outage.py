@@ -7,12 +7,31 @@ import logging
 
 import trio
 
-from ._backoff import Backoff
+from transports import Transport
 
-__all__ = ["OUTAGE_BACKOFF", "Outage"]
+from ._backoff import Backoff
+from ._exceptions import TransportError
+
+__all__ = ["OUTAGE_BACKOFF", "RECHECK", "Outage", "store_answers"]
 
 #: Waits between tries during an outage: 50 ms doubling to 5 s.
 OUTAGE_BACKOFF = Backoff(min=0.05, max=5.0)
+
+#: While an outage lasts, a fetch (which waits for a message) is cut this often to
+#: look whether the store answers, so that the outage's end is said when it comes,
+#: not at the next message.
+RECHECK = 1.0
+
+
+async def store_answers(transport: Transport) -> bool:
+    """True when ``transport``'s store answers a ping within :data:`RECHECK`."""
+    with trio.move_on_after(RECHECK):
+        try:
+            await transport.ping()
+        except TransportError:
+            return False
+        return True
+    return False
 
 
 class Outage:

@@ -43,7 +43,7 @@ from ._exceptions import (
 )
 from ._faults import is_wrong_type
 from ._groups import sole_error
-from ._outage import Outage
+from ._outage import RECHECK, Outage, store_answers
 from ._supervision import current_child_path
 from ._tree import direct
 
@@ -333,6 +333,9 @@ class _InstanceRunner:
         while not stop.is_set():
             with trio.CancelScope() as scope:
                 self._fetch_scope = scope
+                if outage.ongoing or self.system._faults.holds(self.cls.name, self.path):
+                    # Bounded, to see the end of the trouble when it comes (below).
+                    scope.deadline = trio.current_time() + RECHECK
                 try:
                     batch = await consumer.fetch(self._fetch_count, ack=work.handled)
                 except TransportError as exc:
@@ -346,6 +349,11 @@ class _InstanceRunner:
                 self._mailbox_usable()
                 outage.over()
                 return batch
+            # Cut off while waiting for a message, without an error: the mailbox
+            # works, if the store answers (a frozen one blocks the read as well).
+            if not stop.is_set() and await store_answers(self.system.transport):
+                self._mailbox_usable()
+                outage.over()
         return ()
 
     async def _loop(self, actor: Actor, consumer: Consumer, stop: trio.Event) -> None:

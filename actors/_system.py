@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import itertools
 import logging
+import math
 import os
 import socket
 import time
@@ -36,7 +37,7 @@ from ._faults import MailboxFaults
 from ._groups import sole_error
 from ._mailbox import list_mailbox, one_mailbox
 from ._node import NodeName, process_instance
-from ._outage import Outage
+from ._outage import RECHECK, Outage, store_answers
 from ._runner import ActorRun, current_system
 from ._supervision import ChildInfo, Restart, Supervisor
 from ._waiter import ReplyWaiter
@@ -640,12 +641,19 @@ class ActorSystem:
             task_status.started()
             outage = Outage(logger, "reply mailbox", _REPLY_BACKOFF)
             while True:
-                try:
-                    batch = await consumer.fetch(100)
-                except TransportError as exc:
-                    await outage.wait(exc)
+                # During an outage a fetch is bounded, to see (and say) its end when
+                # it comes, not at the next reply.
+                with trio.move_on_after(RECHECK if outage.ongoing else math.inf):
+                    try:
+                        batch = await consumer.fetch(100)
+                    except TransportError as exc:
+                        await outage.wait(exc)
+                        continue
+                    outage.over()
+                if outage.ongoing:
+                    if await store_answers(self.transport):
+                        outage.over()
                     continue
-                outage.over()
                 woken = False
                 for delivery in batch:
                     woken |= self._route_reply(delivery)

@@ -263,3 +263,57 @@ async def test_a_stop_with_the_store_frozen_is_bounded_and_counts_what_is_unacke
     assert last == (
         f"actor system stopped; {instances} message{s} could not be acked and will be redelivered"
     )
+
+
+@attrs.define
+class _Down(RecordingTransport):
+    """A store that is down (fetches and pings fail) until the trio time ``until``."""
+
+    until: float = -1.0
+
+    def _check(self) -> None:
+        if trio.current_time() < self.until:
+            raise BrokenConnectionError("connection refused (test)")
+
+    async def ping(self) -> None:
+        self._check()
+
+    def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
+        return self._open(spec, name)
+
+    @asynccontextmanager
+    async def _open(self, spec: MailboxSpec, name: str) -> AsyncIterator[Consumer]:
+        async with self.inner.consumer(spec, name) as consumer:
+            fetch = consumer.fetch
+
+            async def down_fetch(max_count: int, *, ack: Sequence[Delivery] = ()) -> Any:
+                while True:  # as a blocking read whose connection breaks when it goes down
+                    self._check()
+                    with trio.move_on_after(0.5):
+                        return await fetch(max_count, ack=ack)
+
+            consumer.fetch = down_fetch  # type: ignore[method-assign]
+            yield consumer
+
+
+async def test_the_end_of_an_outage_is_said_when_it_comes_not_at_the_next_message(
+    autojump_clock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An idle actor and the reply mailbox, waiting for messages that do not come:
+    each says the outage ended within seconds of its end, not at the next message."""
+    caplog.set_level(logging.INFO, logger="actors")
+    system = ActorSystem("memory://", node="test")
+
+    @system.actor(list="jobs")
+    async def idle(n: int) -> None: ...
+
+    transport = _Down()
+    async with system._running(transport):
+        await trio.sleep(1)
+        transport.until = trio.current_time() + 30  # down for 30 s from now
+        await trio.sleep(30 + 10)  # then up; no message comes
+        lines = [r.getMessage() for r in caplog.records]
+    ended = [line for line in lines if "store reachable again" in line]
+    assert any(line.startswith("system/idle-0:") for line in ended), lines
+    assert any(line.startswith("reply mailbox:") for line in ended), lines
+    assert len([line for line in lines if "store unavailable" in line]) == 2, lines

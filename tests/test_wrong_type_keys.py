@@ -588,3 +588,25 @@ async def test_a_fate_that_cannot_be_recorded_keeps_the_message_without_spinning
         tree = system.tree()
     assert all(child.restarts == 0 for child in tree.children)
     assert any("dead-lettered" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.usefixtures("fast_heartbeat")
+@pytest.mark.parametrize("kind", ["list", "stream"])
+async def test_a_fixed_key_is_seen_fixed_by_an_idle_actor(
+    redis_url: str, transport: RedisTransport, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Once the key is fixed, the fault ends (said once, gone from status) though no
+    message comes: the instance waiting for one looks again every second."""
+    caplog.set_level(logging.INFO, "actors")
+    client = transport.client
+    await client.set("{jobs}:failures", "not a hash")  # a stream reads it at maintenance
+    system = redis_system(redis_url, kind, [])
+    async with system:
+        with trio.fail_after(10):
+            while not faults_said(caplog):
+                await trio.sleep(0.05)
+        await client.delete("{jobs}:failures")  # fixed; no message is sent
+        with trio.fail_after(10):
+            while await error_in_status(redis_url, f"{kind}:jobs") is not None:
+                await trio.sleep(0.1)
+    assert [r for r in caplog.records if "mailbox usable again" in r.getMessage()]
