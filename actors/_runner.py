@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import math
-import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
@@ -45,6 +44,7 @@ from ._faults import is_wrong_type
 from ._groups import sole_error
 from ._outage import RECHECK, Outage, store_answers
 from ._supervision import current_child_path
+from ._tracebacks import format_error
 from ._tree import direct
 
 if TYPE_CHECKING:
@@ -626,7 +626,7 @@ class _InstanceRunner:
             actor=self.path,
             error_type=type(exc).__qualname__,
             error=str(exc),
-            traceback="".join(traceback.format_exception(exc)),
+            traceback=format_error(exc),
         )
         await self._dead_letter(consumer, delivery, failure, exc)
         await self.system._reply_error(
