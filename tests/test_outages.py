@@ -29,7 +29,7 @@ from actors import (
 from actors.testing import RecordingTransport
 from transports import Consumer, Delivery, MailboxSpec, is_outage
 from transports._exceptions import ActorsError
-from transports.redis._errors import command_error
+from transports.redis.client._errors import command_error
 
 #: Error replies of a server that cannot serve for now, but will again.
 OUTAGE_REPLIES = [

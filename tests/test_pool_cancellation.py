@@ -34,8 +34,8 @@ from transports.redis import (
     from_url,
     parse_url,
 )
-from transports.redis._connection import Connection
-from transports.redis._pool import DEFAULT_POOL_TIMEOUT
+from transports.redis.client._connection import Connection
+from transports.redis.client._pool import DEFAULT_POOL_TIMEOUT
 
 
 async def wait_until_idle(pool: ConnectionPool, seconds: float = 5.0) -> None:

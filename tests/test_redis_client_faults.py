@@ -22,7 +22,7 @@ from transports._exceptions import (
     TransportTimeout,
 )
 from transports.redis import ConnectionConfig, from_url, parse_url
-from transports.redis._errors import connect_error
+from transports.redis.client._errors import connect_error
 
 FAST = Backoff(min=0.01, max=0.05)
 

@@ -19,20 +19,24 @@
 Errors are ``actors`` errors (``transports._exceptions``); see :class:`Redis`.
 """
 
-from ._client import (
-    DedicatedConnection as DedicatedConnection,
-    Redis as Redis,
-    from_url as from_url,
-)
-from ._cluster import RedisCluster as RedisCluster, cluster_from_url as cluster_from_url
-from ._connection import Connection as Connection
-from ._multi_url import client_from_url as client_from_url
-from ._pipeline import Pipeline as Pipeline
-from ._pool import ConnectionPool as ConnectionPool
-from ._pubsub import Message as Message, PubSub as PubSub
-from ._sentinel import SentinelRedis as SentinelRedis, sentinel_from_url as sentinel_from_url
 from ._transport import RedisTransport as RedisTransport
-from ._url import ConnectionConfig as ConnectionConfig, parse_url as parse_url
+from .client import (
+    Connection as Connection,
+    ConnectionConfig as ConnectionConfig,
+    ConnectionPool as ConnectionPool,
+    DedicatedConnection as DedicatedConnection,
+    Message as Message,
+    Pipeline as Pipeline,
+    PubSub as PubSub,
+    Redis as Redis,
+    RedisCluster as RedisCluster,
+    SentinelRedis as SentinelRedis,
+    client_from_url as client_from_url,
+    cluster_from_url as cluster_from_url,
+    from_url as from_url,
+    parse_url as parse_url,
+    sentinel_from_url as sentinel_from_url,
+)
 
 __all__ = [
     "Connection",

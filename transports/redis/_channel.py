@@ -11,9 +11,8 @@ import trio
 from transports._exceptions import ConfigurationError, TransportError
 
 from .._base import Delivery
-from ._cluster import RedisCluster
 from ._consumer import RedisConsumer
-from ._pubsub import PubSub
+from .client import PubSub, RedisCluster
 
 __all__ = ["ChannelConsumer"]
 

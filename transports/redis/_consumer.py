@@ -24,10 +24,10 @@ from transports._exceptions import (
 )
 
 from .._base import Consumer, Delivery, Failure, MailboxSpec
-from ._client import DedicatedConnection
-from ._connection import Connection, pack
-from ._errors import command_error
 from ._scripts import dead_letter
+from .client import Connection, DedicatedConnection
+from .client._connection import pack
+from .client._errors import command_error
 from .keys import Keys, digest
 
 if TYPE_CHECKING:

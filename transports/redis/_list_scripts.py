@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from ._client import Redis
+from .client import Redis
 from ._scripts import Arg, flag, load
 from .keys import Keys
 

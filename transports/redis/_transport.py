@@ -40,15 +40,13 @@ from .._base import (
 )
 from . import _scripts as scripts
 from ._channel import ChannelConsumer
-from ._client import Redis
-from ._cluster import RedisCluster
-from ._cluster_parts import republish_sharded
-from ._connection import pack
 from ._consumer import RAW, ConsumerContext, RedisConsumer
-from ._errors import command_error
 from ._list import ListConsumer
-from ._multi_url import client_from_url
 from ._stream import StreamConsumer
+from .client import Redis, RedisCluster, client_from_url
+from .client._cluster_parts import republish_sharded
+from .client._connection import pack
+from .client._errors import command_error
 from .keys import NODES, Keys
 
 __all__ = ["RedisTransport"]
@@ -99,7 +97,7 @@ class RedisTransport(Transport):
         """A transport with its own client for ``url`` (see :func:`transports.redis.from_url`).
 
         ``redis+cluster://`` and ``redis+sentinel://`` URLs give a cluster or a
-        sentinel client (see ``transports/redis/_multi_url.py``).
+        sentinel client (see ``transports/redis/client/_multi_url.py``).
 
         Raises:
             ConfigurationError: a malformed URL or option (never shows the password).

@@ -487,7 +487,7 @@ class RedisCluster(Redis):
 def cluster_from_url(url: str, **overrides: Any) -> RedisCluster:
     """A :class:`RedisCluster` for ``redis+cluster://host:port[,host:port...]``.
 
-    See :mod:`transports.redis._multi_url` for the URL form; keyword arguments
+    See :mod:`transports.redis.client._multi_url` for the URL form; keyword arguments
     win over the URL's options.
 
     Raises:

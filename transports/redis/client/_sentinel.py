@@ -296,7 +296,7 @@ class _SentinelDedicatedContext(_DedicatedContext):
 def sentinel_from_url(url: str, **overrides: Any) -> SentinelRedis:
     """A :class:`SentinelRedis` for ``redis+sentinel://host:port[,host:port...]/service[/db]``.
 
-    See :mod:`transports.redis._multi_url` for the URL form; keyword arguments
+    See :mod:`transports.redis.client._multi_url` for the URL form; keyword arguments
     win over the URL's options.
 
     Raises:

@@ -1,0 +1,38 @@
+"""A trio-native Redis client that knows no mailbox: redis-py's commands, hiredis, a bounded pool.
+
+One server (:class:`Redis`), a Redis Cluster (:class:`RedisCluster`) or a master found
+through Sentinel (:class:`SentinelRedis`); :func:`client_from_url` picks one from the URL.
+Errors are ``transports._exceptions`` errors; see :class:`Redis`.
+"""
+
+from ._client import (
+    DedicatedConnection as DedicatedConnection,
+    Redis as Redis,
+    from_url as from_url,
+)
+from ._cluster import RedisCluster as RedisCluster, cluster_from_url as cluster_from_url
+from ._connection import Connection as Connection
+from ._multi_url import client_from_url as client_from_url
+from ._pipeline import Pipeline as Pipeline
+from ._pool import ConnectionPool as ConnectionPool
+from ._pubsub import Message as Message, PubSub as PubSub
+from ._sentinel import SentinelRedis as SentinelRedis, sentinel_from_url as sentinel_from_url
+from ._url import ConnectionConfig as ConnectionConfig, parse_url as parse_url
+
+__all__ = [
+    "Connection",
+    "ConnectionConfig",
+    "ConnectionPool",
+    "DedicatedConnection",
+    "Message",
+    "Pipeline",
+    "PubSub",
+    "Redis",
+    "RedisCluster",
+    "SentinelRedis",
+    "client_from_url",
+    "cluster_from_url",
+    "from_url",
+    "parse_url",
+    "sentinel_from_url",
+]
