@@ -203,6 +203,28 @@ async def test_transaction_aborted_by_invalid_command(redis_url: str) -> None:
         assert await client.get("a") is None
 
 
+async def test_batch_returns_error_replies_in_place(redis_url: str) -> None:
+    async with from_url(redis_url, decode_responses=True) as client:
+        await client.set("str", "v")
+        commands = [(b"SET", "a", 1), (b"LPUSH", "str", "x"), (b"GET", "a")]
+        replies = await client.batch(commands)
+        assert replies[0] == b"OK"  # raw, whatever the client decodes
+        assert isinstance(replies[1], CommandError)
+        assert replies[1].code == "WRONGTYPE"
+        assert str(replies[1]).startswith("LPUSH: ")
+        assert replies[2] == b"1"  # ran after the refused one
+        assert client.pool.size == 1
+        async with client.dedicated() as conn:
+            assert conn.connected
+            replies = await conn.batch([(b"PING",), *commands[1:]], read_timeout=5)
+            assert replies[0] == b"PONG"
+            assert isinstance(replies[1], CommandError)
+            assert replies[2] == b"1"
+        assert not conn.connected
+        with pytest.raises(ClosedError):
+            await conn.batch([(b"PING",)], read_timeout=5)
+
+
 # -- the pool ----------------------------------------------------------------------------
 
 

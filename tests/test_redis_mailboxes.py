@@ -27,11 +27,11 @@ from actors._exceptions import (
 )
 from transports import Failure, MailboxSpec
 from transports.redis import Redis, RedisTransport, _scripts, from_url
-from transports.redis._consumer import RAW
 from transports.redis._list import ListConsumer
 from transports.redis._list_scripts import LIST_TAKE
 from transports.redis._scripts import Script
 from transports.redis._stream import StreamConsumer
+from transports.redis.client import RAW
 from transports.redis.client._connection import Connection
 
 LEASE = 0.5

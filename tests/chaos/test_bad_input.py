@@ -24,7 +24,7 @@ from actors import (
     stream_mailbox,
 )
 from actors._codec import decode, encode
-from transports.redis._consumer import RAW
+from transports.redis.client import RAW
 
 from .conftest import Report, Tally, failed_nodes
 

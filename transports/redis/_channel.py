@@ -12,9 +12,9 @@ from transports._exceptions import ConfigurationError, TransportError
 
 from .._base import Delivery
 from ._consumer import RedisConsumer
-from .client import PubSub, RedisCluster
+from .client import RAW, PubSub, Redis, RedisCluster
 
-__all__ = ["ChannelConsumer"]
+__all__ = ["ChannelConsumer", "republish_sharded"]
 
 
 class ChannelConsumer(RedisConsumer):
@@ -139,3 +139,35 @@ class ChannelConsumer(RedisConsumer):
             raise ConfigurationError(f"retry delay must be >= 0 seconds, not {delay!r}")
         self._check_open()
         await trio.lowlevel.checkpoint()
+
+
+async def republish_sharded(
+    client: Redis, dead: str, channel: str, ids: Sequence[str | bytes]
+) -> tuple[int, list[str], list[str], list[str]]:
+    """SPUBLISH the dead letters ``ids`` of ``dead`` to ``channel``, deleting each that a
+    subscriber received; return how many, and the ids not found, kept as no subscriber
+    received them, and kept as they hold no payload.
+
+    The sharded pub/sub stand-in for the REPLAY script (which uses PUBLISH). Not
+    atomic, which at-most-once pub/sub does not need.
+    """
+    replayed = 0
+    missing: list[str] = []
+    unheard: list[str] = []
+    empty: list[str] = []
+    for entry_id in ids:
+        name = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+        entries = await client.execute_command(b"XRANGE", dead, entry_id, entry_id, **RAW)
+        if not entries:
+            missing.append(name)
+            continue
+        fields = entries[0][1]
+        payload = dict(zip(fields[::2], fields[1::2], strict=True)).get(b"payload")
+        if payload is None:
+            empty.append(name)
+        elif not await client.execute_command(b"SPUBLISH", channel, payload, **RAW):
+            unheard.append(name)  # nobody received it: the letter is all that is left
+        else:
+            replayed += 1
+            await client.execute_command(b"XDEL", dead, entry_id, **RAW)
+    return replayed, missing, unheard, empty

@@ -12,8 +12,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import trio
-from hiredis import ReplyError
-from redis.client import NEVER_DECODE
 
 from transports._exceptions import (
     ClosedError,
@@ -25,9 +23,7 @@ from transports._exceptions import (
 
 from .._base import Consumer, Delivery, Failure, MailboxSpec
 from ._scripts import dead_letter
-from .client import Connection, DedicatedConnection
-from .client._connection import pack
-from .client._errors import command_error
+from .client import RAW, DedicatedConnection
 from .keys import Keys, digest
 
 if TYPE_CHECKING:
@@ -37,8 +33,6 @@ __all__ = ["ConsumerState", "RedisConsumer"]
 
 logger = logging.getLogger("transports.redis")
 
-RAW: dict[str, Any] = {NEVER_DECODE: True}
-"""Options that make a command return raw bytes whatever the client decodes."""
 
 MAX_BLOCK = 5.0
 """The longest a blocking read waits before the consumer looks around again (seconds)."""
@@ -239,18 +233,16 @@ class RedisConsumer(Consumer):
             f"within {timeout + _BLOCK_GRACE:.1f}s"
         )
 
-    def _pipelining_connection(self) -> Connection | None:
+    def _pipelining_connection(self) -> DedicatedConnection | None:
         """The dedicated connection, if open, to pipeline a blocking read on."""
         blocking = self._blocking
-        if isinstance(blocking, DedicatedConnection):
-            connection = blocking.connection
-            if connection is not None and not connection.closed:
-                return connection
+        if blocking is not None and blocking.connected:
+            return blocking
         return None
 
     async def _block_pipelined(
         self,
-        connection: Connection,
+        connection: DedicatedConnection,
         timeout: float,
         leading: Sequence[tuple[Any, ...]],
         blocking: tuple[Any, ...],
@@ -273,24 +265,20 @@ class RedisConsumer(Consumer):
         """
         commands = [*leading, blocking, *followers]
         try:
-            await connection.send(b"".join([pack(command) for command in commands]))
             # The connection's own deadline (no cancel scope per wait): a reply long
             # overdue closes it and raises TransportTimeout.
-            replies: list[Any] = await connection.read_replies(
-                len(commands), timeout + _BLOCK_GRACE, [False] * len(commands)
-            )
+            replies = await connection.batch(commands, timeout + _BLOCK_GRACE)
         except BaseException:
             self._drop_blocking()
             raise
         lead = len(leading)
-        for command, reply in zip(commands[: lead + 1], replies, strict=False):
-            if isinstance(reply, ReplyError):
-                error = command_error(reply, command[0])
-                if getattr(error, "code", "") in ("MOVED", "ASK"):
+        for reply in replies[: lead + 1]:
+            if isinstance(reply, TransportError):
+                if getattr(reply, "code", "") in ("MOVED", "ASK"):
                     self._drop_blocking()
                     return None
-                raise error
-        rest = [-1 if isinstance(reply, ReplyError) else reply for reply in replies[lead + 1 :]]
+                raise reply
+        rest = [-1 if isinstance(reply, TransportError) else reply for reply in replies[lead + 1 :]]
         return replies[:lead], replies[lead], rest
 
     def _drop_blocking(self) -> None:

@@ -12,8 +12,9 @@ from transports._exceptions import CommandError
 
 from .._base import Delivery
 from . import _stream_scripts as scripts
-from ._consumer import RAW, RedisConsumer
+from ._consumer import RedisConsumer
 from ._scripts import record_failure
+from .client import RAW
 from .keys import stream_field
 
 __all__ = ["StreamConsumer", "entry_payload"]

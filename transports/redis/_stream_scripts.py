@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from .client import Redis
 from ._scripts import flag, load
+from .client import Redis
 from .keys import Keys
 
 __all__ = ["StreamTaken", "stream_fail", "stream_renew", "stream_retry", "stream_take"]

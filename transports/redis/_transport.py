@@ -15,7 +15,6 @@ from types import TracebackType
 from typing import Any, Self
 
 import trio
-from hiredis import ReplyError
 
 from transports._exceptions import (
     ActorsError,
@@ -39,14 +38,11 @@ from .._base import (
     check_replayed,
 )
 from . import _scripts as scripts
-from ._channel import ChannelConsumer
-from ._consumer import RAW, ConsumerContext, RedisConsumer
+from ._channel import ChannelConsumer, republish_sharded
+from ._consumer import ConsumerContext, RedisConsumer
 from ._list import ListConsumer
 from ._stream import StreamConsumer
-from .client import Redis, RedisCluster, client_from_url
-from .client._cluster_parts import republish_sharded
-from .client._connection import pack
-from .client._errors import command_error
+from .client import RAW, Redis, RedisCluster, client_from_url
 from .keys import NODES, Keys
 
 __all__ = ["RedisTransport"]
@@ -220,24 +216,21 @@ class RedisTransport(Transport):
         if not commands:
             await consumer.ack(deliveries)  # a no-op, but it checks the consumer is open
             return refused
-        data = b"".join([pack(command) for command in commands])
         client = self._client
-        replies: list[Any] = await consumer._guarded(
-            lambda: client.execute_many(data, len(commands), [False] * len(commands))
-        )
+        replies: list[Any] = await consumer._guarded(lambda: client.batch(commands))
         for spec, start, end in spans:
-            error = next((r for r in replies[start:end] if isinstance(r, ReplyError)), None)
+            error = next((r for r in replies[start:end] if isinstance(r, TransportError)), None)
             if error is not None:
-                refused[spec] = command_error(error, commands[start][0])
+                refused[spec] = error
         ack_replies = replies[len(commands) - len(acks) :]
-        errors = [r for r in ack_replies if isinstance(r, ReplyError)]
+        errors = [r for r in ack_replies if isinstance(r, TransportError)]
         if not errors:
             if not consumer._acks_done(deliveries, ack_replies):
                 await consumer.ack(deliveries)  # refused as sent: the consumer knows why
-        elif all(str(error).startswith("NOSCRIPT") for error in errors):
+        elif all(getattr(error, "code", "") == "NOSCRIPT" for error in errors):
             await consumer.ack(deliveries)  # the server lost its scripts: this loads them
         else:
-            raise await consumer._named(command_error(errors[0], acks[0][0]))
+            raise await consumer._named(errors[0])
         return refused
 
     # -- consuming ----------------------------------------------------------------------

@@ -16,10 +16,12 @@ from ._multi_url import client_from_url as client_from_url
 from ._pipeline import Pipeline as Pipeline
 from ._pool import ConnectionPool as ConnectionPool
 from ._pubsub import Message as Message, PubSub as PubSub
+from ._replies import RAW as RAW
 from ._sentinel import SentinelRedis as SentinelRedis, sentinel_from_url as sentinel_from_url
 from ._url import ConnectionConfig as ConnectionConfig, parse_url as parse_url
 
 __all__ = [
+    "RAW",
     "Connection",
     "ConnectionConfig",
     "ConnectionPool",

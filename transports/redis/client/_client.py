@@ -15,6 +15,7 @@ idempotent); the connection is discarded and the next command gets a fresh one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from hiredis import ReplyError
@@ -223,6 +224,23 @@ class Redis(_Commands):
         pool.release(connection)
         return replies
 
+    async def batch(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Send ``commands`` in one write on one connection; return a reply per command.
+
+        The server runs them in order, one after the other (not atomically: others'
+        commands may run in between). Replies are raw (bulk strings as ``bytes``);
+        an error reply comes back as the :class:`CommandError` (or
+        :class:`AuthenticationError`) it would raise, returned in its place, so one
+        refused command hides neither the replies of the others nor that they ran.
+
+        Raises:
+            ConfigurationError: an argument hiredis cannot encode (nothing was sent).
+            The connection errors listed on :class:`Redis`.
+        """
+        data = b"".join([pack(command) for command in commands])
+        replies = await self.execute_many(data, len(commands), [False] * len(commands))
+        return _errors_in_place(commands, replies)
+
     def pipeline(self, transaction: bool = True) -> Pipeline:
         """A pipeline: queue commands, then ``await pipe.execute()`` in one round trip.
 
@@ -315,6 +333,54 @@ class DedicatedConnection(_Commands):
             raise
         return finish(reply, name, options, empty, self._callbacks)
 
+    @property
+    def connected(self) -> bool:
+        """Whether a connection is open, so that :meth:`batch` can use it."""
+        connection = self._connection
+        return connection is not None and not connection.closed
+
+    async def batch(
+        self, commands: Sequence[Sequence[Any]], read_timeout: float | None
+    ) -> list[Any]:
+        """Send ``commands`` in one write on the open connection; return a reply per command.
+
+        For a blocking read with commands pipelined around it: the server runs the
+        commands before it at once and those after it as soon as it returns. Replies
+        are as :meth:`Redis.batch` gives them (error replies returned, not raised),
+        read within ``read_timeout`` seconds in all (``None``: no limit). Unlike
+        :meth:`execute_command` this opens no connection and follows no
+        redirection: a cluster's ``MOVED`` or ``ASK`` comes back like any error
+        reply (nothing of the batch ran then, unless it was sent across a resharding).
+
+        Raises:
+            ClosedError: the ``async with`` block was left, or no connection is open
+                (see :attr:`connected`).
+            TransportTimeout: the replies are overdue (the connection closes).
+            ConfigurationError: an argument hiredis cannot encode (nothing was sent).
+            And the connection errors listed on :class:`Redis` (the connection closes).
+        """
+        if self._closed:
+            raise ClosedError("this dedicated connection is closed")
+        connection = self._connection
+        if connection is None or connection.closed:
+            raise ClosedError("this dedicated connection has no open connection to batch on")
+        data = b"".join([pack(command) for command in commands])
+        try:
+            await connection.send(data)
+            replies = await connection.read_replies(
+                len(commands), read_timeout, [False] * len(commands)
+            )
+        except BaseException:
+            self._drop()
+            raise
+        return _errors_in_place(commands, replies)
+
+    def _drop(self) -> None:
+        """The connection failed (and closed): the next command opens a new one."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            self._pool.close_dedicated(connection)
+
     def close(self) -> None:
         """Close the connection now; idempotent."""
         self._closed = True
@@ -339,6 +405,14 @@ class _DedicatedContext:
     async def __aexit__(self, *exc_info: object) -> None:
         if self._dedicated is not None:
             self._dedicated.close()
+
+
+def _errors_in_place(commands: Sequence[Sequence[Any]], replies: list[Any]) -> list[Any]:
+    """``replies`` with each error reply replaced by the error it means, naming its command."""
+    return [
+        command_error(reply, command[0]) if isinstance(reply, ReplyError) else reply
+        for command, reply in zip(commands, replies, strict=True)
+    ]
 
 
 def from_url(url: str, **overrides: Any) -> Redis:

@@ -1,8 +1,8 @@
 """A Redis Cluster client for trio: commands routed by slot, redirections followed.
 
 :class:`RedisCluster` has the command methods of :class:`~transports.redis.Redis`
-(it is one, so everything typed for ``Redis`` takes it: ``RedisTransport``, the
-mailbox scripts) and keeps one :class:`Redis` client, with its own pool, per node.
+(it is one, so everything typed for ``Redis`` takes it) and keeps one
+:class:`Redis` client, with its own pool, per node.
 It learns the slot map from ``CLUSTER SHARDS`` (``CLUSTER SLOTS`` before Redis 7),
 sends each command to the primary serving the slot of its first key (see
 :mod:`._cluster_routes`), and follows redirections:

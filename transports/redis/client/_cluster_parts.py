@@ -9,12 +9,10 @@ subscriber binds to the node of a key's slot (sharded pub/sub).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import trio
 from hiredis import ReplyError
-from redis.client import NEVER_DECODE
 
 from transports._exceptions import (
     AuthenticationError,
@@ -41,7 +39,6 @@ __all__ = [
     "ClusterNode",
     "ClusterPipeline",
     "ClusterPubSub",
-    "republish_sharded",
     "send_pooled",
 ]
 
@@ -49,7 +46,6 @@ _ASKING = pack(("ASKING",))
 # Replies that mean "not run here, run it again": retried one by one.
 _NOT_RUN = frozenset({"MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"})
 _UNSENT: Any = object()
-_RAW: dict[str, Any] = {NEVER_DECODE: True}
 
 
 class ClusterNode:
@@ -364,35 +360,3 @@ class ClusterPubSub(PubSub):
                 f"{self._node} dropped shard channel {reply[1]!r}: subscribe again"
             )
         super()._dispatch(reply)
-
-
-async def republish_sharded(
-    cluster: RedisCluster, dead: str, channel: str, ids: Sequence[str | bytes]
-) -> tuple[int, list[str], list[str], list[str]]:
-    """SPUBLISH the dead letters ``ids`` of ``dead`` to ``channel``, deleting each that a
-    subscriber received; return how many, and the ids not found, kept as no subscriber
-    received them, and kept as they hold no payload.
-
-    The sharded pub/sub stand-in for the REPLAY script (which uses PUBLISH). Not
-    atomic, which at-most-once pub/sub does not need.
-    """
-    replayed = 0
-    missing: list[str] = []
-    unheard: list[str] = []
-    empty: list[str] = []
-    for entry_id in ids:
-        name = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-        entries = await cluster.execute_command(b"XRANGE", dead, entry_id, entry_id, **_RAW)
-        if not entries:
-            missing.append(name)
-            continue
-        fields = entries[0][1]
-        payload = dict(zip(fields[::2], fields[1::2], strict=True)).get(b"payload")
-        if payload is None:
-            empty.append(name)
-        elif not await cluster.execute_command(b"SPUBLISH", channel, payload, **_RAW):
-            unheard.append(name)  # nobody received it: the letter is all that is left
-        else:
-            replayed += 1
-            await cluster.execute_command(b"XDEL", dead, entry_id, **_RAW)
-    return replayed, missing, unheard, empty

@@ -14,12 +14,16 @@ from ._errors import command_error
 __all__ = [
     "BLOCKING_COMMANDS",
     "MISSING",
+    "RAW",
     "Callbacks",
     "blocking_read_timeout",
     "finish",
     "response_callbacks",
     "split_options",
 ]
+
+RAW: dict[str, Any] = {NEVER_DECODE: True}
+"""Options of ``execute_command`` for a raw reply: bytes whatever the client decodes."""
 
 MISSING: Any = object()
 """Marks an absent option (``EMPTY_RESPONSE`` may legitimately be None)."""
