@@ -12,7 +12,7 @@ from ._client import (
 )
 from ._cluster import RedisCluster as RedisCluster, cluster_from_url as cluster_from_url
 from ._connection import Connection as Connection
-from ._multi_url import client_from_url as client_from_url
+from ._open import client_from_url as client_from_url
 from ._pipeline import Pipeline as Pipeline
 from ._pool import ConnectionPool as ConnectionPool
 from ._pubsub import Message as Message, PubSub as PubSub

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import trio
@@ -42,8 +42,8 @@ from transports._exceptions import (
 )
 
 from ._client import Redis, _DedicatedContext
+from ._cluster_base import ClusterBase, ClusterNode, Sender
 from ._cluster_parts import (
-    ClusterNode,
     ClusterPipeline,
     ClusterPubSub,
     _ClusterDedicatedContext,
@@ -71,11 +71,8 @@ _RETRYABLE = frozenset({"TRYAGAIN", "CLUSTERDOWN"})
 SlotRange = tuple[int, int, "ClusterNode"]
 """First slot, last slot, and the primary serving them."""
 
-Sender = Callable[["ClusterNode", bool], Awaitable[Any]]
-"""Sends a command to a node (after ASKING when the flag is set); returns the raw reply."""
 
-
-class RedisCluster(Redis):
+class RedisCluster(ClusterBase):
     """A Redis Cluster client with redis-py's command methods; see the module docstring.
 
     ``seeds`` are ``(host, port)`` pairs of some nodes (any will do; the rest are

@@ -9,7 +9,7 @@ subscriber binds to the node of a key's slot (sharded pub/sub).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import trio
 from hiredis import ReplyError
@@ -23,7 +23,8 @@ from transports._exceptions import (
     ConnectError,
 )
 
-from ._client import DedicatedConnection, Redis, _DedicatedContext
+from ._client import DedicatedConnection, _DedicatedContext
+from ._cluster_base import ClusterBase, ClusterNode
 from ._cluster_routes import ALL_PRIMARIES, ANY_NODE, slot_of
 from ._connection import Connection, pack
 from ._pipeline import Pipeline, Queued, _raise_first
@@ -31,12 +32,8 @@ from ._pool import ConnectionPool
 from ._pubsub import PubSub
 from ._replies import BLOCKING_COMMANDS, MISSING, blocking_read_timeout, finish, split_options
 
-if TYPE_CHECKING:
-    from ._cluster import RedisCluster
-
 __all__ = [
     "ClusterDedicatedConnection",
-    "ClusterNode",
     "ClusterPipeline",
     "ClusterPubSub",
     "send_pooled",
@@ -46,22 +43,6 @@ _ASKING = pack(("ASKING",))
 # Replies that mean "not run here, run it again": retried one by one.
 _NOT_RUN = frozenset({"MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"})
 _UNSENT: Any = object()
-
-
-class ClusterNode:
-    """One node of the cluster: its address, a client to it, and whether it is a primary."""
-
-    __slots__ = ("client", "host", "name", "port", "primary")
-
-    def __init__(self, host: str, port: int, client: Redis) -> None:
-        self.host = host
-        self.port = port
-        self.name = f"{host}:{port}"
-        self.client = client
-        self.primary = False
-
-    def __repr__(self) -> str:
-        return f"<ClusterNode {self.name} {'primary' if self.primary else 'replica'}>"
 
 
 async def send_pooled(
@@ -88,7 +69,7 @@ async def send_pooled(
 class _ClusterDedicatedContext(_DedicatedContext):
     __slots__ = ("_cluster", "_key")
 
-    def __init__(self, cluster: RedisCluster, read_timeout: float | None, key: str | bytes | None):
+    def __init__(self, cluster: ClusterBase, read_timeout: float | None, key: str | bytes | None):
         super().__init__(cluster, read_timeout)
         self._cluster = cluster
         self._key = key
@@ -112,7 +93,7 @@ class ClusterPipeline(Pipeline):
     refused it (EXEC never ran).
     """
 
-    def __init__(self, cluster: RedisCluster, transaction: bool = True) -> None:
+    def __init__(self, cluster: ClusterBase, transaction: bool = True) -> None:
         super().__init__(cluster, transaction)
         self._cluster = cluster
 
@@ -215,7 +196,7 @@ class ClusterDedicatedConnection(DedicatedConnection):
     """
 
     def __init__(
-        self, cluster: RedisCluster, read_timeout: float | None, key: str | bytes | None
+        self, cluster: ClusterBase, read_timeout: float | None, key: str | bytes | None
     ) -> None:
         # Not DedicatedConnection.__init__: that binds one pool; this moves between nodes.
         self._client = cluster
@@ -316,7 +297,7 @@ class ClusterPubSub(PubSub):
     broken connection.
     """
 
-    def __init__(self, cluster: RedisCluster, key: str | bytes | None) -> None:
+    def __init__(self, cluster: ClusterBase, key: str | bytes | None) -> None:
         super().__init__(cast(ConnectionPool, None))  # the node's pool, once connected
         self._cluster = cluster
         self._key = key

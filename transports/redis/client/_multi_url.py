@@ -15,7 +15,7 @@ of their own. A cluster port defaults to 6379, a sentinel port to 26379.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 from transports._exceptions import ConfigurationError
@@ -23,10 +23,7 @@ from transports._urls import redact
 
 from ._url import parse_url
 
-if TYPE_CHECKING:
-    from ._client import Redis
-
-__all__ = ["Address", "client_from_url", "parse_cluster_url", "parse_sentinel_url"]
+__all__ = ["Address", "parse_cluster_url", "parse_sentinel_url"]
 
 Address = tuple[str, int]
 
@@ -117,27 +114,3 @@ def parse_sentinel_url(url: str) -> tuple[list[Address], str, dict[str, Any], di
     rest = "?" + "&".join(kept) if kept else ""
     kwargs = _options(base, userinfo, f"/{db}" if db else "", rest)
     return hosts, service, kwargs, sentinel
-
-
-def client_from_url(url: str, **overrides: Any) -> Redis:
-    """A client for any of our URLs: one server, a cluster or a sentinel-managed master.
-
-    ``redis://``, ``rediss://`` and ``unix://`` give a :class:`Redis`;
-    ``redis+cluster://`` a :class:`RedisCluster`; ``redis+sentinel://`` a
-    :class:`SentinelRedis`.
-
-    Raises:
-        ConfigurationError: a malformed URL or option (never shows the password).
-    """
-    scheme = url.partition("://")[0].lower()
-    if scheme in _CLUSTER_SCHEMES:
-        from ._cluster import cluster_from_url
-
-        return cluster_from_url(url, **overrides)
-    if scheme in _SENTINEL_SCHEMES:
-        from ._sentinel import sentinel_from_url
-
-        return sentinel_from_url(url, **overrides)
-    from ._client import from_url
-
-    return from_url(url, **overrides)

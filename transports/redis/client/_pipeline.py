@@ -8,7 +8,7 @@ returning or raising, so the connection is left clean even when commands fail.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from hiredis import ReplyError
 from redis.commands.core import CoreCommands
@@ -17,12 +17,9 @@ from transports._exceptions import AuthenticationError, CommandError
 
 from ._connection import pack
 from ._errors import command_error, translate_argument_errors
-from ._replies import MISSING, split_options
+from ._replies import MISSING, Callbacks, split_options
 
-if TYPE_CHECKING:
-    from ._client import Redis
-
-__all__ = ["Pipeline"]
+__all__ = ["Pipeline", "PipelineTarget"]
 
 _MULTI = pack(("MULTI",))
 _EXEC = pack(("EXEC",))
@@ -43,6 +40,20 @@ def _pipeline_error(
     return error
 
 
+class PipelineTarget(Protocol):
+    """What a pipeline runs on (a :class:`Redis`): its URL, its response callbacks, and
+    packed commands sent in one write."""
+
+    _callbacks: Callbacks
+
+    @property
+    def url(self) -> str: ...
+
+    async def execute_many(
+        self, data: bytes, count: int, decode: list[bool] | None = None
+    ) -> list[Any]: ...
+
+
 class Pipeline(CoreCommands):
     """Commands queued for one round trip; made by :meth:`Redis.pipeline`.
 
@@ -56,7 +67,7 @@ class Pipeline(CoreCommands):
     _is_async_client: Literal[False] = False
     _event_dispatcher: Any = None
 
-    def __init__(self, client: Redis, transaction: bool = True) -> None:
+    def __init__(self, client: PipelineTarget, transaction: bool = True) -> None:
         self._client = client
         self.transaction = transaction
         self._queue: list[Queued] = []
