@@ -205,6 +205,8 @@ async def test_transaction_aborted_by_invalid_command(redis_url: str) -> None:
 
 async def test_batch_returns_error_replies_in_place(redis_url: str) -> None:
     async with from_url(redis_url, decode_responses=True) as client:
+        assert client.features.ordered_batches
+        assert not client.features.sharded_pubsub
         await client.set("str", "v")
         commands = [(b"SET", "a", 1), (b"LPUSH", "str", "x"), (b"GET", "a")]
         replies = await client.batch(commands)

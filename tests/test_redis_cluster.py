@@ -18,7 +18,7 @@ from redis.crc import key_slot
 
 from actors import ActorSystem, list_mailbox, stream_mailbox
 from transports import MailboxSpec
-from transports._exceptions import ConfigurationError
+from transports._exceptions import CommandError, ConfigurationError
 from transports.redis import RedisCluster, RedisTransport, cluster_from_url
 from transports.redis._scripts import Script
 from transports.redis.client._cluster_routes import ALL_PRIMARIES, ANY_NODE, route
@@ -172,6 +172,24 @@ async def test_pipelines_are_split_by_node_and_keep_their_order(cluster: RedisCl
         pipe.incr("pipe-0").incr("pipe-1").incr("pipe-2").incr("pipe-3")
         with pytest.raises(ConfigurationError, match="one slot"):
             await pipe.execute()
+
+
+async def test_a_batch_runs_on_every_node_and_follows_redirections(cluster: RedisCluster) -> None:
+    assert cluster.features.sharded_pubsub
+    assert not cluster.features.ordered_batches
+    names = [f"batch-{index}" for index in range(12)]
+    assert len({(await cluster.node_for_key(name)).name for name in names}) == 3
+    await cluster.set("batch-str", "v")
+    right = await cluster.node_for_key(names[0])
+    wrong = next(node for node in cluster.primaries if node is not right)
+    cluster._slots[key_slot(names[0].encode())] = wrong  # a stale map: MOVED
+    incrs = [(b"INCR", name) for name in names]
+    replies = await cluster.batch([*incrs, (b"LPUSH", "batch-str", "x"), *incrs])
+    assert replies[:12] == [1] * 12
+    assert isinstance(replies[12], CommandError)
+    assert replies[12].code == "WRONGTYPE"
+    assert replies[13:] == [2] * 12
+    assert await cluster.node_for_key(names[0]) is right
 
 
 async def test_scripts_are_loaded_on_the_node_that_runs_them(cluster: RedisCluster) -> None:

@@ -12,7 +12,7 @@ from transports._exceptions import ConfigurationError, TransportError
 
 from .._base import Delivery
 from ._consumer import RedisConsumer
-from .client import RAW, PubSub, Redis, RedisCluster
+from .client import RAW, PubSub, Redis
 
 __all__ = ["ChannelConsumer", "republish_sharded"]
 
@@ -39,7 +39,7 @@ class ChannelConsumer(RedisConsumer):
         self._ids = itertools.count(1)
 
     async def _setup(self) -> None:
-        if self._spec.pattern and isinstance(self._client, RedisCluster):
+        if self._spec.pattern and self._client.features.sharded_pubsub:
             raise ConfigurationError(
                 f"cannot subscribe to pattern {self._spec.name!r} on Redis Cluster: channel "
                 "mailboxes use sharded pub/sub there, which has no patterns"
@@ -47,12 +47,8 @@ class ChannelConsumer(RedisConsumer):
         await self._subscribe()
 
     async def _subscribe(self) -> PubSub:
-        client = self._client
-        sharded = isinstance(client, RedisCluster)
-        if isinstance(client, RedisCluster):
-            pubsub: PubSub = client.pubsub(key=self._spec.name)
-        else:
-            pubsub = client.pubsub()
+        sharded = self._client.features.sharded_pubsub
+        pubsub = self._client.pubsub(key=self._spec.name)
         await pubsub.__aenter__()
         try:
             if self._spec.pattern:

@@ -42,7 +42,7 @@ from ._channel import ChannelConsumer, republish_sharded
 from ._consumer import ConsumerContext, RedisConsumer
 from ._list import ListConsumer
 from ._stream import StreamConsumer
-from .client import RAW, Redis, RedisCluster, client_from_url
+from .client import RAW, Redis, client_from_url
 from .keys import NODES, Keys
 
 __all__ = ["RedisTransport"]
@@ -177,7 +177,7 @@ class RedisTransport(Transport):
             if spec.maxlen is not None:
                 head += (b"MAXLEN", b"~", spec.maxlen)
             return [(*head, b"*", b"message", payload) for payload in payloads]
-        publish = b"SPUBLISH" if isinstance(self._client, RedisCluster) else b"PUBLISH"
+        publish = b"SPUBLISH" if self._client.features.sharded_pubsub else b"PUBLISH"
         return [(publish, spec.name, payload) for payload in payloads]
 
     async def settle(
@@ -198,7 +198,7 @@ class RedisTransport(Transport):
             ClosedError: the consumer or the transport is closed.
         """
         self._check_open()
-        if isinstance(self._client, RedisCluster) or not isinstance(consumer, RedisConsumer):
+        if not self._client.features.ordered_batches or not isinstance(consumer, RedisConsumer):
             return await super().settle(consumer, results, deliveries)
         refused: dict[MailboxSpec, ActorsError] = {}
         commands: list[tuple[Any, ...]] = []
@@ -322,7 +322,7 @@ class RedisTransport(Transport):
                 batch, ids = ids[:_REPLAY_BATCH], ids[_REPLAY_BATCH:]
             if not batch:
                 return check_replayed(spec, replayed, missing, unheard, empty)
-            if spec.kind == "pubsub" and isinstance(self._client, RedisCluster):
+            if spec.kind == "pubsub" and self._client.features.sharded_pubsub:
                 outcome = await republish_sharded(self._client, keys.dead, spec.name, batch)
             else:
                 outcome = await scripts.replay(

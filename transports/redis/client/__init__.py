@@ -12,6 +12,7 @@ from ._client import (
 )
 from ._cluster import RedisCluster as RedisCluster, cluster_from_url as cluster_from_url
 from ._connection import Connection as Connection
+from ._features import Features as Features
 from ._open import client_from_url as client_from_url
 from ._pipeline import Pipeline as Pipeline
 from ._pool import ConnectionPool as ConnectionPool
@@ -26,6 +27,7 @@ __all__ = [
     "ConnectionConfig",
     "ConnectionPool",
     "DedicatedConnection",
+    "Features",
     "Message",
     "Pipeline",
     "PubSub",

@@ -27,6 +27,7 @@ from transports._exceptions import ClosedError
 
 from ._connection import Connection, pack
 from ._errors import command_error, translate_argument_errors
+from ._features import Features
 from ._pipeline import Pipeline
 from ._pool import DEFAULT_BACKOFF, DEFAULT_POOL_TIMEOUT, ConnectionPool
 from ._pubsub import PubSub
@@ -92,6 +93,9 @@ class Redis(_Commands):
     Raises:
         ConfigurationError: on invalid settings.
     """
+
+    features = Features(sharded_pubsub=False, ordered_batches=True)
+    """What this client offers; see :class:`Features`."""
 
     def __init__(
         self,
@@ -260,8 +264,12 @@ class Redis(_Commands):
         timeout = self._read_timeout if read_timeout == "default" else read_timeout
         return _DedicatedContext(self, timeout)
 
-    def pubsub(self) -> PubSub:
-        """``async with client.pubsub() as ps:`` — a subscriber on a dedicated connection."""
+    def pubsub(self, *, key: str | bytes | None = None) -> PubSub:
+        """``async with client.pubsub() as ps:`` — a subscriber on a dedicated connection.
+
+        ``key``, the channel to subscribe to, matters only where pub/sub is sharded
+        (see :attr:`features`): one server has every channel.
+        """
         return PubSub(self._pool)
 
     async def aclose(self) -> None:

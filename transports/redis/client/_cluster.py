@@ -47,10 +47,12 @@ from ._cluster_parts import (
     ClusterPipeline,
     ClusterPubSub,
     _ClusterDedicatedContext,
+    execute_routed,
     send_pooled,
 )
 from ._cluster_routes import ALL_PRIMARIES, CommandTable, route, slot_of
 from ._connection import pack
+from ._features import Features
 from ._multi_url import Address, parse_cluster_url
 from ._pool import DEFAULT_BACKOFF, DEFAULT_POOL_TIMEOUT, ConnectionPool
 from ._replies import (
@@ -89,6 +91,9 @@ class RedisCluster(ClusterBase):
     Raises:
         ConfigurationError: no seed, a db other than 0, or invalid settings.
     """
+
+    features = Features(sharded_pubsub=True, ordered_batches=False)
+    """What this client offers; see :class:`Features`."""
 
     def __init__(
         self,
@@ -429,12 +434,20 @@ class RedisCluster(ClusterBase):
     async def execute_many(
         self, data: bytes, count: int, decode: list[bool] | None = None
     ) -> list[Any]:
-        """Not available: packed commands cannot be routed (use :meth:`pipeline`).
+        """Send packed commands, each to the node of its key; read ``count`` raw replies.
+
+        The commands are grouped by node, each group in one write; those the cluster
+        redirected (not run) or whose node could not be reached are sent again one
+        by one, following the cluster. Order holds among the commands of one node
+        only (see :attr:`features`). Error replies come back as ``hiredis.ReplyError``
+        objects, as on :class:`Redis`.
 
         Raises:
-            ConfigurationError: always.
+            ConfigurationError: MULTI/EXEC (use ``pipeline(transaction=True)``) or a
+                command that runs on every primary (SCRIPT, FLUSHALL...).
+            And the connection errors listed on :class:`Redis`.
         """
-        raise ConfigurationError("a cluster client routes commands: use pipeline()")
+        return await execute_routed(self, data, count, decode)
 
     def pipeline(self, transaction: bool = True) -> ClusterPipeline:
         """A pipeline split by node; a transaction must stay in one slot.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any, cast
 
+import hiredis
 import trio
 from hiredis import ReplyError
 
@@ -36,6 +37,7 @@ __all__ = [
     "ClusterDedicatedConnection",
     "ClusterPipeline",
     "ClusterPubSub",
+    "execute_routed",
     "send_pooled",
 ]
 
@@ -64,6 +66,62 @@ async def send_pooled(
         raise
     pool.release(connection)
     return reply
+
+
+async def execute_routed(
+    cluster: ClusterBase, data: bytes, count: int, decode: list[bool] | None
+) -> list[Any]:
+    """:meth:`RedisCluster.execute_many`: ``count`` packed commands routed by key."""
+    reader = hiredis.Reader()
+    reader.feed(data)
+    commands: list[Any] = [reader.gets() for _ in range(count)]
+    if any(c is False for c in commands) or reader.gets() is not False:
+        raise ConfigurationError(f"the packed data do not hold {count} commands")
+    if any(command[0].upper() in (b"MULTI", b"EXEC") for command in commands):
+        raise ConfigurationError("a transaction on a cluster: use pipeline(transaction=True)")
+    targets = [await cluster.route(command) for command in commands]
+    if ALL_PRIMARIES in targets:
+        raise ConfigurationError("SCRIPT, FUNCTION and FLUSH* cannot be batched on a cluster")
+    flags = decode if decode is not None else [cluster._decode] * count
+    groups: dict[ClusterNode | None, list[int]] = {}
+    for index, target in enumerate(targets):
+        try:
+            node: ClusterNode | None = await cluster._pick(target)
+        except ConnectError:
+            node = None  # send it alone, with the cluster's retries
+        groups.setdefault(node, []).append(index)
+    replies: list[Any] = [_UNSENT] * count
+    for node, indices in groups.items():
+        part = [_UNSENT] * len(indices)
+        if node is not None:
+            try:
+                part = await node.client.execute_many(
+                    b"".join([pack(commands[i]) for i in indices]),
+                    len(indices),
+                    [flags[i] for i in indices],
+                )
+            except ConnectError:
+                cluster._stale = True  # nothing was sent
+            except BrokenConnectionError:
+                cluster._stale = True
+                raise
+        for index, reply in zip(indices, part, strict=True):
+            if reply is _UNSENT or (
+                isinstance(reply, ReplyError) and str(reply).split(" ", 1)[0] in _NOT_RUN
+            ):
+                reply = await _send_alone(cluster, targets[index], commands[index], flags[index])
+            replies[index] = reply
+    return replies
+
+
+async def _send_alone(cluster: ClusterBase, target: int, command: list[bytes], decode: bool) -> Any:
+    data = pack(command)
+    timeout = cluster._read_timeout
+
+    async def send(node: ClusterNode, asking: bool) -> Any:
+        return await send_pooled(node, data, timeout, decode, asking)
+
+    return await cluster.request(target, send)
 
 
 class _ClusterDedicatedContext(_DedicatedContext):
