@@ -10,15 +10,19 @@ from ._client import (
     Redis as Redis,
     from_url as from_url,
 )
-from ._cluster import RedisCluster as RedisCluster, cluster_from_url as cluster_from_url
+from ._cluster import RedisCluster as RedisCluster
 from ._connection import Connection as Connection
 from ._features import Features as Features
-from ._open import client_from_url as client_from_url
+from ._open import (
+    client_from_url as client_from_url,
+    cluster_from_url as cluster_from_url,
+    sentinel_from_url as sentinel_from_url,
+)
 from ._pipeline import Pipeline as Pipeline
 from ._pool import ConnectionPool as ConnectionPool
 from ._pubsub import Message as Message, PubSub as PubSub
 from ._replies import RAW as RAW
-from ._sentinel import SentinelRedis as SentinelRedis, sentinel_from_url as sentinel_from_url
+from ._sentinel import SentinelRedis as SentinelRedis
 from ._url import ConnectionConfig as ConnectionConfig, parse_url as parse_url
 
 __all__ = [

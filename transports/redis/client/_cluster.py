@@ -53,7 +53,7 @@ from ._cluster_parts import (
 from ._cluster_routes import ALL_PRIMARIES, CommandTable, route, slot_of
 from ._connection import pack
 from ._features import Features
-from ._multi_url import Address, parse_cluster_url
+from ._multi_url import Address
 from ._pool import DEFAULT_BACKOFF, DEFAULT_POOL_TIMEOUT, ConnectionPool
 from ._replies import (
     BLOCKING_COMMANDS,
@@ -64,7 +64,7 @@ from ._replies import (
     split_options,
 )
 
-__all__ = ["ClusterNode", "RedisCluster", "cluster_from_url"]
+__all__ = ["ClusterNode", "RedisCluster"]
 
 SLOTS = 16384
 RAW: dict[str, Any] = {NEVER_DECODE: True}
@@ -492,17 +492,3 @@ class RedisCluster(ClusterBase):
 
     async def __aenter__(self) -> RedisCluster:
         return self
-
-
-def cluster_from_url(url: str, **overrides: Any) -> RedisCluster:
-    """A :class:`RedisCluster` for ``redis+cluster://host:port[,host:port...]``.
-
-    See :mod:`transports.redis.client._multi_url` for the URL form; keyword arguments
-    win over the URL's options.
-
-    Raises:
-        ConfigurationError: a malformed URL or option (never shows the password).
-    """
-    seeds, kwargs = parse_cluster_url(url)
-    kwargs.update(overrides)
-    return RedisCluster(seeds, **kwargs)

@@ -33,11 +33,11 @@ from transports._exceptions import (
 
 from ._client import DedicatedConnection, Redis, _DedicatedContext
 from ._connection import Connection, open_connection, pack
-from ._multi_url import Address, parse_sentinel_url
+from ._multi_url import Address
 from ._pool import ConnectionPool
 from ._url import ConnectionConfig
 
-__all__ = ["SentinelPool", "SentinelRedis", "sentinel_from_url"]
+__all__ = ["SentinelPool", "SentinelRedis"]
 
 _ROLE = pack(("ROLE",))
 
@@ -291,19 +291,3 @@ class _SentinelDedicatedContext(_DedicatedContext):
         connection = await self._client.pool.open_dedicated()
         self._dedicated = SentinelDedicatedConnection(self._client, connection, self._read_timeout)
         return self._dedicated
-
-
-def sentinel_from_url(url: str, **overrides: Any) -> SentinelRedis:
-    """A :class:`SentinelRedis` for ``redis+sentinel://host:port[,host:port...]/service[/db]``.
-
-    See :mod:`transports.redis.client._multi_url` for the URL form; keyword arguments
-    win over the URL's options.
-
-    Raises:
-        ConfigurationError: a malformed URL or option (never shows the password).
-    """
-    sentinels, service, kwargs, sentinel = parse_sentinel_url(url)
-    kwargs.update(overrides)
-    kwargs.setdefault("sentinel_username", sentinel.get("username"))
-    kwargs.setdefault("sentinel_password", sentinel.get("password"))
-    return SentinelRedis(sentinels, service, **kwargs)
