@@ -24,7 +24,7 @@ from trio.testing import MockClock
 
 from actors import Actor, ActorSystem, Supervisor, list_mailbox
 from transports import MailboxSpec
-from transports._exceptions import TransportTimeout
+from transports._exceptions import ConfigurationError, TransportTimeout
 from transports.redis import (
     ConnectionPool,
     Redis,
@@ -354,6 +354,12 @@ def test_the_pool_timeout_is_a_url_option_with_a_default_for_every_kind_of_clien
     assert [node.client.pool.timeout for node in cluster.nodes] == [20.0]
     cluster = client_from_url("redis+cluster://localhost:7000?pool_timeout=4")
     assert [node.client.pool.timeout for node in cluster.nodes] == [4.0]
+
+
+@pytest.mark.parametrize("value", ["-1", "0"])
+def test_a_pool_timeout_that_is_not_positive_is_refused(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="pool_timeout must be positive"):
+        from_url(f"redis://localhost?pool_timeout={value}")
 
 
 @pytest.mark.chaos

@@ -56,7 +56,8 @@ class ConnectionPool:
     A command that broke mid-flight is not retried here: it may have run.
 
     Raises:
-        ConfigurationError: ``max_connections < 1`` or ``connect_retries < 0``.
+        ConfigurationError: ``max_connections < 1``, ``connect_retries < 0`` or a
+            ``timeout`` that is not positive.
     """
 
     def __init__(
@@ -73,6 +74,8 @@ class ConnectionPool:
             raise ConfigurationError(f"max_connections must be >= 1, not {max_connections}")
         if connect_retries < 0:
             raise ConfigurationError(f"connect_retries must be >= 0, not {connect_retries}")
+        if timeout is not None and not timeout > 0:
+            raise ConfigurationError(f"pool_timeout must be positive or None, not {timeout!r}")
         self.config = config
         self.decode = decode
         self.max_connections = max_connections
