@@ -321,3 +321,17 @@ async def test_a_reader_that_goes_away_is_no_error(redis_url: str, command: list
         code = await process.wait()
     assert b"Traceback" not in errors, errors.decode()
     assert code == 0, errors.decode()
+
+
+async def test_listing_dead_letters_kept_in_a_wrong_typed_key_names_it(redis_url: str) -> None:
+    """Another client made ``{zz}:dead`` a string: one line that names the key and what
+    it holds, not Redis's bare WRONGTYPE."""
+    from transports.redis import RedisTransport
+
+    async with RedisTransport.from_url(redis_url) as transport:
+        await transport.client.execute_command("SET", "{zz}:dead", "not a stream")
+    result = await cli("dead-letters", "list", "list:zz", "--url", redis_url)
+    assert result.returncode == 1, result
+    assert result.stderr.decode().strip() == (
+        "error: list:zz: WRONGTYPE key '{zz}:dead' holds a string, not a stream"
+    ), result.stderr

@@ -260,6 +260,7 @@ class RedisTransport(Transport):
 
         Raises:
             ConfigurationError: ``count`` is negative.
+            CommandError: ``{name}:dead`` is not a stream (the error names it).
             TransportError: the store failed.
             ClosedError: the transport is closed.
         """
@@ -269,9 +270,20 @@ class RedisTransport(Transport):
         if count == 0:
             return []
         dead = Keys(spec.name).dead
-        entries = await self._client.execute_command(
-            b"XRANGE", dead, b"-", b"+", b"COUNT", count, **RAW
-        )
+        try:
+            entries = await self._client.execute_command(
+                b"XRANGE", dead, b"-", b"+", b"COUNT", count, **RAW
+            )
+        except CommandError as exc:
+            if exc.code != "WRONGTYPE":
+                raise
+            # Redis's own WRONGTYPE names no key: say which, and what it holds.
+            found = await self._client.execute_command(b"TYPE", dead, **RAW)
+            found = found.decode() if isinstance(found, bytes) else str(found)
+            raise CommandError(
+                f"{spec}: WRONGTYPE key '{dead}' holds a {found}, not a stream",
+                code="WRONGTYPE",
+            ) from exc
         return [_dead_letter(raw_id.decode(), fields) for raw_id, fields in entries]
 
     async def replay_dead_letters(self, spec: MailboxSpec, ids: Sequence[str] | None = None) -> int:
