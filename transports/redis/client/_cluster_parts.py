@@ -9,6 +9,7 @@ subscriber binds to the node of a key's slot (sharded pub/sub).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, cast
 
 import hiredis
@@ -83,15 +84,8 @@ async def execute_routed(
     if ALL_PRIMARIES in targets:
         raise ConfigurationError("SCRIPT, FUNCTION and FLUSH* cannot be batched on a cluster")
     flags = decode if decode is not None else [cluster._decode] * count
-    groups: dict[ClusterNode | None, list[int]] = {}
-    for index, target in enumerate(targets):
-        try:
-            node: ClusterNode | None = await cluster._pick(target)
-        except ConnectError:
-            node = None  # send it alone, with the cluster's retries
-        groups.setdefault(node, []).append(index)
     replies: list[Any] = [_UNSENT] * count
-    for node, indices in groups.items():
+    for node, indices in (await _group_by_node(cluster, targets)).items():
         part = [_UNSENT] * len(indices)
         if node is not None:
             try:
@@ -112,6 +106,22 @@ async def execute_routed(
                 reply = await _send_alone(cluster, targets[index], commands[index], flags[index])
             replies[index] = reply
     return replies
+
+
+async def _group_by_node(
+    cluster: ClusterBase, targets: Sequence[int]
+) -> dict[ClusterNode | None, list[int]]:
+    """The indexes of ``targets`` (slots) grouped by the node that serves each; a node
+    that cannot be reached groups under None (those go alone, with the cluster's
+    retries)."""
+    groups: dict[ClusterNode | None, list[int]] = {}
+    for index, target in enumerate(targets):
+        try:
+            node: ClusterNode | None = await cluster._pick(target)
+        except ConnectError:
+            node = None
+        groups.setdefault(node, []).append(index)
+    return groups
 
 
 async def _send_alone(cluster: ClusterBase, target: int, command: list[bytes], decode: bool) -> Any:
@@ -179,15 +189,8 @@ class ClusterPipeline(Pipeline):
 
     async def _by_node(self, queue: list[Queued], targets: list[int]) -> list[Any]:
         cluster = self._cluster
-        groups: dict[ClusterNode | None, list[int]] = {}
-        for index, target in enumerate(targets):
-            try:
-                node: ClusterNode | None = await cluster._pick(target)
-            except ConnectError:
-                node = None  # run it alone, with the cluster's retries
-            groups.setdefault(node, []).append(index)
         results: list[Any] = [None] * len(queue)
-        for node, indices in groups.items():
+        for node, indices in (await _group_by_node(cluster, targets)).items():
             replies = [_UNSENT] * len(indices)
             if node is not None:
                 part = Pipeline(node.client, transaction=False)
