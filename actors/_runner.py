@@ -561,24 +561,33 @@ class _InstanceRunner:
         return True
 
     async def _store_fates(self, consumer: Consumer) -> None:
-        """Store the fates of the batch's failed messages, all at once: each has its
-        failure counted and is scheduled again (durably, in the store; one round
-        trip) or, at its ``max_deliveries``-th attempt, dead-lettered.
+        """Store the fates of the batch's failed messages, all at once: those to retry
+        have their failures counted and are scheduled again (durably, in the store:
+        one round trip for them all), those at their ``max_deliveries``-th attempt are
+        dead-lettered, concurrently.
 
-        They run concurrently, so that a batch's failures cost about the round trips
-        of one, not two each: a burst of poison messages costs little more than the
-        messages themselves. A fate not stored (a stop's deadline cut it short) leaves
-        its message unacked: it comes back, its failure maybe not counted.
+        So a batch's failures cost about the round trips of one, not two each: a
+        burst of poison messages costs little more than the messages themselves. A
+        fate not stored (a stop's deadline cut it short) leaves its message unacked:
+        it comes back, its failure maybe not counted.
 
         Raises:
             TransportError: the store refused a write (an outage is waited out).
         """
         if not self._unsettled.failed:
             return
+        retries, last = [], []
+        for failed in self._unsettled.failed:
+            if failed.delivery.attempt >= self.cls.max_deliveries:
+                last.append(failed)
+            else:
+                retries.append(failed)
         try:
             async with trio.open_nursery() as nursery:
-                for failed in list(self._unsettled.failed):
-                    nursery.start_soon(self._store_fate, consumer, failed)
+                if retries:
+                    nursery.start_soon(self._store_retries, consumer, retries)
+                if last:
+                    nursery.start_soon(self._store_dead, consumer, last)
         except BaseExceptionGroup as group:
             # One refusal is raised as itself, as it would be from the handler's task.
             error = sole_error(group, Exception)
@@ -586,18 +595,34 @@ class _InstanceRunner:
                 raise
             raise error from None
 
-    async def _store_fate(self, consumer: Consumer, failed: _Failed) -> None:
-        delivery, error = failed.delivery, failed.error
-        if delivery.attempt >= self.cls.max_deliveries:
-            # Its last attempt (dead-lettering counts the failure too).
-            await self._give_up(consumer, delivery, failed.envelope, error, delivery.attempt)
-        else:
-            delay = failed.delay
-            if delay is None:
-                delay = self.cls.retry_backoff.delay(delivery.attempt - 1)
-            retry_in = delay
-            # One round trip: the failure counted and the retry scheduled together.
-            attempts = await self._store(lambda: consumer.fail(delivery, retry_in))
+    async def _store_dead(self, consumer: Consumer, last: list[_Failed]) -> None:
+        """Dead-letter messages that failed their last attempt, in one store call
+        (dead-lettering counts the failure too), then answer those asked."""
+        failures = [self._failure(failed.error, failed.delivery.attempt) for failed in last]
+        letters = [
+            (failed.delivery, failure) for failed, failure in zip(last, failures, strict=True)
+        ]
+        dead_ids = await self._store(lambda: consumer.dead_letter_many(letters))
+        for failed, failure, dead_id in zip(last, failures, dead_ids, strict=True):
+            self._unsettled.failed.remove(failed)
+            self._log_dead_letter(failure, dead_id, failed.error)
+        for failed, failure in zip(last, failures, strict=True):
+            await self.system._reply_error(
+                failed.envelope, failure.error_type, failure.error, self.path, failed.message_id
+            )
+
+    async def _store_retries(self, consumer: Consumer, retries: list[_Failed]) -> None:
+        delays = [
+            self.cls.retry_backoff.delay(failed.delivery.attempt - 1)
+            if failed.delay is None
+            else failed.delay
+            for failed in retries
+        ]
+        # One round trip: every failure counted and every retry scheduled together.
+        failures = [(failed.delivery, delay) for failed, delay in zip(retries, delays, strict=True)]
+        counts = await self._store(lambda: consumer.fail_many(failures))
+        for failed, delay, attempts in zip(retries, delays, counts, strict=True):
+            self._unsettled.failed.remove(failed)
             if failed.delay is None:
                 logger.info(
                     "%s: attempt %d of %d at message %s failed (%s: %s); retrying in %.3fs",
@@ -605,12 +630,11 @@ class _InstanceRunner:
                     attempts,
                     self.cls.max_deliveries,
                     failed.message_id,
-                    type(error).__qualname__,
-                    error,
+                    type(failed.error).__qualname__,
+                    failed.error,
                     delay,
                     extra={"event": "retry", "path": self.path, "mailbox": str(self.spec)},
                 )
-        self._unsettled.failed.remove(failed)
 
     async def _give_up(
         self,
@@ -621,16 +645,20 @@ class _InstanceRunner:
         attempts: int,
         reason: str = "",
     ) -> None:
-        failure = Failure(
+        failure = self._failure(exc, attempts, reason)
+        await self._dead_letter(consumer, delivery, failure, exc)
+        await self.system._reply_error(
+            envelope, failure.error_type, failure.error, self.path, message_id(envelope, delivery)
+        )
+
+    def _failure(self, exc: BaseException, attempts: int, reason: str = "") -> Failure:
+        """Why a message is dead-lettered: ``exc``, after ``attempts``."""
+        return Failure(
             reason=reason or f"failed {attempts} times",
             actor=self.path,
             error_type=type(exc).__qualname__,
             error=str(exc),
             traceback=format_error(exc),
-        )
-        await self._dead_letter(consumer, delivery, failure, exc)
-        await self.system._reply_error(
-            envelope, failure.error_type, failure.error, self.path, message_id(envelope, delivery)
         )
 
     async def _dead_letter(
@@ -640,9 +668,16 @@ class _InstanceRunner:
         failure: Failure,
         error: BaseException | None = None,
     ) -> None:
-        """Dead-letter ``delivery`` and log it once, with ``error``'s traceback if given
-        (the only traceback a failing message logs: its retries log one line each)."""
+        """Dead-letter ``delivery`` and log it once (see :meth:`_log_dead_letter`)."""
         dead_id = await self._store(lambda: consumer.dead_letter(delivery, failure))
+        self._log_dead_letter(failure, dead_id, error)
+
+    def _log_dead_letter(
+        self, failure: Failure, dead_id: str | None, error: BaseException | None
+    ) -> None:
+        """Log a message dead-lettered as ``dead_id`` (None: another consumer had taken
+        it over, nothing was done), with ``error``'s traceback if given (the only
+        traceback a failing message logs: its retries log one line each)."""
         if dead_id is None:
             logger.warning(
                 "%s: a message of %s was not dead-lettered: another consumer took it over",

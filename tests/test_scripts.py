@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from transports import Failure
 from transports.redis import _list_scripts, _scripts, _stream_scripts
 from transports.redis._list_scripts import ListAck
 from transports.redis._scripts import Script
@@ -66,32 +65,17 @@ CALLS: dict[str, Callable[[Any], Awaitable[object]]] = {
     "list_retry": lambda c: _list_scripts.list_retry(
         c, KEYS, consumer="w", token="t", delay_ms=0, payload=b"p", held=True
     ),
-    "list_fail": lambda c: _list_scripts.list_fail(
-        c, KEYS, consumer="w", token="t", delay_ms=0, payload=b"p", held=True, field="f", attempt=1
-    ),
+    "list_fail": lambda c: _list_scripts.list_fail(c, KEYS, consumer="w", held=True, failures=()),
     "list_ack": lambda c: _list_scripts.list_ack(c, KEYS, consumer="w", ack=NO_ACK),
     "list_release": lambda c: _list_scripts.list_release(c, KEYS, consumer="w", payloads=()),
     "record_failure": lambda c: _scripts.record_failure(c, KEYS, field="f", attempt=1),
     "dead_letter": lambda c: _scripts.dead_letter(
-        c,
-        KEYS,
-        kind="list",
-        consumer="w",
-        field="",
-        attempt=1,
-        payload=b"p",
-        failure=Failure("r"),
-        group="",
-        entry_id="",
-        maxlen=None,
-        held=False,
+        c, KEYS, kind="list", consumer="w", group="", maxlen=None, held=False, letters=()
     ),
     "stream_retry": lambda c: _stream_scripts.stream_retry(
         c, KEYS, group="g", delay_ms=0, entry_ids=()
     ),
-    "stream_fail": lambda c: _stream_scripts.stream_fail(
-        c, KEYS, group="g", delay_ms=0, entry_id="1-0", field="f", attempt=1
-    ),
+    "stream_fail": lambda c: _stream_scripts.stream_fail(c, KEYS, group="g", failures=()),
     "stream_take": lambda c: _stream_scripts.stream_take(
         c,
         KEYS,

@@ -559,7 +559,7 @@ async def test_a_fate_that_cannot_be_recorded_keeps_the_message_without_spinning
         key, calls = "{jobs}:dead", counting(monkeypatch, "dead_letter")
     else:
         key = "{jobs}:delayed" if kind == "list" else "{jobs}:delayed:jobs"
-        calls = counting(monkeypatch, "_fail_in_one")  # count and schedule, one script
+        calls = counting(monkeypatch, "fail_many")  # count and schedule, one script
     spoiled: list[str] = []
 
     async def spoil_once() -> None:  # after the fetch, which uses the delayed retries

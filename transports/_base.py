@@ -204,6 +204,16 @@ class NodeInfo:
     instance: str = ""
 
 
+def check_delay(delay: float) -> None:
+    """Refuse a retry ``delay`` that is not a number of seconds >= 0 (NaN included).
+
+    Raises:
+        ConfigurationError: it is negative or not a number.
+    """
+    if not delay >= 0:
+        raise ConfigurationError(f"retry delay must be >= 0 seconds, not {delay!r}")
+
+
 class Consumer(ABC):
     """One consumer of one mailbox. Used by one task at a time, except that an ack (or
     :meth:`Transport.settle`) may run beside a fetch.
@@ -300,6 +310,19 @@ class Consumer(ABC):
             TransportError: the store failed; the message stays unacked.
         """
 
+    async def dead_letter_many(
+        self, letters: Sequence[tuple[Delivery, Failure]]
+    ) -> list[str | None]:
+        """:meth:`dead_letter` for each ``(delivery, failure)`` of ``letters``; return
+        their dead letter ids (None where nothing was done), in order. A store that can
+        do them all in one round trip does (this default makes the calls one after
+        another).
+
+        Raises:
+            TransportError: the store failed; the messages not yet done stay unacked.
+        """
+        return [await self.dead_letter(delivery, failure) for delivery, failure in letters]
+
     async def fail(self, delivery: Delivery, delay: float) -> int:
         """Count a failed attempt at ``delivery`` (:meth:`record_failure`) and deliver it
         again in ``delay`` seconds (:meth:`retry_later`); return the failed attempts so
@@ -314,6 +337,20 @@ class Consumer(ABC):
         attempts = await self.record_failure(delivery)
         await self.retry_later(delivery, delay)
         return attempts
+
+    async def fail_many(self, failures: Sequence[tuple[Delivery, float]]) -> list[int]:
+        """:meth:`fail` for each ``(delivery, delay)`` of ``failures``; return their
+        failed attempts so far, in order. A store that can do them all in one round
+        trip does (this default makes the calls one after another): a batch's failing
+        messages then cost about one message's write.
+
+        Raises:
+            ConfigurationError: a negative delay (nothing was done).
+            TransportError: the store failed; the messages not yet done stay unacked.
+        """
+        for _, delay in failures:
+            check_delay(delay)
+        return [await self.fail(delivery, delay) for delivery, delay in failures]
 
     @abstractmethod
     async def retry_later(self, delivery: Delivery, delay: float) -> None:

@@ -195,3 +195,45 @@ async def test_dead_letter_returns_the_id_replay_takes(
         assert dead_id == letter.id
         assert await transport.replay_dead_letters(spec, [dead_id]) == 1
         assert payloads_of(await collect(consumer, 1)) == [b"bad"]
+
+
+@durable
+async def test_fail_many_fails_each_of_a_batch_in_order(
+    transport: Transport, mailbox: MailboxFactory, kind: Any
+) -> None:
+    """One call for a batch's failures: each counted, each back after its own delay."""
+    spec = mailbox(kind)
+    await transport.send(spec, payloads(4))
+    async with transport.consumer(spec, "worker") as consumer:
+        batch = await collect(consumer, 4)
+        assert await consumer.fail_many([]) == []
+        assert await consumer.fail_many([(batch[0], 0.0), (batch[2], 0.05)]) == [1, 1]
+        await consumer.ack([batch[1], batch[3]])
+        again = await collect(consumer, 2)
+        assert sorted((d.payload, d.attempt) for d in again) == [(b"m0", 2), (b"m2", 2)]
+        assert await consumer.fail_many([(again[0], 0.0)]) == [2]
+        [third] = await collect(consumer, 1)
+        assert third.attempt == 3
+        await consumer.ack([again[1], third])
+
+
+@durable
+async def test_dead_letter_many_buries_each_of_a_batch_with_its_failure(
+    transport: Transport, mailbox: MailboxFactory, kind: Any
+) -> None:
+    spec = mailbox(kind)
+    await transport.send(spec, payloads(3))
+    async with transport.consumer(spec, "worker") as consumer:
+        batch = await collect(consumer, 3)
+        assert await consumer.dead_letter_many([]) == []
+        other = Failure("rejected: no", actor="ledger")
+        dead_ids = await consumer.dead_letter_many([(batch[2], BOOM), (batch[0], other)])
+        await consumer.ack([batch[1]])
+    letters = await transport.dead_letters(spec)
+    assert [letter.id for letter in letters] == dead_ids
+    assert payloads_of(letters) == [b"m2", b"m0"]
+    assert [letter.failure.reason for letter in letters] == [BOOM.reason, other.reason]
+    assert letters[0].failure.traceback == BOOM.traceback
+    assert [letter.attempts for letter in letters] == [1, 1]
+    async with transport.consumer(spec, "worker") as consumer:
+        assert await fetch_within(consumer, 5, 0.2) == []

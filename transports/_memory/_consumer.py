@@ -132,8 +132,3 @@ class MemoryConsumer(Consumer):
         """Append ``delivery`` to the mailbox's dead-letter stream; return the letter's id."""
         dead = self._store._dead(self._spec.name)
         return dead.add(delivery.payload, failure, attempts, now, self._spec.dead_maxlen).id
-
-    @staticmethod
-    def _check_delay(delay: float) -> None:
-        if not delay >= 0:
-            raise ConfigurationError(f"retry delay must be >= 0 seconds, not {delay!r}")

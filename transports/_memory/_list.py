@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._base import Delivery, Failure, MailboxSpec
+from .._base import Delivery, Failure, MailboxSpec, check_delay
 from ._consumer import MemoryConsumer
 from ._state import Held, digest
 from ._store import MemoryStore
@@ -174,7 +174,7 @@ class ListConsumer(MemoryConsumer):
             ConfigurationError: ``delay`` is negative.
             ClosedError: the consumer or its transport is closed.
         """
-        self._check_delay(delay)
+        check_delay(delay)
         now = await self._enter_operation()
         self._release(delivery)
         self._box.delayed.push(now + delay, delivery.payload)

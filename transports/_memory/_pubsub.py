@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._base import Delivery, Failure, MailboxSpec
+from .._base import Delivery, Failure, MailboxSpec, check_delay
 from ._consumer import MemoryConsumer
 from ._state import Subscriber
 from ._store import MemoryStore
@@ -70,5 +70,5 @@ class PubSubConsumer(MemoryConsumer):
             ConfigurationError: ``delay`` is negative.
             ClosedError: the consumer or its transport is closed.
         """
-        self._check_delay(delay)
+        check_delay(delay)
         await self._enter_operation()

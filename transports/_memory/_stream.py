@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._base import Delivery, Failure, MailboxSpec
+from .._base import Delivery, Failure, MailboxSpec, check_delay
 from ._consumer import MemoryConsumer
 from ._state import Group, Pending, StreamId, format_id, parse_id
 from ._store import MemoryStore
@@ -160,7 +160,7 @@ class StreamConsumer(MemoryConsumer):
             ConfigurationError: ``delay`` is negative, or the id is not an entry id.
             ClosedError: the consumer or its transport is closed.
         """
-        self._check_delay(delay)
+        check_delay(delay)
         entry_id = parse_id(delivery.id)
         now = await self._enter_operation()
         self._group.pending.pop(entry_id, None)

@@ -10,7 +10,7 @@ import trio
 
 from transports._exceptions import ConfigurationError, TransportError
 
-from .._base import Delivery
+from .._base import Delivery, check_delay
 from ._consumer import RedisConsumer
 from .client import RAW, PubSub, Redis
 
@@ -131,8 +131,7 @@ class ChannelConsumer(RedisConsumer):
             ConfigurationError: ``delay`` is negative.
             ClosedError: the consumer or its transport is closed.
         """
-        if not delay >= 0:
-            raise ConfigurationError(f"retry delay must be >= 0 seconds, not {delay!r}")
+        check_delay(delay)
         self._check_open()
         await trio.lowlevel.checkpoint()
 

@@ -21,8 +21,8 @@ from transports._exceptions import (
     TransportTimeout,
 )
 
-from .._base import Consumer, Delivery, Failure, MailboxSpec
-from ._scripts import dead_letter
+from .._base import Consumer, Delivery, Failure, MailboxSpec, check_delay
+from ._scripts import Letter, dead_letter
 from .client import RAW, DedicatedConnection
 from .keys import Keys, digest
 
@@ -341,26 +341,47 @@ class RedisConsumer(Consumer):
             TransportError: the store failed; the message stays unacked.
             ClosedError: the consumer or its transport is closed.
         """
+        (dead_id,) = await self.dead_letter_many([(delivery, failure)])
+        return dead_id
+
+    async def dead_letter_many(
+        self, letters: Sequence[tuple[Delivery, Failure]]
+    ) -> list[str | None]:
+        """:meth:`dead_letter` for each ``(delivery, failure)`` of ``letters``, all in
+        one script (one round trip, atomic); return their dead letter ids, in order.
+
+        Raises:
+            TransportError: the store failed; the messages stay unacked.
+            ClosedError: the consumer or its transport is closed.
+        """
+        if not letters:
+            return []
         stream = self.kind == "stream"
-        dead_id: str | None = await self._guarded(
+        dead_ids: list[str | None] = await self._guarded(
             lambda: dead_letter(
                 self._client,
                 self._keys,
                 kind=self.kind,
                 consumer=self._name,
-                field=self._failure_field(delivery),
-                attempt=delivery.attempt,
-                payload=delivery.payload,
-                failure=failure,
                 group=self._spec.group_name if stream else "",
-                entry_id=delivery.id if stream else "",
                 maxlen=self._spec.dead_maxlen,
                 # A list message taken over meanwhile (its lease lapsed) is not buried.
                 held=self.kind == "list" and self._spec.durable,
+                letters=[
+                    Letter(
+                        delivery.payload,
+                        failure,
+                        self._failure_field(delivery),
+                        delivery.attempt,
+                        delivery.id if stream else "",
+                    )
+                    for delivery, failure in letters
+                ],
             )
         )
-        self._forget(delivery)
-        return dead_id
+        for delivery, _ in letters:
+            self._forget(delivery)
+        return dead_ids
 
     async def retry_later(self, delivery: Delivery, delay: float) -> None:
         """Ack ``delivery`` now and deliver it again in ``delay`` seconds.
@@ -375,8 +396,7 @@ class RedisConsumer(Consumer):
             TransportError: the store failed; the message stays unacked.
             ClosedError: the consumer or its transport is closed.
         """
-        if not delay >= 0:
-            raise ConfigurationError(f"retry delay must be >= 0 seconds, not {delay!r}")
+        check_delay(delay)
         milliseconds = max(0, round(delay * 1000))
         await self._guarded(lambda: self._retry(delivery, milliseconds))
         self._forget(delivery)
@@ -386,18 +406,45 @@ class RedisConsumer(Consumer):
         """Ack ``delivery`` and schedule it ``milliseconds`` from now, atomically."""
         raise NotImplementedError
 
-    async def _fail_in_one(
-        self, delivery: Delivery, delay: float, fail: Callable[[int], Awaitable[int | None]]
-    ) -> int:
-        """:meth:`Consumer.fail` in one script: ``fail(milliseconds)`` counts the attempt
-        and schedules the message, returning the count (None: no longer ours)."""
-        if not delay >= 0:
-            raise ConfigurationError(f"retry delay must be >= 0 seconds, not {delay!r}")
-        milliseconds = max(0, round(delay * 1000))
-        count = await self._guarded(lambda: fail(milliseconds))
-        self._forget(delivery)
-        self._retry_due(trio.current_time() + delay)
-        return delivery.attempt if count is None else count
+    async def fail(self, delivery: Delivery, delay: float) -> int:
+        """Count a failed attempt at ``delivery`` and make it due again in ``delay``
+        seconds: :meth:`record_failure` and :meth:`retry_later` in one script.
+
+        Raises:
+            ConfigurationError: ``delay`` is negative.
+            TransportError: the store failed; the message stays unacked.
+            ClosedError: the consumer or its transport is closed.
+        """
+        (count,) = await self.fail_many([(delivery, delay)])
+        return count
+
+    async def fail_many(self, failures: Sequence[tuple[Delivery, float]]) -> list[int]:
+        """:meth:`fail` for each ``(delivery, delay)`` of ``failures``, all in one
+        script (one round trip, atomic); return their failed attempts so far, in order.
+
+        Raises:
+            ConfigurationError: a negative delay (nothing was done).
+            TransportError: the store failed; the messages stay unacked.
+            ClosedError: the consumer or its transport is closed.
+        """
+        for _, delay in failures:
+            check_delay(delay)
+        if not failures:
+            return []
+        timed = [(delivery, max(0, round(delay * 1000))) for delivery, delay in failures]
+        counts = await self._guarded(lambda: self._fail(timed))
+        for delivery, _ in failures:
+            self._forget(delivery)
+        self._retry_due(trio.current_time() + min(delay for _, delay in failures))
+        return [
+            delivery.attempt if count is None else count
+            for (delivery, _), count in zip(failures, counts, strict=True)
+        ]
+
+    async def _fail(self, failures: Sequence[tuple[Delivery, int]]) -> list[int | None]:
+        """Count the failed attempts and schedule each ``(delivery, milliseconds)`` from
+        now, in one script; return each one's count (None: no longer ours)."""
+        raise NotImplementedError
 
     def _retry_due(self, when: float) -> None:
         """A retry falls due at ``when`` (trio time): look again by then."""

@@ -421,29 +421,22 @@ class ListConsumer(RedisConsumer):
             held=self._durable,
         )
 
-    async def fail(self, delivery: Delivery, delay: float) -> int:
-        """Count a failed attempt at ``delivery`` and schedule it again in ``delay``
-        seconds: :meth:`record_failure` and :meth:`retry_later` in one script.
-
-        Raises:
-            ConfigurationError: ``delay`` is negative.
-            TransportError: the store failed; the message stays unacked.
-            ClosedError: the consumer or its transport is closed.
-        """
-        return await self._fail_in_one(
-            delivery,
-            delay,
-            lambda milliseconds: scripts.list_fail(
-                self._client,
-                self._keys,
-                consumer=self._name,
-                token=secrets.token_hex(8),
-                delay_ms=milliseconds,
-                payload=delivery.payload,
-                held=self._durable,
-                field=digest(delivery.payload),
-                attempt=delivery.attempt,
-            ),
+    async def _fail(self, failures: Sequence[tuple[Delivery, int]]) -> list[int | None]:
+        return await scripts.list_fail(
+            self._client,
+            self._keys,
+            consumer=self._name,
+            held=self._durable,
+            failures=[
+                scripts.ListFailure(
+                    delivery.payload,
+                    secrets.token_hex(8),
+                    milliseconds,
+                    digest(delivery.payload),
+                    delivery.attempt,
+                )
+                for delivery, milliseconds in failures
+            ],
         )
 
     def _retry_due(self, when: float) -> None:

@@ -198,34 +198,40 @@ async def list_retry(
 
 
 LIST_FAIL = load("list_fail")
-"""A failed attempt in one script: count it, then schedule it as LIST_RETRY does."""
+"""Failed attempts in one script: count each, then schedule it as LIST_RETRY does."""
+
+
+class ListFailure(NamedTuple):
+    """One failed attempt for :func:`list_fail`: the message, due again in ``delay_ms``
+    (as ``<token>:<payload>``), its failure count's ``field`` and the ``attempt`` that
+    failed."""
+
+    payload: bytes
+    token: str
+    delay_ms: int
+    field: str
+    attempt: int
 
 
 async def list_fail(
-    client: Redis,
-    keys: Keys,
-    *,
-    consumer: str,
-    token: str,
-    delay_ms: int,
-    payload: bytes,
-    held: bool,
-    field: str,
-    attempt: int,
-) -> int | None:
-    """Raise the failure count of ``field`` to ``attempt`` (as ``record_failure``) and
-    schedule ``payload`` again (as :func:`list_retry`), atomically; return the count.
-    None (nothing done) when ``held`` and the message is no longer in ``consumer``'s
+    client: Redis, keys: Keys, *, consumer: str, held: bool, failures: Sequence[ListFailure]
+) -> list[int | None]:
+    """For each of ``failures``, raise the failure count of its ``field`` to its
+    ``attempt`` (as ``record_failure``) and schedule the payload again (as
+    :func:`list_retry`), all atomically; return the counts, in order. None (nothing
+    done for it) when ``held`` and the message is no longer in ``consumer``'s
     processing list.
 
     Raises:
-        CommandError: the script failed.
+        CommandError: the script failed (nothing was done).
         TransportError: the client failed.
     """
     keys_ = [keys.delayed, keys.processing(consumer), keys.failures]
-    args: list[Arg] = [token, delay_ms, payload, flag(held), field, attempt]
-    count = int(await LIST_FAIL(client, keys_, args))
-    return None if count < 0 else count
+    args: list[Arg] = [flag(held)]
+    for failure in failures:
+        args += [failure.token, failure.delay_ms, failure.payload, failure.field, failure.attempt]
+    counts = await LIST_FAIL(client, keys_, args)
+    return [None if int(count) < 0 else int(count) for count in counts]
 
 
 LIST_ACK = load("list_ack")

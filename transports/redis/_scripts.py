@@ -44,6 +44,7 @@ from .keys import NODES as _NODES, NODES_EXPIRY as _NODES_EXPIRY, Keys
 
 __all__ = [
     "Arg",
+    "Letter",
     "Replayed",
     "Script",
     "announce",
@@ -141,9 +142,21 @@ async def record_failure(client: Redis, keys: Keys, *, field: str, attempt: int)
 
 
 DEAD_LETTER = load("dead_letter")
-"""Append to ``{name}:dead`` (keeping the newest ``dead_maxlen``), ack, and forget the
-failure count, atomically; return the dead letter's id, or 0 (and nothing done) when an
-at-least-once list consumer no longer holds the message."""
+"""Append messages to ``{name}:dead`` (keeping the newest ``dead_maxlen``), ack them, and
+forget their failure counts, atomically; reply each one's dead letter id, or 0 (and
+nothing done for it) when an at-least-once list consumer no longer holds it."""
+
+
+class Letter(NamedTuple):
+    """One message for :func:`dead_letter`: its ``payload``, ``failure``, failure count's
+    ``field`` ('' when none is kept), the ``attempt`` that failed last, and its stream
+    ``entry_id`` ('' for a list)."""
+
+    payload: bytes
+    failure: Failure
+    field: str
+    attempt: int
+    entry_id: str = ""
 
 
 async def dead_letter(
@@ -152,48 +165,40 @@ async def dead_letter(
     *,
     kind: str,
     consumer: str,
-    field: str,
-    attempt: int,
-    payload: bytes,
-    failure: Failure,
     group: str,
-    entry_id: str,
     maxlen: int | None,
     held: bool,
-) -> str | None:
-    """Dead-letter a message of a mailbox of ``kind`` (see DEAD_LETTER).
+    letters: Sequence[Letter],
+) -> list[str | None]:
+    """Dead-letter ``letters``, messages of a mailbox of ``kind`` (see DEAD_LETTER), in
+    one script; return their dead letter ids, in order.
 
-    ``field``: its failure count ('' when none is kept); ``group`` and ``entry_id``:
-    the stream entry to ack ('' otherwise); ``maxlen``: how many dead letters to
-    keep (None: all); ``held``: ``consumer``'s processing list holds it (an
-    at-least-once list), which it leaves, else the mailbox does. Returns the dead
-    letter's id, or None when ``held`` and the message is no longer there.
+    ``group``: the stream group to ack them in ('' otherwise); ``maxlen``: how many
+    dead letters to keep (None: all); ``held``: ``consumer``'s processing list holds
+    them (an at-least-once list), which they leave, else the mailbox does. An id is
+    None when ``held`` and that message is no longer there (nothing done for it).
 
     Raises:
-        CommandError: the script failed.
+        CommandError: the script failed (nothing was done).
         TransportError: the client failed.
     """
     source = keys.processing(consumer) if held else keys.mailbox
-    reply = await DEAD_LETTER(
-        client,
-        [keys.dead, keys.failures, source],
-        [
-            kind,
-            field,
-            attempt,
-            payload,
+    args: list[Arg] = [kind, group, "" if maxlen is None else maxlen, flag(held)]
+    for letter in letters:
+        failure = letter.failure
+        args += [
+            letter.field,
+            letter.attempt,
+            letter.payload,
             failure.reason,
             failure.actor,
             failure.error_type,
             failure.error,
             failure.traceback,
-            group,
-            entry_id,
-            "" if maxlen is None else maxlen,
-            flag(held),
-        ],
-    )
-    return reply.decode() if isinstance(reply, bytes) else None
+            letter.entry_id,
+        ]
+    replies = await DEAD_LETTER(client, [keys.dead, keys.failures, source], args)
+    return [reply.decode() if isinstance(reply, bytes) else None for reply in replies]
 
 
 # -- the transport: replay, stats, nodes ------------------------------------------------

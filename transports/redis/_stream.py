@@ -181,6 +181,10 @@ class StreamConsumer(RedisConsumer):
                         ack = ()
                     got = await self._take(max_count, now)
                     if got:
+                        if len(got) < max_count:
+                            # New entries fill the batch, read outside Lua: a script
+                            # handing on XREADGROUP's reply costs twice the read.
+                            got += await self._read_now(max_count - len(got))
                         return got
                 got = await self._read_new(max_count, ack)
                 ack = ()
@@ -216,7 +220,7 @@ class StreamConsumer(RedisConsumer):
             claim=claim,
             lease_ms=round(self._lease * 1000),
             claim_cursor=self._claim_cursor,
-            read_new=True,
+            read_new=False,
             claim_count=_CLAIM_COUNT,
         )
         entries, history, claim_cursor, wait, has_failures = reply
@@ -269,7 +273,29 @@ class StreamConsumer(RedisConsumer):
             reply = await self._block(timeout, *read)
         if not reply:
             return []
-        entries = reply[0][1]
+        return await self._delivered(reply[0][1])
+
+    async def _read_now(self, max_count: int) -> list[Delivery]:
+        """Up to ``max_count`` new entries, without waiting."""
+        reply = await self._client.execute_command(
+            b"XREADGROUP",
+            b"GROUP",
+            self._group,
+            self._name,
+            b"COUNT",
+            max_count,
+            b"STREAMS",
+            self._keys.mailbox,
+            b">",
+            **RAW,
+        )
+        if not reply:
+            return []
+        return await self._delivered(reply[0][1])
+
+    async def _delivered(self, entries: Sequence[Any]) -> list[Delivery]:
+        """The deliveries of new ``entries`` (as XREADGROUP gives them), each with its
+        failures so far (an entry deleted and written again, a group made anew)."""
         ids = [raw_id.decode() for raw_id, _ in entries]
         failures: list[Any] = []
         if self._has_failures:
@@ -294,28 +320,18 @@ class StreamConsumer(RedisConsumer):
             entry_ids=[delivery.id],
         )
 
-    async def fail(self, delivery: Delivery, delay: float) -> int:
-        """Count a failed attempt at ``delivery`` and make it due again in ``delay``
-        seconds: :meth:`record_failure` and :meth:`retry_later` in one script.
-
-        Raises:
-            ConfigurationError: ``delay`` is negative.
-            TransportError: the store failed; the entry stays pending.
-            ClosedError: the consumer or its transport is closed.
-        """
+    async def _fail(self, failures: Sequence[tuple[Delivery, int]]) -> list[int | None]:
         self._has_failures = True
-        return await self._fail_in_one(
-            delivery,
-            delay,
-            lambda milliseconds: scripts.stream_fail(
-                self._client,
-                self._keys,
-                group=self._group,
-                delay_ms=milliseconds,
-                entry_id=delivery.id,
-                field=self._failure_field(delivery),
-                attempt=delivery.attempt,
-            ),
+        return await scripts.stream_fail(
+            self._client,
+            self._keys,
+            group=self._group,
+            failures=[
+                scripts.StreamFailure(
+                    delivery.id, milliseconds, self._failure_field(delivery), delivery.attempt
+                )
+                for delivery, milliseconds in failures
+            ],
         )
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:

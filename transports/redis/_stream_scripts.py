@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from ._scripts import flag, load
+from ._scripts import Arg, flag, load
 from .client import Redis
 from .keys import Keys
 
@@ -31,31 +31,37 @@ async def stream_retry(
 
 
 STREAM_FAIL = load("stream_fail")
-"""A failed attempt in one script: count it, then park the entry as STREAM_RETRY does."""
+"""Failed attempts in one script: count each, then park the entry as STREAM_RETRY does."""
+
+
+class StreamFailure(NamedTuple):
+    """One failed attempt for :func:`stream_fail`: the entry, due again in ``delay_ms``,
+    its failure count's ``field`` and the ``attempt`` that failed."""
+
+    entry_id: str
+    delay_ms: int
+    field: str
+    attempt: int
 
 
 async def stream_fail(
-    client: Redis,
-    keys: Keys,
-    *,
-    group: str,
-    delay_ms: int,
-    entry_id: str,
-    field: str,
-    attempt: int,
-) -> int | None:
-    """Raise the failure count of ``field`` to ``attempt`` (as ``record_failure``) and
-    make the pending ``entry_id`` a retry of ``group`` due in ``delay_ms`` (as
-    :func:`stream_retry`), atomically; return the count. None (nothing done) when the
-    entry is no longer pending.
+    client: Redis, keys: Keys, *, group: str, failures: Sequence[StreamFailure]
+) -> list[int | None]:
+    """For each of ``failures``, raise the failure count of its ``field`` to its
+    ``attempt`` (as ``record_failure``) and make the pending entry a retry of
+    ``group`` due in ``delay_ms`` (as :func:`stream_retry`), all atomically; return
+    the counts, in order. None (nothing done for it) for an entry no longer pending.
 
     Raises:
-        CommandError: the script failed.
+        CommandError: the script failed (nothing was done).
         TransportError: the client failed.
     """
     keys_ = [keys.mailbox, keys.delayed_in(group), keys.failures]
-    count = int(await STREAM_FAIL(client, keys_, [group, delay_ms, entry_id, field, attempt]))
-    return None if count < 0 else count
+    args: list[Arg] = [group]
+    for failure in failures:
+        args += [failure.delay_ms, failure.entry_id, failure.field, failure.attempt]
+    counts = await STREAM_FAIL(client, keys_, args)
+    return [None if int(count) < 0 else int(count) for count in counts]
 
 
 STREAM_TAKE = load("stream_take")
