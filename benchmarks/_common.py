@@ -203,14 +203,14 @@ async def raw_stream_drain(url: str, name: str, n: int, timeout: float) -> Rate:
 @contextmanager
 def bench_url(url: str | None, *, pin: bool = False) -> Iterator[str]:
     """The Redis URL to benchmark against: ``url``, else ``$REDIS_URL``, else a private
-    ``redis-server`` started here and removed on exit (``tests/redis_server.py``, which
-    the caller puts on ``sys.path``). ``pin`` puts a private server and this process
-    on one CPU: far less noise from cross-CPU wakeups."""
+    ``redis-server`` started here and removed on exit
+    (:class:`transports.testing.RedisServer`). ``pin`` puts a private server and this
+    process on one CPU: far less noise from cross-CPU wakeups."""
     url = url or os.environ.get("REDIS_URL")
     if url is not None:
         yield url
         return
-    from redis_server import RedisServer  # type: ignore[import-not-found]
+    from transports.testing import RedisServer
 
     with RedisServer() as server:
         if pin and hasattr(os, "sched_setaffinity"):

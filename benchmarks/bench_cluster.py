@@ -2,7 +2,7 @@
 
     python benchmarks/bench_cluster.py [--n 20000] [--rounds 3] [--json [PATH]]
 
-Starts a private ``redis-server`` and a private local cluster (``tests/cluster_server.py``;
+Starts a private ``redis-server`` and a private local cluster (``transports.testing``;
 the cluster nodes run with ``--appendonly yes``, the single server without, as the other
 benchmarks do; pass ``--single-appendonly`` to compare like with like). Workloads, as in
 ``bench_runtime.py``: N messages with a ~100-byte JSON body, pre-filled (not timed), one
@@ -34,10 +34,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from _common import BATCH, Job, Rate, chunks, job_fields  # noqa: E402
-from cluster_server import LocalCluster  # noqa: E402
-from redis_server import RedisServer  # noqa: E402
 
 from actors import ActorSystem  # noqa: E402
+from transports.testing import LocalCluster, RedisServer  # noqa: E402
 
 
 async def drain(url: str, kind: str, name: str, n: int, timeout: float) -> Rate:

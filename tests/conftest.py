@@ -18,9 +18,16 @@ import attrs
 import pytest
 import redis
 import trustme
-from cluster_server import LocalCluster, cluster_available, shared_cluster, stop_shared_cluster
 from hypothesis import HealthCheck, settings
-from redis_server import RedisServer, free_port
+
+from transports.testing import (
+    LocalCluster,
+    RedisServer,
+    cluster_available,
+    free_port,
+    shared_cluster,
+    stop_shared_cluster,
+)
 
 # Two noisy cores: Hypothesis' per-example deadline would fail tests for the
 # machine's load, not for the code's behaviour.
@@ -69,7 +76,7 @@ def private_redis() -> Iterator[PrivateRedis]:
     """A factory of fresh private servers for fault tests, stopped after the test.
 
     ``server = private_redis(appendonly=True, extra_args=["--requirepass", "pw"])``
-    returns a started :class:`RedisServer` (see ``tests/redis_server.py``) that the
+    returns a started :class:`RedisServer` (see :mod:`transports.testing`) that the
     test may ``kill()``, ``pause()``, ``resume()`` and ``restart()``.
     """
     servers: list[RedisServer] = []
@@ -133,9 +140,9 @@ def wait_for(
 
 @pytest.fixture(scope="session")
 def redis_cluster() -> Iterator[LocalCluster]:
-    """The session's local Redis Cluster (``tests/cluster_server.py``): 3 masters with a
-    replica each, shared by the conformance suite and the cluster tests. Skips when
-    redis-server/redis-cli are missing or it cannot start."""
+    """The session's local Redis Cluster (:class:`transports.testing.LocalCluster`): 3
+    masters with a replica each, shared by the conformance suite and the cluster tests.
+    Skips when redis-server/redis-cli are missing or it cannot start."""
     if not cluster_available():
         pytest.skip("redis-server and redis-cli are needed for a local cluster")
     try:

@@ -13,7 +13,6 @@ import pytest
 import trio
 import trio.testing
 from hiredis import ReplyError
-from redis_server import free_port
 
 from actors import (
     ActorContext,
@@ -30,6 +29,7 @@ from actors.testing import RecordingTransport
 from transports import Consumer, Delivery, MailboxSpec, is_outage
 from transports._exceptions import ActorsError
 from transports.redis.client._errors import command_error
+from transports.testing import free_port
 
 #: Error replies of a server that cannot serve for now, but will again.
 OUTAGE_REPLIES = [

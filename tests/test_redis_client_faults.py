@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import trio
 from conftest import PrivateRedis
-from redis_server import RedisServer, free_port
 
 from transports._backoff import Backoff
 from transports._exceptions import (
@@ -23,6 +22,7 @@ from transports._exceptions import (
 )
 from transports.redis import ConnectionConfig, from_url, parse_url
 from transports.redis.client._errors import connect_error
+from transports.testing import RedisServer, free_port
 
 FAST = Backoff(min=0.01, max=0.05)
 

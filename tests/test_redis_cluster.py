@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 import pytest
 import redis
 import trio
-from cluster_server import LocalCluster
 from redis.crc import key_slot
 
 from actors import ActorSystem, list_mailbox, stream_mailbox
@@ -24,6 +23,7 @@ from transports.redis._scripts import Script
 from transports.redis.client._cluster_routes import ALL_PRIMARIES, ANY_NODE, route
 from transports.redis.client._multi_url import parse_cluster_url, parse_sentinel_url
 from transports.redis.keys import Keys
+from transports.testing import LocalCluster
 
 pytestmark = pytest.mark.slow
 

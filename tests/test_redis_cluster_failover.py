@@ -15,9 +15,9 @@ from collections.abc import Callable
 import attrs
 import pytest
 import trio
-from cluster_server import LocalCluster
 
 from actors import ActorSystem, TransportError, list_mailbox, stream_mailbox
+from transports.testing import LocalCluster
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 

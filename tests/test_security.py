@@ -20,7 +20,6 @@ import redis
 import trio
 from chaos.conftest import Runtime, wait_for
 from conftest import PrivateRedis
-from redis_server import RedisServer
 
 from actors import (
     ActorSystem,
@@ -32,6 +31,7 @@ from actors import (
     stream_mailbox,
 )
 from actors._codec import decode, encode
+from transports.testing import RedisServer
 
 PW = "s3cret-Pa55word"
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR) ")

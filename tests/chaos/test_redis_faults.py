@@ -16,11 +16,11 @@ import pytest
 import redis
 import trio
 from conftest import PrivateRedis
-from redis_server import RedisServer
 
 from actors import ActorSystem, MailboxSpec, TransportError, list_mailbox, stream_mailbox
 from actors._system import SystemState
 from transports.redis import RedisTransport, from_url
+from transports.testing import RedisServer
 
 from .conftest import Report, Tally, failed_nodes, total_restarts
 

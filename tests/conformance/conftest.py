@@ -31,12 +31,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from cluster_server import cluster_available
 from trio.testing import MockClock
 
 from transports import MailboxKind, MailboxSpec, Transport
 from transports.memory import MemoryTransport
 from transports.redis import RedisTransport
+from transports.testing import cluster_available
 
 from ._support import MailboxFactory, TransportUnderTest, fresh_name
 

@@ -7,7 +7,7 @@ so that a killed master fails over in about two seconds), creates the cluster wi
 ``cluster_state:ok``. :class:`LocalSentinel` runs a master, a replica and one
 sentinel (quorum 1, ``down-after-milliseconds 1000``, ``failover-timeout 2000``).
 
-Both are synchronous, like :class:`~redis_server.RedisServer`: fixtures start and
+Both are synchronous, like :class:`~transports.testing.RedisServer`: fixtures start and
 stop processes outside the trio loop. Traffic stays on 127.0.0.1.
 """
 
@@ -22,7 +22,8 @@ from collections.abc import Callable
 from types import TracebackType
 
 import redis
-from redis_server import RedisServer, free_port
+
+from .servers import RedisServer, free_port
 
 __all__ = [
     "LocalCluster",
