@@ -20,6 +20,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 import redis
 
@@ -57,6 +58,12 @@ def cluster_port() -> int:
 
 def _client(port: int) -> redis.Redis:
     return redis.Redis(host="127.0.0.1", port=port, protocol=2, socket_timeout=2)
+
+
+def _command(client: redis.Redis, *args: str) -> Any:
+    """``client.execute_command(*args)``, the one place that calls redis-py's unannotated
+    method (every reply here is a plain RESP2 value)."""
+    return client.execute_command(*args)  # type: ignore[no-untyped-call]
 
 
 def _wait(what: str, check: Callable[[], bool], timeout: float) -> None:
@@ -143,7 +150,7 @@ class LocalCluster:
         for server in self._running():
             client = _client(server.port)
             try:
-                info = client.execute_command("CLUSTER", "INFO")
+                info = _command(client, "CLUSTER", "INFO")
             finally:
                 client.close()
             text = info.decode() if isinstance(info, bytes) else str(info)
@@ -170,8 +177,8 @@ class LocalCluster:
         live = self._running()[0]
         client = _client(live.port)
         try:
-            slot = int(client.execute_command("CLUSTER", "KEYSLOT", key))
-            for start, end, master, *_ in client.execute_command("CLUSTER", "SLOTS"):
+            slot = int(_command(client, "CLUSTER", "KEYSLOT", key))
+            for start, end, master, *_ in _command(client, "CLUSTER", "SLOTS"):
                 if start <= slot <= end:
                     port = int(master[1])
                     return next(server for server in self.servers if server.port == port)
@@ -184,7 +191,7 @@ class LocalCluster:
         live = self._running()[0]
         client = _client(live.port)
         try:
-            ports = {int(entry[2][1]) for entry in client.execute_command("CLUSTER", "SLOTS")}
+            ports = {int(entry[2][1]) for entry in _command(client, "CLUSTER", "SLOTS")}
         finally:
             client.close()
         return [server for server in self.servers if server.port in ports]
@@ -240,6 +247,21 @@ class LocalCluster:
         self.cleanup()
 
 
+class _SentinelProcess(RedisServer):
+    """``redis-server sentinel.conf --sentinel``, its config in its own directory (written
+    by :class:`LocalSentinel` before :meth:`start`)."""
+
+    def command_line(self) -> list[str]:
+        """The command line: the config file must come first for a sentinel."""
+        return [
+            self.executable,
+            str(self.directory / "sentinel.conf"),
+            "--sentinel",
+            "--logfile",
+            str(self.directory / "redis.log"),
+        ]
+
+
 class LocalSentinel:
     """A master, its replica and one sentinel monitoring them as ``service``.
 
@@ -255,7 +277,7 @@ class LocalSentinel:
             appendonly=True, extra_args=["--replicaof", "127.0.0.1", str(self.master.port)]
         )
         self.sentinel_port = free_port()
-        self.sentinel = RedisServer(port=self.sentinel_port, extra_args=["--sentinel"])
+        self.sentinel: RedisServer = _SentinelProcess(port=self.sentinel_port)
         self.servers = [self.master, self.replica]
 
     @property
@@ -274,14 +296,6 @@ class LocalSentinel:
             f"sentinel failover-timeout {self.service} 2000\n"
             f"sentinel parallel-syncs {self.service} 1\n"
         )
-        # redis-server <conf> --sentinel: the config file must come first.
-        self.sentinel.command_line = lambda: [  # type: ignore[method-assign]
-            self.sentinel.executable,
-            str(conf),
-            "--sentinel",
-            "--logfile",
-            str(self.sentinel.directory / "redis.log"),
-        ]
 
     def start(self, timeout: float = 20.0) -> LocalSentinel:
         """Start master, replica and sentinel; wait until the replica is in sync.
@@ -312,7 +326,7 @@ class LocalSentinel:
     def _sentinel_sees_replica(self) -> bool:
         client = _client(self.sentinel_port)
         try:
-            replicas = client.execute_command("SENTINEL", "REPLICAS", self.service)
+            replicas = _command(client, "SENTINEL", "REPLICAS", self.service)
         finally:
             client.close()
         return len(replicas) >= 1
@@ -321,7 +335,7 @@ class LocalSentinel:
         """The master's port as the sentinel reports it now."""
         client = _client(self.sentinel_port)
         try:
-            _, port = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service)
+            _, port = _command(client, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service)
         finally:
             client.close()
         return int(port)
@@ -337,7 +351,7 @@ class LocalSentinel:
         """Ask the sentinel to fail over now (``SENTINEL FAILOVER``): the master is demoted."""
         client = _client(self.sentinel_port)
         try:
-            client.execute_command("SENTINEL", "FAILOVER", self.service)
+            _command(client, "SENTINEL", "FAILOVER", self.service)
         finally:
             client.close()
 
@@ -351,7 +365,7 @@ class LocalSentinel:
                 return False
             client = _client(port)
             try:
-                return bool(client.execute_command("ROLE")[0] == b"master")
+                return bool(_command(client, "ROLE")[0] == b"master")
             finally:
                 client.close()
 
@@ -364,7 +378,7 @@ class LocalSentinel:
         def demoted() -> bool:
             client = _client(server.port)
             try:
-                return bool(client.execute_command("ROLE")[0] == b"slave")
+                return bool(_command(client, "ROLE")[0] == b"slave")
             finally:
                 client.close()
 
