@@ -1,5 +1,6 @@
-"""Shared fixtures: a Redis server for the session, a clean database per test, and
-private servers that fault tests may kill, pause and restart.
+"""Shared fixtures: the Redis ones of the public test kit (a server for the session, a
+clean database per test, private servers that fault tests may kill, pause and restart,
+a local cluster: :mod:`transports.testing.fixtures`), TLS files, and ``wait_for``.
 
 ``REDIS_URL`` set in the environment makes the suite use that server instead of
 starting one. It must point at a **disposable** server: every test that uses
@@ -8,89 +9,22 @@ starting one. It must point at a **disposable** server: every test that uses
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import attrs
 import pytest
-import redis
 import trustme
 from hypothesis import HealthCheck, settings
 
-from transports.testing import (
-    LocalCluster,
-    RedisServer,
-    cluster_available,
-    free_port,
-    shared_cluster,
-    stop_shared_cluster,
-)
+from transports.testing import PrivateRedis, RedisServer, free_port
+
+pytest_plugins = ["transports.testing.fixtures"]
 
 # Two noisy cores: Hypothesis' per-example deadline would fail tests for the
 # machine's load, not for the code's behaviour.
 settings.register_profile("actors", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("actors")
-
-
-@attrs.frozen
-class ExternalRedis:
-    """A server we did not start (from ``REDIS_URL``): only its URL is known."""
-
-    url: str
-
-
-def _flushall(url: str) -> None:
-    client = redis.Redis.from_url(url, protocol=2, socket_timeout=5)
-    try:
-        client.flushall()
-    finally:
-        client.close()
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer | ExternalRedis]:
-    """The session's Redis: a private ``redis-server``, or ``REDIS_URL`` when set."""
-    url = os.environ.get("REDIS_URL")
-    if url:
-        yield ExternalRedis(url)
-        return
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
-def redis_url(redis_server: RedisServer | ExternalRedis) -> str:
-    """The session server's URL, after ``FLUSHALL``: every test starts with no keys."""
-    _flushall(redis_server.url)
-    return redis_server.url
-
-
-PrivateRedis = Callable[..., RedisServer]
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    """A factory of fresh private servers for fault tests, stopped after the test.
-
-    ``server = private_redis(appendonly=True, extra_args=["--requirepass", "pw"])``
-    returns a started :class:`RedisServer` (see :mod:`transports.testing`) that the
-    test may ``kill()``, ``pause()``, ``resume()`` and ``restart()``.
-    """
-    servers: list[RedisServer] = []
-
-    def start(**kwargs: Any) -> RedisServer:
-        server = RedisServer(**kwargs)
-        servers.append(server)
-        return server.start()
-
-    try:
-        yield start
-    finally:
-        for server in servers:
-            server.cleanup()
 
 
 @pytest.fixture(scope="session")
@@ -136,18 +70,3 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.02)
-
-
-@pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[LocalCluster]:
-    """The session's local Redis Cluster (:class:`transports.testing.LocalCluster`): 3
-    masters with a replica each, shared by the conformance suite and the cluster tests.
-    Skips when redis-server/redis-cli are missing or it cannot start."""
-    if not cluster_available():
-        pytest.skip("redis-server and redis-cli are needed for a local cluster")
-    try:
-        cluster = shared_cluster()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    yield cluster
-    stop_shared_cluster()

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import trio
-from conftest import PrivateRedis
 
 from transports._backoff import Backoff
 from transports._exceptions import (
@@ -22,7 +21,7 @@ from transports._exceptions import (
 )
 from transports.redis import ConnectionConfig, from_url, parse_url
 from transports.redis.client._errors import connect_error
-from transports.testing import RedisServer, free_port
+from transports.testing import PrivateRedis, RedisServer, free_port
 
 FAST = Backoff(min=0.01, max=0.05)
 

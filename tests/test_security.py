@@ -19,7 +19,6 @@ import pytest
 import redis
 import trio
 from chaos.conftest import Runtime, wait_for
-from conftest import PrivateRedis
 
 from actors import (
     ActorSystem,
@@ -31,7 +30,7 @@ from actors import (
     stream_mailbox,
 )
 from actors._codec import decode, encode
-from transports.testing import RedisServer
+from transports.testing import PrivateRedis, RedisServer
 
 PW = "s3cret-Pa55word"
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR) ")

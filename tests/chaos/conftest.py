@@ -25,10 +25,11 @@ from typing import Any
 import attrs
 import pytest
 import redis
-from conftest import PrivateRedis, wait_for as wait_for  # the chaos tests import it from here
+from conftest import wait_for as wait_for  # the chaos tests import it from here
 
 from actors import ChildInfo, ChildState
 from actors._codec import encode
+from transports.testing import PrivateRedis
 
 Report = Callable[..., dict[str, Any]]
 

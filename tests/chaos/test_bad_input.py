@@ -11,7 +11,6 @@ from typing import Any
 import attrs
 import pytest
 import trio
-from conftest import PrivateRedis
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 from actors import (
@@ -25,6 +24,7 @@ from actors import (
 )
 from actors._codec import decode, encode
 from transports.redis.client import RAW
+from transports.testing import PrivateRedis
 
 from .conftest import Report, Tally, failed_nodes
 

@@ -15,12 +15,11 @@ import attrs
 import pytest
 import redis
 import trio
-from conftest import PrivateRedis
 
 from actors import ActorSystem, MailboxSpec, TransportError, list_mailbox, stream_mailbox
 from actors._system import SystemState
 from transports.redis import RedisTransport, from_url
-from transports.testing import RedisServer
+from transports.testing import PrivateRedis, RedisServer
 
 from .conftest import Report, Tally, failed_nodes, total_restarts
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import redis
 import trio
-from conftest import PrivateRedis
 
 from actors import Actor, ActorSystem, AskTimeout, TransportError, list_mailbox, stream_mailbox
+from transports.testing import PrivateRedis
 
 from .conftest import Report, Runtime, Tally, WorkLog, failed_nodes, feed, wait_for
 

@@ -12,7 +12,12 @@ Importing this package does not import pytest; the pytest fixtures live in
 :mod:`transports.testing.conformance`.
 """
 
-from .servers import RedisServer as RedisServer, free_port as free_port, ping as ping
+from .servers import (
+    PrivateRedis as PrivateRedis,
+    RedisServer as RedisServer,
+    free_port as free_port,
+    ping as ping,
+)
 from .topologies import (
     LocalCluster as LocalCluster,
     LocalSentinel as LocalSentinel,

@@ -14,11 +14,11 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["RedisServer", "free_port", "ping"]
+__all__ = ["PrivateRedis", "RedisServer", "free_port", "ping"]
 
 
 def free_port() -> int:
@@ -238,3 +238,8 @@ class RedisServer:
         tb: TracebackType | None,
     ) -> None:
         self.cleanup()
+
+
+PrivateRedis = Callable[..., RedisServer]
+"""A factory of started private servers, taking :class:`RedisServer`'s arguments (the
+type of the ``private_redis`` fixture of :mod:`transports.testing.fixtures`)."""
