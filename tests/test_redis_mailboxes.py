@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import trio
-from conformance._support import collect, fetch_within
 
 from actors._codec import decode
 from actors._exceptions import (
@@ -33,6 +32,7 @@ from transports.redis._stream import StreamConsumer
 from transports.redis.client import RAW
 from transports.redis.client._connection import Connection
 from transports.testing import PrivateRedis
+from transports.testing.conformance._support import collect, fetch_within
 
 LEASE = 0.5
 

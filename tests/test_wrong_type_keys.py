@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import trio
-from conformance._support import fetch_within
 from trio.testing import MockClock
 
 from actors import Actor, ActorSystem, Reject, Retry, Supervisor, list_mailbox, stream_mailbox
@@ -28,6 +27,7 @@ from transports.redis import RedisTransport
 from transports.redis._consumer import RedisConsumer
 from transports.redis._list_scripts import LIST_TAKE
 from transports.redis._scripts import Script
+from transports.testing.conformance._support import fetch_within
 
 LEASE = 0.5
 

@@ -28,17 +28,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import pytest
-from trio.testing import MockClock
 
-from transports import MailboxKind, MailboxSpec, Transport
+from transports import Transport
 from transports.memory import MemoryTransport
 from transports.redis import RedisTransport
 from transports.testing import cluster_available
-
-from ._support import MailboxFactory, TransportUnderTest, fresh_name
+from transports.testing.conformance import TransportUnderTest
 
 
 @asynccontextmanager
@@ -98,36 +95,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def under_test(request: pytest.FixtureRequest) -> TransportUnderTest:
     """The registry entry of the transport this test runs against."""
     return TRANSPORTS[request.param]
-
-
-@pytest.fixture
-async def transport(
-    request: pytest.FixtureRequest, under_test: TransportUnderTest
-) -> AsyncIterator[Transport]:
-    """An open transport, closed after the test (tests may close it first)."""
-    async with under_test.open(request) as opened:
-        yield opened
-        await opened.aclose()
-
-
-@pytest.fixture
-def clock(under_test: TransportUnderTest) -> MockClock | None:
-    """The test's clock: autojumping mock time where the transport allows it."""
-    return MockClock(autojump_threshold=0) if under_test.mock_clock else None
-
-
-@pytest.fixture
-def lease(under_test: TransportUnderTest) -> float:
-    """The lease of the mailboxes made by ``mailbox``, and the time unit of timed tests."""
-    return under_test.lease
-
-
-@pytest.fixture
-def mailbox(lease: float) -> MailboxFactory:
-    """A factory of mailbox specs with fresh names and the suite's lease."""
-
-    def make(kind: MailboxKind, **options: Any) -> MailboxSpec:
-        options.setdefault("lease", lease)
-        return MailboxSpec(kind, fresh_name(f"conformance-{kind}"), **options)
-
-    return make
