@@ -8,8 +8,8 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from actors._exceptions import ClosedError, ConfigurationError
 from transports import Transport
+from transports._exceptions import ClosedError, ConfigurationError
 
 from ._support import MailboxFactory
 

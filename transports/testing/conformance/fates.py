@@ -8,8 +8,8 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from actors import ReplayError
 from transports import Failure, Transport
+from transports._exceptions import ReplayError
 
 from ._support import MailboxFactory, collect, fetch_within, payloads, payloads_of
 

@@ -12,8 +12,8 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from actors import ReplayError
 from transports import Failure, MailboxSpec, Transport
+from transports._exceptions import ReplayError
 
 from ._support import MailboxFactory, collect, fetch_within, fresh_name, payloads_of
 

@@ -8,8 +8,8 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from actors._exceptions import ClosedError, CommandError, ConfigurationError
 from transports import MailboxSpec, Transport
+from transports._exceptions import ClosedError, CommandError, ConfigurationError
 
 from ._support import MailboxFactory, collect, fetch_within, payloads, payloads_of
 
@@ -77,8 +77,9 @@ async def test_a_refused_target_is_reported_and_the_rest_goes_on(
         }
         refused = await transport.settle(consumer, results, batch)
     assert set(refused) == {wrong_type, pattern}
-    assert isinstance(refused[wrong_type], CommandError)
-    assert refused[wrong_type].code == "WRONGTYPE"
+    wrong_type_error = refused[wrong_type]
+    assert isinstance(wrong_type_error, CommandError)
+    assert wrong_type_error.code == "WRONGTYPE"
     assert isinstance(refused[pattern], ConfigurationError)
     async with transport.consumer(good, "reader") as reader:
         assert payloads_of(await collect(reader, 1)) == [b"kept"]
