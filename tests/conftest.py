@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, settings
 
 from transports.testing import PrivateRedis, RedisServer, free_port
 
-pytest_plugins = ["transports.testing.fixtures"]
+# pytester: tests/test_testing_kit.py runs the conformance suite as a user would.
+pytest_plugins = ["transports.testing.fixtures", "pytester"]
 
 # Two noisy cores: Hypothesis' per-example deadline would fail tests for the
 # machine's load, not for the code's behaviour.

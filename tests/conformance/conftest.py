@@ -1,27 +1,13 @@
-"""Fixtures of the transport conformance suite: one set of tests, every transport.
+"""The transports this project runs the conformance suite against.
 
-Every test here asks for ``transport``, an open :class:`~transports.Transport`.
-The fixture is parametrized by the names in :data:`TRANSPORTS`, so each test
-runs once per transport (``test_x[memory-...]``, ``test_x[redis-...]``).
+The suite itself is public: :mod:`transports.testing.conformance` (its tests, and the
+``transport``, ``clock``, ``lease`` and ``mailbox`` fixtures). ``test_suite.py``
+collects it; this file provides the ``under_test`` fixture it needs, parametrized by
+the names in :data:`TRANSPORTS`, so each test runs once per transport
+(``test_x[memory-...]``, ``test_x[redis-...]``).
 
 To add a transport, register a :class:`TransportUnderTest` under a new name in
-:data:`TRANSPORTS` below, for instance::
-
-    @asynccontextmanager
-    async def _open_redis(request: pytest.FixtureRequest) -> AsyncIterator[Transport]:
-        url = request.getfixturevalue("redis_url")  # tests/conftest.py; skips without Redis
-        async with RedisTransport(url) as transport:
-            yield transport
-
-    TRANSPORTS["redis"] = TransportUnderTest(_open_redis, mock_clock=False, lease=0.5)
-
-Mailbox and consumer names are fresh for every test (see ``mailbox``), so a
-server shared by the whole session needs no cleanup between tests.
-
-Timed tests ask for ``clock`` as well: pytest-trio runs a test on the Clock
-among its arguments, here a ``MockClock`` that jumps ahead whenever every task
-waits (for ``mock_clock`` transports), or ``None``, meaning real time. Timed
-tests measure time in multiples of ``lease``.
+:data:`TRANSPORTS` below.
 """
 
 from __future__ import annotations
@@ -66,27 +52,17 @@ TRANSPORTS: dict[str, TransportUnderTest] = {
 
 if cluster_available():
     TRANSPORTS["redis-cluster"] = TransportUnderTest(
-        _open_redis_cluster, mock_clock=False, lease=0.5
+        _open_redis_cluster,
+        mock_clock=False,
+        lease=0.5,
+        unsupported={
+            "test_a_pattern_subscriber_gets_every_matching_channel": (
+                "channel mailboxes use sharded pub/sub on Redis Cluster, which has no patterns"
+            ),
+        },
     )
 
 _MARKS = {"redis-cluster": [pytest.mark.slow]}  # deselect with -m "not slow"
-_UNSUPPORTED = {
-    ("redis-cluster", "test_a_pattern_subscriber_gets_every_matching_channel"): (
-        "channel mailboxes use sharded pub/sub on Redis Cluster, which has no patterns"
-    ),
-}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Skip the tests of what a transport does not offer (see ``_UNSUPPORTED``)."""
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is None:
-            continue
-        name = getattr(item, "originalname", item.name)
-        reason = _UNSUPPORTED.get((callspec.params.get("under_test"), name))
-        if reason is not None:
-            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(

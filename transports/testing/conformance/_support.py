@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -25,12 +25,15 @@ class TransportUnderTest:
     tests can run on an autojumping ``MockClock``; False for a store with a clock
     of its own (Redis measures idle times itself), where they run in real time.
     ``lease`` is the lease of the test mailboxes, and the unit of time of timed
-    tests: keep it short for real-time transports.
+    tests: keep it short for real-time transports. ``unsupported`` maps the names
+    of tests of what the transport does not offer (``"test_a_pattern_subscriber_..."``)
+    to the reason: those tests are skipped with it.
     """
 
     open: Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[Transport]]
     mock_clock: bool = True
     lease: float = 10.0
+    unsupported: Mapping[str, str] = attrs.field(factory=dict)
 
 
 class MailboxFactory(Protocol):

@@ -25,15 +25,28 @@ from transports import MailboxKind, MailboxSpec, Transport
 
 from ._support import MailboxFactory, TransportUnderTest, fresh_name
 
-__all__ = ["clock", "lease", "mailbox", "transport"]
+__all__ = ["clock", "lease", "mailbox", "supported", "transport"]
+
+
+@pytest.fixture
+def supported(request: pytest.FixtureRequest, under_test: TransportUnderTest) -> TransportUnderTest:
+    """``under_test``, after skipping the test when ``under_test.unsupported`` names it.
+
+    A sync fixture: pytest-trio would report a skip from an async one without its reason.
+    """
+    reason = under_test.unsupported.get(request.node.originalname)
+    if reason is not None:
+        pytest.skip(reason)
+    return under_test
 
 
 @pytest.fixture
 async def transport(
-    request: pytest.FixtureRequest, under_test: TransportUnderTest
+    request: pytest.FixtureRequest, supported: TransportUnderTest
 ) -> AsyncIterator[Transport]:
-    """An open transport, closed after the test (tests may close it first)."""
-    async with under_test.open(request) as opened:
+    """An open transport, closed after the test (tests may close it first); the test is
+    skipped when ``under_test.unsupported`` names it."""
+    async with supported.open(request) as opened:
         yield opened
         await opened.aclose()
 

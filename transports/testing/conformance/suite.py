@@ -12,10 +12,19 @@ Raises:
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
+import pytest
+
 from . import SUITE_MODULES
-from .fixtures import clock as clock, lease as lease, mailbox as mailbox, transport as transport
+from .fixtures import (
+    clock as clock,
+    lease as lease,
+    mailbox as mailbox,
+    supported as supported,
+    transport as transport,
+)
 
 
 def _tests() -> dict[str, Any]:
@@ -26,10 +35,17 @@ def _tests() -> dict[str, Any]:
             if attr.startswith("test_") and callable(value):
                 if attr in found:
                     raise RuntimeError(f"two conformance tests are named {attr}")
-                found[attr] = value
+                # Marked for pytest-trio, so that the suite runs without trio_mode.
+                found[attr] = pytest.mark.trio(value) if _is_async(value) else value
     return found
+
+
+def _is_async(test: Any) -> bool:
+    # Hypothesis' @given wraps an async test in a sync function; the original is kept.
+    inner = getattr(getattr(test, "hypothesis", None), "inner_test", test)
+    return inspect.iscoroutinefunction(inner)
 
 
 _TESTS = _tests()
 globals().update(_TESTS)
-__all__ = ["clock", "lease", "mailbox", "transport", *sorted(_TESTS)]
+__all__ = ["clock", "lease", "mailbox", "supported", "transport", *sorted(_TESTS)]

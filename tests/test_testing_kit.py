@@ -1,0 +1,95 @@
+"""The public test kit as a user meets it: the conformance suite run from a project of
+their own (no trio_mode, no conftest of ours), and the Redis servers."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import redis
+
+from transports.testing import RedisServer, ping
+
+USER_MODULE = textwrap.dedent(
+    """
+    from contextlib import asynccontextmanager
+
+    import pytest
+
+    from transports.memory import MemoryTransport
+    from transports.testing.conformance import TransportUnderTest
+    from transports.testing.conformance.suite import *  # noqa: F403
+
+
+    class ReversingTransport(MemoryTransport):
+        \"\"\"Broken on purpose: sends a batch in reverse order.\"\"\"
+
+        async def send(self, spec, payloads):
+            await super().send(spec, list(reversed(payloads)))
+
+
+    @asynccontextmanager
+    async def open_transport(request):
+        kind = MemoryTransport if request.config.getoption("--sound") else ReversingTransport
+        async with kind() as transport:
+            yield transport
+
+
+    @pytest.fixture
+    def under_test() -> TransportUnderTest:
+        return TransportUnderTest(
+            open_transport,
+            unsupported={"test_a_pattern_subscriber_gets_every_matching_channel": "no patterns"},
+        )
+    """
+)
+
+CONFTEST = textwrap.dedent(
+    """
+    def pytest_addoption(parser):
+        parser.addoption("--sound", action="store_true")
+    """
+)
+
+
+@pytest.fixture
+def user_project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_my_transport=USER_MODULE)
+    return pytester
+
+
+def test_a_sound_transport_passes_the_whole_suite(user_project: pytest.Pytester) -> None:
+    result = user_project.runpytest_subprocess("-p", "no:cacheprovider", "-rs", "--sound")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0, result.stdout.str()
+    assert outcomes.get("errors", 0) == 0, result.stdout.str()
+    assert outcomes["passed"] > 80  # the suite, against one transport
+    # The unsupported pattern subscriber, and the real-time variants of the invariants
+    # (a mock-clock transport runs them in mock time).
+    assert outcomes["skipped"] == 3
+    result.stdout.fnmatch_lines(["*SKIPPED*no patterns*"])
+    result.stdout.no_fnmatch_line("*PytestUnhandledCoroutineWarning*")
+
+
+def test_a_broken_transport_fails_with_assertion_details(user_project: pytest.Pytester) -> None:
+    result = user_project.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-rs", "-k", "test_fetch_returns_what_was_sent_in_order"
+    )
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) >= 1, result.stdout.str()
+    # pytest rewrote the suite's asserts: the failure shows both sides.
+    result.stdout.fnmatch_lines(["*assert [[]b'*] == [[]b'*]*"])
+
+
+def test_a_redis_server_starts_answers_and_is_removed() -> None:
+    with RedisServer() as server:
+        assert ping(server.port)
+        client = redis.Redis.from_url(server.url)
+        try:
+            assert client.set("k", "v")
+        finally:
+            client.close()
+        directory = server.directory
+    assert not server.running
+    assert not directory.exists()
