@@ -16,21 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
+import redis.asyncio
 import trio
+from _common import bench_url
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-import redis.asyncio  # noqa: E402
-from _common import bench_url  # noqa: E402
-
-from transports.redis import from_url  # noqa: E402
+from transports.redis import from_url
 
 VALUE = b"x" * 100
 BATCH = 100

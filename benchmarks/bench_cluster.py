@@ -27,16 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from _common import BATCH, Job, Rate, chunks, job_fields
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from _common import BATCH, Job, Rate, chunks, job_fields  # noqa: E402
-
-from actors import ActorSystem  # noqa: E402
-from transports.testing import LocalCluster, RedisServer  # noqa: E402
+from actors import ActorSystem
+from transports.testing import LocalCluster, RedisServer
 
 
 async def drain(url: str, kind: str, name: str, n: int, timeout: float) -> Rate:

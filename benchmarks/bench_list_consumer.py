@@ -28,19 +28,13 @@ import sys
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import trio
+from _common import bench_url
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from _common import bench_url  # noqa: E402
-
-from transports import MailboxSpec  # noqa: E402
-from transports.redis import RedisTransport  # noqa: E402
+from transports import MailboxSpec
+from transports.redis import RedisTransport
 
 PREFIX = "bench-lc"
 BATCH = 100

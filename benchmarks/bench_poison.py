@@ -42,14 +42,9 @@ from typing import Any
 
 import attrs
 import trio
+from _common import BATCH, PREFIX, Job, bench_url, clean_keys, job_fields
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE.parent / "tests"))
-
-from _common import BATCH, PREFIX, Job, bench_url, clean_keys, job_fields  # noqa: E402
-
-from actors import ActorSystem  # noqa: E402
+from actors import ActorSystem
 
 #: How often the dead letters are counted while a round runs (seconds).
 _POLL = 0.02

@@ -43,13 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from _common import (  # noqa: E402
+from _common import (
     BATCH,
     PREFIX,
     Job,
@@ -65,7 +59,7 @@ from _common import (  # noqa: E402
     raw_stream_drain,
 )
 
-from actors import ActorSystem  # noqa: E402
+from actors import ActorSystem
 
 # -- our runtime (each call runs inside its own trio.run) -----------------------------
 

@@ -23,9 +23,6 @@ import time
 from pathlib import Path
 
 import redis
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
 from _common import bench_url
 
 from actors._codec import encode
