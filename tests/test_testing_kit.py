@@ -4,11 +4,13 @@ their own (no trio_mode, no conftest of ours), and the Redis servers."""
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 import redis
 
 from transports.testing import RedisServer, ping
+from transports.testing.topologies import cluster_port
 
 USER_MODULE = textwrap.dedent(
     """
@@ -93,3 +95,25 @@ def test_a_redis_server_starts_answers_and_is_removed() -> None:
         directory = server.directory
     assert not server.running
     assert not directory.exists()
+
+
+def test_a_server_that_cannot_start_says_why_and_leaks_nothing() -> None:
+    # An unclosed stderr pipe would fail this test (ResourceWarning is an error here).
+    server = RedisServer(extra_args=["--no-such-option", "1"])
+    try:
+        with pytest.raises(RuntimeError, match="exited at start"):
+            server.start()
+        assert not server.running
+    finally:
+        server.cleanup()
+
+
+def test_cluster_ports_stay_below_the_ephemeral_range() -> None:
+    # An outgoing connection may take any ephemeral port before the node binds it.
+    ranges = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    if not ranges.exists():
+        pytest.skip("the ephemeral port range is read from Linux's /proc")
+    low = int(ranges.read_text().split()[0])
+    for _ in range(50):
+        port = cluster_port()
+        assert port + 10000 < low

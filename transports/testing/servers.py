@@ -138,6 +138,7 @@ class RedisServer:
             if self.process.poll() is not None:
                 stderr = self.process.stderr.read().decode() if self.process.stderr else ""
                 log = self.log()
+                self._close_pipes()
                 self.process = None
                 raise RuntimeError(f"redis-server exited at start: {stderr}{log}")
             if self._accepting():

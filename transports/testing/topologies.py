@@ -19,6 +19,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -44,9 +45,17 @@ def cluster_available() -> bool:
 
 
 def cluster_port() -> int:
-    """A free port P below 55536 whose cluster bus port P + 10000 is free too."""
+    """A free port P whose cluster bus port P + 10000 is free too, both below the
+    ephemeral range where they can be.
+
+    A port the system hands out for outgoing connections (or ``bind(0)``) could be
+    taken between this check and the node's start: the node would then fail to
+    listen and the cluster to form.
+    """
+    low = _ephemeral_low()
+    first, last = (10000, low - 10000) if low - 10000 > 12000 else (20000, 45000)
     while True:
-        port = random.randrange(20000, 45000)
+        port = random.randrange(first, last)
         try:
             for candidate in (port, port + 10000):
                 with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -54,6 +63,14 @@ def cluster_port() -> int:
         except OSError:
             continue
         return port
+
+
+def _ephemeral_low() -> int:
+    """The first port of the system's ephemeral range (Linux's default if unknown)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def _client(port: int) -> redis.Redis:
