@@ -54,6 +54,31 @@ CONFTEST = textwrap.dedent(
 )
 
 
+README = Path(__file__).parent.parent / "README.md"
+
+
+def _readme_block(first_line: str) -> str:
+    """The README's code block that starts with ``first_line``."""
+    text = README.read_text()
+    start = text.index(f"```python\n{first_line}\n") + len("```python\n")
+    return text[start : text.index("```", start)]
+
+
+def test_the_readme_example_runs_the_suite(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        mystore="from transports.memory import MemoryTransport as MyTransport",
+        test_my_transport=_readme_block("# test_my_transport.py"),
+    )
+    collected = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--collect-only", "-q")
+    collected.stdout.fnmatch_lines(["107 tests collected*"])  # the count the README gives
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-k", "fetch_returns_what_was_sent or pattern_subscriber"
+    )
+    outcomes = result.parseoutcomes()
+    assert (outcomes.get("passed"), outcomes.get("skipped")) == (3, 1), result.stdout.str()
+    assert "failed" not in outcomes, result.stdout.str()
+
+
 @pytest.fixture
 def user_project(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makeconftest(CONFTEST)
@@ -117,3 +142,29 @@ def test_cluster_ports_stay_below_the_ephemeral_range() -> None:
     for _ in range(50):
         port = cluster_port()
         assert port + 10000 < low
+
+
+def test_the_fixtures_plugin_serves_a_users_project(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest('pytest_plugins = ["transports.testing.fixtures"]')
+    pytester.makepyfile(
+        test_restarts="""
+        import redis
+
+        def test_a_private_server_keeps_its_data_across_a_restart(private_redis):
+            server = private_redis(appendonly=True)
+            client = redis.Redis.from_url(server.url)
+            client.set("k", "v")
+            client.close()
+            server.restart()
+            client = redis.Redis.from_url(server.url)
+            assert client.get("k") == b"v"
+            client.close()
+
+        def test_the_session_server_starts_empty(redis_url):
+            client = redis.Redis.from_url(redis_url)
+            assert client.dbsize() == 0
+            client.close()
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result.assert_outcomes(passed=2)
