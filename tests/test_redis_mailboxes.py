@@ -32,7 +32,7 @@ from transports.redis._stream import StreamConsumer
 from transports.redis.client import RAW
 from transports.redis.client._connection import Connection
 from transports.testing import PrivateRedis
-from transports.testing.conformance._support import collect, fetch_within
+from transports.testing.conformance import collect, fetch_within
 
 LEASE = 0.5
 

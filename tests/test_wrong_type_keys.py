@@ -27,7 +27,7 @@ from transports.redis import RedisTransport
 from transports.redis._consumer import RedisConsumer
 from transports.redis._list_scripts import LIST_TAKE
 from transports.redis._scripts import Script
-from transports.testing.conformance._support import fetch_within
+from transports.testing.conformance import fetch_within
 
 LEASE = 0.5
 

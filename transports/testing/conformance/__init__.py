@@ -13,7 +13,9 @@ of your own with one test module::
 
 where ``open_my_transport(request)`` returns an async context manager yielding an
 open transport (see :class:`TransportUnderTest`). The tests are trio tests: install
-``pytest-trio`` (``pip install actors[test]``).
+``pytest-trio`` (``pip install actors[test]``). The suite's helpers are yours to use in
+tests of your own: :func:`collect`, :func:`fetch_within`, :func:`fresh_name`,
+:func:`payloads`, :func:`payloads_of`.
 """
 
 import pytest
@@ -39,4 +41,9 @@ pytest.register_assert_rewrite(
 from ._support import (  # noqa: E402
     MailboxFactory as MailboxFactory,
     TransportUnderTest as TransportUnderTest,
+    collect as collect,
+    fetch_within as fetch_within,
+    fresh_name as fresh_name,
+    payloads as payloads,
+    payloads_of as payloads_of,
 )
