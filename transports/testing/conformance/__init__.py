@@ -12,10 +12,10 @@ of your own with one test module::
         return TransportUnderTest(open_my_transport, mock_clock=False, lease=0.5)
 
 where ``open_my_transport(request)`` returns an async context manager yielding an
-open transport (see :class:`TransportUnderTest`). The tests are trio tests: install
-``pytest-trio`` (``pip install actors[test]``). The suite's helpers are yours to use in
-tests of your own: :func:`collect`, :func:`fetch_within`, :func:`fresh_name`,
-:func:`payloads`, :func:`payloads_of`.
+open transport (see :class:`TransportUnderTest`). The tests need pytest, pytest-trio
+and Hypothesis (``pip install actors[test]``); they run with or without ``trio_mode``.
+The suite's helpers are yours to use in tests of your own: :func:`collect`,
+:func:`fetch_within`, :func:`fresh_name`, :func:`payloads`, :func:`payloads_of`.
 """
 
 import pytest
