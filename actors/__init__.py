@@ -9,34 +9,35 @@ semantics. The public API is re-exported here from private modules.
 from . import _startup  # noqa: F401
 
 # isort: split
-from transports import DeadLetter as DeadLetter, Failure as Failure, MailboxSpec as MailboxSpec
-
-from ._actor import Actor as Actor, handler as handler
-from ._backoff import Backoff as Backoff
-from ._codec import converter as converter
-from ._context import ActorContext as ActorContext, MessageInfo as MessageInfo
-from ._exceptions import (
+from transports import (
     ActorsError as ActorsError,
-    AskTimeout as AskTimeout,
     AuthenticationError as AuthenticationError,
+    Backoff as Backoff,
     BrokenConnectionError as BrokenConnectionError,
     ClosedError as ClosedError,
-    CodecError as CodecError,
     CommandError as CommandError,
     ConfigurationError as ConfigurationError,
     ConnectError as ConnectError,
-    Drop as Drop,
-    MessageFate as MessageFate,
-    Reject as Reject,
-    RemoteError as RemoteError,
+    DeadLetter as DeadLetter,
+    Failure as Failure,
+    MailboxSpec as MailboxSpec,
     ReplayError as ReplayError,
-    Retry as Retry,
-    SupervisorError as SupervisorError,
-    SystemFileError as SystemFileError,
     TransportError as TransportError,
     TransportTimeout as TransportTimeout,
     UnavailableError as UnavailableError,
 )
+
+from ._actor import Actor as Actor, handler as handler
+from ._codec import converter as converter
+from ._context import ActorContext as ActorContext, MessageInfo as MessageInfo
+from ._errors import (
+    AskTimeout as AskTimeout,
+    CodecError as CodecError,
+    RemoteError as RemoteError,
+    SupervisorError as SupervisorError,
+    SystemFileError as SystemFileError,
+)
+from ._fates import Drop as Drop, MessageFate as MessageFate, Reject as Reject, Retry as Retry
 from ._mailbox import (
     channel_mailbox as channel_mailbox,
     list_mailbox as list_mailbox,

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union, get_args
 
 import attrs
 
-from transports import MailboxSpec
+from transports import Backoff, ConfigurationError, MailboxSpec
 
-from ._backoff import Backoff
 from ._codec import Envelope, describe_type, structure, type_tag, unsupported
-from ._exceptions import CodecError, ConfigurationError, MessageFate
+from ._errors import CodecError
+from ._fates import MessageFate
 
 if TYPE_CHECKING:
     from ._context import ActorContext

@@ -24,20 +24,21 @@ from collections.abc import Sequence
 import attrs
 import trio
 
-from transports import MailboxSpec, MailboxStats
-from transports._base import check_dead_letter_ids
-from transports._urls import redact
-
-from ._exceptions import (
+from transports import (
     ActorsError,
     AuthenticationError,
     CommandError,
     ConfigurationError,
     ConnectError,
+    MailboxSpec,
+    MailboxStats,
     ReplayError,
-    SupervisorError,
     TransportTimeout,
 )
+from transports._base import check_dead_letter_ids
+from transports._urls import redact
+
+from ._errors import SupervisorError
 from ._groups import sole_error
 from ._loader import load_system
 from ._startup import (

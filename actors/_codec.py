@@ -38,7 +38,7 @@ import orjson
 from cattrs.errors import StructureHandlerNotFoundError
 from cattrs.preconf.json import make_converter
 
-from ._exceptions import CodecError
+from ._errors import CodecError
 
 __all__ = [
     "DEFAULT_MAX_PAYLOAD",

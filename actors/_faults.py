@@ -18,7 +18,7 @@ import logging
 import attrs
 import trio
 
-from ._exceptions import CommandError
+from transports import CommandError
 
 __all__ = ["REPEAT", "MailboxFaults", "is_wrong_type"]
 

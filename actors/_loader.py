@@ -8,7 +8,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from ._exceptions import SystemFileError
+from ._errors import SystemFileError
 from ._system import ActorSystem
 
 __all__ = ["load_system"]

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from transports import MailboxSpec
+from transports import ConfigurationError, MailboxSpec
 from transports._base import DEAD_MAXLEN
-
-from ._exceptions import ConfigurationError
 
 __all__ = ["channel_mailbox", "list_mailbox", "one_mailbox", "stream_mailbox"]
 

@@ -20,9 +20,7 @@ from typing import Any
 import attrs
 import trio
 
-from transports import NodeInfo, Transport
-
-from ._exceptions import ConfigurationError, TransportError
+from transports import ConfigurationError, NodeInfo, Transport, TransportError
 
 __all__ = ["HEARTBEAT", "NodeName", "process_instance"]
 

@@ -7,10 +7,7 @@ import logging
 
 import trio
 
-from transports import Transport
-
-from ._backoff import Backoff
-from ._exceptions import TransportError
+from transports import Backoff, Transport, TransportError
 
 __all__ = ["OUTAGE_BACKOFF", "RECHECK", "Outage", "store_answers"]
 

@@ -28,18 +28,20 @@ from typing import TYPE_CHECKING, TypeVar
 import attrs
 import trio
 
-from transports import Consumer, Delivery, Failure, MailboxSpec, is_outage
+from transports import (
+    ConfigurationError,
+    Consumer,
+    Delivery,
+    Failure,
+    MailboxSpec,
+    TransportError,
+    is_outage,
+)
 
 from ._codec import Envelope, decode
 from ._context import ActorContext, message_id
-from ._exceptions import (
-    CodecError,
-    ConfigurationError,
-    Drop,
-    Reject,
-    Retry,
-    TransportError,
-)
+from ._errors import CodecError
+from ._fates import Drop, Reject, Retry
 from ._faults import is_wrong_type
 from ._groups import sole_error
 from ._outage import RECHECK, Outage, store_answers

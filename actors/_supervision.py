@@ -22,8 +22,9 @@ from typing import Any, NoReturn
 
 import trio
 
-from ._backoff import Backoff
-from ._exceptions import ActorsError, ConfigurationError, SupervisorError
+from transports import ActorsError, Backoff, ConfigurationError
+
+from ._errors import SupervisorError
 from ._tree import (
     STRATEGIES,
     ChildInfo,

@@ -18,21 +18,23 @@ from typing import Any, TypeVar, get_type_hints, overload
 import attrs
 import trio
 
-from transports import DeadLetter, Delivery, MailboxSpec, Transport, open_transport
+from transports import (
+    ActorsError,
+    Backoff,
+    ClosedError,
+    ConfigurationError,
+    DeadLetter,
+    Delivery,
+    MailboxSpec,
+    Transport,
+    TransportError,
+    open_transport,
+)
 
 from ._actor import DEFAULT_RETRY_BACKOFF, Actor, Directive, function_actor
-from ._backoff import Backoff
 from ._codec import DEFAULT_MAX_PAYLOAD, Envelope, decode, encode, structure
 from ._context import ActorContext, MessageInfo
-from ._exceptions import (
-    ActorsError,
-    AskTimeout,
-    ClosedError,
-    CodecError,
-    ConfigurationError,
-    RemoteError,
-    TransportError,
-)
+from ._errors import AskTimeout, CodecError, RemoteError
 from ._faults import MailboxFaults
 from ._groups import sole_error
 from ._mailbox import list_mailbox, one_mailbox

@@ -17,7 +17,7 @@ from typing import Literal, Protocol, get_args
 import attrs
 import trio
 
-from ._exceptions import ConfigurationError
+from transports import ConfigurationError
 
 __all__ = [
     "ChildInfo",

@@ -32,8 +32,8 @@ from collections.abc import Callable, Sequence
 
 import trio
 
-from ._backoff import Backoff
-from ._exceptions import ConfigurationError
+from transports import Backoff, ConfigurationError
+
 from ._startup import deferred_signal, exit_status
 
 __all__ = [

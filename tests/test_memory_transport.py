@@ -11,8 +11,14 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from actors._exceptions import ClosedError, CommandError, ConfigurationError, ReplayError
-from transports import Failure, MailboxSpec
+from transports import (
+    ClosedError,
+    CommandError,
+    ConfigurationError,
+    Failure,
+    MailboxSpec,
+    ReplayError,
+)
 from transports.memory import (
     ConsumerState,
     MemoryConsumer,

@@ -15,15 +15,16 @@ from typing import Any
 import pytest
 import trio
 
+from actors import CodecError
 from actors._codec import decode
-from actors._exceptions import (
+from transports import (
     BrokenConnectionError,
     ClosedError,
-    CodecError,
     ConnectError,
+    Failure,
+    MailboxSpec,
     TransportError,
 )
-from transports import Failure, MailboxSpec
 from transports.redis import Redis, RedisTransport, _scripts, from_url
 from transports.redis._list import ListConsumer
 from transports.redis._list_scripts import LIST_TAKE

@@ -20,8 +20,7 @@ import trio
 from trio.testing import MockClock
 
 from actors import Actor, ActorSystem, Reject, Retry, Supervisor, list_mailbox, stream_mailbox
-from actors._exceptions import CommandError
-from transports import Failure, MailboxSpec
+from transports import CommandError, Failure, MailboxSpec
 from transports.memory import MemoryTransport
 from transports.redis import RedisTransport
 from transports.redis._consumer import RedisConsumer

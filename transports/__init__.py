@@ -1,5 +1,6 @@
 """Message stores for actors: the Transport interface, in-memory and Redis."""
 
+from ._backoff import Backoff as Backoff
 from ._base import (
     Consumer as Consumer,
     DeadLetter as DeadLetter,
@@ -11,7 +12,20 @@ from ._base import (
     NodeInfo as NodeInfo,
     Transport as Transport,
 )
-from ._exceptions import ConfigurationError, is_outage as is_outage
+from ._exceptions import (
+    ActorsError as ActorsError,
+    AuthenticationError as AuthenticationError,
+    BrokenConnectionError as BrokenConnectionError,
+    ClosedError as ClosedError,
+    CommandError as CommandError,
+    ConfigurationError as ConfigurationError,
+    ConnectError as ConnectError,
+    ReplayError as ReplayError,
+    TransportError as TransportError,
+    TransportTimeout as TransportTimeout,
+    UnavailableError as UnavailableError,
+    is_outage as is_outage,
+)
 
 
 def open_transport(url: str) -> Transport:

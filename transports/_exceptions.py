@@ -1,6 +1,8 @@
-"""The one exception tree of actors and its transports (re-exported by ``actors``).
+"""The store's errors, and the root of every error actors raises (re-exported by ``actors``).
 
-Defined here, in the lowest layer, so that transports never import the runtime.
+Defined here, in the lowest layer, so that transports never import the runtime; the
+runtime's own errors (``AskTimeout``, ``RemoteError``...) extend this tree in
+``actors._errors``.
 
 Every error the runtime raises on purpose is an :class:`ActorsError`. Errors from
 libraries we drive (redis-py, hiredis, ssl, OSError from sockets) are translated
@@ -10,7 +12,6 @@ world failed it) are different errors::
 
     ActorsError
     ├── ConfigurationError        a URL, spec, file or argument is wrong; fix the input
-    │   └── SystemFileError       `python -m actors run FILE` cannot use FILE
     ├── ClosedError               you closed this client, pool, mailbox or system
     ├── TransportError            the message store failed us
     │   ├── ConnectError          cannot connect: refused, unreachable, TLS, DNS
@@ -19,46 +20,25 @@ world failed it) are different errors::
     │   ├── TransportTimeout      connect or read timed out
     │   └── CommandError          the server answered a command with an error
     │       └── UnavailableError  ...that it cannot serve for now (OOM, LOADING, BUSY...)
-    ├── CodecError                a payload cannot be encoded or decoded
-    ├── AskTimeout                no reply to `ask` within its timeout (also a TimeoutError)
-    ├── RemoteError               the handler that served an `ask` raised
-    ├── ReplayError               dead letters asked for were not replayed (kept, or not found)
-    └── SupervisorError           a supervisor gave up: restart intensity exceeded
+    └── ReplayError               dead letters asked for were not replayed (kept, or not found)
 
 A store failure is an *outage* (:func:`is_outage`: no connection, a timeout, or
 :class:`UnavailableError`), which the runtime waits out, or a *refusal* (every other
 :class:`TransportError`: credentials, permissions, a key of the wrong type), which
 retrying cannot cure.
-
-Handlers may also raise a *fate* to decide what happens to the current message.
-Fates are signals, not errors, so they stand outside ``ActorsError``::
-
-    MessageFate
-    ├── Retry    deliver the message again after ``delay`` seconds
-    ├── Reject   dead-letter it now, with ``reason``
-    └── Drop     ack it without processing
 """
 
 from __future__ import annotations
 
 __all__ = [
     "ActorsError",
-    "AskTimeout",
     "AuthenticationError",
     "BrokenConnectionError",
     "ClosedError",
-    "CodecError",
     "CommandError",
     "ConfigurationError",
     "ConnectError",
-    "Drop",
-    "MessageFate",
-    "Reject",
-    "RemoteError",
     "ReplayError",
-    "Retry",
-    "SupervisorError",
-    "SystemFileError",
     "TransportError",
     "TransportTimeout",
     "UnavailableError",
@@ -72,18 +52,6 @@ class ActorsError(Exception):
 
 class ConfigurationError(ActorsError, ValueError):
     """Something the user configured is wrong: a URL, a mailbox, a supervisor, an argument."""
-
-
-class SystemFileError(ConfigurationError):
-    """The file given to ``python -m actors run`` cannot be used.
-
-    ``filename`` and ``lineno`` point at the culprit when it is known.
-    """
-
-    def __init__(self, message: str, *, filename: str | None = None, lineno: int | None = None):
-        super().__init__(message)
-        self.filename = filename
-        self.lineno = lineno
 
 
 class ClosedError(ActorsError):
@@ -141,22 +109,6 @@ def is_outage(error: BaseException) -> bool:
     )
 
 
-class CodecError(ActorsError):
-    """A message could not be encoded, or a payload could not be decoded or validated."""
-
-
-class AskTimeout(ActorsError, TimeoutError):
-    """No reply arrived for an ``ask`` within its timeout."""
-
-
-class RemoteError(ActorsError):
-    """The handler that served an ``ask`` raised; ``error_type`` names its exception."""
-
-    def __init__(self, message: str, *, error_type: str):
-        super().__init__(message)
-        self.error_type = error_type
-
-
 class ReplayError(ActorsError):
     """Some dead letters asked for were not replayed; the others were.
 
@@ -178,45 +130,3 @@ class ReplayError(ActorsError):
         self.replayed = replayed
         self.not_found = not_found
         self.kept = kept
-
-
-class SupervisorError(ActorsError):
-    """A supervisor exceeded its restart intensity and stopped its children.
-
-    ``child`` names the child whose failures ended it, ``restarts`` how often it
-    was restarted inside the window.
-    """
-
-    def __init__(self, message: str, *, child: str, restarts: int):
-        super().__init__(message)
-        self.child = child
-        self.restarts = restarts
-
-
-class MessageFate(Exception):  # a signal, not an error
-    """Raised by a handler to decide the fate of the message it is handling."""
-
-
-class Retry(MessageFate):
-    """Ack the message now and deliver it again after ``delay`` seconds.
-
-    The retry counts as a failed attempt: past the actor's ``max_deliveries``
-    the message is dead-lettered instead.
-    """
-
-    def __init__(self, delay: float = 1.0, reason: str = "") -> None:
-        super().__init__(reason or f"retry in {delay}s")
-        self.delay = delay
-        self.reason = reason
-
-
-class Reject(MessageFate):
-    """Dead-letter the message now, with ``reason``; the actor goes on."""
-
-    def __init__(self, reason: str = "rejected by handler") -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class Drop(MessageFate):
-    """Ack the message without processing it further; the actor goes on."""

@@ -8,8 +8,7 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from transports import Transport
-from transports._exceptions import ClosedError, ConfigurationError
+from transports import ClosedError, ConfigurationError, Transport
 
 from ._support import MailboxFactory
 

@@ -8,8 +8,7 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from transports import MailboxSpec, Transport
-from transports._exceptions import ClosedError, CommandError, ConfigurationError
+from transports import ClosedError, CommandError, ConfigurationError, MailboxSpec, Transport
 
 from ._support import MailboxFactory, collect, fetch_within, payloads, payloads_of
 

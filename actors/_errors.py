@@ -1,0 +1,60 @@
+"""The runtime's errors: what ``run``, ``ask``, codecs and supervisors raise.
+
+They extend the store's tree (:mod:`transports._exceptions`, whose root
+:class:`ActorsError` is every error actors raises on purpose)::
+
+    ActorsError
+    ├── ConfigurationError
+    │   └── SystemFileError       `python -m actors run FILE` cannot use FILE
+    ├── CodecError                a payload cannot be encoded or decoded
+    ├── AskTimeout                no reply to `ask` within its timeout (also a TimeoutError)
+    ├── RemoteError               the handler that served an `ask` raised
+    └── SupervisorError           a supervisor gave up: restart intensity exceeded
+"""
+
+from __future__ import annotations
+
+from transports import ActorsError, ConfigurationError
+
+__all__ = ["AskTimeout", "CodecError", "RemoteError", "SupervisorError", "SystemFileError"]
+
+
+class SystemFileError(ConfigurationError):
+    """The file given to ``python -m actors run`` cannot be used.
+
+    ``filename`` and ``lineno`` point at the culprit when it is known.
+    """
+
+    def __init__(self, message: str, *, filename: str | None = None, lineno: int | None = None):
+        super().__init__(message)
+        self.filename = filename
+        self.lineno = lineno
+
+
+class CodecError(ActorsError):
+    """A message could not be encoded, or a payload could not be decoded or validated."""
+
+
+class AskTimeout(ActorsError, TimeoutError):
+    """No reply arrived for an ``ask`` within its timeout."""
+
+
+class RemoteError(ActorsError):
+    """The handler that served an ``ask`` raised; ``error_type`` names its exception."""
+
+    def __init__(self, message: str, *, error_type: str):
+        super().__init__(message)
+        self.error_type = error_type
+
+
+class SupervisorError(ActorsError):
+    """A supervisor exceeded its restart intensity and stopped its children.
+
+    ``child`` names the child whose failures ended it, ``restarts`` how often it
+    was restarted inside the window.
+    """
+
+    def __init__(self, message: str, *, child: str, restarts: int):
+        super().__init__(message)
+        self.child = child
+        self.restarts = restarts
