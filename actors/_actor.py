@@ -2,32 +2,38 @@
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import types
 import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Union, get_args
 
 import attrs
+import trio
 
 from transports import Backoff, ConfigurationError, MailboxSpec
 
 from ._codec import Envelope, describe_type, structure, type_tag, unsupported
 from ._errors import CodecError
 from ._fates import MessageFate
+from ._tree import ChildSpec, Restart
 
 if TYPE_CHECKING:
     from ._context import ActorContext
-    from ._supervision import ChildSpec, Restart
 
 __all__ = [
     "DEFAULT_RETRY_BACKOFF",
     "Actor",
+    "ActorRun",
     "Directive",
     "HandlerTable",
+    "InstanceHost",
     "check_on_error",
+    "current_host",
     "function_actor",
     "handler",
+    "instance_specs",
 ]
 
 _HANDLER_MARK = "__actors_handler__"
@@ -292,8 +298,6 @@ class Actor:
         Raises:
             ConfigurationError: no mailbox declared, no handler, or ``instances < 1``.
         """
-        from ._runner import instance_specs
-
         return instance_specs(cls, instances=instances, restart=restart, shutdown=shutdown)
 
     # Messaging shortcuts, for handlers.
@@ -406,3 +410,74 @@ def function_actor(
     # The handler's message type comes from ``fn``'s annotation, not from ``receive``'s.
     setattr(cls, "handlers", classmethod(handlers))  # noqa: B010
     return cls
+
+
+class InstanceHost(Protocol):
+    """What runs actor instances: the system whose supervision tree runs them."""
+
+    async def run_instance(
+        self,
+        actor: type[Actor],
+        index: int,
+        shutdown: float,
+        stop: trio.Event,
+        task_status: trio.TaskStatus[None],
+    ) -> None:
+        """Run one incarnation of instance ``index`` of ``actor`` until ``stop`` or a crash."""
+
+
+#: The host of the supervision tree running in this task: a system sets it for its tree.
+current_host: contextvars.ContextVar[InstanceHost] = contextvars.ContextVar("actors_host")
+
+
+def instance_specs(
+    cls: type[Actor], *, instances: int, restart: Restart, shutdown: float
+) -> list[ChildSpec]:
+    """One child spec per instance of ``cls``; see :meth:`Actor.spec`."""
+    if cls.mailbox is None:
+        raise ConfigurationError(f"actor {cls.__name__} declares no mailbox")
+    if instances < 1:
+        raise ConfigurationError(f"actor {cls.__name__}: instances must be >= 1, not {instances}")
+    if cls.max_deliveries < 1 or cls.batch_size < 1:
+        raise ConfigurationError(
+            f"actor {cls.__name__}: max_deliveries and batch_size must be >= 1"
+        )
+    cls.handlers()  # fail at declaration time, not at the first message
+    check_on_error(cls)  # again: on_error may have been set after the class statement
+    return [
+        ChildSpec(
+            name=f"{cls.name}-{i}",
+            run=ActorRun(cls, i, shutdown),
+            restart=restart,
+            shutdown=shutdown,
+            pool=cls.name,  # the instances stop together, not one after another
+        )
+        for i in range(instances)
+    ]
+
+
+@attrs.frozen
+class ActorRun:
+    """The ``run`` of an actor instance's child spec (a :class:`ChildRun`)."""
+
+    actor: type[Actor]
+    index: int
+    shutdown: float = 5.0  # its ChildSpec's: bounds the store writes of a stop too
+
+    async def __call__(
+        self, stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run one fresh incarnation of the actor until ``stop`` is set or it crashes.
+
+        Raises:
+            ConfigurationError: not running under an :class:`ActorSystem`.
+            Exception: whatever a handler, ``on_start`` or ``on_stop`` raised (a crash).
+        """
+        try:
+            host = current_host.get()
+        except LookupError:
+            raise ConfigurationError(
+                f"actor {self.actor.__name__} must run under an ActorSystem "
+                "(async with system: ...)"
+            ) from None
+        await host.run_instance(self.actor, self.index, self.shutdown, stop, task_status)

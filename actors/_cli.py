@@ -40,6 +40,7 @@ from transports._urls import redact
 
 from ._errors import SupervisorError
 from ._groups import sole_error
+from ._lifecycle import DEFAULT_URL, SystemState
 from ._loader import load_system
 from ._startup import (
     StartupInterrupted,
@@ -49,7 +50,7 @@ from ._startup import (
     interrupt_start_up,
     restore_default_signals,
 )
-from ._system import DEFAULT_URL, ActorSystem, SystemState
+from ._system import ActorSystem
 from ._workers import (
     announce_ready,
     check_workers,
@@ -259,7 +260,7 @@ async def _serve(system: ActorSystem, parent: socket.socket | None = None) -> in
             async def watch() -> None:
                 nonlocal forced, interrupted
                 async for signum in signals:
-                    if not system._stop.is_set():
+                    if not system.lifecycle.stop_requested:
                         # A SIGINT that stops the start (say, a wait for the node name)
                         # is an interruption, as before trio ran.
                         interrupted = signum == signal.SIGINT and system.state is SystemState.NEW
@@ -282,7 +283,7 @@ async def _serve(system: ActorSystem, parent: socket.socket | None = None) -> in
                 nursery.cancel_scope.cancel()
     if forced or interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_UNACKED if system._unacked_at_stop else EXIT_OK
+    return EXIT_UNACKED if system.lifecycle.unacked_at_stop else EXIT_OK
 
 
 async def _run_reporting(system: ActorSystem) -> None:
@@ -303,7 +304,7 @@ async def _dead_letters(args: argparse.Namespace) -> int:
     spec = MailboxSpec.parse(args.mailbox)
     ids = None if args.action == "list" or args.ids is None else check_dead_letter_ids(args.ids)
     system = ActorSystem(_url(args, None))
-    transport = system._open_transport()
+    transport = system.lifecycle.open_transport()
     try:
         if args.action == "list":
             letters = await transport.dead_letters(spec, args.count)
@@ -366,7 +367,7 @@ async def _status(args: argparse.Namespace) -> int:
             attrs.evolve(spec, group=args.group) if spec.kind == "stream" else spec
             for spec in named
         ]
-    transport = ActorSystem(_url(args, None))._open_transport()
+    transport = ActorSystem(_url(args, None)).lifecycle.open_transport()
     try:
         await transport.ping()
         nodes = await transport.nodes()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -11,10 +11,7 @@ from transports import Delivery
 
 from ._codec import Envelope
 
-if TYPE_CHECKING:
-    from ._system import ActorSystem
-
-__all__ = ["ActorContext", "MessageInfo", "message_id"]
+__all__ = ["ActorContext", "MessageInfo", "Messaging", "message_id"]
 
 
 def message_id(envelope: Envelope, delivery: Delivery) -> str:
@@ -44,11 +41,27 @@ class MessageInfo:
     channel: str | None
 
 
+class Messaging(Protocol):
+    """What an actor sends through: its system's messenger."""
+
+    @property
+    def redis(self) -> Any:
+        """The system's Redis client."""
+
+    async def tell(
+        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Send ``msg`` to ``target``."""
+
+    async def ask(self, target: Any, msg: Any, *, timeout: float = 5.0) -> Any:
+        """Ask ``target``, and return the reply."""
+
+
 class ActorContext:
     """What a running actor can reach: messaging, the store, the current message."""
 
-    def __init__(self, system: ActorSystem, path: str, consumer: str) -> None:
-        self.system = system
+    def __init__(self, messenger: Messaging, path: str, consumer: str) -> None:
+        self.messenger = messenger
         #: The instance's place in the tree, such as ``root/bank/ledger-2``.
         self.path = path
         #: The consumer name in the store, unique per node.
@@ -81,14 +94,14 @@ class ActorContext:
     @property
     def redis(self) -> Any:
         """The system's Redis client, for the actor's own commands."""
-        return self.system.redis
+        return self.messenger.redis
 
     async def tell(
         self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
     ) -> None:
         """Send ``msg`` to ``target``; see :meth:`ActorSystem.tell`."""
-        await self.system.tell(target, msg, headers=headers)
+        await self.messenger.tell(target, msg, headers=headers)
 
     async def ask(self, target: Any, msg: Any, *, timeout: float = 5.0) -> Any:
         """Ask ``target``; see :meth:`ActorSystem.ask`."""
-        return await self.system.ask(target, msg, timeout=timeout)
+        return await self.messenger.ask(target, msg, timeout=timeout)

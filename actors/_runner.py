@@ -18,7 +18,6 @@ This is where the delivery guarantees meet user code:
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -29,7 +28,6 @@ import attrs
 import trio
 
 from transports import (
-    ConfigurationError,
     Consumer,
     Delivery,
     Failure,
@@ -45,21 +43,16 @@ from ._fates import Drop, Reject, Retry
 from ._faults import is_wrong_type
 from ._groups import sole_error
 from ._outage import RECHECK, Outage, store_answers
-from ._supervision import current_child_path
+from ._runtime import SystemRun
 from ._tracebacks import format_error
 from ._tree import direct
 
 if TYPE_CHECKING:
     from ._actor import Actor
-    from ._supervision import ChildSpec, Restart
-    from ._system import ActorSystem
 
-__all__ = ["ActorRun", "current_system", "instance_specs"]
+__all__ = ["InstanceRunner"]
 
 logger = logging.getLogger("actors.actor")
-
-#: The system whose tree is running in this task (children find their transport here).
-current_system: contextvars.ContextVar[ActorSystem] = contextvars.ContextVar("actors_system")
 
 #: At a stop, the store writes (acks, hand-backs, closing) get until the stop began plus
 #: the instance's ``shutdown``, and at least this long after the handler is done.
@@ -73,63 +66,6 @@ _BATCH_SPAN = 0.05
 #: trickle of fast messages does not open the way to a full batch of slow ones.
 _BATCH_GROWTH = 8
 _T = TypeVar("_T")
-
-
-def instance_specs(
-    cls: type[Actor], *, instances: int, restart: Restart, shutdown: float
-) -> list[ChildSpec]:
-    """One child spec per instance of ``cls``; see :meth:`Actor.spec`."""
-    from ._actor import check_on_error
-    from ._supervision import ChildSpec
-
-    if cls.mailbox is None:
-        raise ConfigurationError(f"actor {cls.__name__} declares no mailbox")
-    if instances < 1:
-        raise ConfigurationError(f"actor {cls.__name__}: instances must be >= 1, not {instances}")
-    if cls.max_deliveries < 1 or cls.batch_size < 1:
-        raise ConfigurationError(
-            f"actor {cls.__name__}: max_deliveries and batch_size must be >= 1"
-        )
-    cls.handlers()  # fail at declaration time, not at the first message
-    check_on_error(cls)  # again: on_error may have been set after the class statement
-    return [
-        ChildSpec(
-            name=f"{cls.name}-{i}",
-            run=ActorRun(cls, i, shutdown),
-            restart=restart,
-            shutdown=shutdown,
-            pool=cls.name,  # the instances stop together, not one after another
-        )
-        for i in range(instances)
-    ]
-
-
-@attrs.frozen
-class ActorRun:
-    """The ``run`` of an actor instance's child spec (a :class:`ChildRun`)."""
-
-    actor: type[Actor]
-    index: int
-    shutdown: float = 5.0  # its ChildSpec's: bounds the store writes of a stop too
-
-    async def __call__(
-        self, stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        """Run one fresh incarnation of the actor until ``stop`` is set or it crashes.
-
-        Raises:
-            ConfigurationError: not running under an :class:`ActorSystem`.
-            Exception: whatever a handler, ``on_start`` or ``on_stop`` raised (a crash).
-        """
-        try:
-            system = current_system.get()
-        except LookupError:
-            raise ConfigurationError(
-                f"actor {self.actor.__name__} must run under an ActorSystem "
-                "(async with system: ...)"
-            ) from None
-        runner = _InstanceRunner(system, self.actor, self.index, self.shutdown)
-        await runner.run(stop, task_status)
 
 
 @attrs.define
@@ -166,20 +102,21 @@ async def _set_when(source: trio.Event, target: trio.Event) -> None:
     target.set()
 
 
-class _InstanceRunner:
+class InstanceRunner:
+    """Runs one incarnation of the instance ``name`` of ``cls`` (``path`` in the tree)
+    in ``run``: see :meth:`run`."""
+
     def __init__(
-        self, system: ActorSystem, cls: type[Actor], index: int, shutdown: float = 5.0
+        self, run: SystemRun, cls: type[Actor], name: str, path: str, shutdown: float = 5.0
     ) -> None:
         assert cls.mailbox is not None
-        self.system = system
+        self.runtime = run
+        self.messenger = run.messenger
         self.cls = cls
         self.spec = cls.mailbox
         self.table = cls.handlers()
-        name = f"{cls.name}-{index}"
-        # The full tree path ("root/media/thumbnailer-0") names the instance in logs
-        # and dead letters; outside a supervisor, its own name does.
-        self.path = current_child_path() or name
-        self.consumer_name = f"{system.node}/{name}"
+        self.path = path
+        self.consumer_name = f"{run.node}/{name}"
         self._fetch_scope: trio.CancelScope | None = None
         # What the batch in hand still owes the store: results, acks, releases.
         self._unsettled = _Unsettled()
@@ -197,8 +134,13 @@ class _InstanceRunner:
             self._fetch_count = max(1, min(fits, grown, self.cls.batch_size))
 
     async def run(self, stop: trio.Event, task_status: trio.TaskStatus[None]) -> None:
+        """Run a fresh instance until ``stop`` (or the system's stop) or a crash.
+
+        Raises:
+            Exception: whatever a handler, ``on_start`` or ``on_stop`` raised (a crash).
+        """
         actor = self.cls()
-        actor.context = ActorContext(self.system, self.path, self.consumer_name)
+        actor.context = ActorContext(self.messenger, self.path, self.consumer_name)
         # Stopping begins when the supervisor says so (``stop``), or at once when the
         # whole system stops: then every instance of every actor finishes its message
         # and its store writes at the same time, under one deadline, rather than one
@@ -209,7 +151,7 @@ class _InstanceRunner:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_set_when, stop, halt)
-                nursery.start_soon(_set_when, self.system._stop, halt)
+                nursery.start_soon(_set_when, self.runtime.stop, halt)
                 try:
                     await self._run(actor, halt, task_status)
                     # Done: it exits when its supervisor asks (at once if it did), so
@@ -220,7 +162,7 @@ class _InstanceRunner:
                 nursery.cancel_scope.cancel()
         finally:
             self._count_unacked()
-            self.system._faults.leave(self.cls.name, self.path)
+            self.runtime.faults.leave(self.cls.name, self.path)
         if crash is not None:
             raise crash
 
@@ -271,7 +213,7 @@ class _InstanceRunner:
             consumer: Consumer | None = None
             while True:
                 try:
-                    opening = self.system.transport.consumer(self.spec, self.consumer_name)
+                    opening = self.runtime.transport.consumer(self.spec, self.consumer_name)
                     consumer = await stack.enter_async_context(opening)
                     self._mailbox_usable()
                     break
@@ -292,7 +234,7 @@ class _InstanceRunner:
             try:
                 yield consumer
             finally:
-                if self.system._name_lost():
+                if self.runtime.name_lost():
                     # Another process consumes under this name now: hand nothing back.
                     consumer.abandon()
                 else:
@@ -303,7 +245,7 @@ class _InstanceRunner:
         wrong type (see ``_faults``)."""
         if not is_wrong_type(exc):
             return False
-        self.system._faults.report(self.cls.name, self.path, exc)
+        self.runtime.faults.report(self.cls.name, self.path, exc)
         return True
 
     async def _wait_out(
@@ -316,7 +258,7 @@ class _InstanceRunner:
 
     def _mailbox_usable(self) -> None:
         """The mailbox worked for this instance: any fault it was in is over for it."""
-        self.system._faults.clear(self.cls.name, self.path)
+        self.runtime.faults.clear(self.cls.name, self.path)
 
     async def _interrupt_fetch_on(self, stop: trio.Event) -> None:
         await stop.wait()
@@ -335,7 +277,7 @@ class _InstanceRunner:
         while not stop.is_set():
             with trio.CancelScope() as scope:
                 self._fetch_scope = scope
-                if outage.ongoing or self.system._faults.holds(self.cls.name, self.path):
+                if outage.ongoing or self.runtime.faults.holds(self.cls.name, self.path):
                     # Bounded, to see the end of the trouble when it comes (below).
                     scope.deadline = trio.current_time() + RECHECK
                 try:
@@ -353,7 +295,7 @@ class _InstanceRunner:
                 return batch
             # Cut off while waiting for a message, without an error: the mailbox
             # works, if the store answers (a frozen one blocks the read as well).
-            if not stop.is_set() and await store_answers(self.system.transport):
+            if not stop.is_set() and await store_answers(self.runtime.transport):
                 self._mailbox_usable()
                 outage.over()
         return ()
@@ -405,7 +347,7 @@ class _InstanceRunner:
         work = self._unsettled
         try:
             if work.outbox or work.handled:
-                refused = await self.system.transport.settle(consumer, work.outbox, work.handled)
+                refused = await self.runtime.transport.settle(consumer, work.outbox, work.handled)
                 # Results a target could not take for now (out of memory...) are sent
                 # again; the target refusing them (a key of another type, no
                 # permission, a pattern) cannot be cured, and must not wedge the actor.
@@ -465,7 +407,7 @@ class _InstanceRunner:
         ``_LAST_WRITES`` from now, so that a store that answers gets the acks. No
         deadline (``inf``) for a crash: the store's own timeouts bound its writes.
         """
-        began = self.system._stopping_since
+        began = self.runtime.stopping_since
         if began is None:
             began = self._stopped_at
         if began is None:
@@ -484,8 +426,8 @@ class _InstanceRunner:
                 self.path,
                 sum(len(payloads) for payloads in work.outbox.values()),
             )
-        if left and self.system._stopping_since is not None:
-            self.system._unacked_at_stop += left
+        if left and self.runtime.stopping_since is not None:
+            self.runtime.unacked_at_stop += left
             logger.warning(
                 "%s: %d message(s) could not be acked or handed back; they will be redelivered",
                 self.path,
@@ -495,7 +437,7 @@ class _InstanceRunner:
     async def _handle(self, actor: Actor, consumer: Consumer, delivery: Delivery) -> bool:
         """Handle one delivery; True when it should be acked with the batch."""
         try:
-            envelope = decode(delivery.payload, max_size=self.system.max_payload)
+            envelope = decode(delivery.payload, max_size=self.messenger.max_payload)
             method, body = self.table.resolve(envelope)
         except CodecError as exc:
             await self._dead_letter(consumer, delivery, Failure(f"undecodable: {exc}", self.path))
@@ -510,7 +452,7 @@ class _InstanceRunner:
             await self._dead_letter(
                 consumer, delivery, Failure(f"rejected: {fate.reason}", self.path)
             )
-            await self.system._reply_error(
+            await self.messenger.reply_error(
                 envelope, "Rejected", fate.reason, self.path, message_id(envelope, delivery)
             )
             return False
@@ -548,7 +490,7 @@ class _InstanceRunner:
             context._message = None
         if envelope.reply_to or (result is not None and self.cls.publish_to):
             try:
-                outgoing = self.system._outgoing(
+                outgoing = self.messenger.outgoing(
                     self.cls, envelope, result, self.path, message_id(envelope, delivery)
                 )
             except CodecError as exc:
@@ -609,7 +551,7 @@ class _InstanceRunner:
             self._unsettled.failed.remove(failed)
             self._log_dead_letter(failure, dead_id, failed.error)
         for failed, failure in zip(last, failures, strict=True):
-            await self.system._reply_error(
+            await self.messenger.reply_error(
                 failed.envelope, failure.error_type, failure.error, self.path, failed.message_id
             )
 
@@ -649,7 +591,7 @@ class _InstanceRunner:
     ) -> None:
         failure = self._failure(exc, attempts, reason)
         await self._dead_letter(consumer, delivery, failure, exc)
-        await self.system._reply_error(
+        await self.messenger.reply_error(
             envelope, failure.error_type, failure.error, self.path, message_id(envelope, delivery)
         )
 

@@ -120,7 +120,7 @@ async def run_test_system(system: ActorSystem) -> AsyncIterator[Probe]:
     """
     transport = RecordingTransport()
     try:
-        async with system._running(transport):
+        async with system.lifecycle.running(transport):
             yield Probe(system, transport)
     finally:
         with trio.CancelScope(shield=True):

@@ -31,8 +31,16 @@ from actors import (
     stream_mailbox,
 )
 from actors._codec import encode
+from actors._messenger import Messenger
 from actors.testing import RecordingTransport, run_test_system
 from transports import Consumer, Delivery, Failure, MailboxSpec
+
+
+def _messenger(system: ActorSystem) -> Messenger:
+    """The messenger of ``system``'s current run."""
+    run = system.lifecycle.run
+    assert run is not None, "the system is not running"
+    return run.messenger
 
 
 @attrs.frozen
@@ -109,7 +117,7 @@ async def test_class_actor_dispatches_by_type_and_answers_ask() -> None:
         assert await system.ask("stream:ledger", GetBalance("a")) == Balance("a", 12)
         assert await system.ask("ledger", GetBalance("a"), reply_type=Balance) == Balance("a", 12)
         # Replies are taken for good: nothing piles up in the asker's reply mailbox.
-        stats = await system.transport.mailbox_stats(system._reply_box)
+        stats = await system.transport.mailbox_stats(_messenger(system).reply_box)
         assert (stats.depth, stats.pending) == (0, 0)
 
 
@@ -169,7 +177,7 @@ async def test_ask_times_out_and_a_late_reply_is_discarded(autojump_clock: Any) 
             await system.ask("slow", 1, timeout=1)
         await trio.sleep(20)  # the reply arrives now, with nobody waiting
         await probe.drain()
-        assert system._waiters == {}
+        assert _messenger(system).waiters == {}
         assert await system.ask("slow", 2, timeout=30) == 2
 
 
@@ -481,7 +489,7 @@ async def test_a_failed_ack_is_retried_until_it_lands(autojump_clock: Any) -> No
         handled.append(n)
 
     transport = _FlakyTransport()
-    async with system._running(transport):
+    async with system.lifecycle.running(transport):
         await system.tell_many("acks", [1, 2])
         await trio.sleep(10)
         await trio.testing.wait_all_tasks_blocked()
@@ -513,7 +521,7 @@ async def test_a_restart_during_an_outage_waits_for_the_store(autojump_clock: An
             transport.down = True  # the store goes away as we crash
             raise ValueError("crash")
 
-    async with system._running(transport):
+    async with system.lifecycle.running(transport):
         await system.tell("outage", 7)
         await trio.sleep(30)  # the restart keeps waiting for the store...
         assert system.tree().children[0].restarts == 1
@@ -636,7 +644,7 @@ async def test_an_error_in_an_ack_crashes_the_instance_with_that_error(
     async def record(n: int) -> None:
         handled.append(n)
 
-    async with system._running(_BuggyAckTransport()):
+    async with system.lifecycle.running(_BuggyAckTransport()):
         await system.tell("buggy", 1)
         await trio.sleep(10)
         await trio.testing.wait_all_tasks_blocked()
@@ -666,12 +674,12 @@ async def test_ask_timeout_bounds_the_send_too(autojump_clock: Any) -> None:
     async def never(n: int) -> int:
         return n
 
-    async with system._running(_HangingSends()):
+    async with system.lifecycle.running(_HangingSends()):
         start = trio.current_time()
         with trio.fail_after(10), pytest.raises(AskTimeout):  # fail_after: a regression hangs
             await system.ask("hang", 1, timeout=2)
         assert trio.current_time() - start == pytest.approx(2)
-        assert system._waiters == {}
+        assert _messenger(system).waiters == {}
 
 
 @attrs.define
@@ -711,7 +719,7 @@ async def test_a_store_outage_while_deciding_a_fate_is_waited_out_not_a_crash(
         raise ValueError(f"bad {n}")
 
     transport = _FlakyFailureCounts()
-    async with system._running(transport):
+    async with system.lifecycle.running(transport):
         await system.tell("poison", 1)
         await trio.sleep(10)
         await trio.testing.wait_all_tasks_blocked()
@@ -761,7 +769,7 @@ async def test_fetches_grow_to_the_batch_size_for_fast_work_and_shrink_for_slow(
     only what it handles in about 50 ms once it is slow."""
     system = _paced_system()
     transport = _CountingFetches()
-    async with system._running(transport):
+    async with system.lifecycle.running(transport):
         await trio.testing.wait_all_tasks_blocked()
         await system.tell_many("paced", [0.0] * 300)
         await trio.sleep(1)
@@ -801,7 +809,7 @@ async def test_a_trickle_of_fast_messages_does_not_open_a_full_batch(
     of slow ones is taken eight at most, then one at a time."""
     system = _paced_system()
     transport = _CountingFetches()
-    async with system._running(transport):
+    async with system.lifecycle.running(transport):
         for _ in range(5):
             await system.tell("paced", 0.0)
             await trio.testing.wait_all_tasks_blocked()

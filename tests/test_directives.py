@@ -530,7 +530,7 @@ async def test_a_batchs_failures_are_stored_together_not_one_after_another(
             raise Poison(n)
         handled.append(n)
 
-    async with system._running(transport):
+    async with system.lifecycle.running(transport):
         await system.tell_many("jobs", list(range(20)))
         while len(handled) < 10:
             await trio.sleep(0.01)

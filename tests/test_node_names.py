@@ -34,7 +34,7 @@ def _system(transport: MemoryTransport, instance: str | None = None) -> ActorSys
         pass
 
     if instance is not None:
-        system._instance = instance  # another process, as far as the store can tell
+        system.lifecycle.instance = instance  # another process, as far as the store can tell
     return system
 
 

@@ -153,7 +153,7 @@ async def test_an_actor_crashing_while_the_store_is_out_of_memory_waits_it_out(
             transport.full_until, transport.closed_until = now + 30, now + 60
             raise ValueError("crash while the store is out of memory")
 
-    async with system._running(transport):
+    async with system.lifecycle.running(transport):
         await system.tell("jobs", 7)
         await trio.sleep(120)
         await trio.testing.wait_all_tasks_blocked()
@@ -222,7 +222,7 @@ async def test_a_stop_with_the_store_frozen_is_bounded_whatever_the_number_of_ac
         system.actor(list=f"jobs{index}", batch_size=1)(slow)
 
     transport = _Frozen()
-    async with system._running(transport):
+    async with system.lifecycle.running(transport):
         if busy:
             for index in range(12):
                 await system.tell_many(f"jobs{index}", [1, 2])
@@ -232,7 +232,7 @@ async def test_a_stop_with_the_store_frozen_is_bounded_whatever_the_number_of_ac
         system.stop()
     took = trio.current_time() - began
     assert took <= 5.0 + 1.0  # the shutdown timeout (ChildSpec's default), plus a little
-    assert system._unacked_at_stop == (12 if busy else 0)
+    assert system.lifecycle.unacked_at_stop == (12 if busy else 0)
 
 
 @pytest.mark.parametrize("instances", [1, 8])
@@ -249,7 +249,7 @@ async def test_a_stop_with_the_store_frozen_is_bounded_and_counts_what_is_unacke
         await trio.sleep(1.0)
 
     transport = _Frozen()
-    async with system._running(transport):
+    async with system.lifecycle.running(transport):
         await system.tell_many("jobs", list(range(100)))
         await trio.sleep(0.5)  # every instance is in its handler
         transport.frozen = True
@@ -257,7 +257,7 @@ async def test_a_stop_with_the_store_frozen_is_bounded_and_counts_what_is_unacke
         system.stop()
     took = trio.current_time() - began
     assert took <= 5.0 + 1.0  # the shutdown timeout (ChildSpec's default), plus a little
-    assert system._unacked_at_stop == instances  # each handled one it could not ack
+    assert system.lifecycle.unacked_at_stop == instances  # each handled one it could not ack
     last = caplog.records[-1].getMessage()
     s = "" if instances == 1 else "s"
     assert last == (
@@ -308,7 +308,7 @@ async def test_the_end_of_an_outage_is_said_when_it_comes_not_at_the_next_messag
     async def idle(n: int) -> None: ...
 
     transport = _Down()
-    async with system._running(transport):
+    async with system.lifecycle.running(transport):
         await trio.sleep(1)
         transport.until = trio.current_time() + 30  # down for 30 s from now
         await trio.sleep(30 + 10)  # then up; no message comes

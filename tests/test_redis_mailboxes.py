@@ -831,7 +831,7 @@ async def test_a_list_with_expire_is_deleted_after_its_last_send(
 
 
 def test_expire_is_for_lists() -> None:
-    from actors._exceptions import ConfigurationError
+    from transports import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="expire applies to list"):
         MailboxSpec("stream", "s", expire=1.0)
@@ -843,7 +843,7 @@ async def test_a_reply_to_a_vanished_asker_expires(redis_url: str) -> None:
     """The reply list of an asker that is gone is deleted by Redis, not kept forever."""
     from actors import ActorSystem
     from actors._codec import encode
-    from actors._system import REPLY_EXPIRE
+    from actors._messenger import REPLY_EXPIRE
 
     system = ActorSystem(redis_url, reply_to_allowed=("list:user-replies",))
 

@@ -371,7 +371,7 @@ async def test_a_wrong_typed_mailbox_is_said_every_30_s_while_the_rest_runs(
         handled.append(-n)
 
     system.supervise(Supervisor([Work.spec(instances=3)], name="root"))
-    async with system._running(transport):
+    async with system.lifecycle.running(transport):
         began = trio.current_time()
         await system.tell("list:other", 1)
         # Said at once, then every 30 s (plus up to one retry's backoff, 5 s), one line

@@ -17,7 +17,7 @@ import redis
 import trio
 
 from actors import ActorSystem, MailboxSpec, TransportError, list_mailbox, stream_mailbox
-from actors._system import SystemState
+from actors._lifecycle import SystemState
 from transports.redis import RedisTransport, from_url
 from transports.testing import PrivateRedis, RedisServer
 

@@ -1,0 +1,323 @@
+"""Messaging of a running system: tell, ask and its reply box, and the replier's side
+of ask (a handler's result or failure sent where the request says)."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+import trio
+
+from transports import (
+    Backoff,
+    ConfigurationError,
+    Delivery,
+    MailboxSpec,
+    Transport,
+    TransportError,
+)
+
+from ._actor import Actor
+from ._codec import Envelope, decode, encode, structure
+from ._errors import AskTimeout, CodecError, RemoteError
+from ._mailbox import list_mailbox
+from ._outage import RECHECK, Outage, store_answers
+from ._registry import Registry
+from ._waiter import ReplyWaiter
+
+__all__ = ["REPLY_EXPIRE", "Messenger", "reply_patterns"]
+
+logger = logging.getLogger("actors.system")
+
+#: Seconds an unread reply list lives after its last reply (its asker may be gone).
+REPLY_EXPIRE = 300.0
+_REPLY_PREFIX = "actors.reply."
+_ERROR_TYPE = "actors-error-type"
+_ERROR_MESSAGE = "actors-error"
+#: Waits between tries of the reply reader during an outage: short, someone waits.
+_REPLY_BACKOFF = Backoff(min=0.05, max=1.0)
+
+
+class Messenger:
+    """Sends for one run of a system on ``transport``, and routes the replies to its
+    asks (read by :meth:`read_replies`, which must run meanwhile).
+
+    ``registry`` resolves targets; ``node`` names the reply box; ``url`` names the
+    store in errors; ``max_payload`` bounds the replies read; ``reply_to_allowed``
+    is checked (see :func:`reply_patterns`).
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        registry: Registry,
+        *,
+        node: str,
+        url: str,
+        max_payload: int,
+        reply_to_allowed: tuple[str, ...],
+    ) -> None:
+        self.transport = transport
+        self.registry = registry
+        self.url = url
+        self.max_payload = max_payload
+        self.reply_to_allowed = reply_to_allowed
+        #: The asks waiting for their reply, by correlation id.
+        self.waiters: dict[str, ReplyWaiter] = {}
+        self._reply_boxes: dict[str, MailboxSpec] = {}
+        # At-most-once: a reply is only useful to a live asker, and is never acked.
+        token = uuid.uuid4().hex[:8]
+        #: This run's reply box: its own, even in a fork of a built system.
+        self.reply_box = list_mailbox(f"{_REPLY_PREFIX}{node}.{token}", at_most_once=True)
+        # Correlation ids need only be unique among this system's asks (replies come
+        # to its own reply box): a counter, cheaper than a uuid4 (a syscall) per ask.
+        self._correlation_ids = map(f"{token}-{{:x}}".format, itertools.count())
+
+    @property
+    def redis(self) -> Any:
+        """The Redis client of a Redis-backed system, for your own commands.
+
+        Raises:
+            ConfigurationError: the system does not run on Redis.
+        """
+        client = getattr(self.transport, "client", None)
+        if client is None:
+            raise ConfigurationError(f"the system runs on {self.url}, not on Redis")
+        return client
+
+    async def tell(
+        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Send ``msg`` to ``target``; see :meth:`ActorSystem.tell`.
+
+        Raises:
+            ConfigurationError: unknown target. CodecError: ``msg`` cannot be encoded.
+            TransportError: the store failed.
+        """
+        await self.transport.send(self.registry.resolve(target), [encode(msg, headers=headers)])
+
+    async def tell_many(self, target: Any, msgs: Sequence[Any]) -> None:
+        """Send several messages to one target in one round-trip, in order.
+
+        Raises:
+            The same as :meth:`tell`.
+        """
+        await self.transport.send(self.registry.resolve(target), [encode(m) for m in msgs])
+
+    async def ask(
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        timeout: float = 5.0,
+        reply_type: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Send ``msg`` to ``target`` and wait for the handler's return value; see
+        :meth:`ActorSystem.ask`.
+
+        Raises:
+            AskTimeout: no reply within ``timeout`` seconds (a later reply is discarded).
+            RemoteError: the handler raised (after its last attempt) or rejected it.
+            CodecError: the reply does not fit the expected type.
+            ConfigurationError, TransportError: as for :meth:`tell`.
+        """
+        spec = self.registry.resolve(target)
+        expected = reply_type if reply_type is not None else self.registry.reply_type_for(spec, msg)
+        correlation_id = next(self._correlation_ids)
+        waiter = self.waiters[correlation_id] = ReplyWaiter()
+        reply: Envelope | None = None
+        try:
+            payload = encode(
+                msg,
+                correlation_id=correlation_id,
+                reply_to=str(self.reply_box),
+                headers=headers,
+            )
+            with trio.move_on_after(timeout):
+                await self.transport.send(spec, [payload])
+                reply = await waiter.wait()
+        finally:
+            del self.waiters[correlation_id]
+        if reply is None:
+            raise AskTimeout(f"no reply from {spec} within {timeout}s")
+        if _ERROR_TYPE in reply.headers:
+            error_type = reply.headers[_ERROR_TYPE]
+            raise RemoteError(
+                f"{spec} failed: {error_type}: {reply.headers.get(_ERROR_MESSAGE, '')}",
+                error_type=error_type,
+            )
+        if expected is None:
+            return reply.body
+        return structure(reply, expected)
+
+    async def read_replies(self, *, task_status: trio.TaskStatus[None]) -> None:
+        """Read the reply box and wake the askers, riding out store outages, until
+        cancelled.
+
+        Raises:
+            TransportError: the reply box could not be opened.
+        """
+        async with self.transport.consumer(self.reply_box, self.reply_box.name) as consumer:
+            task_status.started()
+            outage = Outage(logger, "reply mailbox", _REPLY_BACKOFF)
+            while True:
+                # During an outage a fetch is bounded, to see (and say) its end when
+                # it comes, not at the next reply.
+                with trio.move_on_after(RECHECK if outage.ongoing else math.inf):
+                    try:
+                        batch = await consumer.fetch(100)
+                    except TransportError as exc:
+                        await outage.wait(exc)
+                        continue
+                    outage.over()
+                if outage.ongoing:
+                    if await store_answers(self.transport):
+                        outage.over()
+                    continue
+                woken = False
+                for delivery in batch:
+                    woken |= self._route_reply(delivery)
+                if woken:
+                    # Let the askers just woken run before this task re-arms its
+                    # blocking read: they are who waits. Two passes, because trio
+                    # may run a batch of tasks in either order.
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def _route_reply(self, delivery: Delivery) -> bool:
+        """Hand a reply to its waiting asker; True when delivered (the asker runs next)."""
+        try:
+            reply = decode(delivery.payload, max_size=self.max_payload)
+        except CodecError as exc:
+            logger.warning("discarding an undecodable reply: %s", exc)
+            return False
+        waiter = self.waiters.get(reply.correlation_id or "")
+        if waiter is None:
+            logger.debug("discarding a late reply %s", reply.correlation_id)
+            return False
+        if not waiter.deliver(reply):
+            logger.debug("discarding a duplicate reply %s", reply.correlation_id)
+            return False
+        return True
+
+    # -- the replier's side ---------------------------------------------------------------
+
+    def outgoing(
+        self, cls: type[Actor], request: Envelope, result: Any, path: str, message_id: str
+    ) -> list[tuple[MailboxSpec, bytes]]:
+        """The messages a handler's result makes: a reply to the asker (if its
+        ``reply_to`` is allowed), and one per publisher of the actor (for a non-None
+        result). ``path`` and ``message_id`` name the handler and the request in logs.
+
+        Raises:
+            CodecError: the result cannot be encoded.
+        """
+        out: list[tuple[MailboxSpec, bytes]] = []
+        if request.reply_to:
+            # Encoded first: a result that cannot be encoded is refused before its
+            # address, so a refused address is logged once (by reply_error then).
+            reply = encode(result, correlation_id=request.correlation_id)
+            box = self._reply_address(request.reply_to, path, message_id)
+            if box is not None:
+                out.append((box, reply))
+        if result is not None and cls.publish_to:
+            payload = encode(result)
+            out.extend((box, payload) for box in cls.publish_to)
+        return out
+
+    def _reply_address(self, address: str, path: str, message_id: str) -> MailboxSpec | None:
+        """The mailbox ``address`` names, if replies may go there: a reply list of
+        :meth:`ask`, or an address ``reply_to_allowed`` names. Else None, logged once
+        with the handler's ``path`` and the request's ``message_id``."""
+        box = self._reply_boxes.get(address)
+        if box is None:
+            try:
+                box = MailboxSpec.parse(address)
+            except ConfigurationError as exc:
+                logger.warning(
+                    "%s: ignoring the bad reply_to %r of message %s: %s",
+                    path,
+                    address,
+                    message_id,
+                    exc,
+                )
+                return None
+            if not self._may_reply_to(box):
+                # Any client that can write to a mailbox can write a reply_to: obeyed,
+                # it would make the actor write into any key (another actor's mailbox).
+                logger.warning(
+                    "%s: reply to message %s not sent: refused reply_to %r (not a reply "
+                    "list of ask; see ActorSystem(reply_to_allowed=...))",
+                    path,
+                    message_id,
+                    address,
+                )
+                return None
+            if box.kind == "list" and box.name.startswith(_REPLY_PREFIX):
+                # An asker's reply list: if the asker is gone, nobody will ever read
+                # it; the store deletes it REPLY_EXPIRE seconds after the last reply.
+                box = attrs.evolve(box, at_most_once=True, expire=REPLY_EXPIRE)
+            if len(self._reply_boxes) > 1024:  # askers come and go: keep it bounded
+                self._reply_boxes.clear()
+            self._reply_boxes[address] = box
+        return box
+
+    def _may_reply_to(self, box: MailboxSpec) -> bool:
+        """True when replies may go to ``box``: see ``reply_to_allowed``."""
+        if box.kind == "list" and box.name.startswith(_REPLY_PREFIX):
+            return True
+        address = str(box)
+        return any(
+            address.startswith(entry[:-1]) if entry.endswith("*") else address == entry
+            for entry in self.reply_to_allowed
+        )
+
+    async def reply_error(
+        self, request: Envelope, error_type: str, message: str, path: str, message_id: str
+    ) -> None:
+        """Tell the asker of ``request`` (if any, and allowed) that it failed; a store
+        that fails or refuses is logged, not raised."""
+        if not request.reply_to:
+            return
+        box = self._reply_address(request.reply_to, path, message_id)
+        if box is None:
+            return
+        try:
+            payload = encode(
+                None,
+                correlation_id=request.correlation_id,
+                headers={_ERROR_TYPE: error_type, _ERROR_MESSAGE: message[:2000]},
+            )
+            await self.transport.send(box, [payload])
+        except (ConfigurationError, TransportError) as exc:
+            logger.warning("could not send the error reply to %s: %s", request.reply_to, exc)
+
+
+def reply_patterns(allowed: Sequence[str]) -> tuple[str, ...]:
+    """``reply_to_allowed``, checked: addresses, and prefixes ending in ``*``.
+
+    Raises:
+        ConfigurationError: a string rather than a sequence of them, or an entry that
+            is neither an address nor a prefix of one.
+    """
+    if isinstance(allowed, str):
+        raise ConfigurationError(
+            f"reply_to_allowed must be a sequence of addresses, not the string {allowed!r}"
+        )
+    for entry in allowed:
+        if entry == "*":
+            continue
+        try:
+            if not isinstance(entry, str):
+                raise ConfigurationError(f"{entry!r} is not a string")
+            # A prefix is checked as an address it would allow.
+            MailboxSpec.parse(f"{entry[:-1]}x" if entry.endswith("*") else entry)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"reply_to_allowed: {entry!r}: {exc}") from None
+    return tuple(allowed)

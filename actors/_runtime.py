@@ -1,0 +1,39 @@
+"""One run of a system, as its actor instances see it: the store, messaging, the node,
+mailbox faults, and the system's stop."""
+
+from __future__ import annotations
+
+import attrs
+import trio
+
+from transports import Transport
+
+from ._faults import MailboxFaults
+from ._messenger import Messenger
+from ._node import NodeName
+
+__all__ = ["SystemRun"]
+
+
+@attrs.define(eq=False)
+class SystemRun:
+    """What the instances of one run of a system share."""
+
+    transport: Transport
+    messenger: Messenger
+    #: This process's node name: consumer names derive from it.
+    node: str
+    #: Set when the whole system stops: every instance stops with it.
+    stop: trio.Event
+    #: The actors whose mailbox has a key of the wrong type.
+    faults: MailboxFaults = attrs.Factory(MailboxFaults)
+    #: The node name, once claimed.
+    name: NodeName | None = None
+    #: From the start of a stop (trio time): the instances' deadline for store writes.
+    stopping_since: float | None = None
+    #: Messages the instances could not ack or hand back when the system stopped.
+    unacked_at_stop: int = 0
+
+    def name_lost(self) -> bool:
+        """Another process took this node's name: consumers give it up as they close."""
+        return self.name is not None and self.name.lost
