@@ -20,31 +20,29 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
-import attrs
 import trio
 
 from transports import (
     Consumer,
     Delivery,
     Failure,
-    MailboxSpec,
     TransportError,
     is_outage,
 )
 
-from ._codec import Envelope, decode
+from ._codec import decode
 from ._context import ActorContext, message_id
 from ._errors import CodecError
+from ._fate_store import Failed, FateStore
 from ._fates import Drop, Reject, Retry
-from ._faults import is_wrong_type
-from ._groups import sole_error
+from ._instance_io import InstanceIO
 from ._outage import RECHECK, Outage, store_answers
 from ._runtime import SystemRun
-from ._tracebacks import format_error
+from ._settling import Unsettled
 from ._tree import direct
 
 if TYPE_CHECKING:
@@ -65,35 +63,6 @@ _BATCH_SPAN = 0.05
 #: so that a backlog of slow ones is not grabbed before their speed is known, and a
 #: trickle of fast messages does not open the way to a full batch of slow ones.
 _BATCH_GROWTH = 8
-_T = TypeVar("_T")
-
-
-@attrs.define
-class _Unsettled:
-    """Results to send (by target), deliveries to ack and to release, in that order;
-    and failed deliveries whose fate (retry or dead letter) is still to be stored."""
-
-    outbox: dict[MailboxSpec, list[bytes]] = attrs.Factory(dict)
-    handled: list[Delivery] = attrs.Factory(list)
-    unstarted: list[Delivery] = attrs.Factory(list)
-    failed: list[_Failed] = attrs.Factory(list)
-
-    @property
-    def done(self) -> bool:
-        return not (self.outbox or self.handled or self.unstarted or self.failed)
-
-
-@attrs.define(eq=False)
-class _Failed:
-    """A delivery whose handler failed with ``error``, to be retried (after ``delay``,
-    or the actor's ``retry_backoff`` when None) or, at ``max_deliveries``, dead-lettered.
-    """
-
-    delivery: Delivery
-    envelope: Envelope
-    message_id: str
-    error: Exception
-    delay: float | None
 
 
 async def _set_when(source: trio.Event, target: trio.Event) -> None:
@@ -118,8 +87,11 @@ class InstanceRunner:
         self.path = path
         self.consumer_name = f"{run.node}/{name}"
         self._fetch_scope: trio.CancelScope | None = None
-        # What the batch in hand still owes the store: results, acks, releases.
-        self._unsettled = _Unsettled()
+        self._io = InstanceIO(run, cls.name, path)
+        # What the batch in hand still owes the store: results, acks, releases; and
+        # the fates of its failed messages.
+        self._unsettled = Unsettled(self._io)
+        self._fates = FateStore(self._io, cls, self.spec)
         self._fetch_count = 1
         self._started = False  # task_status.started() was called
         self._shutdown = shutdown
@@ -215,10 +187,10 @@ class InstanceRunner:
                 try:
                     opening = self.runtime.transport.consumer(self.spec, self.consumer_name)
                     consumer = await stack.enter_async_context(opening)
-                    self._mailbox_usable()
+                    self._io.mailbox_usable()
                     break
                 except TransportError as exc:
-                    wrong_type = self._report_wrong_type(exc)
+                    wrong_type = self._io.report_wrong_type(exc)
                     if not wrong_type and (not is_outage(exc) or stop.is_set()):
                         raise
                     if wrong_type and not self._started:
@@ -239,26 +211,6 @@ class InstanceRunner:
                     consumer.abandon()
                 else:
                     consumer.close_by(self._write_deadline())
-
-    def _report_wrong_type(self, exc: BaseException) -> bool:
-        """True, after reporting it, when ``exc`` says a key of the mailbox has the
-        wrong type (see ``_faults``)."""
-        if not is_wrong_type(exc):
-            return False
-        self.runtime.faults.report(self.cls.name, self.path, exc)
-        return True
-
-    async def _wait_out(
-        self, outage: Outage, exc: TransportError, stop: trio.Event | None = None
-    ) -> None:
-        """Back off before the next try of a store call that failed with ``exc``: a key
-        of the wrong type is reported as a fault of the mailbox, anything else is
-        logged as an outage (once); returns early when ``stop`` is set."""
-        await outage.wait(exc, stop, quiet=self._report_wrong_type(exc))
-
-    def _mailbox_usable(self) -> None:
-        """The mailbox worked for this instance: any fault it was in is over for it."""
-        self.runtime.faults.clear(self.cls.name, self.path)
 
     async def _interrupt_fetch_on(self, stop: trio.Event) -> None:
         await stop.wait()
@@ -285,18 +237,18 @@ class InstanceRunner:
                 except TransportError as exc:
                     # The acks may or may not be made: they go again with the next
                     # try (acking twice is harmless), and still come first.
-                    await self._wait_out(outage, exc, stop)
+                    await self._io.wait_out(outage, exc, stop)
                     continue
                 finally:
                     self._fetch_scope = None
                 work.handled = []
-                self._mailbox_usable()
+                self._io.mailbox_usable()
                 outage.over()
                 return batch
             # Cut off while waiting for a message, without an error: the mailbox
             # works, if the store answers (a frozen one blocks the read as well).
             if not stop.is_set() and await store_answers(self.runtime.transport):
-                self._mailbox_usable()
+                self._io.mailbox_usable()
                 outage.over()
         return ()
 
@@ -305,7 +257,9 @@ class InstanceRunner:
             # A batch with results settles first, from this task, in one round trip
             # (on one Redis server): an ask's reply is what someone is waiting for.
             # A batch with only acks acks them with the next fetch.
-            if self._unsettled.outbox and not await self._settle_patiently(consumer, stop):
+            if self._unsettled.outbox and not await self._unsettled.settle_patiently(
+                consumer, stop
+            ):
                 break
             batch = await self._fetch(consumer, stop)
             started = 0
@@ -323,80 +277,17 @@ class InstanceRunner:
                 if isinstance(exc, trio.Cancelled):
                     self._cut_short = 1  # a stop gave up waiting for the handler
                 with trio.CancelScope(shield=True, deadline=self._write_deadline()):
-                    await self._store_fates(consumer)
-                    await self._settle(consumer)
+                    await self._fates.store_fates(consumer)
+                    await self._unsettled.settle(consumer)
                 raise
             self._unsettled.unstarted.extend(batch[started:])
             with trio.CancelScope(deadline=self._write_deadline()):
-                await self._store_fates(consumer)
+                await self._fates.store_fates(consumer)
             self._pace(started, trio.current_time() - begun)
-        if not self._unsettled.done:  # a graceful stop: finish what the last batch owes
-            await self._settle_at_stop(consumer)
-
-    async def _settle(self, consumer: Consumer) -> TransportError | None:
-        """Finish the batch: send its results, ack what was handled, and hand back what
-        was never started (after a graceful stop, or a crash mid-batch), so that it is
-        delivered again at once and not counted as a failed attempt. None when done,
-        else the store's error.
-
-        Results are stored before the acks (in one round trip where the store can):
-        a message is acked only once what it produced is stored. A step that fails
-        is kept, with what follows it, for the next try; acks are never dropped, or
-        the lease renewal would keep the messages from anyone else.
-        """
-        work = self._unsettled
-        try:
-            if work.outbox or work.handled:
-                refused = await self.runtime.transport.settle(consumer, work.outbox, work.handled)
-                # Results a target could not take for now (out of memory...) are sent
-                # again; the target refusing them (a key of another type, no
-                # permission, a pattern) cannot be cured, and must not wedge the actor.
-                outages = {
-                    box: exc
-                    for box, exc in refused.items()
-                    if isinstance(exc, TransportError) and is_outage(exc)
-                }
-                for box, exc in refused.items():
-                    if box not in outages:
-                        logger.error(
-                            "%s: dropped %d result(s) for %s: %s",
-                            self.path,
-                            len(work.outbox[box]),
-                            box,
-                            exc,
-                        )
-                work.outbox = {box: work.outbox[box] for box in outages}
-                work.handled = []
-                if outages:
-                    return next(iter(outages.values()))
-            if work.unstarted:
-                await consumer.release(work.unstarted)
-                work.unstarted = []
-        except TransportError as exc:
-            return exc
-        return None
-
-    async def _settle_patiently(self, consumer: Consumer, stop: trio.Event) -> bool:
-        """Retry :meth:`_settle` with backoff until it succeeds (True) or ``stop`` (False).
-
-        On a stop, what is left gets one more chance, until the stop's deadline.
-        """
-        outage = Outage(logger, self.path)
-        while (error := await self._settle(consumer)) is not None:
-            if stop.is_set():
-                return False
-            await self._wait_out(outage, error, stop)
-        outage.over()
-        return True
-
-    async def _settle_at_stop(self, consumer: Consumer) -> None:
-        """Retry :meth:`_settle` with backoff until the stop's deadline for store writes;
-        what is still unsettled then is redelivered later (see :meth:`_count_unacked`)."""
-        outage = Outage(logger, self.path)
-        with trio.CancelScope(shield=True, deadline=self._write_deadline()):
-            while (error := await self._settle(consumer)) is not None:
-                await self._wait_out(outage, error)
-            outage.over()
+        if not (
+            self._unsettled.done and not self._fates.failed
+        ):  # a graceful stop: finish what the last batch owes
+            await self._unsettled.settle_at_stop(consumer, self._write_deadline())
 
     def _write_deadline(self) -> float:
         """When the store writes of a stop must be done (trio time).
@@ -419,7 +310,7 @@ class InstanceRunner:
         unacked: handled but not acked, not handed back, or cut short. They are
         redelivered: to the next consumer of this name, or to another after the lease."""
         work = self._unsettled
-        left = len(work.handled) + len(work.unstarted) + len(work.failed) + self._cut_short
+        left = len(work.handled) + len(work.unstarted) + len(self._fates.failed) + self._cut_short
         if work.outbox:
             logger.error(
                 "%s: dropped %d result(s) the store could not take before the stop",
@@ -440,7 +331,9 @@ class InstanceRunner:
             envelope = decode(delivery.payload, max_size=self.messenger.max_payload)
             method, body = self.table.resolve(envelope)
         except CodecError as exc:
-            await self._dead_letter(consumer, delivery, Failure(f"undecodable: {exc}", self.path))
+            await self._fates.dead_letter(
+                consumer, delivery, Failure(f"undecodable: {exc}", self.path)
+            )
             return False
         context = actor.context
         context._current = (envelope, delivery)  # what context.message describes
@@ -449,7 +342,7 @@ class InstanceRunner:
         except Drop:
             return True
         except Reject as fate:
-            await self._dead_letter(
+            await self._fates.dead_letter(
                 consumer, delivery, Failure(f"rejected: {fate.reason}", self.path)
             )
             await self.messenger.reply_error(
@@ -457,8 +350,8 @@ class InstanceRunner:
             )
             return False
         except Retry as fate:
-            self._unsettled.failed.append(
-                _Failed(delivery, envelope, message_id(envelope, delivery), fate, fate.delay)
+            self._fates.failed.append(
+                Failed(delivery, envelope, message_id(envelope, delivery), fate, fate.delay)
             )
             return False
         except Exception as exc:
@@ -467,14 +360,14 @@ class InstanceRunner:
                 # Akka's resume: this instance, state and all, goes on with the next
                 # message; the failure and the message's fate are stored at the end of
                 # the batch, with those of the batch's other failures.
-                self._unsettled.failed.append(
-                    _Failed(delivery, envelope, message_id(envelope, delivery), exc, None)
+                self._fates.failed.append(
+                    Failed(delivery, envelope, message_id(envelope, delivery), exc, None)
                 )
                 return False
-            attempts = await self._store(lambda: consumer.record_failure(delivery))
+            attempts = await self._io.store(lambda: consumer.record_failure(delivery))
             if attempts >= self.cls.max_deliveries:
                 # Whatever the directive: a message's attempts end here, not the actor.
-                await self._give_up(consumer, delivery, envelope, exc, attempts)
+                await self._fates.give_up(consumer, delivery, envelope, exc, attempts)
                 return False
             if directive != "restart":
                 # This instance will not take the message again (stop), or not soon
@@ -496,176 +389,10 @@ class InstanceRunner:
             except CodecError as exc:
                 # A result that cannot be encoded never will be: dead-letter the
                 # message now rather than crash on it at every redelivery.
-                await self._give_up(
+                await self._fates.give_up(
                     consumer, delivery, envelope, exc, delivery.attempt, "result not encodable"
                 )
                 return False
             for box, payload in outgoing:
                 self._unsettled.outbox.setdefault(box, []).append(payload)
         return True
-
-    async def _store_fates(self, consumer: Consumer) -> None:
-        """Store the fates of the batch's failed messages, all at once: those to retry
-        have their failures counted and are scheduled again (durably, in the store:
-        one round trip for them all), those at their ``max_deliveries``-th attempt are
-        dead-lettered, concurrently.
-
-        So a batch's failures cost about the round trips of one, not two each: a
-        burst of poison messages costs little more than the messages themselves. A
-        fate not stored (a stop's deadline cut it short) leaves its message unacked:
-        it comes back, its failure maybe not counted.
-
-        Raises:
-            TransportError: the store refused a write (an outage is waited out).
-        """
-        if not self._unsettled.failed:
-            return
-        retries, last = [], []
-        for failed in self._unsettled.failed:
-            if failed.delivery.attempt >= self.cls.max_deliveries:
-                last.append(failed)
-            else:
-                retries.append(failed)
-        try:
-            async with trio.open_nursery() as nursery:
-                if retries:
-                    nursery.start_soon(self._store_retries, consumer, retries)
-                if last:
-                    nursery.start_soon(self._store_dead, consumer, last)
-        except BaseExceptionGroup as group:
-            # One refusal is raised as itself, as it would be from the handler's task.
-            error = sole_error(group, Exception)
-            if error is None:
-                raise
-            raise error from None
-
-    async def _store_dead(self, consumer: Consumer, last: list[_Failed]) -> None:
-        """Dead-letter messages that failed their last attempt, in one store call
-        (dead-lettering counts the failure too), then answer those asked."""
-        failures = [self._failure(failed.error, failed.delivery.attempt) for failed in last]
-        letters = [
-            (failed.delivery, failure) for failed, failure in zip(last, failures, strict=True)
-        ]
-        dead_ids = await self._store(lambda: consumer.dead_letter_many(letters))
-        for failed, failure, dead_id in zip(last, failures, dead_ids, strict=True):
-            self._unsettled.failed.remove(failed)
-            self._log_dead_letter(failure, dead_id, failed.error)
-        for failed, failure in zip(last, failures, strict=True):
-            await self.messenger.reply_error(
-                failed.envelope, failure.error_type, failure.error, self.path, failed.message_id
-            )
-
-    async def _store_retries(self, consumer: Consumer, retries: list[_Failed]) -> None:
-        delays = [
-            self.cls.retry_backoff.delay(failed.delivery.attempt - 1)
-            if failed.delay is None
-            else failed.delay
-            for failed in retries
-        ]
-        # One round trip: every failure counted and every retry scheduled together.
-        failures = [(failed.delivery, delay) for failed, delay in zip(retries, delays, strict=True)]
-        counts = await self._store(lambda: consumer.fail_many(failures))
-        for failed, delay, attempts in zip(retries, delays, counts, strict=True):
-            self._unsettled.failed.remove(failed)
-            if failed.delay is None:
-                logger.info(
-                    "%s: attempt %d of %d at message %s failed (%s: %s); retrying in %.3fs",
-                    self.path,
-                    attempts,
-                    self.cls.max_deliveries,
-                    failed.message_id,
-                    type(failed.error).__qualname__,
-                    failed.error,
-                    delay,
-                    extra={"event": "retry", "path": self.path, "mailbox": str(self.spec)},
-                )
-
-    async def _give_up(
-        self,
-        consumer: Consumer,
-        delivery: Delivery,
-        envelope: Envelope,
-        exc: BaseException,
-        attempts: int,
-        reason: str = "",
-    ) -> None:
-        failure = self._failure(exc, attempts, reason)
-        await self._dead_letter(consumer, delivery, failure, exc)
-        await self.messenger.reply_error(
-            envelope, failure.error_type, failure.error, self.path, message_id(envelope, delivery)
-        )
-
-    def _failure(self, exc: BaseException, attempts: int, reason: str = "") -> Failure:
-        """Why a message is dead-lettered: ``exc``, after ``attempts``."""
-        return Failure(
-            reason=reason or f"failed {attempts} times",
-            actor=self.path,
-            error_type=type(exc).__qualname__,
-            error=str(exc),
-            traceback=format_error(exc),
-        )
-
-    async def _dead_letter(
-        self,
-        consumer: Consumer,
-        delivery: Delivery,
-        failure: Failure,
-        error: BaseException | None = None,
-    ) -> None:
-        """Dead-letter ``delivery`` and log it once (see :meth:`_log_dead_letter`)."""
-        dead_id = await self._store(lambda: consumer.dead_letter(delivery, failure))
-        self._log_dead_letter(failure, dead_id, error)
-
-    def _log_dead_letter(
-        self, failure: Failure, dead_id: str | None, error: BaseException | None
-    ) -> None:
-        """Log a message dead-lettered as ``dead_id`` (None: another consumer had taken
-        it over, nothing was done), with ``error``'s traceback if given (the only
-        traceback a failing message logs: its retries log one line each)."""
-        if dead_id is None:
-            logger.warning(
-                "%s: a message of %s was not dead-lettered: another consumer took it over",
-                self.path,
-                self.spec,
-            )
-            return
-        # The dead letter's id, and no other: the one `dead-letters replay --id` takes.
-        logger.error(
-            "%s: message dead-lettered from %s as %s: %s%s",
-            self.path,
-            self.spec,
-            dead_id,
-            failure.reason,
-            f" ({failure.error_type}: {failure.error})" if failure.error_type else "",
-            exc_info=error,
-            extra={
-                "event": "dead_letter",
-                "path": self.path,
-                "mailbox": str(self.spec),
-                "dead_letter_id": dead_id,
-            },
-        )
-
-    async def _store(self, call: Callable[[], Awaitable[_T]]) -> _T:
-        """Run a store call that decides a message's fate, waiting out a store outage.
-
-        A lost connection or a timeout is retried with backoff, for as long as it
-        takes (a shutdown cancels the wait; the message then stays unacked and comes
-        back): an outage (see :func:`transports.is_outage`: a lost connection, a
-        timeout, a server out of memory...) is not the handler's crash. So is a key
-        of the mailbox with the wrong type (the fate cannot be recorded until it is
-        fixed), reported as a fault. Other refusals (credentials, permissions) are
-        raised at once.
-        """
-        outage = Outage(logger, self.path)
-        while True:
-            try:
-                result = await call()
-            except TransportError as exc:
-                if not (is_wrong_type(exc) or is_outage(exc)):
-                    raise
-                await self._wait_out(outage, exc)
-            else:
-                self._mailbox_usable()
-                outage.over()
-                return result

@@ -1,0 +1,75 @@
+"""An actor instance's store calls that must not fail it: an outage is waited out, and
+a key of its mailbox with the wrong type is reported as a fault (``_faults``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import trio
+
+from transports import TransportError, is_outage
+
+from ._faults import is_wrong_type
+from ._outage import Outage
+from ._runtime import SystemRun
+
+__all__ = ["InstanceIO"]
+
+logger = logging.getLogger("actors.actor")
+
+_T = TypeVar("_T")
+
+
+class InstanceIO:
+    """The store calls of the instance ``path`` of the actor named ``actor`` in ``runtime``."""
+
+    def __init__(self, runtime: SystemRun, actor: str, path: str) -> None:
+        self.runtime = runtime
+        self.actor = actor
+        self.path = path
+
+    def report_wrong_type(self, exc: BaseException) -> bool:
+        """True, after reporting it, when ``exc`` says a key of the mailbox has the
+        wrong type (see ``_faults``)."""
+        if not is_wrong_type(exc):
+            return False
+        self.runtime.faults.report(self.actor, self.path, exc)
+        return True
+
+    async def wait_out(
+        self, outage: Outage, exc: TransportError, stop: trio.Event | None = None
+    ) -> None:
+        """Back off before the next try of a store call that failed with ``exc``: a key
+        of the wrong type is reported as a fault of the mailbox, anything else is
+        logged as an outage (once); returns early when ``stop`` is set."""
+        await outage.wait(exc, stop, quiet=self.report_wrong_type(exc))
+
+    def mailbox_usable(self) -> None:
+        """The mailbox worked for this instance: any fault it was in is over for it."""
+        self.runtime.faults.clear(self.actor, self.path)
+
+    async def store(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        """Run a store call that decides a message's fate, waiting out a store outage.
+
+        A lost connection or a timeout is retried with backoff, for as long as it
+        takes (a shutdown cancels the wait; the message then stays unacked and comes
+        back): an outage (see :func:`transports.is_outage`: a lost connection, a
+        timeout, a server out of memory...) is not the handler's crash. So is a key
+        of the mailbox with the wrong type (the fate cannot be recorded until it is
+        fixed), reported as a fault. Other refusals (credentials, permissions) are
+        raised at once.
+        """
+        outage = Outage(logger, self.path)
+        while True:
+            try:
+                result = await call()
+            except TransportError as exc:
+                if not (is_wrong_type(exc) or is_outage(exc)):
+                    raise
+                await self.wait_out(outage, exc)
+            else:
+                self.mailbox_usable()
+                outage.over()
+                return result
