@@ -13,17 +13,16 @@ down the nursery; one loop in ``Supervisor.run`` receives those reports and deci
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 from collections.abc import Iterable
-from contextvars import ContextVar
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import trio
 
-from transports import ActorsError, Backoff, ConfigurationError
+from transports import Backoff, ConfigurationError
 
+from ._children import Children, StartFailed, current_child_path, emit
 from ._errors import SupervisorError
 from ._tree import (
     STRATEGIES,
@@ -56,58 +55,9 @@ __all__ = [
     "current_child_path",
 ]
 
-log = logging.getLogger("actors.supervision")
 
 DEFAULT_RESTART_BACKOFF = Backoff(min=0.1, max=5.0)
 """The restart backoff of a Supervisor unless told otherwise: 0.1 s doubling to 5 s."""
-
-# The tree path of the child running in the current task. Set by the wrapper task of
-# each incarnation, so a nested supervisor learns its own path without being told by
-# its parent, and an actor can put its path in its logs.
-_PATH: ContextVar[str | None] = ContextVar("actors.supervision.path", default=None)
-
-
-def current_child_path() -> str | None:
-    """The tree path ("root/bank/ledger-2") of the supervised child running this task.
-
-    None outside any supervisor. Tasks a child spawns inherit its path.
-    """
-    return _PATH.get()
-
-
-class _StartFailed(Exception):
-    """Internal: ``child`` raised (or returned) before calling ``task_status.started()``."""
-
-    def __init__(self, child: ChildRecord, error: Exception) -> None:
-        super().__init__(child.path)
-        self.child = child
-        self.error = error
-
-
-class _StartedRelay(trio.TaskStatus[None]):
-    """The task_status a child sees: notes that it started, then tells the nursery."""
-
-    def __init__(self, inner: trio.TaskStatus[None]) -> None:
-        self._inner = inner
-        self.is_started = False
-
-    def started(self, value: None = None) -> None:
-        if self.is_started:
-            raise RuntimeError("called 'started' twice on the same task status")
-        self.is_started = True
-        self._inner.started()
-
-
-def _emit(
-    level: int,
-    event: str,
-    path: str,
-    message: str,
-    exc_info: Exception | None = None,
-    **fields: Any,
-) -> None:
-    # One line per event; the fields also go in `extra` for structured log handlers.
-    log.log(level, message, exc_info=exc_info, extra={"event": event, "path": path, **fields})
 
 
 def _flatten(items: object, into: list[ChildSpec]) -> None:
@@ -206,8 +156,14 @@ class Supervisor:
         # Set for the duration of each run.
         self._stop = trio.Event()
         self._intensity = RestartIntensity(max_restarts, within)
-        self._nursery: trio.Nursery | None = None
+        self._running_children: Children | None = None
         self._exits: trio.MemorySendChannel[Incarnation | None] | None = None
+
+    @property
+    def _kids(self) -> Children:
+        """The children of the current run."""
+        assert self._running_children is not None, "the supervisor is not running"
+        return self._running_children
 
     def __repr__(self) -> str:
         return f"<Supervisor {self._path!r} {self.strategy} {self._state.value}>"
@@ -279,7 +235,7 @@ class Supervisor:
                 " run only once at a time, so it can appear only once in a tree"
             )
         self._running = True
-        self._path = _PATH.get() or self.name
+        self._path = current_child_path() or self.name
         self._children = [ChildRecord(spec, f"{self._path}/{spec.name}") for spec in self._specs]
         self._intensity = RestartIntensity(self.max_restarts, self.within)
         self._stop = stop
@@ -290,7 +246,7 @@ class Supervisor:
             with send, receive:
                 self._exits = send
                 async with trio.open_nursery() as nursery:
-                    self._nursery = nursery
+                    self._running_children = Children(self._children, nursery, send, stop)
                     nursery.start_soon(self._relay_stop)
                     try:
                         await self._supervise(receive, task_status)
@@ -298,11 +254,12 @@ class Supervisor:
                         failure = exc
                     finally:
                         with trio.CancelScope(shield=True):
-                            await self._cancel_children()
+                            await self._kids.cancel_all()
                         nursery.cancel_scope.cancel()  # ends _relay_stop
         finally:
             self._running = False
-            self._nursery = self._exits = None
+            self._running_children = None
+            self._exits = None
             self._state = ChildState.STOPPED if failure is None else ChildState.FAILED
         if failure is not None:
             # Raised here, outside the nursery, so the parent sees a SupervisorError
@@ -321,8 +278,8 @@ class Supervisor:
         task_status: trio.TaskStatus[None],
     ) -> None:
         try:
-            await self._start_children(list(self._children))
-        except _StartFailed as failed:
+            await self._kids.start(list(self._children))
+        except StartFailed as failed:
             await self._roll_back(failed)
         self._state = ChildState.RUNNING
         task_status.started()
@@ -331,68 +288,7 @@ class Supervisor:
             if incarnation is not None:
                 await self._on_exit(incarnation)
         self._state = ChildState.STOPPING
-        await self._stop_children()
-
-    async def _start_children(
-        self, children: list[ChildRecord], *, restarting: bool = False
-    ) -> None:
-        for child in children:
-            if self._stop.is_set():
-                return  # shutting down: what is not running yet stays down
-            await self._start_child(child, restarting=restarting)
-
-    async def _start_child(self, child: ChildRecord, *, restarting: bool) -> None:
-        assert self._nursery is not None
-        incarnation = Incarnation(child)
-        child.incarnation = incarnation
-        child.state = ChildState.STARTING
-        child.started_at = trio.current_time()
-        if restarting:
-            child.restarts += 1
-        try:
-            await self._nursery.start(self._run_incarnation, incarnation)
-        except Exception as exc:
-            child.incarnation = None
-            child.state = ChildState.FAILED
-            _emit(
-                logging.ERROR,
-                "start_failed",
-                child.path,
-                f"{child.path} failed to start: {exc!r}",
-                # Our own errors (the store refused, a bad configuration) explain
-                # themselves in one line; anything else is a bug worth its traceback.
-                exc_info=None if isinstance(exc, ActorsError) else exc,
-            )
-            raise _StartFailed(child, exc) from exc
-        # From now on only the supervisor cancels this child, so that even a cancelled
-        # supervisor cancels its children one at a time, in reverse order. Not before:
-        # a cancelled supervisor must not wait for a child that is still starting.
-        incarnation.cancel_scope.shield = True
-        child.state = ChildState.RUNNING
-        _emit(logging.INFO, "start", child.path, f"{child.path} started", restarts=child.restarts)
-
-    async def _run_incarnation(
-        self, incarnation: Incarnation, *, task_status: trio.TaskStatus[None]
-    ) -> None:
-        child = incarnation.child
-        _PATH.set(child.path)  # this task's context is a copy: it does not leak
-        status = _StartedRelay(task_status)
-        try:
-            with incarnation.cancel_scope:
-                try:
-                    await child.spec.run(incarnation.stop, task_status=status)
-                except Exception as exc:
-                    if not status.is_started:
-                        raise  # nursery.start raises it in _start_child
-                    # Caught, not propagated: a crash must reach the supervise loop as
-                    # a report, never as an error that cancels the whole nursery.
-                    incarnation.error = exc
-            if not status.is_started:
-                raise RuntimeError(f"{child.path} returned before calling task_status.started()")
-        finally:
-            incarnation.done.set()
-        assert self._exits is not None
-        self._exits.send_nowait(incarnation)
+        await self._kids.stop_all()
 
     async def _on_exit(self, incarnation: Incarnation) -> None:
         child = incarnation.child
@@ -401,9 +297,9 @@ class Supervisor:
         child.incarnation = None
         error = incarnation.error
         if error is None:
-            _emit(logging.INFO, "exit", child.path, f"{child.path} exited normally")
+            emit(logging.INFO, "exit", child.path, f"{child.path} exited normally")
         else:
-            _emit(
+            emit(
                 logging.ERROR,
                 "crash",
                 child.path,
@@ -424,7 +320,7 @@ class Supervisor:
             # The child asked not to be restarted, whatever its restart type. It is an
             # abnormal exit all the same, so it counts against the intensity.
             child.state = ChildState.STOPPED
-            _emit(logging.WARNING, "stop_for_good", child.path, f"{child.path} stopped for good")
+            emit(logging.WARNING, "stop_for_good", child.path, f"{child.path} stopped for good")
             if not self._intensity.record(trio.current_time()):
                 await self._give_up(child, error)
         elif restart == "transient" and error is None:
@@ -441,7 +337,7 @@ class Supervisor:
             failed.state = ChildState.RESTARTING
             for sibling in reversed(group):
                 if sibling.incarnation is not None:
-                    await self._stop_child(sibling)
+                    await self._kids.stop_one(sibling)
             # OTP: a temporary child stopped because of a sibling is not restarted.
             for sibling in group:
                 if sibling.spec.restart == "temporary":
@@ -454,7 +350,7 @@ class Supervisor:
             # message (start failures, crashes while idle), where it was.
             delay = 0.0 if directive_of(cause) == "restart" else self._next_delay(failed, now)
             paths = [child.path for child in group]
-            _emit(
+            emit(
                 logging.WARNING,
                 "restart",
                 failed.path,
@@ -473,8 +369,8 @@ class Supervisor:
                 with trio.move_on_after(delay):
                     await self._stop.wait()
             try:
-                await self._start_children(group, restarting=True)
-            except _StartFailed as start_failure:
+                await self._kids.start(group, restarting=True)
+            except StartFailed as start_failure:
                 # A restart that fails to start is one more crash of that child.
                 failed, cause = start_failure.child, start_failure.error
             else:
@@ -509,7 +405,7 @@ class Supervisor:
                 f"supervisor {self._path!r} gave up: child {child.path!r} {why} after"
                 f" {restarts} restarts within {self.within}s (max_restarts={self.max_restarts})"
             )
-        _emit(
+        emit(
             logging.ERROR,
             "escalate",
             self._path,
@@ -519,13 +415,13 @@ class Supervisor:
             restarts=restarts,
         )
         self._state = ChildState.STOPPING
-        await self._stop_children()
+        await self._kids.stop_all()
         child.state = ChildState.FAILED
         raise SupervisorError(message, child=child.path, restarts=restarts) from cause
 
-    async def _roll_back(self, failed: _StartFailed) -> NoReturn:
+    async def _roll_back(self, failed: StartFailed) -> NoReturn:
         started = [child for child in self._children if child.incarnation is not None]
-        _emit(
+        emit(
             logging.ERROR,
             "rollback",
             self._path,
@@ -534,7 +430,7 @@ class Supervisor:
             child=failed.child.path,
         )
         self._state = ChildState.STOPPING
-        await self._stop_children()
+        await self._kids.stop_all()
         failed.child.state = ChildState.FAILED
         raise SupervisorError(
             f"supervisor {self._path!r} could not start child {failed.child.path!r}:"
@@ -542,67 +438,6 @@ class Supervisor:
             child=failed.child.path,
             restarts=0,
         ) from failed.error
-
-    async def _stop_children(self) -> None:
-        # In reverse order; the children of one pool (next to each other) together.
-        for _, pool in itertools.groupby(reversed(list(self._children)), key=_pool_of):
-            running = []
-            for child in pool:
-                if child.incarnation is not None:
-                    running.append(child)
-                elif child.state is not ChildState.FAILED:
-                    child.state = ChildState.STOPPED
-            if len(running) == 1:
-                await self._stop_child(running[0])
-            elif running:
-                async with trio.open_nursery() as nursery:
-                    for child in running:
-                        nursery.start_soon(self._stop_child, child)
-
-    async def _stop_child(self, child: ChildRecord) -> None:
-        incarnation = child.incarnation
-        assert incarnation is not None
-        child.state = ChildState.STOPPING
-        incarnation.stop.set()
-        with trio.move_on_after(child.spec.shutdown):
-            await incarnation.done.wait()
-        if not incarnation.done.is_set():
-            _emit(
-                logging.WARNING,
-                "kill",
-                child.path,
-                f"{child.path} did not stop within {child.spec.shutdown}s; cancelling it",
-            )
-            incarnation.cancel_scope.cancel()
-            await incarnation.done.wait()
-        child.incarnation = None
-        child.state = ChildState.STOPPED
-        if incarnation.error is not None:
-            _emit(
-                logging.ERROR,
-                "crash",
-                child.path,
-                f"{child.path} crashed while stopping: {incarnation.error!r}",
-                exc_info=incarnation.error,
-            )
-        _emit(logging.INFO, "stop", child.path, f"{child.path} stopped")
-
-    async def _cancel_children(self) -> None:
-        # The last word on every exit path: whatever still runs is cancelled, one child
-        # at a time in reverse order (children are shielded from the nursery's scope).
-        for child in reversed(list(self._children)):
-            incarnation = child.incarnation
-            if incarnation is not None:
-                incarnation.cancel_scope.cancel()
-                await incarnation.done.wait()
-                child.incarnation = None
-                child.state = ChildState.STOPPED
-                _emit(logging.INFO, "stop", child.path, f"{child.path} cancelled")
-
-
-def _pool_of(child: ChildRecord) -> object:
-    """What groups ``child`` with its siblings when they stop: its pool, else itself."""
-    return child.spec.pool if child.spec.pool is not None else child
 
 
 def _supervisor_of(spec: ChildSpec) -> Supervisor | None:
