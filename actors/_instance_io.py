@@ -12,7 +12,7 @@ import trio
 from transports import TransportError, is_outage
 
 from ._faults import is_wrong_type
-from ._outage import Outage
+from ._retry import Outage
 from ._runtime import SystemRun
 
 __all__ = ["InstanceIO"]

@@ -26,8 +26,8 @@ from ._actor import Actor
 from ._codec import Envelope, decode, encode, structure
 from ._errors import AskTimeout, CodecError, RemoteError
 from ._mailbox import list_mailbox
-from ._outage import RECHECK, Outage, store_answers
 from ._registry import Registry
+from ._retry import RECHECK, Outage, store_answers
 from ._waiter import ReplyWaiter
 
 __all__ = ["REPLY_EXPIRE", "Messenger", "reply_patterns"]

@@ -40,7 +40,7 @@ from ._errors import CodecError
 from ._fate_store import Failed, FateStore
 from ._fates import Drop, Reject, Retry
 from ._instance_io import InstanceIO
-from ._outage import RECHECK, Outage, store_answers
+from ._retry import RECHECK, Outage, store_answers
 from ._runtime import SystemRun
 from ._settling import Unsettled
 from ._tree import direct

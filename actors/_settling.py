@@ -10,7 +10,7 @@ import trio
 from transports import Consumer, Delivery, MailboxSpec, TransportError, is_outage
 
 from ._instance_io import InstanceIO
-from ._outage import Outage
+from ._retry import Outage
 
 __all__ = ["Unsettled"]
 
