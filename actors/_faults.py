@@ -18,19 +18,12 @@ import logging
 import attrs
 import trio
 
-from transports import CommandError
-
-__all__ = ["REPEAT", "MailboxFaults", "is_wrong_type"]
+__all__ = ["REPEAT", "MailboxFaults"]
 
 logger = logging.getLogger("actors.actor")
 
 #: Seconds between two log lines about one fault that lasts.
 REPEAT = 30.0
-
-
-def is_wrong_type(exc: BaseException) -> bool:
-    """True when ``exc`` says a key of the mailbox holds the wrong type (``WRONGTYPE``)."""
-    return isinstance(exc, CommandError) and exc.code == "WRONGTYPE"
 
 
 @attrs.define

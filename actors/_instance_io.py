@@ -9,10 +9,9 @@ from typing import TypeVar
 
 import trio
 
-from transports import TransportError, is_outage
+from transports import TransportError
 
-from ._faults import is_wrong_type
-from ._retry import Outage
+from ._retry import Outage, is_wrong_type
 from ._runtime import SystemRun
 
 __all__ = ["InstanceIO"]
@@ -42,8 +41,12 @@ class InstanceIO:
         self, outage: Outage, exc: TransportError, stop: trio.Event | None = None
     ) -> None:
         """Back off before the next try of a store call that failed with ``exc``: a key
-        of the wrong type is reported as a fault of the mailbox, anything else is
-        logged as an outage (once); returns early when ``stop`` is set."""
+        of the wrong type is reported as a fault of the mailbox, an outage is logged
+        (once); returns early when ``stop`` is set.
+
+        Raises:
+            TransportError: ``exc``, when it is a refusal (see ``_retry.waits_out``).
+        """
         await outage.wait(exc, stop, quiet=self.report_wrong_type(exc))
 
     def mailbox_usable(self) -> None:
@@ -58,16 +61,16 @@ class InstanceIO:
         back): an outage (see :func:`transports.is_outage`: a lost connection, a
         timeout, a server out of memory...) is not the handler's crash. So is a key
         of the mailbox with the wrong type (the fate cannot be recorded until it is
-        fixed), reported as a fault. Other refusals (credentials, permissions) are
-        raised at once.
+        fixed), reported as a fault.
+
+        Raises:
+            TransportError: a refusal (credentials, permissions), at once.
         """
         outage = Outage(logger, self.path)
         while True:
             try:
                 result = await call()
             except TransportError as exc:
-                if not (is_wrong_type(exc) or is_outage(exc)):
-                    raise
                 await self.wait_out(outage, exc)
             else:
                 self.mailbox_usable()

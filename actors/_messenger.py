@@ -161,7 +161,8 @@ class Messenger:
         cancelled.
 
         Raises:
-            TransportError: the reply box could not be opened.
+            TransportError: the reply box could not be opened, or the store refused
+                a read (see ``_retry.waits_out``).
         """
         async with self.transport.consumer(self.reply_box, self.reply_box.name) as consumer:
             task_status.started()

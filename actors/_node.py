@@ -22,6 +22,8 @@ import trio
 
 from transports import ConfigurationError, NodeInfo, Transport, TransportError
 
+from ._retry import waits_out
+
 __all__ = ["HEARTBEAT", "NodeName", "process_instance"]
 
 logger = logging.getLogger("actors.system")
@@ -86,7 +88,8 @@ class NodeName:
 
         Raises:
             ConfigurationError: another live process holds the name.
-            TransportError: the store failed at the first try.
+            TransportError: the store failed at the first try, or refused a later one
+                (see ``_retry.waits_out``).
         """
         first = await self._announce()
         if first is None:
@@ -106,6 +109,8 @@ class NodeName:
                 try:
                     holder = await self._announce()
                 except TransportError as exc:
+                    if not waits_out(exc):
+                        raise
                     logger.debug("node name claim: %s", exc)
                     continue  # the store is back soon, or the last try fails
                 if holder is None:
@@ -128,9 +133,11 @@ class NodeName:
     async def keep(self) -> None:
         """Announce the name every :data:`HEARTBEAT` seconds; withdraw it on the way out.
 
-        A heartbeat that fails is tried again after :data:`_HEARTBEAT_RETRY`.
+        A heartbeat that fails for an outage is tried again after
+        :data:`_HEARTBEAT_RETRY`.
 
         Raises:
+            TransportError: the store refused a heartbeat (see ``_retry.waits_out``).
             ConfigurationError: another process took the name, since this one had not
                 heartbeated for 7 s (its heartbeats failed, or its loop was blocked);
                 :attr:`lost` is set first.
@@ -142,6 +149,8 @@ class NodeName:
                 try:
                     holder = await self._announce()
                 except TransportError as exc:
+                    if not waits_out(exc):
+                        raise
                     if not failing:
                         logger.warning("heartbeat of node %r failed: %s", self.node, exc)
                     failing = True

@@ -1,5 +1,13 @@
-"""Riding out a store outage: one log line when it starts, one when it ends, and backoff
-between tries, for every task that waits one out (actor instances, the reply reader)."""
+"""The runtime's one retry policy for store calls: which failures are waited out, and
+how (one log line when an outage starts, one when it ends, backoff between tries).
+
+One classification serves every task that calls the store (actor instances, the
+reply reader, the node's heartbeat): a failure is *waited out* when retrying can
+cure it (:func:`waits_out`): an outage (:func:`transports.is_outage`: no
+connection, a timeout, a server that cannot serve for now), or a key of the wrong
+type (someone fixes it; an actor reports it meanwhile, see ``_faults``). Anything
+else is a *refusal* (credentials, permissions, a bad argument) and is raised.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +15,9 @@ import logging
 
 import trio
 
-from transports import Backoff, Transport, TransportError
+from transports import Backoff, CommandError, Transport, TransportError, is_outage
 
-__all__ = ["OUTAGE_BACKOFF", "RECHECK", "Outage", "store_answers"]
+__all__ = ["OUTAGE_BACKOFF", "RECHECK", "Outage", "is_wrong_type", "store_answers", "waits_out"]
 
 #: Waits between tries during an outage: 50 ms doubling to 5 s.
 OUTAGE_BACKOFF = Backoff(min=0.05, max=5.0)
@@ -18,6 +26,18 @@ OUTAGE_BACKOFF = Backoff(min=0.05, max=5.0)
 #: look whether the store answers, so that the outage's end is said when it comes,
 #: not at the next message.
 RECHECK = 1.0
+
+
+def is_wrong_type(exc: BaseException) -> bool:
+    """True when ``exc`` says a key holds the wrong type (``WRONGTYPE``)."""
+    return isinstance(exc, CommandError) and exc.code == "WRONGTYPE"
+
+
+def waits_out(exc: BaseException) -> bool:
+    """True when retrying a store call that failed with ``exc`` can succeed: an outage,
+    or a key of the wrong type. False for a refusal, and for anything that is not a
+    store failure."""
+    return is_outage(exc) or is_wrong_type(exc)
 
 
 async def store_answers(transport: Transport) -> bool:
@@ -59,7 +79,13 @@ class Outage:
     ) -> None:
         """Note a failed try (logging the first not ``quiet`` one), then wait before the
         next one; return early when ``stop`` is set. ``quiet``: the failure was
-        reported otherwise (a key of the wrong type: see ``_faults``); back off only."""
+        reported otherwise (a key of the wrong type: see ``_faults``); back off only.
+
+        Raises:
+            TransportError: ``exc`` itself, when it is a refusal (see :func:`waits_out`).
+        """
+        if not waits_out(exc):
+            raise exc
         if not self.tries:
             self._since = trio.current_time()
         if not quiet and not self._logged:

@@ -11,7 +11,8 @@ This is where the delivery guarantees meet user code:
   mark the supervisor obeys. At ``max_deliveries`` the message is dead-lettered with
   the traceback and the actor goes on;
 - a payload that cannot be decoded is dead-lettered with the reason at once;
-- a store outage makes the loop wait and retry with backoff; it is not a crash;
+- a store outage makes the loop wait and retry with backoff; it is not a crash (a
+  refusal, which retrying cannot cure, is: see ``_retry``);
 - so does a key of the mailbox with the wrong type, reported as a fault (``_faults``)
   until it is fixed: the message whose fate it blocks stays held.
 """
@@ -31,7 +32,6 @@ from transports import (
     Delivery,
     Failure,
     TransportError,
-    is_outage,
 )
 
 from ._codec import decode
@@ -191,12 +191,12 @@ class InstanceRunner:
                     break
                 except TransportError as exc:
                     wrong_type = self._io.report_wrong_type(exc)
-                    if not wrong_type and (not is_outage(exc) or stop.is_set()):
-                        raise
+                    if not wrong_type and stop.is_set():
+                        raise  # an outage at a stop: nothing to wait for
                     if wrong_type and not self._started:
                         self._started = True
                         task_status.started()
-                    await outage.wait(exc, stop, quiet=wrong_type)
+                    await outage.wait(exc, stop, quiet=wrong_type)  # raises a refusal
                     if wrong_type and stop.is_set():
                         break  # with no consumer
             outage.over()

@@ -317,3 +317,134 @@ async def test_the_end_of_an_outage_is_said_when_it_comes_not_at_the_next_messag
     assert any(line.startswith("system/idle-0:") for line in ended), lines
     assert any(line.startswith("reply mailbox:") for line in ended), lines
     assert len([line for line in lines if "store unavailable" in line]) == 2, lines
+
+
+def _noperm() -> CommandError:
+    return CommandError("NOPERM this user has no permissions (test)", code="NOPERM")
+
+
+@attrs.define
+class _Refusing(RecordingTransport):
+    """A store that refuses (NOPERM) the fetches of mailboxes named in ``fetches``
+    (``"reply"``: the reply box), ``refusals`` times in all, and every heartbeat after
+    the first once ``heartbeats`` is set."""
+
+    fetches: tuple[str, ...] = ()
+    refusals: int = 1
+    heartbeats: bool = False
+    _announced: int = 0
+
+    async def announce(self, node: str, info: Any, ttl: float, **kwargs: Any) -> Any:
+        self._announced += 1
+        if self.heartbeats and self._announced > 1 and info is not None:
+            raise _noperm()
+        return await self.inner.announce(node, info, ttl, **kwargs)
+
+    def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
+        return self._open(spec, name)
+
+    @asynccontextmanager
+    async def _open(self, spec: MailboxSpec, name: str) -> AsyncIterator[Consumer]:
+        box = "reply" if spec.name.startswith("actors.reply.") else spec.name
+        async with self.inner.consumer(spec, name) as consumer:
+            fetch = consumer.fetch
+
+            async def refusing_fetch(max_count: int, *, ack: Sequence[Delivery] = ()) -> Any:
+                if box in self.fetches and self.refusals > 0:
+                    self.refusals -= 1
+                    raise _noperm()
+                return await fetch(max_count, ack=ack)
+
+            consumer.fetch = refusing_fetch  # type: ignore[method-assign]
+            yield consumer
+
+
+async def test_a_refused_fetch_crashes_the_instance_rather_than_being_waited_out(
+    autojump_clock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Retrying cannot cure a refusal: the instance crashes with it (its supervisor
+    restarts it, and the next fetch works), it does not wait it out as an outage."""
+    caplog.set_level(logging.INFO, logger="actors")
+    system = ActorSystem("memory://", node="test")
+    handled: list[int] = []
+
+    @system.actor(list="jobs")
+    async def work(n: int) -> None:
+        handled.append(n)
+
+    async with system.lifecycle.running(_Refusing(fetches=("jobs",))):
+        await system.tell("jobs", 1)
+        await trio.sleep(5)
+        assert system.tree().children[0].restarts == 1
+    assert handled == [1]
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("work-0 crashed: CommandError('NOPERM" in line for line in lines), lines
+    assert not [line for line in lines if "store unavailable" in line], lines
+
+
+async def test_a_refused_reply_read_fails_the_system(autojump_clock: Any) -> None:
+    """The reply reader does not wait out a refusal either: the system fails with it."""
+    system = ActorSystem("memory://", node="test")
+
+    @system.actor(list="jobs")
+    async def work(n: int) -> None: ...
+
+    with pytest.raises(CommandError, match="NOPERM"):
+        async with system.lifecycle.running(_Refusing(fetches=("reply",))):
+            await trio.sleep(5)
+
+
+async def test_a_refused_heartbeat_fails_the_system(autojump_clock: Any) -> None:
+    """Nor does the node's heartbeat (an outage is tried again; see test_node_names)."""
+    system = ActorSystem("memory://", node="test")
+
+    @system.actor(list="jobs")
+    async def work(n: int) -> None: ...
+
+    with pytest.raises(CommandError, match="NOPERM"):
+        async with system.lifecycle.running(_Refusing(heartbeats=True)):
+            await trio.sleep(60)
+
+
+@attrs.define
+class _RefusingSettle(RecordingTransport):
+    """A store that refuses (NOPERM) the first ``refusals`` settles of a batch."""
+
+    refusals: int = 1
+
+    async def settle(
+        self,
+        consumer: Consumer,
+        results: Mapping[MailboxSpec, Sequence[bytes]],
+        deliveries: Sequence[Delivery],
+    ) -> dict[MailboxSpec, ActorsError]:
+        if self.refusals > 0:
+            self.refusals -= 1
+            raise _noperm()
+        return await super().settle(consumer, results, deliveries)
+
+
+async def test_a_refused_settle_crashes_the_instance_rather_than_being_waited_out(
+    autojump_clock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A batch whose results and acks the store refuses is not retried forever: the
+    instance crashes; its message, not acked, comes back to the restarted instance."""
+    caplog.set_level(logging.INFO, logger="actors")
+    system = ActorSystem("memory://", node="test")
+    handled: list[int] = []
+
+    @system.actor(list="jobs")
+    @system.publisher(list="out")
+    async def work(n: int) -> int:
+        handled.append(n)
+        return n
+
+    transport = _RefusingSettle()
+    async with system.lifecycle.running(transport):
+        await system.tell("jobs", 1)
+        await trio.sleep(5)
+        assert system.tree().children[0].restarts == 1
+        assert (await transport.mailbox_stats(list_mailbox("out"))).depth == 1
+    assert handled == [1, 1]
+    lines = [r.getMessage() for r in caplog.records]
+    assert not [line for line in lines if "store unavailable" in line], lines
