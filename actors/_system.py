@@ -346,8 +346,9 @@ class ActorSystem:
             CodecError: the reply does not fit the expected type.
             ConfigurationError, TransportError, ClosedError: as for :meth:`tell`.
         """
+        spec = self.resolve(target)  # an unknown target is said before a stopped system
         return await self._messenger().ask(
-            target, msg, timeout=timeout, reply_type=reply_type, headers=headers
+            spec, msg, timeout=timeout, reply_type=reply_type, headers=headers
         )
 
     # -- dead letters -------------------------------------------------------------------

@@ -19,6 +19,7 @@ from actors import (
     ActorSystem,
     AskTimeout,
     BrokenConnectionError,
+    ClosedError,
     ConfigurationError,
     Drop,
     Reject,
@@ -816,3 +817,20 @@ async def test_a_trickle_of_fast_messages_does_not_open_a_full_batch(
         await system.tell_many("paced", [1.0] * 20)
         await trio.sleep(60)
     assert transport.counts[:8] == [1, 8, 8, 8, 8, 8, 1, 1]
+
+
+async def test_messaging_a_system_that_is_not_running() -> None:
+    """tell says the system is not running; ask checks its target first."""
+    system = new_system()
+
+    @system.actor(list="jobs")
+    async def work(n: int) -> int:
+        return n
+
+    for target in ("nope", "jobs"):
+        with pytest.raises(ClosedError, match="not running"):
+            await system.tell(target, 1)
+    with pytest.raises(ConfigurationError, match="unknown target 'nope'"):
+        await system.ask("nope", 1)
+    with pytest.raises(ClosedError, match="not running"):
+        await system.ask("jobs", 1)
