@@ -28,6 +28,7 @@ from transports import (
 )
 
 from ._actor import Actor as Actor, handler as handler
+from ._children import current_child_path as current_child_path
 from ._codec import converter as converter
 from ._context import ActorContext as ActorContext, MessageInfo as MessageInfo
 from ._errors import (
@@ -43,7 +44,7 @@ from ._mailbox import (
     list_mailbox as list_mailbox,
     stream_mailbox as stream_mailbox,
 )
-from ._supervision import Supervisor as Supervisor, current_child_path as current_child_path
+from ._supervision import Supervisor as Supervisor
 from ._system import ActorSystem as ActorSystem
 from ._tree import (
     ChildInfo as ChildInfo,

@@ -18,6 +18,7 @@ import trio
 from transports import ConfigurationError, Transport, open_transport
 
 from ._actor import Actor, current_host
+from ._children import current_child_path
 from ._faults import MailboxFaults
 from ._groups import sole_error
 from ._messenger import Messenger
@@ -25,7 +26,7 @@ from ._node import NodeName, process_instance
 from ._registry import Registry
 from ._runner import InstanceRunner
 from ._runtime import SystemRun
-from ._supervision import Supervisor, current_child_path
+from ._supervision import Supervisor
 
 __all__ = ["DEFAULT_URL", "Lifecycle", "SystemState"]
 

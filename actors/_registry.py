@@ -12,7 +12,8 @@ from transports import Backoff, ConfigurationError, MailboxSpec
 
 from ._actor import DEFAULT_RETRY_BACKOFF, Actor, ActorRun, Directive, function_actor
 from ._mailbox import one_mailbox
-from ._supervision import Restart, Supervisor
+from ._supervision import Supervisor
+from ._tree import Restart
 
 __all__ = ["Registry"]
 

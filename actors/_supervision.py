@@ -28,7 +28,6 @@ from ._tree import (
     STRATEGIES,
     ChildInfo,
     ChildRecord,
-    ChildRun,
     ChildSpec,
     ChildState,
     Incarnation,
@@ -41,19 +40,7 @@ from ._tree import (
     directive_of,
 )
 
-# The tree vocabulary is re-exported: the runtime imports everything from here.
-__all__ = [
-    "DEFAULT_RESTART_BACKOFF",
-    "ChildInfo",
-    "ChildRun",
-    "ChildSpec",
-    "ChildState",
-    "Restart",
-    "RestartIntensity",
-    "Strategy",
-    "Supervisor",
-    "current_child_path",
-]
+__all__ = ["DEFAULT_RESTART_BACKOFF", "Supervisor"]
 
 
 DEFAULT_RESTART_BACKOFF = Backoff(min=0.1, max=5.0)

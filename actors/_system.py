@@ -24,7 +24,8 @@ from ._groups import sole_error
 from ._lifecycle import DEFAULT_URL, Lifecycle, SystemState
 from ._messenger import Messenger, reply_patterns
 from ._registry import Registry
-from ._supervision import ChildInfo, Restart, Supervisor
+from ._supervision import Supervisor
+from ._tree import ChildInfo, Restart
 
 __all__ = ["ActorContext", "ActorSystem", "MessageInfo"]
 

@@ -13,8 +13,7 @@ import pytest
 import trio
 from trio.testing import MockClock, wait_all_tasks_blocked
 
-from actors import Backoff, ConfigurationError, SupervisorError
-from actors._supervision import Supervisor, current_child_path
+from actors import Backoff, ConfigurationError, Supervisor, SupervisorError, current_child_path
 from actors._tree import ChildInfo, ChildSpec, ChildState, ExitDirective, Restart, direct
 
 # Virtual seconds after which a wait is a deadlock: on the autojump clock a stuck test
