@@ -28,8 +28,9 @@ from actors import (
 from actors.testing import RecordingTransport
 from transports import Consumer, Delivery, MailboxSpec, is_outage
 from transports._exceptions import ActorsError
+from transports.redis import from_url
 from transports.redis.client._errors import command_error
-from transports.testing import free_port
+from transports.testing import PrivateRedis, free_port
 
 #: Error replies of a server that cannot serve for now, but will again.
 OUTAGE_REPLIES = [
@@ -39,6 +40,11 @@ OUTAGE_REPLIES = [
     "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
     "TRYAGAIN Multiple keys request during rehashing of slot",
     "CLUSTERDOWN The cluster is down",
+    "READONLY You can't write against a read only replica.",
+    "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)",
+    "NOREPLICAS Not enough good replicas to write.",
+    "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist",
+    "ERR max number of clients reached",
 ]
 
 #: Error replies that retrying cannot cure.
@@ -448,3 +454,70 @@ async def test_a_refused_settle_crashes_the_instance_rather_than_being_waited_ou
     assert handled == [1, 1]
     lines = [r.getMessage() for r in caplog.records]
     assert not [line for line in lines if "store unavailable" in line], lines
+
+
+# -- a real server that cannot serve for now ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("trouble", "cure"),
+    [
+        # A master demoted under live connections (FAILOVER, a failover behind a DNS
+        # name): blocked reads get UNBLOCKED, writes READONLY.
+        (("REPLICAOF", "127.0.0.1", "1"), ("REPLICAOF", "NO", "ONE")),
+        # min-replicas-to-write while no replica keeps up: NOREPLICAS.
+        (
+            ("CONFIG", "SET", "min-replicas-to-write", "1"),
+            ("CONFIG", "SET", "min-replicas-to-write", "0"),
+        ),
+    ],
+    ids=["demoted-master", "no-replicas"],
+)
+async def test_a_master_that_cannot_take_writes_for_now_is_waited_out(
+    private_redis: PrivateRedis, trouble: tuple[str, ...], cure: tuple[str, ...]
+) -> None:
+    """The system rides it out (instances, reply reader, heartbeat): no restart, no
+    failure, and the next message is handled once writes are taken again."""
+    server = private_redis()
+    system = ActorSystem(server.url, node="t")
+    seen: list[int] = []
+
+    @system.actor(list="jobs")
+    async def work(n: int) -> None:
+        seen.append(n)
+
+    admin = from_url(server.url)
+    async with system:
+        await system.tell("jobs", 1)
+        with trio.fail_after(10):
+            while seen != [1]:
+                await trio.sleep(0.05)
+        await admin.execute_command(*trouble)
+        await trio.sleep(6)  # past a heartbeat (5 s) and many fetches
+        await admin.execute_command(*cure)
+        await system.tell("jobs", 2)
+        with trio.fail_after(10):
+            while seen != [1, 2]:
+                await trio.sleep(0.05)
+        assert [child.restarts for child in system.tree().children] == [0]
+
+
+async def test_a_full_server_is_an_outage_not_bad_credentials(
+    private_redis: PrivateRedis,
+) -> None:
+    """maxclients reached: the server says so (as ERR) to the new connection, whose
+    setup (AUTH, SELECT) must not call that a wrong password or setting."""
+    server = private_redis(extra_args=["--requirepass", "pw", "--maxclients", "1"])
+    url = server.url.replace("redis://", "redis://:pw@")
+    holder = from_url(url)
+    await holder.execute_command("PING")  # takes the one slot
+    with pytest.raises(ConnectError) as caught:
+        await from_url(url).execute_command("PING")
+    assert "max number of clients" in str(caught.value)
+    # With SELECT too, the server's goodbye may cut the second reply: a broken setup,
+    # an outage all the same.
+    with pytest.raises(ConnectError) as also:
+        await from_url(url.rsplit("/", 1)[0] + "/1").execute_command("PING")
+    for error in (caught.value, also.value):
+        assert not isinstance(error, AuthenticationError)
+        assert is_outage(error)

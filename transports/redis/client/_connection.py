@@ -28,6 +28,7 @@ from transports._exceptions import (
     ConfigurationError,
     ConnectError,
     TransportTimeout,
+    UnavailableError,
 )
 
 from ._errors import command_error, map_exceptions, reraise
@@ -445,6 +446,10 @@ async def _setup(connection: Connection, config: ConnectionConfig) -> None:
         if not isinstance(reply, ReplyError):
             continue
         error = command_error(reply)
+        if isinstance(error, UnavailableError):
+            # A full server (maxclients) or one loading its data: an outage, which is
+            # waited out, not a wrong password or setting.
+            raise ConnectError(f"cannot use {config.display_url} for now: {reply}") from error
         if command[0] == "AUTH" or isinstance(error, AuthenticationError):
             raise AuthenticationError(f"authentication to {config.display_url} failed: {reply}")
         what = " ".join(str(part) for part in command[:2])

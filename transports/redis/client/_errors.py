@@ -43,7 +43,25 @@ __all__ = [
 # Reply codes that mean "your credentials are not good enough".
 _AUTH_CODES = frozenset({"NOAUTH", "WRONGPASS", "NOPERM"})
 # Reply codes of a server that cannot serve for now but will again: an outage.
-_UNAVAILABLE_CODES = frozenset({"OOM", "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN"})
+# READONLY, UNBLOCKED: a master demoted under live connections (FAILOVER, a failover
+# behind a DNS name); NOREPLICAS: min-replicas-to-write until a replica catches up;
+# MISCONF: writes refused until a failing snapshot succeeds.
+_UNAVAILABLE_CODES = frozenset(
+    {
+        "OOM",
+        "LOADING",
+        "BUSY",
+        "MASTERDOWN",
+        "TRYAGAIN",
+        "CLUSTERDOWN",
+        "READONLY",
+        "UNBLOCKED",
+        "NOREPLICAS",
+        "MISCONF",
+    }
+)
+# Said (as ERR) to a connection the server accepted beyond its maxclients.
+_FULL = "ERR max number of clients reached"
 
 _ERRNO_WORDS = {
     errno.ECONNREFUSED: "connection refused",
@@ -64,16 +82,18 @@ def command_error(reply: ReplyError, command: object = None) -> CommandError | A
     Credential errors (``NOAUTH``, ``WRONGPASS``, ``NOPERM``) become an
     :class:`AuthenticationError` instead, and replies of a server that cannot serve
     for now (``OOM``, ``LOADING``, ``BUSY``, ``MASTERDOWN``, ``TRYAGAIN``,
-    ``CLUSTERDOWN``) an :class:`UnavailableError`. The error is returned, not raised.
+    ``CLUSTERDOWN``, ``READONLY``, ``UNBLOCKED``, ``NOREPLICAS``, ``MISCONF``, and
+    ``ERR max number of clients reached``) an :class:`UnavailableError`. The error is
+    returned, not raised.
     """
-    message = str(reply)
-    code = message.split(" ", 1)[0] or "ERR"
+    text = message = str(reply)
+    code = text.split(" ", 1)[0] or "ERR"
     if command is not None:
-        message = f"{_command_name(command)}: {message}"
+        message = f"{_command_name(command)}: {text}"
     error: CommandError | AuthenticationError
     if code in _AUTH_CODES:
         error = AuthenticationError(message)
-    elif code in _UNAVAILABLE_CODES:
+    elif code in _UNAVAILABLE_CODES or text.startswith(_FULL):
         error = UnavailableError(message, code=code)
     else:
         error = CommandError(message, code=code)
