@@ -8,7 +8,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -100,6 +100,7 @@ class Lifecycle:
         self.root: Supervisor | None = None
         self._stop = trio.Event()
         self._tree_done = trio.Event()
+        self._tree_started = False
         self._started_at = time.time()
         #: Messages the actors could not ack or hand back when the last run stopped.
         self.unacked_at_stop = 0
@@ -190,9 +191,12 @@ class Lifecycle:
                 return
             error: Exception | None = None
             try:
+                self._tree_done = trio.Event()
+                self._tree_started = False
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(name.keep)  # first: it withdraws the name on failure
-                    await nursery.start(messenger.read_replies)
+                    # First: the heartbeat withdraws the name on failure.
+                    nursery.start_soon(self._vital, "the node's heartbeat", name.keep)
+                    await nursery.start(self._vital, "the reply reader", messenger.read_replies)
                     self.state = SystemState.RUNNING
                     await nursery.start(self._run_tree)
                     logger.info("actor system running on %s as node %s", self.safe_url, self.node)
@@ -253,9 +257,33 @@ class Lifecycle:
             },
         }
 
+    async def _vital(
+        self,
+        what: str,
+        task: Callable[..., Awaitable[None]],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run one of the system's own tasks (``what``). If it fails (the store refused
+        it: an outage is waited out inside), say so, let the supervision tree stop as a
+        stop would (instances finish their message and write their acks), then fail
+        the system with that error.
+        """
+        try:
+            if task_status is trio.TASK_STATUS_IGNORED:
+                await task()
+            else:
+                await task(task_status=task_status)
+        except Exception as exc:
+            logger.error("%s failed (%s); stopping the actor system", what, exc)
+            self._stop.set()
+            if self._tree_started:
+                await self._tree_done.wait()
+            raise
+
     async def _run_tree(self, *, task_status: trio.TaskStatus[None]) -> None:
         assert self.root is not None
-        self._tree_done = trio.Event()
+        self._tree_started = True
         try:
             await self.root.run(self._stop, task_status=task_status)
         finally:

@@ -412,6 +412,37 @@ async def test_a_refused_heartbeat_fails_the_system(autojump_clock: Any) -> None
             await trio.sleep(60)
 
 
+async def test_a_refused_heartbeat_stops_the_tree_as_a_stop_would_then_fails(
+    autojump_clock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler busy when the heartbeat is refused finishes its message and acks it
+    (nothing is cancelled mid-message, nothing left unacked), and the log names the
+    task that failed before the system raises its error."""
+    caplog.set_level(logging.INFO, logger="actors")
+    system = ActorSystem("memory://", node="test")
+    finished: list[int] = []
+
+    @system.actor(list="jobs")
+    async def work(n: int) -> None:
+        # The heartbeat (every 5 s) is refused meanwhile; this ends within the 5 s a
+        # stop gives.
+        await trio.sleep(7)
+        finished.append(n)
+
+    async def run() -> None:
+        async with system.lifecycle.running(_Refusing(heartbeats=True)):
+            await system.tell("jobs", 1)
+            await trio.sleep(60)
+
+    with pytest.raises(CommandError, match="NOPERM"):
+        await run()
+    assert finished == [1]
+    assert system.lifecycle.unacked_at_stop == 0
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith("the node's heartbeat failed (NOPERM") for line in lines), lines
+    assert not [line for line in lines if "cancelled" in line], lines
+
+
 @attrs.define
 class _RefusingSettle(RecordingTransport):
     """A store that refuses (NOPERM) the first ``refusals`` settles of a batch."""
