@@ -259,8 +259,10 @@ class ActorSystem:
         self.lifecycle.stop()
 
     async def __aenter__(self) -> ActorSystem:
-        self._run_block = self.lifecycle.running()
-        await self._run_block.__aenter__()
+        block = self.lifecycle.running()
+        await block.__aenter__()
+        # Only once entered: a refused second entry must not replace the running block.
+        self._run_block = block
         return self
 
     async def __aexit__(

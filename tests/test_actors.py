@@ -32,6 +32,7 @@ from actors import (
     stream_mailbox,
 )
 from actors._codec import encode
+from actors._lifecycle import SystemState
 from actors._messenger import Messenger
 from actors.testing import RecordingTransport, run_test_system
 from transports import Consumer, Delivery, Failure, MailboxSpec
@@ -834,3 +835,28 @@ async def test_messaging_a_system_that_is_not_running() -> None:
         await system.ask("nope", 1)
     with pytest.raises(ClosedError, match="not running"):
         await system.ask("jobs", 1)
+
+
+async def test_entering_a_running_system_again_is_refused_and_the_first_run_goes_on() -> None:
+    """A second ``async with system`` inside the first fails with ConfigurationError;
+    the first run keeps working and stops cleanly (it used to lose its run block)."""
+    system = ActorSystem("memory://", node="test")
+    seen: list[int] = []
+
+    @system.actor(list="jobs")
+    async def work(n: int) -> None:
+        seen.append(n)
+
+    async with system:
+
+        async def enter_again() -> None:
+            async with system:
+                pass  # pragma: no cover (refused)
+
+        with pytest.raises(ConfigurationError, match="already running"):
+            await enter_again()
+        await system.tell("jobs", 1)
+        with trio.fail_after(5):
+            while seen != [1]:
+                await trio.sleep(0.01)
+    assert system.lifecycle.state is SystemState.CLOSED
