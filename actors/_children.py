@@ -136,7 +136,7 @@ class Children:
                     await child.spec.run(incarnation.stop, task_status=status)
                 except Exception as exc:
                     if not status.is_started:
-                        raise  # nursery.start raises it in _start_child
+                        raise  # nursery.start raises it in _start_one
                     # Caught, not propagated: a crash must reach the supervise loop as
                     # a report, never as an error that cancels the whole nursery.
                     incarnation.error = exc

@@ -1,5 +1,6 @@
-"""An actor instance's store calls that must not fail it: an outage is waited out, and
-a key of its mailbox with the wrong type is reported as a fault (``_faults``)."""
+"""An actor instance's store calls: an outage is waited out, a key of its mailbox with
+the wrong type is reported as a fault (``_faults``) and waited out too; a refusal fails
+the instance (see ``_retry``)."""
 
 from __future__ import annotations
 

@@ -24,8 +24,9 @@ world failed it) are different errors::
 
 A store failure is an *outage* (:func:`is_outage`: no connection, a timeout, or
 :class:`UnavailableError`), which the runtime waits out, or a *refusal* (every other
-:class:`TransportError`: credentials, permissions, a key of the wrong type), which
-retrying cannot cure.
+:class:`TransportError`: credentials, permissions, a bad argument), which retrying
+cannot cure. The runtime also waits out a key of the wrong type (a ``WRONGTYPE``
+:class:`CommandError`), which it reports until someone fixes the key.
 """
 
 from __future__ import annotations
