@@ -1,17 +1,7 @@
 """Message stores for actors: the Transport interface, in-memory and Redis."""
 
 from ._backoff import Backoff as Backoff
-from ._base import (
-    Consumer as Consumer,
-    DeadLetter as DeadLetter,
-    Delivery as Delivery,
-    Failure as Failure,
-    MailboxKind as MailboxKind,
-    MailboxSpec as MailboxSpec,
-    MailboxStats as MailboxStats,
-    NodeInfo as NodeInfo,
-    Transport as Transport,
-)
+from ._base import Consumer as Consumer, Transport as Transport
 from ._exceptions import (
     ActorsError as ActorsError,
     AuthenticationError as AuthenticationError,
@@ -25,6 +15,15 @@ from ._exceptions import (
     TransportTimeout as TransportTimeout,
     UnavailableError as UnavailableError,
     is_outage as is_outage,
+)
+from ._values import (
+    DeadLetter as DeadLetter,
+    Delivery as Delivery,
+    Failure as Failure,
+    MailboxKind as MailboxKind,
+    MailboxSpec as MailboxSpec,
+    MailboxStats as MailboxStats,
+    NodeInfo as NodeInfo,
 )
 
 

@@ -11,15 +11,28 @@ Payloads are opaque ``bytes`` here; encoding is the runtime's job.
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Literal
+from typing import Any
 
-import attrs
+from transports._exceptions import ActorsError, CommandError, ConfigurationError
 
-from transports._exceptions import ActorsError, CommandError, ConfigurationError, ReplayError
+from ._dead_letters import (
+    check_dead_letter_ids as check_dead_letter_ids,
+    check_replayed as check_replayed,
+)
+from ._values import (
+    DEAD_MAXLEN as DEAD_MAXLEN,
+    DeadLetter as DeadLetter,
+    Delivery as Delivery,
+    Failure as Failure,
+    MailboxKind as MailboxKind,
+    MailboxSpec as MailboxSpec,
+    MailboxStats as MailboxStats,
+    NodeInfo as NodeInfo,
+    check_delay as check_delay,
+)
 
 __all__ = [
     "Consumer",
@@ -34,184 +47,6 @@ __all__ = [
     "check_dead_letter_ids",
     "check_replayed",
 ]
-
-MailboxKind = Literal["list", "stream", "pubsub"]
-
-_NAME = re.compile(r"^[^\s{}]+$")
-_ENTRY_ID = re.compile(r"^[0-9]+-[0-9]+$")  # a stream entry id, as XADD makes them
-
-
-def _check_name(_: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if not _NAME.match(value):
-        raise ConfigurationError(
-            f"mailbox {attribute.name} {value!r} must be non-empty, without spaces or braces"
-        )
-
-
-def _positive(_: object, attribute: attrs.Attribute[Any], value: float | int | None) -> None:
-    if value is not None and value <= 0:
-        raise ConfigurationError(f"mailbox {attribute.name} must be positive, not {value!r}")
-
-
-DEAD_MAXLEN = 10_000
-"""How many dead letters a mailbox keeps unless told otherwise (the newest)."""
-
-
-@attrs.frozen
-class MailboxSpec:
-    """Where a mailbox lives and how it is consumed.
-
-    - ``kind="list"``: a Redis list named ``name``. At-least-once unless
-      ``at_most_once``: a fetched message waits in a per-consumer processing list
-      until it is acked.
-    - ``kind="stream"``: a Redis stream named ``name`` read by consumer group
-      ``group`` (default: ``name``); at-least-once. ``maxlen`` caps the stream
-      (``MAXLEN ~``) on send.
-    - ``kind="pubsub"``: a channel (or a glob ``pattern`` of channels); broadcast,
-      at-most-once.
-
-    ``lease`` is how long (seconds) a consumer may stay silent before another one
-    takes over its unacknowledged messages; live consumers renew it.
-
-    ``dead_maxlen`` is how many dead letters the mailbox keeps (``<name>:dead``): the
-    oldest go first, so that a flood of poison messages cannot fill the store;
-    ``None`` keeps them all.
-
-    ``expire`` (lists, Redis only) deletes the list once nothing was sent to it for
-    that many seconds (``PEXPIRE`` with every send): for mailboxes whose reader may
-    vanish, such as the reply lists of ``ask``, so that unread messages do not pile
-    up forever.
-
-    Raises:
-        ConfigurationError: on an empty name, braces or spaces in it, or a
-            non-positive number.
-    """
-
-    kind: MailboxKind
-    name: str = attrs.field(validator=_check_name)
-    group: str | None = None
-    pattern: bool = False
-    at_most_once: bool = False
-    maxlen: int | None = attrs.field(default=None, validator=_positive)
-    lease: float = attrs.field(default=30.0, validator=_positive)
-    expire: float | None = attrs.field(default=None, validator=_positive)
-    dead_maxlen: int | None = attrs.field(default=DEAD_MAXLEN, validator=_positive)
-
-    def __attrs_post_init__(self) -> None:
-        if self.kind not in ("list", "stream", "pubsub"):
-            raise ConfigurationError(f"unknown mailbox kind {self.kind!r}")
-        if self.group is not None and self.kind != "stream":
-            raise ConfigurationError("only a stream mailbox has a consumer group")
-        if self.pattern and self.kind != "pubsub":
-            raise ConfigurationError("only a pub/sub mailbox can subscribe to a pattern")
-        if self.at_most_once and self.kind != "list":
-            raise ConfigurationError("at_most_once applies to list mailboxes")
-        if self.maxlen is not None and self.kind != "stream":
-            raise ConfigurationError("maxlen applies to stream mailboxes")
-        if self.expire is not None and self.kind != "list":
-            raise ConfigurationError("expire applies to list mailboxes")
-
-    @property
-    def group_name(self) -> str:
-        """The consumer group of a stream mailbox (its name unless set)."""
-        return self.group or self.name
-
-    @property
-    def durable(self) -> bool:
-        """True when a message waits for an ack (list and stream, not at-most-once)."""
-        return self.kind == "stream" or (self.kind == "list" and not self.at_most_once)
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.name}"
-
-    @classmethod
-    def parse(cls, address: str) -> MailboxSpec:
-        """Parse an address such as ``"list:jobs"``, ``"stream:ledger"`` or ``"pubsub:news"``.
-
-        This is the form ``str(spec)`` gives, and the form of ``reply_to`` headers.
-
-        Raises:
-            ConfigurationError: the address has no known kind prefix or a bad name.
-        """
-        kind, sep, name = address.partition(":")
-        if not sep or kind not in ("list", "stream", "pubsub"):
-            raise ConfigurationError(
-                f"bad mailbox address {address!r}: expected list:NAME, stream:NAME or pubsub:NAME"
-            )
-        return cls(kind, name)  # type: ignore[arg-type]  # checked just above
-
-
-@attrs.frozen
-class Delivery:
-    """One payload handed to a consumer.
-
-    ``id`` identifies the delivery within its mailbox (a stream entry id, or a
-    transport-made id for lists and channels). ``attempt`` is ``1 + failures``:
-    failures are recorded by :meth:`Consumer.record_failure` (idempotent per
-    delivery) and by a takeover from a consumer that died holding the message (a
-    message that kills processes ends in dead letters too); a redelivery to the
-    same consumer name after a clean close counts as well. Acking or
-    dead-lettering clears the count; :meth:`Consumer.retry_later` keeps it.
-    ``channel`` is the channel a pub/sub message came through (useful with patterns).
-    """
-
-    id: str
-    payload: bytes
-    attempt: int = 1
-    channel: str | None = None
-
-
-@attrs.frozen
-class Failure:
-    """Why a message is being dead-lettered: the reason, and the error if one was raised."""
-
-    reason: str
-    actor: str = ""
-    error_type: str = ""
-    error: str = ""
-    traceback: str = ""
-
-
-@attrs.frozen
-class DeadLetter:
-    """A message in a mailbox's dead-letter stream (``<name>:dead``); ``dead_at`` is Unix time."""
-
-    id: str
-    payload: bytes
-    failure: Failure
-    attempts: int
-    dead_at: float
-
-
-@attrs.frozen
-class MailboxStats:
-    """How full a mailbox is: ``depth`` messages wait (for a stream: not yet read
-    by the group), ``pending`` were fetched and not acked, ``dead`` are dead letters."""
-
-    depth: int
-    pending: int
-    dead: int
-
-
-@attrs.frozen
-class NodeInfo:
-    """A runtime process that announced itself: its name, what it said, when (Unix time),
-    and the token of the process that holds the name (``instance``)."""
-
-    node: str
-    info: Mapping[str, Any]
-    seen_at: float
-    instance: str = ""
-
-
-def check_delay(delay: float) -> None:
-    """Refuse a retry ``delay`` that is not a number of seconds >= 0 (NaN included).
-
-    Raises:
-        ConfigurationError: it is negative or not a number.
-    """
-    if not delay >= 0:
-        raise ConfigurationError(f"retry delay must be >= 0 seconds, not {delay!r}")
 
 
 class Consumer(ABC):
@@ -496,57 +331,3 @@ class Transport(ABC):
     @abstractmethod
     async def aclose(self) -> None:
         """Close every connection. Idempotent."""
-
-
-def check_dead_letter_ids(ids: Sequence[str]) -> list[str]:
-    """``ids`` without repeats, once each is a dead letter id (``1700000000000-0``).
-
-    Raises:
-        ConfigurationError: naming the ids that are not.
-    """
-    bad = [id_ for id_ in ids if not (isinstance(id_, str) and _ENTRY_ID.match(id_))]
-    if bad:
-        raise ConfigurationError(
-            f"not a dead letter id: {', '.join(map(repr, bad))}"
-            " (dead letter ids look like 1700000000000-0)"
-        )
-    return list(dict.fromkeys(ids))
-
-
-def check_replayed(
-    spec: MailboxSpec,
-    replayed: int,
-    not_found: Sequence[str] = (),
-    unheard: Sequence[str] = (),
-    empty: Sequence[str] = (),
-) -> int:
-    """Return ``replayed`` when every dead letter asked for was replayed.
-
-    Raises:
-        ReplayError: naming the ids ``not_found``, the letters kept because no
-            subscriber received them (``unheard``) and those kept because they hold
-            no payload (``empty``), after how many were replayed.
-    """
-    if not (not_found or unheard or empty):
-        return replayed
-
-    def named(ids: Sequence[str]) -> str:
-        shown = ", ".join(ids[:10])
-        return shown if len(ids) <= 10 else f"{shown}, ... ({len(ids)} in all)"
-
-    problems = []
-    if unheard:
-        problems.append(
-            f"kept {len(unheard)} dead letter(s) that no subscriber received: {named(unheard)}"
-            " (replay them once a subscriber listens)"
-        )
-    if empty:
-        problems.append(f"kept {len(empty)} dead letter(s) without a payload: {named(empty)}")
-    if not_found:
-        problems.append(f"dead letter(s) not found: {named(not_found)}")
-    raise ReplayError(
-        f"{spec}: {'; '.join(problems)}; replayed {replayed}",
-        replayed=replayed,
-        not_found=tuple(not_found),
-        kept=(*unheard, *empty),
-    )

@@ -10,7 +10,8 @@ import trio
 
 from transports._exceptions import ClosedError, ConfigurationError
 
-from .._base import Consumer, Delivery, Failure, MailboxSpec
+from .._base import Consumer
+from .._values import Delivery, Failure, MailboxSpec
 from ._state import Signal
 from ._store import MemoryStore
 

@@ -21,7 +21,7 @@ import trio
 
 from transports._exceptions import ConfigurationError
 
-from .._base import DeadLetter, Delivery, Failure
+from .._values import DeadLetter, Delivery, Failure
 
 StreamId = tuple[int, int]
 """A stream entry id ``<ms>-<seq>`` as a pair of ints, ordered like Redis orders them."""

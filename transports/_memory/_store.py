@@ -12,7 +12,7 @@ import trio
 
 from transports._exceptions import CommandError
 
-from .._base import Delivery, MailboxSpec, MailboxStats, NodeInfo
+from .._values import Delivery, MailboxSpec, MailboxStats, NodeInfo
 from ._state import DeadBox, ListBox, StreamBox, Subscriber
 
 __all__ = ["MemoryStore"]

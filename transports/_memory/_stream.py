@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._base import Delivery, Failure, MailboxSpec, check_delay
+from .._values import Delivery, Failure, MailboxSpec, check_delay
 from ._consumer import MemoryConsumer
 from ._state import Group, Pending, StreamId, format_id, parse_id
 from ._store import MemoryStore

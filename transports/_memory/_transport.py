@@ -12,15 +12,9 @@ import trio
 
 from transports._exceptions import ClosedError, ConfigurationError
 
-from .._base import (
-    DeadLetter,
-    MailboxSpec,
-    MailboxStats,
-    NodeInfo,
-    Transport,
-    check_dead_letter_ids,
-    check_replayed,
-)
+from .._base import Transport
+from .._dead_letters import check_dead_letter_ids, check_replayed
+from .._values import DeadLetter, MailboxSpec, MailboxStats, NodeInfo
 from ._consumer import MemoryConsumer
 from ._list import ListConsumer
 from ._pubsub import PubSubConsumer
