@@ -19,10 +19,10 @@ from actors import ActorSystem, list_mailbox, stream_mailbox
 from transports import MailboxSpec
 from transports._exceptions import CommandError, ConfigurationError
 from transports.redis import RedisCluster, RedisTransport, cluster_from_url
-from transports.redis._scripts import Script
 from transports.redis.client._cluster_routes import ALL_PRIMARIES, ANY_NODE, route
 from transports.redis.client._multi_url import parse_cluster_url, parse_sentinel_url
 from transports.redis.keys import Keys
+from transports.redis.scripts import Script
 from transports.testing import LocalCluster
 
 pytestmark = pytest.mark.slow

@@ -25,13 +25,13 @@ from transports import (
     MailboxSpec,
     TransportError,
 )
-from transports.redis import Redis, RedisTransport, _scripts, from_url
-from transports.redis._list import ListConsumer
-from transports.redis._list_scripts import LIST_TAKE
-from transports.redis._scripts import Script
-from transports.redis._stream import StreamConsumer
+from transports.redis import Redis, RedisTransport, from_url, scripts as _scripts
 from transports.redis.client import RAW
 from transports.redis.client._connection import Connection
+from transports.redis.list import ListConsumer
+from transports.redis.list.scripts import LIST_TAKE
+from transports.redis.scripts import Script
+from transports.redis.stream import StreamConsumer
 from transports.testing import PrivateRedis
 from transports.testing.conformance import collect, fetch_within
 

@@ -16,10 +16,12 @@ from typing import Any
 
 import pytest
 
-from transports.redis import _list_scripts, _scripts, _stream_scripts
-from transports.redis._list_scripts import ListAck
-from transports.redis._scripts import Script
+from transports.redis import scripts as _scripts
 from transports.redis.keys import Keys
+from transports.redis.list import scripts as _list_scripts
+from transports.redis.list.scripts import ListAck
+from transports.redis.scripts import Script
+from transports.redis.stream import scripts as _stream_scripts
 
 KEYS = Keys("jobs")
 NO_ACK = ListAck("")

@@ -23,9 +23,9 @@ from actors import Actor, ActorSystem, Reject, Retry, Supervisor, list_mailbox, 
 from transports import CommandError, Failure, MailboxSpec
 from transports.memory import MemoryTransport
 from transports.redis import RedisTransport
-from transports.redis._consumer import RedisConsumer
-from transports.redis._list_scripts import LIST_TAKE
-from transports.redis._scripts import Script
+from transports.redis.consumer import RedisConsumer
+from transports.redis.list.scripts import LIST_TAKE
+from transports.redis.scripts import Script
 from transports.testing.conformance import fetch_within
 
 LEASE = 0.5

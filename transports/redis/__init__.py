@@ -19,7 +19,6 @@
 Errors are ``actors`` errors (``transports._exceptions``); see :class:`Redis`.
 """
 
-from ._transport import RedisTransport as RedisTransport
 from .client import (
     Connection as Connection,
     ConnectionConfig as ConnectionConfig,
@@ -37,6 +36,7 @@ from .client import (
     parse_url as parse_url,
     sentinel_from_url as sentinel_from_url,
 )
+from .transport import RedisTransport as RedisTransport
 
 __all__ = [
     "Connection",

@@ -8,7 +8,6 @@ import math
 import re
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -21,15 +20,16 @@ from transports._exceptions import (
     TransportTimeout,
 )
 
-from .._base import Consumer, Delivery, Failure, MailboxSpec, check_delay
-from ._scripts import Letter, dead_letter
+from .._base import Consumer
+from .._values import Delivery, Failure, MailboxSpec, check_delay
 from .client import RAW, DedicatedConnection
 from .keys import Keys, digest
+from .scripts import Letter, dead_letter
 
 if TYPE_CHECKING:
-    from ._transport import RedisTransport
+    from .transport import RedisTransport
 
-__all__ = ["ConsumerState", "RedisConsumer"]
+__all__ = ["CLOSE_TIMEOUT", "ConsumerState", "RedisConsumer", "logger"]
 
 logger = logging.getLogger("transports.redis")
 
@@ -38,7 +38,7 @@ MAX_BLOCK = 5.0
 """The longest a blocking read waits before the consumer looks around again (seconds)."""
 
 _BLOCK_GRACE = 10.0  # how much longer than its own timeout a blocking reply may take
-_CLOSE_TIMEOUT = 2.0  # the longest the last words of a closing consumer may take
+CLOSE_TIMEOUT = 2.0  # the longest the last words of a closing consumer may take
 
 # What a script's type check (``wrong_type`` in lua/prelude.lua) says, within its reply.
 _NAMED_KEY = re.compile(r"WRONGTYPE key '.*' holds a \w+, not a \w+")
@@ -448,54 +448,3 @@ class RedisConsumer(Consumer):
 
     def _retry_due(self, when: float) -> None:
         """A retry falls due at ``when`` (trio time): look again by then."""
-
-
-class ConsumerContext:
-    """``async with transport.consumer(spec, name) as consumer``: set up, then close.
-
-    Leaving the block stops the consumer's keep-alive task and closes it without
-    acking anything; an exception from the body passes through unchanged.
-    """
-
-    __slots__ = ("_consumer",)
-
-    def __init__(self, consumer: RedisConsumer) -> None:
-        self._consumer = consumer
-
-    async def __aenter__(self) -> RedisConsumer:
-        consumer = self._consumer
-        consumer._check_open()
-        try:
-            await consumer._setup()
-        except TransportError as exc:
-            try:
-                named = await consumer._named(exc)
-            finally:
-                consumer._close()
-            if named is not exc:
-                raise named from exc
-            raise
-        except BaseException:
-            consumer._close()
-            raise
-        consumer._state = ConsumerState.OPEN
-        consumer._transport._consumers.add(consumer)
-        return consumer
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        consumer = self._consumer
-        with trio.CancelScope(shield=True):
-            if not consumer._transport.closed and not consumer._abandoned:
-                limit = trio.current_time() + _CLOSE_TIMEOUT
-                with trio.move_on_at(min(limit, consumer._close_deadline)):
-                    try:
-                        await consumer._teardown()
-                    except TransportError as error:
-                        logger.debug("%r: closing failed: %s", consumer, error)
-            consumer._close()
-            consumer._transport._consumers.discard(consumer)

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import trio
 
-from .._base import Delivery
-from . import _list_scripts as scripts
-from ._consumer import RedisConsumer
-from ._list_scripts import ListAck
-from ._scripts import record_failure
-from .keys import digest
+from ..._values import Delivery
+from ..consumer import RedisConsumer
+from ..keys import digest
+from ..scripts import record_failure
+from . import scripts
+from .ledger import Holdings, new_delivery
+from .scripts import ListAck
 
-__all__ = ["ListConsumer", "ListDelivery"]
+__all__ = ["ListConsumer"]
 
 # What LIST_TAKE does with this consumer's processing list before taking new messages.
 _NO_LEFTOVERS, _RESYNC, _OPENING = "0", "1", "2"
@@ -24,125 +25,6 @@ _NO_LEFTOVERS, _RESYNC, _OPENING = "0", "1", "2"
 _QUIET_SPAN = 0.5
 """After a wait returned the only message there was, the next fetch waits at once
 (without LIST_TAKE first) if the last LIST_TAKE ran less than this long ago (s)."""
-
-# The slots of Delivery, set directly: a fetch builds many deliveries, and attrs'
-# frozen __init__ (object.__setattr__ per field) costs more than the rest together.
-_SLOTS = {name: Delivery.__dict__[name] for name in ("id", "payload", "attempt", "channel")}
-_ID = _SLOTS["id"]
-_new = object.__new__
-_set_payload = _SLOTS["payload"].__set__
-_set_attempt = _SLOTS["attempt"].__set__
-_set_channel = _SLOTS["channel"].__set__
-
-
-class ListDelivery(Delivery):
-    """A :class:`Delivery` of a list message, whose ``id`` (the SHA-1 of its payload,
-    also its key in ``{name}:failures``) is computed when first read.
-
-    It equals (and hashes like) a plain ``Delivery`` with the same fields.
-    """
-
-    __slots__ = ()
-
-    @property
-    def id(self) -> str:
-        try:
-            return _ID.__get__(self)  # type: ignore[no-any-return]
-        except AttributeError:
-            value = digest(self.payload)
-            _ID.__set__(self, value)
-            return value
-
-    @id.setter
-    def id(self, value: str) -> None:  # attrs' __init__ and __setstate__ set it
-        _ID.__set__(self, value)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Delivery):
-            return NotImplemented
-        return (
-            self.payload == other.payload
-            and self.attempt == other.attempt
-            and self.channel == other.channel
-            and self.id == other.id
-        )
-
-    def __ne__(self, other: object) -> bool:
-        equal = self.__eq__(other)
-        return equal if equal is NotImplemented else not equal
-
-    __hash__ = Delivery.__hash__
-
-
-def _delivery(payload: bytes, attempt: int) -> ListDelivery:
-    delivery = _new(ListDelivery)
-    _set_payload(delivery, payload)
-    _set_attempt(delivery, attempt)
-    _set_channel(delivery, None)
-    return delivery
-
-
-class _Holdings:
-    """The deliveries a consumer holds unacked, by payload (equal payloads may repeat)."""
-
-    __slots__ = ("extra", "first")
-
-    def __init__(self) -> None:
-        self.first: dict[bytes, Delivery] = {}
-        self.extra: dict[bytes, list[Delivery]] = {}  # further copies; keys are in first
-
-    def add(self, deliveries: Sequence[Delivery]) -> None:
-        first = self.first
-        payloads = [delivery.payload for delivery in deliveries]
-        if first.keys().isdisjoint(payloads) and len(set(payloads)) == len(payloads):
-            first.update(zip(payloads, deliveries, strict=True))
-            return
-        for payload, delivery in zip(payloads, deliveries, strict=True):
-            if payload in first:
-                self.extra.setdefault(payload, []).append(delivery)
-            else:
-                first[payload] = delivery
-
-    def remove(self, delivery: Delivery) -> bool:
-        """Forget ``delivery`` (else one copy of its payload); True when none is left."""
-        payload = delivery.payload
-        extra = self.extra.get(payload)
-        if extra:
-            if self.first.get(payload) is delivery:
-                self.first[payload] = extra.pop(0)
-            else:
-                index = next((i for i, d in enumerate(extra) if d is delivery), -1)
-                extra.pop(index)
-            if not extra:
-                del self.extra[payload]
-            return False
-        self.first.pop(payload, None)
-        return True
-
-    def holds(self, delivery: Delivery) -> bool:
-        """True when ``delivery`` itself (not an equal copy) is held."""
-        payload = delivery.payload
-        if self.first.get(payload) is delivery:
-            return True
-        return any(copy is delivery for copy in self.extra.get(payload, ()))
-
-    def are_all(self, deliveries: Sequence[Delivery]) -> bool:
-        """True when ``deliveries`` are exactly the deliveries held, each once."""
-        first = self.first
-        if self.extra or len(deliveries) != len(first):
-            return False
-        payloads = {delivery.payload for delivery in deliveries}
-        return len(payloads) == len(first) and all(first.get(d.payload) is d for d in deliveries)
-
-    def copies(self, payload: bytes) -> int:
-        return (payload in self.first) + len(self.extra.get(payload, ()))
-
-    def attempts(self) -> Iterator[tuple[bytes, int]]:
-        for payload, delivery in self.first.items():
-            yield payload, delivery.attempt
-        for payload, copies in self.extra.items():
-            for delivery in copies:
-                yield payload, delivery.attempt
 
 
 class ListConsumer(RedisConsumer):
@@ -184,7 +66,7 @@ class ListConsumer(RedisConsumer):
         self._processing = self._keys.processing(self._name)
         self._lease = self._spec.lease
         self._ready: deque[Delivery] = deque()
-        self._held = _Holdings()
+        self._held = Holdings()
         self._failed: set[bytes] = set()  # held payloads with a failure count to clear
         self._resync = False  # lost track of the processing list: the next take resyncs
         self._lost = 0  # how many times it lost track (a resync clears what came before)
@@ -289,7 +171,7 @@ class ListConsumer(RedisConsumer):
             self._next_maintenance = now + self._lease / 2
         self._next_due = float("inf") if wait < 0 else now + wait / 1000
         if not counts and not left and not lookup:
-            return [_delivery(payload, 1) for payload in items]  # no failures anywhere
+            return [new_delivery(payload, 1) for payload in items]  # no failures anywhere
         # Counts come for the leftovers, the new messages, then ``lookup``.
         if not counts:
             counts = [0] * (len(left) + len(items) + len(lookup))
@@ -311,7 +193,7 @@ class ListConsumer(RedisConsumer):
     def _counted(self, payload: bytes, failed: int) -> Delivery:
         if failed:
             self._failed.add(payload)
-        return _delivery(payload, 1 + failed)
+        return new_delivery(payload, 1 + failed)
 
     async def fetch(self, max_count: int, *, ack: Sequence[Delivery] = ()) -> Sequence[Delivery]:
         """Ack ``ack``, then wait for at least one message and return up to ``max_count``,
@@ -358,7 +240,7 @@ class ListConsumer(RedisConsumer):
                 if payload is not None:
                     if failures == 0:
                         self._quiet = waiting == 0
-                        return [_delivery(payload, 1)]
+                        return [new_delivery(payload, 1)]
                     return await self._take(max_count - 1, _NO_LEFTOVERS, (payload,))
         except BaseException:
             # An interrupted move may have left a message in the processing list.

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from ._scripts import Arg, flag, load
-from .client import Redis
-from .keys import Keys
+from ..client import Redis
+from ..keys import Keys
+from ..scripts import Arg, flag, load
 
 __all__ = ["StreamTaken", "stream_fail", "stream_renew", "stream_retry", "stream_take"]
 

@@ -10,9 +10,9 @@ import trio
 
 from transports._exceptions import ConfigurationError, TransportError
 
-from .._base import Delivery, check_delay
-from ._consumer import RedisConsumer
+from .._values import Delivery, check_delay
 from .client import RAW, PubSub, Redis
+from .consumer import RedisConsumer
 
 __all__ = ["ChannelConsumer", "republish_sharded"]
 

@@ -38,7 +38,7 @@ from redis.client import NEVER_DECODE
 
 from transports._exceptions import CommandError
 
-from .._base import Failure
+from .._values import Failure
 from .client import DedicatedConnection, Redis
 from .keys import NODES as _NODES, NODES_EXPIRY as _NODES_EXPIRY, Keys
 

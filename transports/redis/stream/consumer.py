@@ -10,12 +10,12 @@ import trio
 
 from transports._exceptions import CommandError
 
-from .._base import Delivery
-from . import _stream_scripts as scripts
-from ._consumer import RedisConsumer
-from ._scripts import record_failure
-from .client import RAW
-from .keys import stream_field
+from ..._values import Delivery
+from ..client import RAW
+from ..consumer import RedisConsumer
+from ..keys import stream_field
+from ..scripts import record_failure
+from . import scripts
 
 __all__ = ["StreamConsumer", "entry_payload"]
 

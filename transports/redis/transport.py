@@ -25,25 +25,18 @@ from transports._exceptions import (
     TransportError,
 )
 
-from .._base import (
-    Consumer,
-    DeadLetter,
-    Delivery,
-    Failure,
-    MailboxSpec,
-    MailboxStats,
-    NodeInfo,
-    Transport,
-    check_dead_letter_ids,
-    check_replayed,
-)
-from . import _scripts as scripts
-from ._channel import ChannelConsumer, republish_sharded
-from ._consumer import ConsumerContext, RedisConsumer
-from ._list import ListConsumer
-from ._stream import StreamConsumer
+from .._base import Consumer, Transport
+from .._dead_letters import check_dead_letter_ids, check_replayed
+from .._values import DeadLetter, Delivery, MailboxSpec, MailboxStats, NodeInfo
+from . import scripts
+from .admin import parse_dead_letter, parse_node
+from .channel import ChannelConsumer, republish_sharded
 from .client import RAW, Redis, client_from_url
+from .consumer import RedisConsumer
+from .consumer_context import ConsumerContext
 from .keys import NODES, Keys
+from .list import ListConsumer
+from .stream import StreamConsumer
 
 __all__ = ["RedisTransport"]
 
@@ -284,7 +277,7 @@ class RedisTransport(Transport):
                 f"{spec}: WRONGTYPE key '{dead}' holds a {found}, not a stream",
                 code="WRONGTYPE",
             ) from exc
-        return [_dead_letter(raw_id.decode(), fields) for raw_id, fields in entries]
+        return [parse_dead_letter(raw_id.decode(), fields) for raw_id, fields in entries]
 
     async def replay_dead_letters(self, spec: MailboxSpec, ids: Sequence[str] | None = None) -> int:
         """Send dead letters (all, or those ``ids``) back to the mailbox; return how many.
@@ -407,7 +400,7 @@ class RedisTransport(Transport):
         if not held:
             return None
         # A record we cannot read (another program's) still holds the name.
-        return _node_info(node, held) or NodeInfo(node, {}, 0.0, "?")
+        return parse_node(node, held) or NodeInfo(node, {}, 0.0, "?")
 
     async def nodes(self) -> Sequence[NodeInfo]:
         """The nodes whose last heartbeat has not expired, by name (expired ones are pruned).
@@ -421,7 +414,7 @@ class RedisTransport(Transport):
         found = [
             node
             for index in range(0, len(flat) - 1, 2)
-            if (node := _node_info(flat[index].decode("utf-8", "replace"), flat[index + 1]))
+            if (node := parse_node(flat[index].decode("utf-8", "replace"), flat[index + 1]))
         ]
         return sorted(found, key=lambda node: node.node)
 
@@ -463,44 +456,3 @@ class RedisTransport(Transport):
             await self._client.aclose()
         else:
             await trio.lowlevel.checkpoint()
-
-
-def _dead_letter(entry_id: str, fields: Sequence[bytes]) -> DeadLetter:
-    # "replace": the entry:<field> names of a kept stream entry may be any bytes.
-    values = {
-        fields[i].decode("utf-8", "replace"): fields[i + 1] for i in range(0, len(fields) - 1, 2)
-    }
-
-    def text(name: str) -> str:
-        return values.get(name, b"").decode("utf-8", "replace")
-
-    try:
-        attempts = int(values.get("attempts", b"1"))
-        dead_at = float(values.get("dead_at", b"0"))
-    except ValueError:
-        attempts, dead_at = 1, 0.0
-    return DeadLetter(
-        id=entry_id,
-        payload=values.get("payload", b""),
-        failure=Failure(
-            reason=text("reason"),
-            actor=text("actor"),
-            error_type=text("error_type"),
-            error=text("error"),
-            traceback=text("traceback"),
-        ),
-        attempts=attempts,
-        dead_at=dead_at,
-    )
-
-
-def _node_info(node: str, raw: bytes) -> NodeInfo | None:
-    """The node record ``raw`` (JSON of info, ``seen_at``, ``instance``), or None when
-    it was not written by us."""
-    try:
-        record = json.loads(raw)
-        return NodeInfo(
-            node, dict(record["info"]), float(record["seen_at"]), str(record.get("instance", ""))
-        )
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None

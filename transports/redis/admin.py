@@ -1,0 +1,51 @@
+"""Reading what a mailbox's store keeps about it: dead letters and node records."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from .._values import DeadLetter, Failure, NodeInfo
+
+__all__ = ["parse_dead_letter", "parse_node"]
+
+
+def parse_dead_letter(entry_id: str, fields: Sequence[bytes]) -> DeadLetter:
+    # "replace": the entry:<field> names of a kept stream entry may be any bytes.
+    values = {
+        fields[i].decode("utf-8", "replace"): fields[i + 1] for i in range(0, len(fields) - 1, 2)
+    }
+
+    def text(name: str) -> str:
+        return values.get(name, b"").decode("utf-8", "replace")
+
+    try:
+        attempts = int(values.get("attempts", b"1"))
+        dead_at = float(values.get("dead_at", b"0"))
+    except ValueError:
+        attempts, dead_at = 1, 0.0
+    return DeadLetter(
+        id=entry_id,
+        payload=values.get("payload", b""),
+        failure=Failure(
+            reason=text("reason"),
+            actor=text("actor"),
+            error_type=text("error_type"),
+            error=text("error"),
+            traceback=text("traceback"),
+        ),
+        attempts=attempts,
+        dead_at=dead_at,
+    )
+
+
+def parse_node(node: str, raw: bytes) -> NodeInfo | None:
+    """The node record ``raw`` (JSON of info, ``seen_at``, ``instance``), or None when
+    it was not written by us."""
+    try:
+        record = json.loads(raw)
+        return NodeInfo(
+            node, dict(record["info"]), float(record["seen_at"]), str(record.get("instance", ""))
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
