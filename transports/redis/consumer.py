@@ -8,7 +8,7 @@ import math
 import re
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
@@ -22,14 +22,11 @@ from transports._exceptions import (
 
 from .._base import Consumer
 from .._values import Delivery, Failure, MailboxSpec, check_delay
-from .client import RAW, DedicatedConnection
+from .client import RAW, DedicatedConnection, Redis
 from .keys import Keys, digest
 from .scripts import Letter, dead_letter
 
-if TYPE_CHECKING:
-    from .transport import RedisTransport
-
-__all__ = ["CLOSE_TIMEOUT", "ConsumerState", "RedisConsumer", "logger"]
+__all__ = ["CLOSE_TIMEOUT", "ConsumerHost", "ConsumerState", "RedisConsumer", "logger"]
 
 logger = logging.getLogger("transports.redis")
 
@@ -52,14 +49,30 @@ class ConsumerState(enum.Enum):
     CLOSED = "closed"
 
 
+class ConsumerHost:
+    """What a transport shares with its consumers: its client, whether it is closed, and
+    the consumers open on it (which it closes when it closes).
+
+    The consumers know their transport only through this, so that they need not
+    import it.
+    """
+
+    __slots__ = ("client", "closed", "consumers")
+
+    def __init__(self, client: Redis) -> None:
+        self.client = client
+        self.closed = False
+        self.consumers: set[RedisConsumer] = set()
+
+
 class RedisConsumer(Consumer):
-    """Base of the list, stream and pub/sub consumers of a :class:`RedisTransport`."""
+    """Base of the list, stream and pub/sub consumers of a Redis transport."""
 
     kind = "list"
 
-    def __init__(self, transport: RedisTransport, spec: MailboxSpec, name: str) -> None:
-        self._transport = transport
-        self._client = transport.client
+    def __init__(self, host: ConsumerHost, spec: MailboxSpec, name: str) -> None:
+        self._host = host
+        self._client = host.client
         self._spec = spec
         self._name = name
         self._keys = Keys(spec.name)
@@ -125,12 +138,12 @@ class RedisConsumer(Consumer):
         await trio.lowlevel.checkpoint()
 
     def _check_open(self) -> None:
-        if self._state is ConsumerState.CLOSED or self._transport.closed:
+        if self._state is ConsumerState.CLOSED or self._host.closed:
             raise ClosedError(f"consumer {self._name!r} of {self._spec} is closed")
 
     def _closed_error(self, exc: BaseException) -> ClosedError | None:
         """A ClosedError to raise instead of ``exc`` if we were closed meanwhile."""
-        if self._state is ConsumerState.CLOSED or self._transport.closed:
+        if self._state is ConsumerState.CLOSED or self._host.closed:
             error = ClosedError(f"consumer {self._name!r} of {self._spec} was closed")
             error.__cause__ = exc
             return error

@@ -42,7 +42,7 @@ class ConsumerContext:
             consumer._close()
             raise
         consumer._state = ConsumerState.OPEN
-        consumer._transport._consumers.add(consumer)
+        consumer._host.consumers.add(consumer)
         return consumer
 
     async def __aexit__(
@@ -53,7 +53,7 @@ class ConsumerContext:
     ) -> None:
         consumer = self._consumer
         with trio.CancelScope(shield=True):
-            if not consumer._transport.closed and not consumer._abandoned:
+            if not consumer._host.closed and not consumer._abandoned:
                 limit = trio.current_time() + CLOSE_TIMEOUT
                 with trio.move_on_at(min(limit, consumer._close_deadline)):
                     try:
@@ -61,4 +61,4 @@ class ConsumerContext:
                     except TransportError as error:
                         logger.debug("%r: closing failed: %s", consumer, error)
             consumer._close()
-            consumer._transport._consumers.discard(consumer)
+            consumer._host.consumers.discard(consumer)

@@ -32,7 +32,7 @@ from . import scripts
 from .admin import parse_dead_letter, parse_node
 from .channel import ChannelConsumer, republish_sharded
 from .client import RAW, Redis, client_from_url
-from .consumer import RedisConsumer
+from .consumer import ConsumerHost, RedisConsumer
 from .consumer_context import ConsumerContext
 from .keys import NODES, Keys
 from .list import ListConsumer
@@ -79,7 +79,7 @@ class RedisTransport(Transport):
         self._client = client
         self._owns_client = _owns_client
         self._state = TransportState.OPEN
-        self._consumers: set[RedisConsumer] = set()
+        self._host = ConsumerHost(client)
 
     @classmethod
     def from_url(cls, url: str, **client_options: Any) -> RedisTransport:
@@ -244,7 +244,7 @@ class RedisTransport(Transport):
             raise ConfigurationError(
                 f"consumer name {name!r} must be non-empty, without spaces or braces"
             )
-        return ConsumerContext(_CONSUMERS[spec.kind](self, spec, name))
+        return ConsumerContext(_CONSUMERS[spec.kind](self._host, spec, name))
 
     # -- dead letters -------------------------------------------------------------------
 
@@ -449,7 +449,8 @@ class RedisTransport(Transport):
         Blocked fetches of its consumers raise :class:`ClosedError`.
         """
         self._state = TransportState.CLOSED
-        consumers, self._consumers = self._consumers, set()
+        self._host.closed = True
+        consumers, self._host.consumers = self._host.consumers, set()
         for consumer in consumers:
             await consumer._abort()
         if self._owns_client:
