@@ -16,6 +16,7 @@ from ..consumer import RedisConsumer
 from ..keys import stream_field
 from ..scripts import record_failure
 from . import scripts
+from .ledger import StreamLedger
 
 __all__ = ["StreamConsumer", "entry_payload"]
 
@@ -86,14 +87,7 @@ class StreamConsumer(RedisConsumer):
         self._group = self._spec.group_name
         self._lease = self._spec.lease
         self._delayed = self._keys.delayed_in(self._group)
-        self._history = "0"  # where to read our own pending entries from; "" when done
-        self._lost_track = False  # a read was interrupted since it opened
-        self._claim_cursor = "0-0"
-        self._has_failures = True
-        self._held: dict[str, int] = {}
-        self._failed: set[str] = set()
-        self._next_maintenance = -float("inf")
-        self._next_due = float("inf")
+        self._ledger = StreamLedger(self._lease)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -123,27 +117,27 @@ class StreamConsumer(RedisConsumer):
         """Hand back what a read interrupted (by a stop) delivered to this name and it
         never handed out: due retries of the group at once, uncounted, instead of
         pending until the lease runs out."""
-        if not self._lost_track:
+        if not self._ledger.lost_track:
             return
         keys = self._keys
         pending = await self._client.execute_command(
             b"XPENDING", keys.mailbox, self._group, b"-", b"+", 1000, self._name, **RAW
         )
-        ids = [entry_id.decode() for entry_id, *_ in pending]
-        ids = [entry_id for entry_id in ids if entry_id not in self._held]
+        ids = self._ledger.unhanded(entry_id.decode() for entry_id, *_ in pending)
         if ids:
             await scripts.stream_retry(
                 self._client, keys, group=self._group, delay_ms=0, entry_ids=ids
             )
 
     async def _renew(self) -> None:
-        if self._held:
+        entry_ids = self._ledger.to_renew()
+        if entry_ids:
             await scripts.stream_renew(
                 self._client,
                 self._keys,
                 group=self._group,
                 consumer=self._name,
-                entry_ids=list(self._held),
+                entry_ids=entry_ids,
             )
 
     # -- fetching ---------------------------------------------------------------------
@@ -163,11 +157,9 @@ class StreamConsumer(RedisConsumer):
             ClosedError: the consumer or its transport is closed.
         """
         self._check_max_count(max_count)
-        held = self._held
-        ack = [delivery for delivery in ack if delivery.id in held]
+        ack = self._ledger.holding(ack)
         got: list[Delivery] = await self._guarded(lambda: self._fetch(max_count, ack))
-        for delivery in got:
-            held[delivery.id] = delivery.attempt
+        self._ledger.hand_out(got)
         return got
 
     async def _fetch(self, max_count: int, ack: Sequence[Delivery]) -> list[Delivery]:
@@ -175,7 +167,7 @@ class StreamConsumer(RedisConsumer):
             self._check_open()
             now = trio.current_time()
             try:
-                if self._history or now >= min(self._next_maintenance, self._next_due):
+                if self._ledger.must_take(now):
                     if ack:
                         await self.ack(ack)
                         ack = ()
@@ -205,46 +197,40 @@ class StreamConsumer(RedisConsumer):
     def _lose_track(self) -> None:
         """Entries may be pending under this name that it never handed out: the next
         fetch reads them from the pending list, and closing hands them back."""
-        self._history = "0"
-        self._lost_track = True
+        self._ledger.lose_track()
 
     async def _take(self, max_count: int, now: float) -> list[Delivery]:
-        claim = now >= self._next_maintenance
+        ledger = self._ledger
+        claim = ledger.claims(now)
         reply = await scripts.stream_take(
             self._client,
             self._keys,
             group=self._group,
             consumer=self._name,
             count=max_count,
-            history=self._history,
+            history=ledger.history,
             claim=claim,
             lease_ms=round(self._lease * 1000),
-            claim_cursor=self._claim_cursor,
+            claim_cursor=ledger.claim_cursor,
             read_new=False,
             claim_count=_CLAIM_COUNT,
         )
         entries, history, claim_cursor, wait, has_failures = reply
-        self._history = history.decode()
-        self._claim_cursor = claim_cursor.decode()
-        if claim:
-            self._next_maintenance = now + self._lease / 2
-        self._next_due = float("inf") if wait < 0 else now + wait / 1000
-        self._has_failures = bool(has_failures)
-        out = []
-        for raw_id, fields, attempt in entries:
-            entry_id = raw_id.decode()
-            if entry_id in self._held:
-                continue  # re-read after an interruption: already in the caller's hands
-            if attempt > 1:
-                self._failed.add(entry_id)
-            out.append(Delivery(entry_id, entry_payload(fields), attempt))
-        return out
+        ledger.taken(
+            now,
+            claimed=claim,
+            history=history.decode(),
+            claim_cursor=claim_cursor.decode(),
+            wait_ms=wait,
+            has_failures=bool(has_failures),
+        )
+        return ledger.delivered(
+            (raw_id.decode(), entry_payload(fields), attempt) for raw_id, fields, attempt in entries
+        )
 
     async def _read_new(self, max_count: int, ack: Sequence[Delivery]) -> list[Delivery]:
         """Ack ``ack``, then wait (bounded) for new entries; acked when it returns."""
-        now = trio.current_time()
-        limit = min(self._next_maintenance, self._next_due)
-        timeout = self._bounded(min(self._lease / 3, limit - now))
+        timeout = self._bounded(self._ledger.wait_limit(trio.current_time()))
         read = (
             b"XREADGROUP",
             b"GROUP",
@@ -298,18 +284,15 @@ class StreamConsumer(RedisConsumer):
         failures so far (an entry deleted and written again, a group made anew)."""
         ids = [raw_id.decode() for raw_id, _ in entries]
         failures: list[Any] = []
-        if self._has_failures:
+        if self._ledger.has_failures:
             fields = [stream_field(self._group, entry_id) for entry_id in ids]
             failures = await self._client.execute_command(
                 b"HMGET", self._keys.failures, *fields, **RAW
             )
-        out = []
-        for index, (entry_id, (_, fields)) in enumerate(zip(ids, entries, strict=True)):
-            failed = int(failures[index] or 0) if failures else 0
-            if failed:
-                self._failed.add(entry_id)
-            out.append(Delivery(entry_id, entry_payload(fields), 1 + failed))
-        return out
+        return self._ledger.delivered(
+            (entry_id, entry_payload(fields), 1 + (int(failures[index] or 0) if failures else 0))
+            for index, (entry_id, (_, fields)) in enumerate(zip(ids, entries, strict=True))
+        )
 
     async def _retry(self, delivery: Delivery, milliseconds: int) -> None:
         await scripts.stream_retry(
@@ -321,7 +304,7 @@ class StreamConsumer(RedisConsumer):
         )
 
     async def _fail(self, failures: Sequence[tuple[Delivery, int]]) -> list[int | None]:
-        self._has_failures = True
+        self._ledger.has_failures = True
         return await scripts.stream_fail(
             self._client,
             self._keys,
@@ -354,12 +337,11 @@ class StreamConsumer(RedisConsumer):
                 self._client, self._keys, group=self._group, delay_ms=0, entry_ids=ids
             )
         )
-        for delivery in deliveries:
-            self._forget(delivery)
+        self._ledger.forget(deliveries)
         self._retry_due(trio.current_time())
 
     def _retry_due(self, when: float) -> None:
-        self._next_due = min(self._next_due, when)
+        self._ledger.retry_due(when)
 
     # -- acks and fates ---------------------------------------------------------------
 
@@ -367,8 +349,7 @@ class StreamConsumer(RedisConsumer):
         return stream_field(self._group, delivery.id)
 
     def _forget(self, delivery: Delivery) -> None:
-        self._held.pop(delivery.id, None)
-        self._failed.discard(delivery.id)
+        self._ledger.forget((delivery,))
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         """Acknowledge the entries (``XACK``) and forget their failure counts.
@@ -394,7 +375,7 @@ class StreamConsumer(RedisConsumer):
         keys = self._keys
         ids = [delivery.id for delivery in deliveries]
         commands: list[tuple[Any, ...]] = [(b"XACK", keys.mailbox, self._group, *ids)]
-        failed = [d.id for d in deliveries if d.id in self._failed or d.attempt > 1]
+        failed = self._ledger.failure_ids(deliveries)
         if failed:
             fields = [stream_field(self._group, entry_id) for entry_id in failed]
             commands.append((b"HDEL", keys.failures, *fields))
@@ -419,8 +400,7 @@ class StreamConsumer(RedisConsumer):
             TransportError: the store failed.
             ClosedError: the consumer or its transport is closed.
         """
-        self._failed.add(delivery.id)
-        self._has_failures = True
+        self._ledger.counted_failure(delivery)
         field = self._failure_field(delivery)
         return int(
             await self._guarded(
