@@ -453,17 +453,17 @@ async def test_a_resync_keeps_track_lost_while_it_ran(
 
         async def beside(self: Script, *args: Any) -> Any:
             reply = await run(self, *args)
-            if self is LIST_TAKE and consumer._resync:
+            if self is LIST_TAKE and consumer._ledger.resync:
                 consumer._lose_track()  # as a failing ack beside it would
             return reply
 
         consumer._lose_track()
         monkeypatch.setattr(Script, "__call__", beside)
         got = await consumer.fetch(1)
-        assert consumer._resync  # still: what the beside call did is unknown
+        assert consumer._ledger.resync  # still: what the beside call did is unknown
         monkeypatch.setattr(Script, "__call__", run)
         got += await consumer.fetch(1, ack=got)
-        assert not consumer._resync
+        assert not consumer._ledger.resync
         await consumer.ack(got[1:])
     assert [d.payload for d in got] == [b"a", b"b"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -14,17 +13,10 @@ from ..consumer import RedisConsumer
 from ..keys import digest
 from ..scripts import record_failure
 from . import scripts
-from .ledger import Holdings, new_delivery
+from .ledger import NO_LEFTOVERS, OPENING, RESYNC, ListLedger, new_delivery
 from .scripts import ListAck
 
 __all__ = ["ListConsumer"]
-
-# What LIST_TAKE does with this consumer's processing list before taking new messages.
-_NO_LEFTOVERS, _RESYNC, _OPENING = "0", "1", "2"
-
-_QUIET_SPAN = 0.5
-"""After a wait returned the only message there was, the next fetch waits at once
-(without LIST_TAKE first) if the last LIST_TAKE ran less than this long ago (s)."""
 
 
 class ListConsumer(RedisConsumer):
@@ -65,27 +57,13 @@ class ListConsumer(RedisConsumer):
         self._durable = self._spec.durable
         self._processing = self._keys.processing(self._name)
         self._lease = self._spec.lease
-        self._ready: deque[Delivery] = deque()
-        self._held = Holdings()
-        self._failed: set[bytes] = set()  # held payloads with a failure count to clear
-        self._resync = False  # lost track of the processing list: the next take resyncs
-        self._lost = 0  # how many times it lost track (a resync clears what came before)
-        self._epoch = ""  # registered by the last opening or resyncing take
-        self._acks = 0
-        self._last_ack: tuple[Sequence[Delivery], str] | None = None  # deliveries, id
-        # The ack whose outcome is unknown (ids of its deliveries, its id): retried
-        # with the same id, so the store skips it if it was made.
-        self._unsure_ack: tuple[tuple[int, ...], str] | None = None
-        self._next_maintenance = -float("inf")
-        self._next_due = float("inf")
-        self._taken_at = -float("inf")
-        self._quiet = False  # the last wait left the list empty
+        self._ledger = ListLedger(self._lease, self._durable)
 
     # -- lifecycle --------------------------------------------------------------------
 
     async def _setup(self) -> None:
         if self._durable:
-            self._ready.extend(await self._take(0, _OPENING, ()))
+            self._ledger.ready.extend(await self._take(0, OPENING, ()))
             self._keep_alive(self._heartbeat)
 
     def _key_types(self) -> dict[str, str]:
@@ -107,7 +85,7 @@ class ListConsumer(RedisConsumer):
     async def _teardown(self) -> None:
         if not self._durable:
             return
-        held = self._held.attempts()
+        held = self._ledger.held.attempts()
         await scripts.list_close(self._client, self._keys, consumer=self._name, held=held)
 
     async def _guarded(self, call: Callable[[], Awaitable[Any]]) -> Any:
@@ -121,12 +99,7 @@ class ListConsumer(RedisConsumer):
     def _lose_track(self) -> None:
         """The processing list may hold what this consumer does not know of: the next
         take resyncs, and acks go payload by payload until then."""
-        if self._durable:
-            self._resync = True
-            self._lost += 1
-            if self._last_ack is not None:  # it may be the call that failed
-                deliveries, ack_id = self._last_ack
-                self._unsure_ack = (tuple(map(id, deliveries)), ack_id)
+        self._ledger.lose_track()
 
     # -- fetching ---------------------------------------------------------------------
 
@@ -139,9 +112,10 @@ class ListConsumer(RedisConsumer):
     ) -> list[Delivery]:
         """Run LIST_TAKE, acking ``ack`` first; return leftovers not held yet, then new
         messages, then ``lookup``."""
+        ledger = self._ledger
         now = trio.current_time()
-        maintain = self._durable and now >= self._next_maintenance
-        lost = self._lost
+        maintain = ledger.maintains(now)
+        lost = ledger.lost
         reply = await scripts.list_take(
             self._client,
             self._keys,
@@ -151,7 +125,7 @@ class ListConsumer(RedisConsumer):
             lease_ms=round(self._lease * 1000),
             maintain=maintain,
             leftovers=leftovers,
-            ack=self._list_ack(ack),
+            ack=ledger.ack_of(ack),
             lookup=lookup,
         )
         items, left, counts, wait, acked, epoch = reply
@@ -159,41 +133,18 @@ class ListConsumer(RedisConsumer):
             # Refused, and nothing was taken: ack payload by payload, then take
             # again with a resync.
             await self._ack_each(ack)
-            return await self._take(count, _RESYNC, lookup)
+            return await self._take(count, RESYNC, lookup)
         if ack:
             self._acked(ack)
-        if epoch:
-            self._epoch = epoch.decode()
-        if leftovers == _RESYNC and self._lost == lost:  # nothing went astray since
-            self._resync = False
-        self._taken_at = now
-        if maintain:
-            self._next_maintenance = now + self._lease / 2
-        self._next_due = float("inf") if wait < 0 else now + wait / 1000
-        if not counts and not left and not lookup:
-            return [new_delivery(payload, 1) for payload in items]  # no failures anywhere
-        # Counts come for the leftovers, the new messages, then ``lookup``.
-        if not counts:
-            counts = [0] * (len(left) + len(items) + len(lookup))
-        out: list[Delivery] = []
-        if left:
-            unmatched = {payload: self._held.copies(payload) for payload in set(left)}
-            for payload, failed in zip(left, counts, strict=False):
-                if unmatched[payload] > 0:
-                    unmatched[payload] -= 1
-                else:
-                    out.append(self._counted(payload, failed))
-        # ``lookup`` (a message moved by BLMOVE) is older than the top-up.
-        rest = counts[len(left) :]
-        fresh = [self._counted(p, f) for p, f in zip(items, rest, strict=False)]
-        out += [self._counted(p, f) for p, f in zip(lookup, rest[len(items) :], strict=True)]
-        out += fresh
-        return out
-
-    def _counted(self, payload: bytes, failed: int) -> Delivery:
-        if failed:
-            self._failed.add(payload)
-        return new_delivery(payload, 1 + failed)
+        ledger.taken(
+            now,
+            maintained=maintain,
+            leftovers=leftovers,
+            lost_before=lost,
+            epoch=epoch.decode() if epoch else "",
+            wait_ms=wait,
+        )
+        return ledger.deliveries(items, left, counts, lookup)
 
     async def fetch(self, max_count: int, *, ack: Sequence[Delivery] = ()) -> Sequence[Delivery]:
         """Ack ``ack``, then wait for at least one message and return up to ``max_count``,
@@ -214,58 +165,41 @@ class ListConsumer(RedisConsumer):
         """
         self._check_max_count(max_count)
         self._check_open()
-        if not self._held.are_all(ack):  # a whole batch (the usual) needs no filtering
-            ack = self._holding(ack)
-        if self._ready:
+        ledger = self._ledger
+        ack = ledger.holding(ack)
+        if ledger.ready:
             await self.ack(ack)
-            ready = self._ready
+            ready = ledger.ready
             got: Sequence[Delivery] = [ready.popleft() for _ in range(min(max_count, len(ready)))]
         else:
             got = await self._guarded(lambda: self._fetch(max_count, ack))
-        if self._durable:
-            self._held.add(got)
+        ledger.hand_out(got)
         return got
 
     async def _fetch(self, max_count: int, ack: Sequence[Delivery]) -> list[Delivery]:
         try:
             while True:
                 self._check_open()
-                if ack or not self._may_wait_at_once():
-                    leftovers = _RESYNC if self._resync else _NO_LEFTOVERS
-                    got = await self._take(max_count, leftovers, (), ack)
+                if ack or not self._ledger.may_wait_at_once(trio.current_time()):
+                    got = await self._take(max_count, self._ledger.leftovers(), (), ack)
                     ack = ()
                     if got:
                         return got
                 payload, failures, waiting = await self._wait_for_one()
                 if payload is not None:
                     if failures == 0:
-                        self._quiet = waiting == 0
+                        self._ledger.quiet = waiting == 0
                         return [new_delivery(payload, 1)]
-                    return await self._take(max_count - 1, _NO_LEFTOVERS, (payload,))
+                    return await self._take(max_count - 1, NO_LEFTOVERS, (payload,))
         except BaseException:
             # An interrupted move may have left a message in the processing list.
             self._lose_track()
             raise
 
-    def _may_wait_at_once(self) -> bool:
-        """True when LIST_TAKE has nothing to do: the last wait found the list empty
-        and no maintenance, due retry or resync is pending (messages that came since
-        end the wait at once). Consumed: the fetch after runs LIST_TAKE again."""
-        if not self._quiet or self._resync:
-            return False
-        self._quiet = False
-        now = trio.current_time()
-        limit = min(self._taken_at + _QUIET_SPAN, self._next_due)
-        if self._durable:
-            limit = min(limit, self._next_maintenance)
-        return now < limit
-
     async def _wait_for_one(self) -> tuple[bytes | None, int, int]:
         """Wait (bounded) for one message; return it (None if none came), how many
         messages have failure counts, and how many still wait in the list (-1: unknown)."""
-        now = trio.current_time()
-        limit = min(self._next_due, self._next_maintenance if self._durable else now + 5.0)
-        timeout = self._bounded(min(self._lease / 3, limit - now))
+        timeout = self._bounded(self._ledger.wait_limit(trio.current_time()))
         seconds = f"{timeout:.3f}"
         keys = self._keys
         command: tuple[Any, ...]
@@ -322,13 +256,12 @@ class ListConsumer(RedisConsumer):
         )
 
     def _retry_due(self, when: float) -> None:
-        self._next_due = min(self._next_due, when)
+        self._ledger.retry_due(when)
 
     # -- acks and fates ---------------------------------------------------------------
 
     def _forget(self, delivery: Delivery) -> None:
-        if self._durable and self._held.remove(delivery):
-            self._failed.discard(delivery.payload)
+        self._ledger.forget(delivery)
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         """Remove the deliveries from the processing list and forget their failure counts.
@@ -342,11 +275,11 @@ class ListConsumer(RedisConsumer):
             ClosedError: the consumer or its transport is closed.
         """
         self._check_open()
-        deliveries = self._holding(deliveries)
+        deliveries = self._ledger.holding(deliveries)
         if not deliveries:
             await trio.lowlevel.checkpoint()
             return
-        made = self._list_ack(deliveries)
+        made = self._ledger.ack_of(deliveries)
         if await self._guarded(lambda: self._ack_script(made)) == 0:
             await self._ack_each(deliveries)
         else:
@@ -357,53 +290,18 @@ class ListConsumer(RedisConsumer):
         went back to the list) or lost track of its processing list. Ack payload by
         payload what is there; the next take resyncs."""
         self._lose_track()
-        made = self._list_ack(deliveries)  # the form "each" now
+        made = self._ledger.ack_of(deliveries)  # the form "each" now
         await self._guarded(lambda: self._ack_script(made))
         self._acked(deliveries)
 
     async def _ack_script(self, ack: ListAck) -> int:
         return await scripts.list_ack(self._client, self._keys, consumer=self._name, ack=ack)
 
-    def _list_ack(self, deliveries: Sequence[Delivery]) -> ListAck:
-        """The ack of LIST_TAKE or LIST_ACK: by count (form ``all``) when ``deliveries``
-        are all this consumer holds and it knows its processing list, else payload by
-        payload (``each``)."""
-        if not deliveries:
-            return ListAck(self._epoch)
-        known = self._failed
-        fields = [digest(d.payload) for d in deliveries if d.attempt > 1 or d.payload in known]
-        unique = list(dict.fromkeys(fields))
-        ack_id = self._ack_id(deliveries)
-        if self._epoch and not self._resync and not self._ready and self._held.are_all(deliveries):
-            return ListAck(self._epoch, "all", ack_id, unique, len(deliveries))
-        payloads = [delivery.payload for delivery in deliveries]
-        return ListAck(self._epoch, "each", ack_id, unique, len(deliveries), payloads)
-
-    def _ack_id(self, deliveries: Sequence[Delivery]) -> str:
-        """The id of an ack of ``deliveries``: that of the same ack whose outcome is
-        unknown, else a new one (unique: epochs are never reused)."""
-        unsure = self._unsure_ack
-        if unsure is not None and unsure[0] == tuple(map(id, deliveries)):
-            ack_id = unsure[1]
-        else:
-            self._acks += 1
-            ack_id = f"{self._epoch}.{self._acks}"
-        self._last_ack = (deliveries, ack_id)
-        return ack_id
-
-    def _holding(self, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
-        """Those of ``deliveries`` this consumer holds (none with ``at_most_once``):
-        acking one again must not ack an equal copy fetched since."""
-        if not self._durable:
-            return ()
-        holds = self._held.holds
-        return [delivery for delivery in deliveries if holds(delivery)]
-
     def _ack_commands(self, deliveries: Sequence[Delivery]) -> list[tuple[Any, ...]]:
-        deliveries = self._holding(deliveries)
+        deliveries = self._ledger.holding(deliveries)
         if not deliveries:
             return []
-        made = self._list_ack(deliveries)
+        made = self._ledger.ack_of(deliveries)
         return [scripts.list_ack_command(self._keys, consumer=self._name, ack=made)]
 
     def _acks_done(self, deliveries: Sequence[Delivery], replies: Sequence[Any]) -> bool:
@@ -414,23 +312,7 @@ class ListConsumer(RedisConsumer):
         return True
 
     def _acked(self, deliveries: Sequence[Delivery]) -> None:
-        """Forget the acked ``deliveries`` (those not held were not acked: skipped)."""
-        held = self._held
-        if not self._durable:
-            return
-        last = self._last_ack
-        if last is not None and last[0] is deliveries:
-            self._last_ack = None
-        unsure = self._unsure_ack
-        if unsure is not None and unsure[0] == tuple(map(id, deliveries)):
-            self._unsure_ack = None  # made: the next ack is another
-        if held.extra or self._failed:
-            super()._acked(self._holding(deliveries))  # _forget, one by one
-            return
-        first = held.first  # no copies, no counts: forgetting is one deletion each
-        for delivery in deliveries:
-            if first.get(delivery.payload) is delivery:
-                del first[delivery.payload]
+        self._ledger.acked(deliveries)
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         """Put the deliveries back at the head of the list, in order, uncounted.
@@ -465,8 +347,7 @@ class ListConsumer(RedisConsumer):
             TransportError: the store failed.
             ClosedError: the consumer or its transport is closed.
         """
-        if self._durable:
-            self._failed.add(delivery.payload)
+        self._ledger.counted_failure(delivery)
         field = digest(delivery.payload)
         return int(
             await self._guarded(
