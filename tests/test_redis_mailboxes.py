@@ -18,6 +18,7 @@ import trio
 from actors import CodecError
 from actors._codec import decode
 from transports import (
+    ActorsError,
     BrokenConnectionError,
     ClosedError,
     ConnectError,
@@ -28,10 +29,10 @@ from transports import (
 from transports.redis import Redis, RedisTransport, from_url, scripts as _scripts
 from transports.redis.client import RAW
 from transports.redis.client._connection import Connection
-from transports.redis.list import ListConsumer
+from transports.redis.list import ListConsumer, scripts as _list_scripts
 from transports.redis.list.scripts import LIST_TAKE
 from transports.redis.scripts import Script
-from transports.redis.stream import StreamConsumer
+from transports.redis.stream import StreamConsumer, scripts as _stream_scripts
 from transports.testing import PrivateRedis
 from transports.testing.conformance import collect, fetch_within
 
@@ -866,3 +867,65 @@ async def test_a_reply_to_a_vanished_asker_expires(redis_url: str) -> None:
         user_ttl = await client.execute_command("PTTL", "user-replies")
     assert 0 < ttl <= REPLY_EXPIRE * 1000
     assert user_ttl == -1  # a reply_to of the user's own never expires
+
+
+@pytest.mark.parametrize("kind", ["list", "stream"])
+async def test_a_keep_alive_that_dies_fails_its_consumer_loudly(
+    transport: RedisTransport,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+) -> None:
+    # Issue 15: a keep-alive (list heartbeat, stream lease renewal) that died of an
+    # unexpected error used to log and return, and the consumer went on without
+    # renewing its lease: another consumer then took its messages while it worked.
+    spec = MailboxSpec(kind, "renewed", lease=LEASE)  # type: ignore[arg-type]
+    await transport.send(spec, [b"held"])
+    module, name = (
+        (_list_scripts, "list_heartbeat") if kind == "list" else (_stream_scripts, "stream_renew")
+    )
+
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        await trio.lowlevel.checkpoint()
+        raise RuntimeError("renewal bug")
+
+    monkeypatch.setattr(module, name, broken)
+    async with transport.consumer(spec, "w") as consumer:
+        held = await consumer.fetch(1)
+        await trio.sleep(LEASE / 3 * 2)
+        with pytest.raises(ActorsError, match=r"keep-alive.*renewal bug") as caught:
+            await consumer.ack(held)
+        assert isinstance(caught.value.__cause__, RuntimeError)
+        assert not isinstance(caught.value, TransportError)  # no outage to wait out
+        with pytest.raises(ActorsError, match="keep-alive"):
+            await consumer.fetch(1)
+    died = [r for r in caplog.records if r.levelname == "ERROR" and "keep-alive" in r.message]
+    assert len(died) == 1  # logged once, however many calls fail
+
+
+async def test_keep_alives_of_a_transport_used_without_async_with_end_when_it_closes(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The runtime opens its transport with open_transport() and closes it with
+    # aclose(): the keep-alives then run in a nursery hosted by a system task, which
+    # the close ends.
+    renewals = 0
+    renew = _stream_scripts.stream_renew
+
+    async def counted(*args: Any, **kwargs: Any) -> None:
+        nonlocal renewals
+        renewals += 1
+        await renew(*args, **kwargs)
+
+    monkeypatch.setattr(_stream_scripts, "stream_renew", counted)
+    transport = RedisTransport.from_url(redis_url)
+    spec = MailboxSpec("stream", "renewed", lease=LEASE)
+    await transport.send(spec, [b"held"])
+    async with transport.consumer(spec, "w") as consumer:
+        await consumer.fetch(1)
+        await trio.sleep(LEASE)
+        assert renewals >= 1
+        await transport.aclose()
+        seen = renewals
+        await trio.sleep(LEASE)
+        assert renewals == seen

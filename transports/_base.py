@@ -35,6 +35,7 @@ from ._values import (
 )
 
 __all__ = [
+    "BrokenConsumerError",
     "Consumer",
     "DeadLetter",
     "Delivery",
@@ -47,6 +48,14 @@ __all__ = [
     "check_dead_letter_ids",
     "check_replayed",
 ]
+
+
+class BrokenConsumerError(ActorsError):
+    """A consumer's background work (lease renewal, heartbeat) died of an unexpected
+    error: the consumer cannot keep what it holds, so its calls raise this (the cause
+    chained) until it is closed. Not a :class:`TransportError`: waiting does not mend
+    it; open a new consumer.
+    """
 
 
 class Consumer(ABC):

@@ -20,13 +20,14 @@ from transports._exceptions import (
     TransportTimeout,
 )
 
-from .._base import Consumer
+from .._base import BrokenConsumerError, Consumer
 from .._values import Delivery, Failure, MailboxSpec, check_delay
-from .client import RAW, DedicatedConnection, Redis
+from .client import RAW, DedicatedConnection
+from .host import ConsumerHost
 from .keys import Keys, digest
 from .scripts import Letter, dead_letter
 
-__all__ = ["CLOSE_TIMEOUT", "ConsumerHost", "ConsumerState", "RedisConsumer", "logger"]
+__all__ = ["CLOSE_TIMEOUT", "ConsumerState", "RedisConsumer", "logger"]
 
 logger = logging.getLogger("transports.redis")
 
@@ -49,22 +50,6 @@ class ConsumerState(enum.Enum):
     CLOSED = "closed"
 
 
-class ConsumerHost:
-    """What a transport shares with its consumers: its client, whether it is closed, and
-    the consumers open on it (which it closes when it closes).
-
-    The consumers know their transport only through this, so that they need not
-    import it.
-    """
-
-    __slots__ = ("client", "closed", "consumers")
-
-    def __init__(self, client: Redis) -> None:
-        self.client = client
-        self.closed = False
-        self.consumers: set[RedisConsumer] = set()
-
-
 class RedisConsumer(Consumer):
     """Base of the list, stream and pub/sub consumers of a Redis transport."""
 
@@ -79,6 +64,7 @@ class RedisConsumer(Consumer):
         self._state = ConsumerState.OPENING
         self._blocking: DedicatedConnection | None = None
         self._background: trio.CancelScope | None = None
+        self._broken: Exception | None = None  # what killed the keep-alive
         self._abandoned = False
         self._close_deadline = math.inf
 
@@ -140,6 +126,11 @@ class RedisConsumer(Consumer):
     def _check_open(self) -> None:
         if self._state is ConsumerState.CLOSED or self._host.closed:
             raise ClosedError(f"consumer {self._name!r} of {self._spec} is closed")
+        if self._broken is not None:
+            raise BrokenConsumerError(
+                f"consumer {self._name!r} of {self._spec} is broken: its keep-alive died of "
+                f"{type(self._broken).__name__}: {self._broken}"
+            ) from self._broken
 
     def _closed_error(self, exc: BaseException) -> ClosedError | None:
         """A ClosedError to raise instead of ``exc`` if we were closed meanwhile."""
@@ -197,15 +188,16 @@ class RedisConsumer(Consumer):
         return None
 
     def _keep_alive(self, action: Callable[[], Awaitable[object]]) -> None:
-        """Run ``action`` every ``lease/3`` seconds until the consumer closes.
+        """Run ``action`` every ``lease/3`` seconds until the consumer closes, in the
+        nursery of the transport (see :class:`ConsumerHost`).
 
-        A trio *system* task, not a task in a nursery of ours: consumers may be
-        closed in any order (an ``AsyncExitStack`` of consumers closed out of
-        order, as crashing actors do), which nurseries opened in ``__aenter__``
-        would not survive. The task never raises: outages are logged and ridden out.
+        Outages and errors the store answers are logged and ridden out (the
+        consumer's own calls meet them too). Any other error ends the keep-alive and
+        breaks the consumer, loudly: it is logged once, and every call of the
+        consumer from then on raises :class:`BrokenConsumerError` naming it.
         """
         scope = self._background = trio.CancelScope()
-        trio.lowlevel.spawn_system_task(
+        self._host.start_soon(
             self._periodically, scope, self._spec.lease / 3, action, name=f"{self!r} keep-alive"
         )
 
@@ -221,8 +213,13 @@ class RedisConsumer(Consumer):
                     return
                 except TransportError as exc:
                     logger.debug("%r: keep-alive failed: %s", self, exc)
-                except Exception:
-                    logger.exception("%r: keep-alive crashed", self)
+                except Exception as exc:
+                    # Not raised into the nursery: that would cancel the keep-alives of
+                    # every other consumer of the transport.
+                    self._broken = exc
+                    logger.error(
+                        "%r: keep-alive died; the consumer fails its next call", self, exc_info=exc
+                    )
                     return
 
     # -- blocking reads on a dedicated connection ----------------------------------------

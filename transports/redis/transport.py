@@ -32,8 +32,9 @@ from . import scripts
 from .admin import parse_dead_letter, parse_node
 from .channel import ChannelConsumer, republish_sharded
 from .client import RAW, Redis, client_from_url
-from .consumer import ConsumerHost, RedisConsumer
+from .consumer import RedisConsumer
 from .consumer_context import ConsumerContext
+from .host import ConsumerHost
 from .keys import NODES, Keys
 from .list import ListConsumer
 from .stream import StreamConsumer
@@ -107,6 +108,9 @@ class RedisTransport(Transport):
         return self._state is TransportState.CLOSED
 
     async def __aenter__(self) -> Self:
+        """Open the nursery the consumers' background tasks run in (lease renewals,
+        heartbeats); leaving the block closes the transport and ends them."""
+        await self._host.open()
         return self
 
     async def __aexit__(
@@ -115,7 +119,10 @@ class RedisTransport(Transport):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        try:
+            await self.aclose()
+        finally:
+            await self._host.close()
 
     def _check_open(self) -> None:
         if self.closed:
@@ -449,7 +456,7 @@ class RedisTransport(Transport):
         Blocked fetches of its consumers raise :class:`ClosedError`.
         """
         self._state = TransportState.CLOSED
-        self._host.closed = True
+        self._host.cancel()
         consumers, self._host.consumers = self._host.consumers, set()
         for consumer in consumers:
             await consumer._abort()
