@@ -35,14 +35,24 @@ class ConsumerHost:
     what kills it and fails its consumer instead.
     """
 
-    __slots__ = ("_exit", "_nursery", "_pending", "_scope", "client", "closed", "consumers")
+    __slots__ = (
+        "_exit",
+        "_host_scope",
+        "_nursery",
+        "_pending",
+        "_scopes",
+        "client",
+        "closed",
+        "consumers",
+    )
 
     def __init__(self, client: Redis) -> None:
         self.client = client
         self.closed = False
         self.consumers: set[Abortable] = set()
         self._nursery: trio.Nursery | None = None
-        self._scope: trio.CancelScope | None = None  # of the nursery, once open
+        self._scopes: set[trio.CancelScope] = set()  # one per running task
+        self._host_scope: trio.CancelScope | None = None  # of the system task's nursery
         self._exit: AsyncExitStack | None = None
         self._pending: list[tuple[Callable[..., Awaitable[object]], tuple[Any, ...], str]] = []
 
@@ -66,10 +76,16 @@ class ConsumerHost:
         self._adopt(nursery)
 
     def cancel(self) -> None:
-        """Cancel the background tasks (the transport closes); idempotent."""
+        """Cancel the background tasks (the transport closes); idempotent.
+
+        Each task has a scope of its own: the nursery's scope would also cancel the
+        body of the transport's ``async with``, which is not ours to cancel.
+        """
         self.closed = True
-        if self._scope is not None:
-            self._scope.cancel()
+        for scope in self._scopes:
+            scope.cancel()
+        if self._host_scope is not None:
+            self._host_scope.cancel()
 
     async def close(self) -> None:
         """Cancel the background tasks and, when :meth:`open` opened the nursery, leave
@@ -85,15 +101,28 @@ class ConsumerHost:
         """Run ``task(*args)`` in the nursery (starting a system task to host it when the
         transport was not entered with ``async with``)."""
         if self._nursery is not None:
-            self._nursery.start_soon(task, *args, name=name)
+            self._nursery.start_soon(self._run, task, args, name=name)
             return
         first = not self._pending
         self._pending.append((task, args, name))
         if first:
             trio.lowlevel.spawn_system_task(self._host, name=f"{self.client.url} consumers")
 
+    async def _run(self, task: Callable[..., Awaitable[object]], args: tuple[Any, ...]) -> None:
+        if self.closed:
+            await trio.lowlevel.checkpoint()
+            return
+        scope = trio.CancelScope()
+        self._scopes.add(scope)
+        try:
+            with scope:
+                await task(*args)
+        finally:
+            self._scopes.discard(scope)
+
     async def _host(self) -> None:
         async with trio.open_nursery() as nursery:
+            self._host_scope = nursery.cancel_scope
             if self.closed:
                 nursery.cancel_scope.cancel()
             self._adopt(nursery)
@@ -101,7 +130,6 @@ class ConsumerHost:
 
     def _adopt(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
-        self._scope = nursery.cancel_scope
         pending, self._pending = self._pending, []
         for task, args, name in pending:
-            nursery.start_soon(task, *args, name=name)
+            nursery.start_soon(self._run, task, args, name=name)
