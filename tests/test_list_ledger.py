@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+import attrs
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -153,3 +154,25 @@ def test_a_quiet_list_is_waited_on_at_once_only_briefly() -> None:
     assert not ledger.may_wait_at_once(0.1)  # consumed
     ledger.quiet = True
     assert not ledger.may_wait_at_once(1.0)  # the last take is too old
+
+
+def test_a_delivery_is_settled_by_its_token_not_by_its_fields_or_identity() -> None:
+    ledger = ListLedger(LEASE, durable=True)
+    first, second = ledger.deliveries([b"a", b"a"], (), (), ())
+    ledger.hand_out([first, second])
+    assert first == second and first.token != second.token  # equal, yet two deliveries
+    # A copy that carries the token (as a delivery passed through a queue may) is the
+    # delivery; an equal delivery with another token is not.
+    assert ledger.holding([attrs.evolve(first)]) == [attrs.evolve(first)]
+    assert ledger.holding([attrs.evolve(first, token=object())]) == []
+    ledger.acked(ledger.holding([attrs.evolve(first)]))
+    assert list(ledger.held.attempts()) == [(b"a", 1)]
+    assert ledger.holding([second]) == [second]
+
+
+def test_tokens_are_unique_across_ledgers() -> None:
+    one, two = ListLedger(LEASE, durable=True), ListLedger(LEASE, durable=True)
+    [a] = one.deliveries([b"a"], (), (), ())
+    [b] = two.deliveries([b"a"], (), (), ())
+    two.hand_out([b])
+    assert two.holding([a]) == []  # another consumer's delivery settles nothing here

@@ -37,7 +37,7 @@ class StreamLedgerMachine(RuleBasedStateMachine):
 
     @rule(ids=st.lists(IDS, max_size=4, unique=True))
     def settle(self, ids: list[str]) -> None:
-        asked = [Delivery(entry_id, b"x", self.held.get(entry_id, 1)) for entry_id in ids]
+        asked = [Delivery(i, b"x", self.held.get(i, 1), token=i) for i in ids]
         holding = self.ledger.holding(asked)
         assert [d.id for d in holding] == [i for i in ids if i in self.held]
         self.ledger.forget(holding)

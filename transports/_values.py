@@ -143,12 +143,18 @@ class Delivery:
     same consumer name after a clean close counts as well. Acking or
     dead-lettering clears the count; :meth:`Consumer.retry_later` keeps it.
     ``channel`` is the channel a pub/sub message came through (useful with patterns).
+
+    ``token`` is the consumer's own handle on this delivery, opaque to everyone else:
+    the consumer that made it settles (acks, releases, fails) by it. Two fetches of
+    equal messages give deliveries with different tokens, so settling one never
+    settles the other. It takes no part in equality.
     """
 
     id: str
     payload: bytes
     attempt: int = 1
     channel: str | None = None
+    token: object = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.frozen

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from .._values import Delivery, Failure, MailboxSpec, check_delay
 from ._consumer import MemoryConsumer
 from ._state import Held, digest
 from ._store import MemoryStore
+
+_tokens = itertools.count(1)  # the tokens of list deliveries, unique in the process
 
 
 class ListConsumer(MemoryConsumer):
@@ -50,7 +53,7 @@ class ListConsumer(MemoryConsumer):
             if item.session is not self:
                 item.attempt = 1 + self._count_crash(item)
                 item.session = self
-                item.delivery = Delivery(item.key, item.payload, item.attempt)
+                item.delivery = Delivery(item.key, item.payload, item.attempt, token=next(_tokens))
                 out.append(item.delivery)
         if self._spec.durable and len(out) < max_count:
             requeued = self._take_over(now)
@@ -58,7 +61,7 @@ class ListConsumer(MemoryConsumer):
             payload = box.queue.popleft()
             key = digest(payload)
             item = Held(payload, key, 1 + box.failures.get(key, 0), self)
-            item.delivery = Delivery(item.key, item.payload, item.attempt)
+            item.delivery = Delivery(item.key, item.payload, item.attempt, token=next(_tokens))
             if self._spec.durable:
                 held.append(item)
             out.append(item.delivery)
@@ -105,7 +108,7 @@ class ListConsumer(MemoryConsumer):
         even an equal copy)."""
         held = self._box.processing.get(self._name, [])
         for index, item in enumerate(held):
-            if item.delivery is delivery:
+            if item.delivery is not None and item.delivery.token == delivery.token:
                 del held[index]
                 return True
         return False

@@ -152,7 +152,7 @@ class Held:
     key: str
     attempt: int
     session: object
-    delivery: object = None
+    delivery: Delivery | None = None
 
 
 @attrs.define(eq=False)

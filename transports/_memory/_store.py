@@ -132,8 +132,10 @@ class MemoryStore:
     def _publish(self, channel: str, payloads: Sequence[bytes]) -> int:
         """Give every payload to every subscriber of ``channel`` open now (``PUBLISH``);
         return how many subscribers received them."""
+        ids = [str(next(self._published)) for _ in payloads]
         deliveries = [
-            Delivery(str(next(self._published)), payload, channel=channel) for payload in payloads
+            Delivery(id_, payload, channel=channel, token=id_)
+            for id_, payload in zip(ids, payloads, strict=True)
         ]
         receivers = 0
         for subscriber in self._subscribers:

@@ -71,7 +71,8 @@ class StreamConsumer(MemoryConsumer):
         """Add a new pending entry owned by this consumer and append its delivery to ``out``."""
         attempt = 1 + self._group.failures.get(entry_id, 0)
         self._group.pending[entry_id] = Pending(self._name, self, attempt, now)
-        out.append(Delivery(format_id(entry_id), self._box.payloads[entry_id], attempt))
+        token = format_id(entry_id)
+        out.append(Delivery(token, self._box.payloads[entry_id], attempt, token=token))
 
     def _redeliver(
         self, entry_id: StreamId, entry: Pending, now: float, out: list[Delivery]
@@ -85,7 +86,8 @@ class StreamConsumer(MemoryConsumer):
         failures = max(group.failures.get(entry_id, 0), entry.attempt)
         group.failures[entry_id] = failures
         entry.owner, entry.session, entry.attempt, entry.since = self._name, self, failures + 1, now
-        out.append(Delivery(format_id(entry_id), self._box.payloads[entry_id], entry.attempt))
+        token = format_id(entry_id)
+        out.append(Delivery(token, self._box.payloads[entry_id], entry.attempt, token=token))
 
     def _wakeup(self, now: float) -> float:
         wakeup = self._group.delayed.next_due()

@@ -92,7 +92,8 @@ class ChannelConsumer(RedisConsumer):
             out = []
             while message is not None:
                 channel = message.channel.decode("utf-8", "replace")
-                out.append(Delivery(f"{self._name}:{next(self._ids)}", message.data, 1, channel))
+                delivery_id = f"{self._name}:{next(self._ids)}"
+                out.append(Delivery(delivery_id, message.data, 1, channel, delivery_id))
                 if len(out) == max_count:
                     break
                 message = await pubsub.get_message(timeout=0)

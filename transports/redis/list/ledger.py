@@ -6,6 +6,7 @@ trio time), like the memory transport's state.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -33,12 +34,16 @@ QUIET_SPAN = 0.5
 
 # The slots of Delivery, set directly: a fetch builds many deliveries, and attrs'
 # frozen __init__ (object.__setattr__ per field) costs more than the rest together.
-_SLOTS = {name: Delivery.__dict__[name] for name in ("id", "payload", "attempt", "channel")}
+_SLOTS = {
+    name: Delivery.__dict__[name] for name in ("id", "payload", "attempt", "channel", "token")
+}
 _ID = _SLOTS["id"]
 _new = object.__new__
 _set_payload = _SLOTS["payload"].__set__
 _set_attempt = _SLOTS["attempt"].__set__
 _set_channel = _SLOTS["channel"].__set__
+_set_token = _SLOTS["token"].__set__
+_tokens = itertools.count(1)  # one series per process: no two deliveries share a token
 
 
 class ListDelivery(Delivery):
@@ -81,11 +86,22 @@ class ListDelivery(Delivery):
 
 
 def new_delivery(payload: bytes, attempt: int) -> ListDelivery:
+    """A delivery of ``payload`` with a token of its own."""
     delivery = _new(ListDelivery)
     _set_payload(delivery, payload)
     _set_attempt(delivery, attempt)
     _set_channel(delivery, None)
+    _set_token(delivery, next(_tokens))
     return delivery
+
+
+def _same(held: Delivery | None, delivery: Delivery) -> bool:
+    """True when ``delivery`` is ``held`` (has its token; equal copies do not)."""
+    return held is not None and held.token == delivery.token
+
+
+def _tokens_of(deliveries: Sequence[Delivery]) -> tuple[object, ...]:
+    return tuple([delivery.token for delivery in deliveries])
 
 
 class Holdings:
@@ -114,10 +130,10 @@ class Holdings:
         payload = delivery.payload
         extra = self.extra.get(payload)
         if extra:
-            if self.first.get(payload) is delivery:
+            if _same(self.first.get(payload), delivery):
                 self.first[payload] = extra.pop(0)
             else:
-                index = next((i for i, d in enumerate(extra) if d is delivery), -1)
+                index = next((i for i, d in enumerate(extra) if _same(d, delivery)), -1)
                 extra.pop(index)
             if not extra:
                 del self.extra[payload]
@@ -126,11 +142,11 @@ class Holdings:
         return True
 
     def holds(self, delivery: Delivery) -> bool:
-        """True when ``delivery`` itself (not an equal copy) is held."""
+        """True when ``delivery`` itself (its token, not an equal copy's) is held."""
         payload = delivery.payload
-        if self.first.get(payload) is delivery:
+        if _same(self.first.get(payload), delivery):
             return True
-        return any(copy is delivery for copy in self.extra.get(payload, ()))
+        return any(_same(copy, delivery) for copy in self.extra.get(payload, ()))
 
     def are_all(self, deliveries: Sequence[Delivery]) -> bool:
         """True when ``deliveries`` are exactly the deliveries held, each once."""
@@ -138,7 +154,9 @@ class Holdings:
         if self.extra or len(deliveries) != len(first):
             return False
         payloads = {delivery.payload for delivery in deliveries}
-        return len(payloads) == len(first) and all(first.get(d.payload) is d for d in deliveries)
+        return len(payloads) == len(first) and all(
+            _same(first.get(d.payload), d) for d in deliveries
+        )
 
     def copies(self, payload: bytes) -> int:
         return (payload in self.first) + len(self.extra.get(payload, ()))
@@ -161,7 +179,7 @@ class ListLedger:
       it, which refuses an ack by count); ``resync``: the consumer lost track of its
       processing list (a call's outcome is unknown), so the next take resyncs and
       acks go payload by payload until then; ``lost`` counts those losses.
-    - ``unsure_ack``: the ack whose outcome is unknown (its deliveries' identities
+    - ``unsure_ack``: the ack whose outcome is unknown (its deliveries' tokens
       and its id), retried under the same id so the store skips it if it was made.
     - ``next_maintenance``/``next_due``/``taken_at``/``quiet``: when the next
       maintenance and retry fall due, when LIST_TAKE last ran, and whether the last
@@ -197,7 +215,7 @@ class ListLedger:
         self.epoch = ""
         self.acks = 0
         self.last_ack: tuple[Sequence[Delivery], str] | None = None  # deliveries, id
-        self.unsure_ack: tuple[tuple[int, ...], str] | None = None
+        self.unsure_ack: tuple[tuple[object, ...], str] | None = None
         self.next_maintenance = -math.inf
         self.next_due = math.inf
         self.taken_at = -math.inf
@@ -244,7 +262,7 @@ class ListLedger:
             self.lost += 1
             if self.last_ack is not None:  # it may be the call that failed
                 deliveries, ack_id = self.last_ack
-                self.unsure_ack = (tuple(map(id, deliveries)), ack_id)
+                self.unsure_ack = (_tokens_of(deliveries), ack_id)
 
     # -- acks -------------------------------------------------------------------------
 
@@ -267,7 +285,7 @@ class ListLedger:
         """The id of an ack of ``deliveries``: that of the same ack whose outcome is
         unknown, else a new one (unique: epochs are never reused)."""
         unsure = self.unsure_ack
-        if unsure is not None and unsure[0] == tuple(map(id, deliveries)):
+        if unsure is not None and unsure[0] == _tokens_of(deliveries):
             ack_id = unsure[1]
         else:
             self.acks += 1
@@ -284,7 +302,7 @@ class ListLedger:
         if last is not None and last[0] is deliveries:
             self.last_ack = None
         unsure = self.unsure_ack
-        if unsure is not None and unsure[0] == tuple(map(id, deliveries)):
+        if unsure is not None and unsure[0] == _tokens_of(deliveries):
             self.unsure_ack = None  # made: the next ack is another
         if held.extra or self.failed:
             for delivery in self.holding(deliveries):
@@ -292,7 +310,7 @@ class ListLedger:
             return
         first = held.first  # no copies, no counts: forgetting is one deletion each
         for delivery in deliveries:
-            if first.get(delivery.payload) is delivery:
+            if _same(first.get(delivery.payload), delivery):
                 del first[delivery.payload]
 
     # -- takes and waits ----------------------------------------------------------------

@@ -55,9 +55,10 @@ class StreamLedger:
     # -- what is held ---------------------------------------------------------------
 
     def holding(self, deliveries: Iterable[Delivery]) -> list[Delivery]:
-        """Those of ``deliveries`` still held (acking one again must be skipped)."""
+        """Those of ``deliveries`` still held, by token (an entry's token is its id;
+        acking one again must be skipped)."""
         held = self.held
-        return [delivery for delivery in deliveries if delivery.id in held]
+        return [delivery for delivery in deliveries if delivery.token in held]
 
     def hand_out(self, deliveries: Iterable[Delivery]) -> None:
         """``deliveries`` went to the caller: held until settled."""
@@ -134,7 +135,7 @@ class StreamLedger:
                 continue
             if attempt > 1:
                 self.failed.add(entry_id)
-            out.append(Delivery(entry_id, payload, attempt))
+            out.append(Delivery(entry_id, payload, attempt, token=entry_id))
         return out
 
     def retry_due(self, when: float) -> None:
