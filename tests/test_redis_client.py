@@ -17,6 +17,7 @@ from transports._exceptions import (
     TransportTimeout,
 )
 from transports.redis import Message, Redis, from_url
+from transports.redis.client import RAW, LuaScript
 
 _names = itertools.count()
 
@@ -453,3 +454,38 @@ async def test_wrong_password_on_session_server_is_authentication_error(redis_ur
             await client.ping()
     assert "not-the-password" not in str(info.value)
     assert "nobody" in str(info.value)
+
+
+# -- Lua scripts: NOSCRIPT is the client's business --------------------------------------
+
+
+async def test_a_batch_runs_the_scripts_the_server_lacks_in_full(redis_url: str) -> None:
+    echo = LuaScript("return ARGV[1]")
+    async with from_url(redis_url) as client:
+        await client.execute_command("SCRIPT", "FLUSH")
+        replies = await client.batch(
+            [
+                (b"SET", "k", "v"),
+                echo.command([], ["x"]),
+                (b"EVALSHA", "0" * 40, 0),  # no LuaScript knows it: the error stays
+            ]
+        )
+        assert replies[:2] == [b"OK", b"x"]
+        assert isinstance(replies[2], CommandError) and replies[2].code == "NOSCRIPT"
+        # EVAL cached it: the next EVALSHA finds it.
+        assert await client.execute_command(*echo.command([], ["y"]), **RAW) == b"y"
+        async with client.dedicated() as connection:
+            await client.execute_command("SCRIPT", "FLUSH")
+            assert await connection.batch([echo.command([], ["z"])], 1.0) == [b"z"]
+
+
+async def test_run_script_sends_a_script_the_server_lacks_and_raises_its_errors(
+    redis_url: str,
+) -> None:
+    failing = LuaScript("return redis.error_reply('NOGROUP no such group')")
+    async with from_url(redis_url) as client:
+        await client.execute_command("SCRIPT", "FLUSH")
+        assert await client.run_script(LuaScript("return KEYS[1]"), ["k"], []) == b"k"
+        with pytest.raises(CommandError) as caught:
+            await client.run_script(failing, [], [])
+        assert caught.value.code == "NOGROUP"

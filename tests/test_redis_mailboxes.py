@@ -929,3 +929,18 @@ async def test_keep_alives_of_a_transport_used_without_async_with_end_when_it_cl
         seen = renewals
         await trio.sleep(LEASE)
         assert renewals == seen
+
+
+@pytest.mark.parametrize("kind", ["list", "stream"])
+async def test_a_settle_after_the_server_lost_its_scripts_acks(
+    transport: RedisTransport, kind: str
+) -> None:
+    spec = MailboxSpec(kind, "jobs")  # type: ignore[arg-type]
+    out = MailboxSpec("list", "out")
+    await transport.send(spec, [b"a", b"b"])
+    async with transport.consumer(spec, "w") as consumer:
+        got = await consumer.fetch(2)
+        await transport.client.execute_command("SCRIPT", "FLUSH")
+        assert await transport.settle(consumer, {out: [b"r"]}, got) == {}
+        assert (await transport.mailbox_stats(spec)).pending == 0
+    assert await transport.client.lrange("out", 0, -1) == [b"r"]

@@ -48,6 +48,9 @@ class Recorder:
         self.sent.append(command)
         raise Sent
 
+    async def run_script(self, script: Script, keys: Any, args: Any) -> Any:
+        return await self.execute_command(*script.command(keys, args))
+
 
 CALLS: dict[str, Callable[[Any], Awaitable[object]]] = {
     "list_take": lambda c: _list_scripts.list_take(

@@ -29,17 +29,12 @@ it), changes nothing and replies ``WRONGTYPE key '<key>' holds a <type>, not a
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any, NamedTuple
 
-from redis.client import NEVER_DECODE
-
-from transports._exceptions import CommandError
-
 from .._values import Failure
-from .client import DedicatedConnection, Redis
+from .client import DedicatedConnection, LuaScript, Redis
 from .keys import NODES as _NODES, NODES_EXPIRY as _NODES_EXPIRY, Keys
 
 __all__ = [
@@ -71,23 +66,18 @@ def _read(name: str) -> str:
 _PRELUDE = "\n" + _read("prelude")
 
 
-class Script:
-    """A Lua script run with EVALSHA, sent in full (EVAL) only when the server lacks it.
+class Script(LuaScript):
+    """A Lua script of the mailboxes (the prelude, then ``body``), run with EVALSHA; the
+    client sends it in full (EVAL) only when the server lacks it.
 
     Replies are raw RESP values with bulk strings as ``bytes``.
     """
 
-    __slots__ = ("name", "sha", "source")
+    __slots__ = ("name",)
 
     def __init__(self, body: str, name: str = "") -> None:
+        super().__init__(_PRELUDE + body)
         self.name = name
-        self.source = _PRELUDE + body
-        self.sha = hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
-
-    def command(self, keys: Sequence[str | bytes], args: Sequence[Arg]) -> tuple[Any, ...]:
-        """The ``EVALSHA`` command, to pipeline with others (a ``NOSCRIPT`` error reply
-        means the server lacks the script: run it with :meth:`__call__` then)."""
-        return (b"EVALSHA", self.sha, len(keys), *keys, *args)
 
     async def __call__(
         self,
@@ -95,23 +85,14 @@ class Script:
         keys: Sequence[str | bytes],
         args: Sequence[Arg],
     ) -> Any:
-        """Run the script; EVAL (which caches it) after a NOSCRIPT reply.
+        """Run the script (see :meth:`Redis.run_script`).
 
         Raises:
             CommandError: the script failed (``.code`` is the error's first word,
                 such as ``"NOGROUP"`` or ``"WRONGTYPE"``).
             TransportError: any other failure of the client.
         """
-        try:
-            return await client.execute_command(
-                b"EVALSHA", self.sha, len(keys), *keys, *args, **{NEVER_DECODE: True}
-            )
-        except CommandError as exc:
-            if exc.code != "NOSCRIPT":
-                raise
-        return await client.execute_command(
-            b"EVAL", self.source, len(keys), *keys, *args, **{NEVER_DECODE: True}
-        )
+        return await client.run_script(self, keys, args)
 
 
 def load(name: str) -> Script:

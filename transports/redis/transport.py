@@ -227,8 +227,6 @@ class RedisTransport(Transport):
         if not errors:
             if not consumer._acks_done(deliveries, ack_replies):
                 await consumer.ack(deliveries)  # refused as sent: the consumer knows why
-        elif all(getattr(error, "code", "") == "NOSCRIPT" for error in errors):
-            await consumer.ack(deliveries)  # the server lost its scripts: this loads them
         else:
             raise await consumer._named(errors[0])
         return refused

@@ -22,6 +22,7 @@ from ._pipeline import Pipeline as Pipeline
 from ._pool import ConnectionPool as ConnectionPool
 from ._pubsub import Message as Message, PubSub as PubSub
 from ._replies import RAW as RAW
+from ._scripts import LuaScript as LuaScript
 from ._sentinel import SentinelRedis as SentinelRedis
 from ._url import ConnectionConfig as ConnectionConfig, parse_url as parse_url
 
@@ -32,6 +33,7 @@ __all__ = [
     "ConnectionPool",
     "DedicatedConnection",
     "Features",
+    "LuaScript",
     "Message",
     "Pipeline",
     "PubSub",

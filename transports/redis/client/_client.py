@@ -23,7 +23,7 @@ from redis._parsers.encoders import Encoder
 from redis.commands.core import AsyncCoreCommands
 
 from transports._backoff import Backoff
-from transports._exceptions import ClosedError
+from transports._exceptions import AuthenticationError, ClosedError, CommandError
 
 from ._connection import Connection, pack
 from ._errors import command_error, translate_argument_errors
@@ -34,12 +34,14 @@ from ._pubsub import PubSub
 from ._replies import (
     BLOCKING_COMMANDS,
     MISSING,
+    RAW,
     Callbacks,
     blocking_read_timeout,
     finish,
     response_callbacks,
     split_options,
 )
+from ._scripts import LuaScript, source_of
 from ._url import ConnectionConfig, parse_url
 
 __all__ = ["DedicatedConnection", "Redis", "from_url"]
@@ -60,6 +62,40 @@ class _Commands(AsyncCoreCommands):
     def get_connection_kwargs(self) -> dict[str, Any]:
         """The subset of redis-py connection options that command methods consult."""
         return {"decode_responses": self._decode}
+
+    async def run_script(
+        self, script: LuaScript, keys: Sequence[str | bytes], args: Sequence[Any]
+    ) -> Any:
+        """Run ``script`` on ``keys`` with ``args``: ``EVALSHA``, then ``EVAL`` (which
+        caches it) if the server lacks it. The reply is raw (bulk strings as ``bytes``).
+
+        Raises:
+            CommandError: the script failed (``.code`` is the error's first word,
+                such as ``"NOGROUP"`` or ``"WRONGTYPE"``).
+            And the connection errors listed on :class:`Redis`.
+        """
+        try:
+            return await self.execute_command(*script.command(keys, args), **RAW)
+        except CommandError as exc:
+            if exc.code != "NOSCRIPT":
+                raise
+        return await self.execute_command(b"EVAL", script.source, len(keys), *keys, *args, **RAW)
+
+    async def _load_missing(self, commands: Sequence[Sequence[Any]], replies: list[Any]) -> None:
+        """Run again with ``EVAL`` each ``EVALSHA`` of ``commands`` (of a
+        :class:`LuaScript`) that ``replies`` say the server lacks (``NOSCRIPT``); its
+        reply, or error, takes the place of the ``NOSCRIPT`` error."""
+        for index, reply in enumerate(replies):
+            if not (isinstance(reply, CommandError) and reply.code == "NOSCRIPT"):
+                continue
+            command = commands[index]
+            source = source_of(command)
+            if source is None:
+                continue
+            try:
+                replies[index] = await self.execute_command(b"EVAL", source, *command[2:], **RAW)
+            except (CommandError, AuthenticationError) as exc:
+                replies[index] = exc
 
 
 class Redis(_Commands):
@@ -236,14 +272,20 @@ class Redis(_Commands):
         an error reply comes back as the :class:`CommandError` (or
         :class:`AuthenticationError`) it would raise, returned in its place, so one
         refused command hides neither the replies of the others nor that they ran.
+        An ``EVALSHA`` of a :class:`LuaScript` that the server lacks (``NOSCRIPT``) runs
+        again as ``EVAL`` once the others replied; its reply takes its place.
 
         Raises:
             ConfigurationError: an argument hiredis cannot encode (nothing was sent).
             The connection errors listed on :class:`Redis`.
         """
         data = b"".join([pack(command) for command in commands])
-        replies = await self.execute_many(data, len(commands), [False] * len(commands))
-        return _errors_in_place(commands, replies)
+        replies = _errors_in_place(
+            commands, await self.execute_many(data, len(commands), [False] * len(commands))
+        )
+        if _missing_script(replies):
+            await self._load_missing(commands, replies)
+        return replies
 
     def pipeline(self, transaction: bool = True) -> Pipeline:
         """A pipeline: queue commands, then ``await pipe.execute()`` in one round trip.
@@ -359,6 +401,7 @@ class DedicatedConnection(_Commands):
         :meth:`execute_command` this opens no connection and follows no
         redirection: a cluster's ``MOVED`` or ``ASK`` comes back like any error
         reply (nothing of the batch ran then, unless it was sent across a resharding).
+        A ``NOSCRIPT`` reply to a :class:`LuaScript` is answered as :meth:`Redis.batch` does.
 
         Raises:
             ClosedError: the ``async with`` block was left, or no connection is open
@@ -381,7 +424,10 @@ class DedicatedConnection(_Commands):
         except BaseException:
             self._drop()
             raise
-        return _errors_in_place(commands, replies)
+        replies = _errors_in_place(commands, replies)
+        if _missing_script(replies):
+            await self._load_missing(commands, replies)
+        return replies
 
     def _drop(self) -> None:
         """The connection failed (and closed): the next command opens a new one."""
@@ -413,6 +459,11 @@ class _DedicatedContext:
     async def __aexit__(self, *exc_info: object) -> None:
         if self._dedicated is not None:
             self._dedicated.close()
+
+
+def _missing_script(replies: list[Any]) -> bool:
+    """True when one of ``replies`` is a ``NOSCRIPT`` error."""
+    return any(isinstance(reply, CommandError) and reply.code == "NOSCRIPT" for reply in replies)
 
 
 def _errors_in_place(commands: Sequence[Sequence[Any]], replies: list[Any]) -> list[Any]:
