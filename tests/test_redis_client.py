@@ -489,3 +489,28 @@ async def test_run_script_sends_a_script_the_server_lacks_and_raises_its_errors(
         with pytest.raises(CommandError) as caught:
             await client.run_script(failing, [], [])
         assert caught.value.code == "NOGROUP"
+
+
+# -- blocking reads with commands pipelined around them ---------------------------------
+
+
+async def test_a_blocking_connection_pipelines_commands_around_a_blocking_read(
+    redis_url: str,
+) -> None:
+    async with from_url(redis_url) as client:
+        await client.rpush("src", b"x")
+        async with client.blocking("src") as conn:
+            assert not conn.connected  # opened by the first batch
+            read = (b"BLMOVE", "src", "dst", b"LEFT", b"RIGHT", b"0.05")
+            replies = await conn.batch([(b"SET", "k", "v"), read, (b"LLEN", "dst")], 5.0)
+            assert replies == [b"OK", b"x", 1]
+            assert conn.connected
+            replies = await conn.batch([read, (b"LLEN", "dst"), (b"LPUSH", "k", "v")], 5.0)
+            assert replies[:2] == [None, 1]  # the wait timed out, and then LLEN ran
+            assert isinstance(replies[2], CommandError) and replies[2].code == "WRONGTYPE"
+            with pytest.raises(TransportTimeout):
+                await conn.batch([(b"BLPOP", "nothing", b"0")], 0.1)
+            assert not conn.connected  # the overdue reply closed it
+            assert await conn.batch([(b"PING",)], 5.0) == [b"PONG"]
+        with pytest.raises(ClosedError):
+            await conn.batch([(b"PING",)], 1.0)

@@ -213,6 +213,24 @@ async def test_a_dedicated_connection_binds_to_the_node_of_its_key(cluster: Redi
         _ = cluster.pool
 
 
+async def test_a_blocking_connection_follows_its_commands_to_their_node(
+    cluster: RedisCluster,
+) -> None:
+    names = [f"blocking-{index}" for index in range(12)]
+    nodes = {(await cluster.node_for_key(name)).name: name for name in names}
+    here, there = list(nodes.values())[:2]
+    await cluster.rpush(here, "one")
+    async with cluster.blocking(here) as conn:
+        read = (b"BLMOVE", here, f"{{{here}}}:held", b"LEFT", b"RIGHT", b"1")
+        assert await conn.batch([read, (b"LLEN", here)], 5.0) == [b"one", 0]
+        assert conn.connected
+        # On the node of ``here`` now: a command for another node is redirected
+        # (MOVED, nothing ran) and runs there instead.
+        assert await conn.batch([(b"SET", there, b"v"), (b"GET", there)], 5.0) == [b"OK", b"v"]
+        await cluster.rpush(here, "two")
+        assert await conn.batch([read], 5.0) == [b"two"]
+
+
 # -- the transport and the runtime ----------------------------------------------------------
 
 

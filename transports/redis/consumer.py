@@ -17,12 +17,11 @@ from transports._exceptions import (
     CommandError,
     ConfigurationError,
     TransportError,
-    TransportTimeout,
 )
 
 from .._base import BrokenConsumerError, Consumer
 from .._values import Delivery, Failure, MailboxSpec, check_delay
-from .client import RAW, DedicatedConnection
+from .client import RAW, BlockingConnection
 from .host import ConsumerHost
 from .keys import Keys, digest
 from .scripts import Letter, dead_letter
@@ -62,7 +61,8 @@ class RedisConsumer(Consumer):
         self._name = name
         self._keys = Keys(spec.name)
         self._state = ConsumerState.OPENING
-        self._blocking: DedicatedConnection | None = None
+        # Blocking reads wait on a connection of their own, on the mailbox's node.
+        self._blocking: BlockingConnection = self._client.blocking(self._keys.mailbox)
         self._background: trio.CancelScope | None = None
         self._broken: Exception | None = None  # what killed the keep-alive
         self._abandoned = False
@@ -115,8 +115,7 @@ class RedisConsumer(Consumer):
         self._state = ConsumerState.CLOSED
         if self._background is not None:
             self._background.cancel()
-        if self._blocking is not None:
-            self._blocking.close()
+        self._blocking.close()
 
     async def _abort(self) -> None:
         """Close now, because the transport closes: blocked calls raise ClosedError."""
@@ -224,48 +223,21 @@ class RedisConsumer(Consumer):
 
     # -- blocking reads on a dedicated connection ----------------------------------------
 
-    async def _block(self, timeout: float, *command: Any) -> Any:
-        """Run a blocking command on this consumer's dedicated connection.
-
-        Cancelling it closes the connection (the next call opens a new one).
-
-        Raises:
-            TransportTimeout: the reply is long overdue.
-            TransportError: the store failed.
-        """
-        if self._blocking is None:
-            self._blocking = await self._client.dedicated(read_timeout=None).__aenter__()
-        with trio.move_on_after(timeout + _BLOCK_GRACE) as scope:
-            return await self._blocking.execute_command(*command, **RAW)
-        assert scope.cancelled_caught
-        raise TransportTimeout(
-            f"no reply to {command[0].decode()} from {self._client.url} "
-            f"within {timeout + _BLOCK_GRACE:.1f}s"
-        )
-
-    def _pipelining_connection(self) -> DedicatedConnection | None:
-        """The dedicated connection, if open, to pipeline a blocking read on."""
-        blocking = self._blocking
-        if blocking is not None and blocking.connected:
-            return blocking
-        return None
-
-    async def _block_pipelined(
+    async def _block(
         self,
-        connection: DedicatedConnection,
         timeout: float,
         leading: Sequence[tuple[Any, ...]],
         blocking: tuple[Any, ...],
         *followers: tuple[Any, ...],
-    ) -> tuple[list[Any], Any, list[Any]] | None:
-        """Send ``leading``, ``blocking`` and ``followers`` in one write on the open
-        dedicated connection; return the replies of the leading commands, of the
-        blocking one, and of the followers.
+    ) -> tuple[list[Any], Any, list[Any]]:
+        """Send ``leading``, ``blocking`` and ``followers`` on this consumer's own
+        connection, in one write where it can (see :class:`BlockingConnection`); return
+        the replies of the leading commands, of the blocking one, and of the followers.
 
         The server runs the leading commands at once, the blocking one next, and the
         followers as soon as it returns. A follower's error reply becomes -1 (its
-        count is unknown: the caller looks again). None when a cluster redirected
-        the commands (nothing ran): use ``_block``, and send ``leading`` alone.
+        count is unknown: the caller looks again). Cancelling it closes the
+        connection (the next call opens a new one).
 
         Raises:
             CommandError: a leading or the blocking command failed (the blocking
@@ -274,28 +246,13 @@ class RedisConsumer(Consumer):
             TransportError: the store failed (the connection closes).
         """
         commands = [*leading, blocking, *followers]
-        try:
-            # The connection's own deadline (no cancel scope per wait): a reply long
-            # overdue closes it and raises TransportTimeout.
-            replies = await connection.batch(commands, timeout + _BLOCK_GRACE)
-        except BaseException:
-            self._drop_blocking()
-            raise
+        replies = await self._blocking.batch(commands, timeout + _BLOCK_GRACE)
         lead = len(leading)
         for reply in replies[: lead + 1]:
             if isinstance(reply, TransportError):
-                if getattr(reply, "code", "") in ("MOVED", "ASK"):
-                    self._drop_blocking()
-                    return None
                 raise reply
         rest = [-1 if isinstance(reply, TransportError) else reply for reply in replies[lead + 1 :]]
         return replies[:lead], replies[lead], rest
-
-    def _drop_blocking(self) -> None:
-        """The connection failed (and closed): the next wait opens a new one."""
-        if self._blocking is not None:
-            self._blocking.close()
-            self._blocking = None
 
     @staticmethod
     def _bounded(seconds: float) -> float:

@@ -5,6 +5,7 @@ through Sentinel (:class:`SentinelRedis`); :func:`client_from_url` picks one fro
 Errors are ``transports._exceptions`` errors; see :class:`Redis`.
 """
 
+from ._blocking import BlockingConnection as BlockingConnection
 from ._client import (
     DedicatedConnection as DedicatedConnection,
     Redis as Redis,
@@ -28,6 +29,7 @@ from ._url import ConnectionConfig as ConnectionConfig, parse_url as parse_url
 
 __all__ = [
     "RAW",
+    "BlockingConnection",
     "Connection",
     "ConnectionConfig",
     "ConnectionPool",

@@ -25,6 +25,7 @@ from redis.commands.core import AsyncCoreCommands
 from transports._backoff import Backoff
 from transports._exceptions import AuthenticationError, ClosedError, CommandError
 
+from ._blocking import BlockingConnection
 from ._connection import Connection, pack
 from ._errors import command_error, translate_argument_errors
 from ._features import Features
@@ -295,16 +296,27 @@ class Redis(_Commands):
         return Pipeline(self, transaction)
 
     def dedicated(
-        self, *, read_timeout: float | Literal["default"] | None = "default"
+        self,
+        *,
+        read_timeout: float | Literal["default"] | None = "default",
+        key: str | bytes | None = None,
     ) -> _DedicatedContext:
         """``async with client.dedicated() as conn:`` — one fresh connection, outside the pool.
 
         For blocking reads (BLMOVE, BLPOP, XREADGROUP BLOCK) that must not hold a
         pooled connection. ``read_timeout`` overrides the client's for this
-        connection. Opening it raises as the command methods do.
+        connection. ``key`` matters only on a cluster (the connection opens on its
+        node): one server has every key. Opening it raises as the command methods do.
         """
         timeout = self._read_timeout if read_timeout == "default" else read_timeout
         return _DedicatedContext(self, timeout)
+
+    def blocking(self, key: str | bytes) -> BlockingConnection:
+        """``async with client.blocking(key) as conn:`` — a connection of its own on the
+        node of ``key``, opened at its first use and kept until the block ends, for
+        blocking reads with commands pipelined around them
+        (:meth:`BlockingConnection.batch`)."""
+        return BlockingConnection(self.url, lambda: self.dedicated(read_timeout=None, key=key))
 
     def pubsub(self, *, key: str | bytes | None = None) -> PubSub:
         """``async with client.pubsub() as ps:`` — a subscriber on a dedicated connection.

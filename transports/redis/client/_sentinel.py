@@ -250,7 +250,10 @@ class SentinelRedis(Redis):
         return replies
 
     def dedicated(
-        self, *, read_timeout: float | Literal["default"] | None = "default"
+        self,
+        *,
+        read_timeout: float | Literal["default"] | None = "default",
+        key: str | bytes | None = None,
     ) -> _DedicatedContext:
         """``async with client.dedicated() as conn:``; see :meth:`Redis.dedicated`.
 

@@ -207,20 +207,9 @@ class ListConsumer(RedisConsumer):
             command = (b"BLMOVE", keys.mailbox, self._processing, b"LEFT", b"RIGHT", seconds)
         else:
             command = (b"BLPOP", keys.mailbox, seconds)
-        connection = self._pipelining_connection()
-        replies = None
-        if connection is not None:
-            pipelined = await self._block_pipelined(
-                connection, timeout, (), command, (b"HLEN", keys.failures), (b"LLEN", keys.mailbox)
-            )
-            if pipelined is not None:
-                replies = [pipelined[1], *pipelined[2]]
-        if replies is None:
-            # The first wait, or after a failure or a cluster redirection: the
-            # connection opens (where the key lives) as usual; the counts stay unknown.
-            reply, failures, waiting = await self._block(timeout, *command), -1, -1
-        else:
-            reply, failures, waiting = replies
+        _, reply, (failures, waiting) = await self._block(
+            timeout, (), command, (b"HLEN", keys.failures), (b"LLEN", keys.mailbox)
+        )
         if reply is not None and not self._durable:
             reply = reply[1]
         return reply, failures, waiting

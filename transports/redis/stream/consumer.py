@@ -244,19 +244,10 @@ class StreamConsumer(RedisConsumer):
             self._keys.mailbox,
             b">",
         )
-        connection = self._pipelining_connection() if ack else None
-        pipelined = None
-        if connection is not None:
-            # The acks ride in the read's write: the server runs them first.
-            acks = self._ack_commands(ack)
-            pipelined = await self._block_pipelined(connection, timeout, acks, read)
-        if pipelined is not None:
-            reply = pipelined[1]
+        # The acks ride in the read's write: the server runs them first.
+        _, reply, _ = await self._block(timeout, self._ack_commands(ack), read)
+        if ack:
             self._acked(ack)
-        else:
-            if ack:
-                await self.ack(ack)
-            reply = await self._block(timeout, *read)
         if not reply:
             return []
         return await self._delivered(reply[0][1])
