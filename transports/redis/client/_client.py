@@ -23,7 +23,7 @@ from redis._parsers.encoders import Encoder
 from redis.commands.core import AsyncCoreCommands
 
 from transports._backoff import Backoff
-from transports._exceptions import AuthenticationError, ClosedError, CommandError
+from transports._exceptions import ClosedError
 
 from ._blocking import BlockingConnection
 from ._connection import Connection, pack
@@ -35,14 +35,13 @@ from ._pubsub import PubSub
 from ._replies import (
     BLOCKING_COMMANDS,
     MISSING,
-    RAW,
     Callbacks,
     blocking_read_timeout,
     finish,
     response_callbacks,
     split_options,
 )
-from ._scripts import LuaScript, source_of
+from ._scripts import LuaScript, load_missing, missing_script, run_script
 from ._url import ConnectionConfig, parse_url
 
 __all__ = ["DedicatedConnection", "Redis", "from_url"]
@@ -75,28 +74,7 @@ class _Commands(AsyncCoreCommands):
                 such as ``"NOGROUP"`` or ``"WRONGTYPE"``).
             And the connection errors listed on :class:`Redis`.
         """
-        try:
-            return await self.execute_command(*script.command(keys, args), **RAW)
-        except CommandError as exc:
-            if exc.code != "NOSCRIPT":
-                raise
-        return await self.execute_command(b"EVAL", script.source, len(keys), *keys, *args, **RAW)
-
-    async def _load_missing(self, commands: Sequence[Sequence[Any]], replies: list[Any]) -> None:
-        """Run again with ``EVAL`` each ``EVALSHA`` of ``commands`` (of a
-        :class:`LuaScript`) that ``replies`` say the server lacks (``NOSCRIPT``); its
-        reply, or error, takes the place of the ``NOSCRIPT`` error."""
-        for index, reply in enumerate(replies):
-            if not (isinstance(reply, CommandError) and reply.code == "NOSCRIPT"):
-                continue
-            command = commands[index]
-            source = source_of(command)
-            if source is None:
-                continue
-            try:
-                replies[index] = await self.execute_command(b"EVAL", source, *command[2:], **RAW)
-            except (CommandError, AuthenticationError) as exc:
-                replies[index] = exc
+        return await run_script(self, script, keys, args)
 
 
 class Redis(_Commands):
@@ -284,8 +262,8 @@ class Redis(_Commands):
         replies = _errors_in_place(
             commands, await self.execute_many(data, len(commands), [False] * len(commands))
         )
-        if _missing_script(replies):
-            await self._load_missing(commands, replies)
+        if missing_script(replies):
+            await load_missing(self, commands, replies)
         return replies
 
     def pipeline(self, transaction: bool = True) -> Pipeline:
@@ -437,8 +415,8 @@ class DedicatedConnection(_Commands):
             self._drop()
             raise
         replies = _errors_in_place(commands, replies)
-        if _missing_script(replies):
-            await self._load_missing(commands, replies)
+        if missing_script(replies):
+            await load_missing(self, commands, replies)
         return replies
 
     def _drop(self) -> None:
@@ -471,11 +449,6 @@ class _DedicatedContext:
     async def __aexit__(self, *exc_info: object) -> None:
         if self._dedicated is not None:
             self._dedicated.close()
-
-
-def _missing_script(replies: list[Any]) -> bool:
-    """True when one of ``replies`` is a ``NOSCRIPT`` error."""
-    return any(isinstance(reply, CommandError) and reply.code == "NOSCRIPT" for reply in replies)
 
 
 def _errors_in_place(commands: Sequence[Sequence[Any]], replies: list[Any]) -> list[Any]:

@@ -5,9 +5,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["LuaScript", "source_of"]
+from transports._exceptions import AuthenticationError, CommandError
+
+from ._replies import RAW
+
+__all__ = ["LuaScript", "load_missing", "missing_script", "run_script", "source_of"]
+
+
+class _Runs(Protocol):
+    def execute_command(self, *args: Any, **options: Any) -> Any: ...  # awaitable
+
 
 _SOURCES: dict[str, str] = {}  # sha -> source, of every LuaScript made in this process
 
@@ -39,3 +48,48 @@ def source_of(command: Sequence[Any]) -> str | None:
         return None
     sha = command[1]
     return _SOURCES.get(sha.decode() if isinstance(sha, bytes) else str(sha))
+
+
+async def run_script(
+    client: _Runs, script: LuaScript, keys: Sequence[str | bytes], args: Sequence[Any]
+) -> Any:
+    """``EVALSHA`` of ``script`` on ``client``, then ``EVAL`` after ``NOSCRIPT``.
+
+    Raises:
+        CommandError: the script failed.
+        And the connection errors of the client.
+    """
+    try:
+        return await client.execute_command(*script.command(keys, args), **RAW)
+    except CommandError as exc:
+        if exc.code != "NOSCRIPT":
+            raise
+    return await client.execute_command(b"EVAL", script.source, len(keys), *keys, *args, **RAW)
+
+
+def missing_script(replies: Sequence[Any]) -> bool:
+    """True when one of a batch's ``replies`` is a ``NOSCRIPT`` error."""
+    return any(isinstance(reply, CommandError) and reply.code == "NOSCRIPT" for reply in replies)
+
+
+async def load_missing(
+    client: _Runs, commands: Sequence[Sequence[Any]], replies: list[Any]
+) -> None:
+    """Run again with ``EVAL``, on ``client``, each ``EVALSHA`` of ``commands`` (of a
+    :class:`LuaScript`) that ``replies`` say the server lacks (``NOSCRIPT``); its reply,
+    or error, takes the place of the ``NOSCRIPT`` error.
+
+    Raises:
+        The connection errors of the client.
+    """
+    for index, reply in enumerate(replies):
+        if not (isinstance(reply, CommandError) and reply.code == "NOSCRIPT"):
+            continue
+        command = commands[index]
+        source = source_of(command)
+        if source is None:
+            continue
+        try:
+            replies[index] = await client.execute_command(b"EVAL", source, *command[2:], **RAW)
+        except (CommandError, AuthenticationError) as exc:
+            replies[index] = exc
