@@ -26,10 +26,10 @@ so a mailbox lives on one cluster slot):
 The node registry: :data:`NODES` (hash: node -> JSON of its info, ``seen_at`` and
 ``instance``) and :data:`NODES_EXPIRY` (zset: node -> expiry, ms, server clock).
 
-Scripts get their keys in ``KEYS`` from the wrappers in ``_scripts.py``, which take
-them from here. The one exception is the processing lists of other consumers (a
-takeover, the stats), which a script cannot know in advance: it gets their prefix,
-``Keys.processing("")``, as an argument.
+Scripts get their keys in ``KEYS`` from the wrappers in ``scripts.py``,
+``list/scripts.py`` and ``stream/scripts.py``, which take them from here. The one
+exception is the processing lists of other consumers (a takeover, the stats), which a
+script cannot know in advance: it gets their prefix, ``Keys.processing("")``, as an argument.
 """
 
 from __future__ import annotations

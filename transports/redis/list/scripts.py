@@ -1,5 +1,5 @@
 """The Lua scripts of list mailboxes, each with the one typed function that names its keys
-and arguments (see ``_scripts.py``)."""
+and arguments (see ``transports/redis/scripts.py``)."""
 
 from __future__ import annotations
 
