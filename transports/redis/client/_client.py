@@ -23,7 +23,7 @@ from redis._parsers.encoders import Encoder
 from redis.commands.core import AsyncCoreCommands
 
 from transports._backoff import Backoff
-from transports._exceptions import ClosedError
+from transports._exceptions import ClosedError, CommandError
 
 from ._blocking import BlockingConnection
 from ._connection import Connection, pack
@@ -35,13 +35,14 @@ from ._pubsub import PubSub
 from ._replies import (
     BLOCKING_COMMANDS,
     MISSING,
+    RAW,
     Callbacks,
     blocking_read_timeout,
     finish,
     response_callbacks,
     split_options,
 )
-from ._scripts import LuaScript, load_missing, missing_script, run_script
+from ._scripts import LuaScript, load_missing, missing_script
 from ._url import ConnectionConfig, parse_url
 
 __all__ = ["DedicatedConnection", "Redis", "from_url"]
@@ -74,7 +75,14 @@ class _Commands(AsyncCoreCommands):
                 such as ``"NOGROUP"`` or ``"WRONGTYPE"``).
             And the connection errors listed on :class:`Redis`.
         """
-        return await run_script(self, script, keys, args)
+        try:
+            return await self.execute_command(
+                b"EVALSHA", script.sha, len(keys), *keys, *args, **RAW
+            )
+        except CommandError as exc:
+            if exc.code != "NOSCRIPT":
+                raise
+        return await self.execute_command(b"EVAL", script.source, len(keys), *keys, *args, **RAW)
 
 
 class Redis(_Commands):

@@ -11,7 +11,7 @@ from transports._exceptions import AuthenticationError, CommandError
 
 from ._replies import RAW
 
-__all__ = ["LuaScript", "load_missing", "missing_script", "run_script", "source_of"]
+__all__ = ["LuaScript", "load_missing", "missing_script", "source_of"]
 
 
 class _Runs(Protocol):
@@ -48,23 +48,6 @@ def source_of(command: Sequence[Any]) -> str | None:
         return None
     sha = command[1]
     return _SOURCES.get(sha.decode() if isinstance(sha, bytes) else str(sha))
-
-
-async def run_script(
-    client: _Runs, script: LuaScript, keys: Sequence[str | bytes], args: Sequence[Any]
-) -> Any:
-    """``EVALSHA`` of ``script`` on ``client``, then ``EVAL`` after ``NOSCRIPT``.
-
-    Raises:
-        CommandError: the script failed.
-        And the connection errors of the client.
-    """
-    try:
-        return await client.execute_command(*script.command(keys, args), **RAW)
-    except CommandError as exc:
-        if exc.code != "NOSCRIPT":
-            raise
-    return await client.execute_command(b"EVAL", script.source, len(keys), *keys, *args, **RAW)
 
 
 def missing_script(replies: Sequence[Any]) -> bool:
