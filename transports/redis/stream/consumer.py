@@ -16,7 +16,7 @@ from ..consumer import RedisConsumer
 from ..keys import stream_field
 from ..scripts import record_failure
 from . import scripts
-from .ledger import StreamLedger
+from .ledger import StreamLedger, new_delivery
 
 __all__ = ["StreamConsumer", "entry_payload"]
 
@@ -280,9 +280,14 @@ class StreamConsumer(RedisConsumer):
             failures = await self._client.execute_command(
                 b"HMGET", self._keys.failures, *fields, **RAW
             )
+        if not any(failures):  # the usual: no counts, and none of them can be held
+            return [
+                new_delivery(entry_id, entry_payload(fields), 1)
+                for entry_id, (_, fields) in zip(ids, entries, strict=True)
+            ]
         return self._ledger.delivered(
-            (entry_id, entry_payload(fields), 1 + (int(failures[index] or 0) if failures else 0))
-            for index, (entry_id, (_, fields)) in enumerate(zip(ids, entries, strict=True))
+            (entry_id, entry_payload(fields), 1 + int(failed or 0))
+            for entry_id, (_, fields), failed in zip(ids, entries, failures, strict=True)
         )
 
     async def _retry(self, delivery: Delivery, milliseconds: int) -> None:
@@ -341,6 +346,9 @@ class StreamConsumer(RedisConsumer):
 
     def _forget(self, delivery: Delivery) -> None:
         self._ledger.forget((delivery,))
+
+    def _acked(self, deliveries: Sequence[Delivery]) -> None:
+        self._ledger.forget(deliveries)
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         """Acknowledge the entries (``XACK``) and forget their failure counts.

@@ -12,7 +12,26 @@ from collections.abc import Iterable, Sequence
 
 from ..._values import Delivery
 
-__all__ = ["StreamLedger"]
+__all__ = ["StreamLedger", "new_delivery"]
+
+# The slots of Delivery, set directly: a fetch builds many deliveries, and attrs'
+# frozen __init__ (object.__setattr__ per field) costs more than the rest together.
+_new = object.__new__
+_SET = [
+    Delivery.__dict__[name].__set__ for name in ("id", "payload", "attempt", "channel", "token")
+]
+_set_id, _set_payload, _set_attempt, _set_channel, _set_token = _SET
+
+
+def new_delivery(entry_id: str, payload: bytes, attempt: int) -> Delivery:
+    """The delivery of the entry ``entry_id``, whose token is its id."""
+    delivery: Delivery = _new(Delivery)
+    _set_id(delivery, entry_id)
+    _set_payload(delivery, payload)
+    _set_attempt(delivery, attempt)
+    _set_channel(delivery, None)
+    _set_token(delivery, entry_id)
+    return delivery
 
 
 class StreamLedger:
@@ -135,7 +154,7 @@ class StreamLedger:
                 continue
             if attempt > 1:
                 self.failed.add(entry_id)
-            out.append(Delivery(entry_id, payload, attempt, token=entry_id))
+            out.append(new_delivery(entry_id, payload, attempt))
         return out
 
     def retry_due(self, when: float) -> None:
