@@ -285,6 +285,45 @@ class RedisConsumer(Consumer):
         for delivery in deliveries:
             self._forget(delivery)
 
+    async def ack_after(
+        self, sends: Sequence[Sequence[tuple[Any, ...]]], deliveries: Sequence[Delivery]
+    ) -> list[TransportError | None]:
+        """Run each group of commands of ``sends`` (those that store one target's
+        results), then ack ``deliveries``: in one write (the client's batch), which the
+        server runs in order, so the acks run only after every result was stored or
+        refused. Returns each group's first error (None: stored).
+
+        Only for a client whose batches keep their order (``features.ordered_batches``).
+
+        Raises:
+            TransportError: the acks failed (a ``WRONGTYPE`` names its key); results
+                may be stored. Calling again is safe (results may be stored twice).
+            ClosedError: the consumer or its transport is closed.
+        """
+        commands = [command for group in sends for command in group]
+        acks = self._ack_commands(deliveries)
+        commands += acks
+        if not commands:
+            await self.ack(deliveries)  # a no-op, but it checks the consumer is open
+            return [None] * len(sends)
+        client = self._client
+        replies: list[Any] = await self._guarded(lambda: client.batch(commands))
+        errors: list[TransportError | None] = []
+        start = 0
+        for group in sends:
+            end = start + len(group)
+            errors.append(
+                next((r for r in replies[start:end] if isinstance(r, TransportError)), None)
+            )
+            start = end
+        ack_replies = replies[len(commands) - len(acks) :]
+        failed = [r for r in ack_replies if isinstance(r, TransportError)]
+        if failed:
+            raise await self._named(failed[0])
+        if not self._acks_done(deliveries, ack_replies):
+            await self.ack(deliveries)  # refused as sent: the ack knows why
+        return errors
+
     def _acks_done(self, deliveries: Sequence[Delivery], replies: Sequence[Any]) -> bool:
         """The commands of :meth:`_ack_commands` replied ``replies`` (no errors):
         forget ``deliveries`` and return True, or return False when the store

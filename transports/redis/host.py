@@ -75,6 +75,15 @@ class ConsumerHost:
         self._exit = stack
         self._adopt(nursery)
 
+    async def abort(self) -> None:
+        """The transport closes: cancel the background tasks and close every consumer
+        open on it at once (their blocked calls raise ``ClosedError``)."""
+        self.cancel()
+        consumers, self.consumers = self.consumers, set()
+        for consumer in consumers:
+            await consumer._abort()
+        await trio.lowlevel.checkpoint()
+
     def cancel(self) -> None:
         """Cancel the background tasks (the transport closes); idempotent.
 

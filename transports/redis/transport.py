@@ -201,34 +201,19 @@ class RedisTransport(Transport):
         if not self._client.features.ordered_batches or not isinstance(consumer, RedisConsumer):
             return await super().settle(consumer, results, deliveries)
         refused: dict[MailboxSpec, ActorsError] = {}
-        commands: list[tuple[Any, ...]] = []
-        spans: list[tuple[MailboxSpec, int, int]] = []
+        targets: list[MailboxSpec] = []
+        sends: list[list[tuple[Any, ...]]] = []
         for spec, payloads in results.items():
             try:
-                sends = self._send_commands(spec, payloads)
+                sends.append(self._send_commands(spec, payloads))
             except ConfigurationError as exc:
                 refused[spec] = exc
                 continue
-            spans.append((spec, len(commands), len(commands) + len(sends)))
-            commands += sends
-        acks = consumer._ack_commands(deliveries)
-        commands += acks
-        if not commands:
-            await consumer.ack(deliveries)  # a no-op, but it checks the consumer is open
-            return refused
-        client = self._client
-        replies: list[Any] = await consumer._guarded(lambda: client.batch(commands))
-        for spec, start, end in spans:
-            error = next((r for r in replies[start:end] if isinstance(r, TransportError)), None)
+            targets.append(spec)
+        errors = await consumer.ack_after(sends, deliveries)
+        for spec, error in zip(targets, errors, strict=True):
             if error is not None:
                 refused[spec] = error
-        ack_replies = replies[len(commands) - len(acks) :]
-        errors = [r for r in ack_replies if isinstance(r, TransportError)]
-        if not errors:
-            if not consumer._acks_done(deliveries, ack_replies):
-                await consumer.ack(deliveries)  # refused as sent: the consumer knows why
-        else:
-            raise await consumer._named(errors[0])
         return refused
 
     # -- consuming ----------------------------------------------------------------------
@@ -454,10 +439,7 @@ class RedisTransport(Transport):
         Blocked fetches of its consumers raise :class:`ClosedError`.
         """
         self._state = TransportState.CLOSED
-        self._host.cancel()
-        consumers, self._host.consumers = self._host.consumers, set()
-        for consumer in consumers:
-            await consumer._abort()
+        await self._host.abort()
         if self._owns_client:
             await self._client.aclose()
         else:
