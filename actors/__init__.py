@@ -14,6 +14,7 @@ from transports import (
     AuthenticationError as AuthenticationError,
     Backoff as Backoff,
     BrokenConnectionError as BrokenConnectionError,
+    BrokenConsumerError as BrokenConsumerError,
     ClosedError as ClosedError,
     CommandError as CommandError,
     ConfigurationError as ConfigurationError,

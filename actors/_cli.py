@@ -34,9 +34,9 @@ from transports import (
     MailboxStats,
     ReplayError,
     TransportTimeout,
+    check_dead_letter_ids,
+    redact,
 )
-from transports._base import check_dead_letter_ids
-from transports._urls import redact
 
 from ._errors import SupervisorError
 from ._groups import sole_error

@@ -130,7 +130,7 @@ class Lifecycle:
     @property
     def safe_url(self) -> str:
         """The store's URL without its password."""
-        from transports._urls import redact
+        from transports import redact
 
         return redact(self.url)
 

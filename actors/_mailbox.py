@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from transports import ConfigurationError, MailboxSpec
-from transports._base import DEAD_MAXLEN
+from transports import DEAD_MAXLEN, ConfigurationError, MailboxSpec
 
 __all__ = ["channel_mailbox", "list_mailbox", "one_mailbox", "stream_mailbox"]
 

@@ -1,7 +1,12 @@
 """Message stores for actors: the Transport interface, in-memory and Redis."""
 
 from ._backoff import Backoff as Backoff
-from ._base import Consumer as Consumer, Transport as Transport
+from ._base import (
+    BrokenConsumerError as BrokenConsumerError,
+    Consumer as Consumer,
+    Transport as Transport,
+)
+from ._dead_letters import check_dead_letter_ids as check_dead_letter_ids
 from ._exceptions import (
     ActorsError as ActorsError,
     AuthenticationError as AuthenticationError,
@@ -16,7 +21,9 @@ from ._exceptions import (
     UnavailableError as UnavailableError,
     is_outage as is_outage,
 )
+from ._urls import redact as redact
 from ._values import (
+    DEAD_MAXLEN as DEAD_MAXLEN,
     DeadLetter as DeadLetter,
     Delivery as Delivery,
     Failure as Failure,
