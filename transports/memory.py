@@ -14,7 +14,7 @@ give them the same mailboxes::
 
 How each mailbox kind behaves is documented on the consumer classes in
 ``transports._memory`` (``ListConsumer``, ``StreamConsumer``, ``PubSubConsumer``);
-the conformance suite (``tests/conformance``) holds every transport to the same
+the conformance suite (``tests/transports/conformance``) holds every transport to the same
 promises. Where memory is stricter than Redis can be, on purpose:
 
 - ``maxlen`` trims exactly (Redis ``MAXLEN ~`` keeps somewhat more);

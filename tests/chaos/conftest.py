@@ -25,10 +25,10 @@ from typing import Any
 import attrs
 import pytest
 import redis
-from conftest import wait_for as wait_for  # the chaos tests import it from here
 
 from actors import ChildInfo, ChildState
 from actors._codec import encode
+from tests.conftest import wait_for as wait_for  # the chaos tests import it from here
 from transports.testing import PrivateRedis
 
 Report = Callable[..., dict[str, Any]]

@@ -5,7 +5,7 @@ Each script's Lua lives in ``lua/<name>.lua`` beside this module; the functions
 they share, in ``lua/prelude.lua``, come first in every script. The wrapper
 functions (here for the scripts of every kind and of the transport, in
 ``list/scripts.py`` and ``stream/scripts.py`` for the others) are the only code
-that knows a script's ``KEYS`` and ``ARGV`` order (tests/test_scripts.py checks
+that knows a script's ``KEYS`` and ``ARGV`` order (tests/transports/redis/test_scripts.py checks
 that each passes every index its script reads); the keys come from
 :mod:`transports.redis.keys`.
 

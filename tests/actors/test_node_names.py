@@ -15,10 +15,10 @@ import pytest
 import redis
 import trio
 import trio.lowlevel
-from conftest import wait_for
 
 from actors import ActorSystem, BrokenConnectionError, ConfigurationError
 from actors._node import _CLAIM_GRACE, HEARTBEAT, process_instance
+from tests.conftest import wait_for
 from transports import NodeInfo
 from transports._memory._consumer import MemoryConsumer
 from transports.memory import MemoryTransport

@@ -54,7 +54,7 @@ CONFTEST = textwrap.dedent(
 )
 
 
-README = Path(__file__).parent.parent / "README.md"
+README = Path(__file__).parents[2] / "README.md"
 
 
 def _readme_block(first_line: str) -> str:

@@ -18,7 +18,6 @@ import attrs
 import pytest
 import redis
 import trio
-from chaos.conftest import Runtime, wait_for
 
 from actors import (
     ActorSystem,
@@ -30,6 +29,7 @@ from actors import (
     stream_mailbox,
 )
 from actors._codec import decode, encode
+from tests.chaos.conftest import Runtime, wait_for
 from transports.testing import PrivateRedis, RedisServer
 
 PW = "s3cret-Pa55word"

@@ -13,8 +13,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import trio
-from test_redis_cluster_failover import Load, actor_system_under_load, run_through_failover
 
+from tests.transports.redis.client.test_redis_cluster_failover import (
+    Load,
+    actor_system_under_load,
+    run_through_failover,
+)
 from transports._exceptions import ConnectError
 from transports.redis import RedisTransport, SentinelRedis, sentinel_from_url
 from transports.testing import LocalSentinel

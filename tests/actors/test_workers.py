@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import redis
 import trio
-from conftest import wait_for
 
 from actors._codec import encode
 from actors._startup import defer_signals, exit_status
 from actors._workers import run_workers
+from tests.conftest import wait_for
 from transports.testing import PrivateRedis
 
 NODES = "{actors:nodes}"  # where running nodes announce themselves

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import wait_for
 
 from actors._codec import encode
+from tests.conftest import wait_for
 
 NODES = "{actors:nodes}"
 
