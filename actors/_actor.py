@@ -260,7 +260,7 @@ class Actor:
             return cls._handler_table
         entries: list[tuple[Any, str]] = []
         seen: dict[Any, str] = {}
-        for attr_name in dir(cls):
+        for attr_name in _declared_names(cls):
             fn = getattr(cls, attr_name, None)
             if not callable(fn) or not (
                 attr_name == "receive" or getattr(fn, _HANDLER_MARK, False)
@@ -307,9 +307,14 @@ class Actor:
         """Send ``msg`` to ``target`` (fire-and-forget). See :meth:`ActorSystem.tell`."""
         await self.context.tell(target, msg, headers=headers)
 
-    async def ask(self, target: Any, msg: Any, *, timeout: float = 5.0) -> Any:
+    async def ask(
+        self, target: Any, msg: Any, *, timeout: float = 5.0, reply_type: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:  # fmt: skip
         """Send ``msg`` to ``target`` and wait for the reply. See :meth:`ActorSystem.ask`."""
-        return await self.context.ask(target, msg, timeout=timeout)
+        return await self.context.ask(
+            target, msg, timeout=timeout, reply_type=reply_type, headers=headers
+        )
 
 
 def check_on_error(cls: type[Actor]) -> None:
@@ -410,6 +415,12 @@ def function_actor(
     # The handler's message type comes from ``fn``'s annotation, not from ``receive``'s.
     setattr(cls, "handlers", classmethod(handlers))  # noqa: B010
     return cls
+
+
+def _declared_names(cls: type) -> list[str]:
+    """``cls``'s attribute names in declaration order, base classes' first (an override
+    keeps its base's place): the order foreign payloads try handlers in."""
+    return list(dict.fromkeys(name for klass in reversed(cls.__mro__) for name in vars(klass)))
 
 
 class InstanceHost(Protocol):

@@ -53,7 +53,15 @@ class Messaging(Protocol):
     ) -> None:
         """Send ``msg`` to ``target``."""
 
-    async def ask(self, target: Any, msg: Any, *, timeout: float = 5.0) -> Any:
+    async def ask(
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        timeout: float = 5.0,
+        reply_type: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
         """Ask ``target``, and return the reply."""
 
 
@@ -102,6 +110,16 @@ class ActorContext:
         """Send ``msg`` to ``target``; see :meth:`ActorSystem.tell`."""
         await self.messenger.tell(target, msg, headers=headers)
 
-    async def ask(self, target: Any, msg: Any, *, timeout: float = 5.0) -> Any:
+    async def ask(
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        timeout: float = 5.0,
+        reply_type: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
         """Ask ``target``; see :meth:`ActorSystem.ask`."""
-        return await self.messenger.ask(target, msg, timeout=timeout)
+        return await self.messenger.ask(
+            target, msg, timeout=timeout, reply_type=reply_type, headers=headers
+        )

@@ -341,7 +341,7 @@ class Supervisor:
                 logging.WARNING,
                 "restart",
                 failed.path,
-                f"restarting {failed.path} ({self.strategy}, attempt {failed.consecutive})"
+                f"restarting {failed.path} ({self.strategy}, restart {failed.restarts + 1})"
                 f" in {delay:.3f}s"
                 + (
                     f", with {', '.join(p for p in paths if p != failed.path)}"

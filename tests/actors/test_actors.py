@@ -137,6 +137,42 @@ async def test_foreign_payload_reaches_the_handler_as_its_type() -> None:
     assert got == [Deposit("x", 3)]
 
 
+async def test_a_foreign_payload_tries_the_handlers_in_declaration_order() -> None:
+    """A body that validates as both Deposit and GetBalance (extra fields are ignored)
+    goes to ``deposit``, declared first, not to ``balance``, first alphabetically."""
+    system = new_system()
+    system.actor(Ledger)
+    assert [name for _, name in Ledger.handlers().entries] == ["deposit", "balance"]
+    async with run_test_system(system) as probe:
+        await system.transport.send(stream_mailbox("ledger"), [b'{"account":"x","amount":3}'])
+        await probe.drain()
+        assert await system.ask("ledger", GetBalance("x"), reply_type=Balance) == Balance("x", 3)
+
+
+async def test_an_actor_asks_with_the_same_options_as_the_system() -> None:
+    """``self.ask`` and ``context.ask`` take ``reply_type=`` and ``headers=`` too."""
+    system = new_system()
+    system.actor(Ledger)
+    seen: list[tuple[Balance, Balance]] = []
+
+    class Teller(Actor):
+        mailbox = list_mailbox("teller")
+
+        async def receive(self, msg: Deposit) -> None:
+            await self.tell("ledger", msg)
+            by_self = await self.ask("ledger", GetBalance(msg.account), reply_type=Balance)
+            by_context = await self.context.ask(
+                "ledger", GetBalance(msg.account), reply_type=Balance, headers={"via": "ctx"}
+            )
+            seen.append((by_self, by_context))
+
+    system.actor(Teller)
+    async with run_test_system(system) as probe:
+        await system.tell("teller", Deposit("y", 4))
+        await probe.drain()
+    assert seen == [(Balance("y", 4), Balance("y", 4))]
+
+
 @pytest.mark.parametrize("kind", ["list", "stream"])
 async def test_message_id_is_stable_across_redeliveries(autojump_clock: Any, kind: str) -> None:
     """``context.message.id``: the sender's envelope id, else (a payload from another

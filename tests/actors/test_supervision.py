@@ -676,7 +676,10 @@ async def test_a_supervisor_cannot_appear_twice_in_a_running_tree(
 # -- backoff --------------------------------------------------------------------------------
 
 
-async def test_backoff_delays_grow_per_consecutive_restart(autojump_clock: MockClock) -> None:
+async def test_backoff_delays_grow_per_consecutive_restart(
+    autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="actors")
     events: list[tuple[str, str]] = []
     (a,) = workers(events, "a")
     backoff = Backoff(min=1.0, max=4.0, jitter=0.0, reset_after=100.0)
@@ -686,6 +689,9 @@ async def test_backoff_delays_grow_per_consecutive_restart(autojump_clock: MockC
         delays = [await a.crash_and_wait() for _ in range(4)]
         assert delays == pytest.approx([1.0, 2.0, 4.0, 4.0])
         await running.shutdown()
+    # The log counts the restarts (it said "attempt 0" for every message-tied one).
+    restarts = [r.getMessage() for r in caplog.records if "restarting" in r.getMessage()]
+    assert [line.split(", restart ")[1].split(")")[0] for line in restarts] == list("1234")
 
 
 async def test_backoff_resets_after_a_quiet_period(autojump_clock: MockClock) -> None:
