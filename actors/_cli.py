@@ -401,7 +401,9 @@ async def _status(args: argparse.Namespace) -> int:
                 if exc.code != "WRONGTYPE":
                     raise
                 stats[key] = None
-                errors.setdefault(key, str(exc))
+                # The server's words (not "EVALSHA: ..."), after the mailbox's name, as
+                # a node reports a fault.
+                errors.setdefault(key, f"{boxes[key]}: {exc.__cause__ or exc}")
     finally:
         await transport.aclose()
     report = {

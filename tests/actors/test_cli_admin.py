@@ -323,6 +323,22 @@ async def test_a_reader_that_goes_away_is_no_error(redis_url: str, command: list
     assert code == 0, errors.decode()
 
 
+@pytest.mark.parametrize("kind", ["list", "stream"])
+async def test_status_of_a_wrong_typed_mailbox_names_it_not_the_command(
+    redis_url: str, kind: str
+) -> None:
+    """No live node: status reads the key itself, and says which mailbox it is in the
+    words a node uses ("list:ww: WRONGTYPE ..."), not "EVALSHA: WRONGTYPE ..."."""
+    from transports.redis import RedisTransport
+
+    async with RedisTransport.from_url(redis_url) as transport:
+        await transport.client.execute_command("HSET", "ww", "a", "1")
+    result = await cli("status", f"{kind}:ww", "--url", redis_url)
+    assert result.returncode == 0, result
+    assert f"error: {kind}:ww: WRONGTYPE" in result.stdout.decode(), result.stdout
+    assert "EVALSHA" not in result.stdout.decode(), result.stdout
+
+
 async def test_listing_dead_letters_kept_in_a_wrong_typed_key_names_it(redis_url: str) -> None:
     """Another client made ``{zz}:dead`` a string: one line that names the key and what
     it holds, not Redis's bare WRONGTYPE."""
