@@ -231,44 +231,26 @@ class StreamConsumer(RedisConsumer):
     async def _read_new(self, max_count: int, ack: Sequence[Delivery]) -> list[Delivery]:
         """Ack ``ack``, then wait (bounded) for new entries; acked when it returns."""
         timeout = self._bounded(self._ledger.wait_limit(trio.current_time()))
-        read = (
-            b"XREADGROUP",
-            b"GROUP",
-            self._group,
-            self._name,
-            b"COUNT",
-            max_count,
-            b"BLOCK",
-            round(timeout * 1000),
-            b"STREAMS",
-            self._keys.mailbox,
-            b">",
-        )
+        read = self._read_command(max_count, (b"BLOCK", round(timeout * 1000)))
         # The acks ride in the read's write: the server runs them first.
         _, reply, _ = await self._block(timeout, self._ack_commands(ack), read)
         if ack:
             self._acked(ack)
-        if not reply:
-            return []
-        return await self._delivered(reply[0][1])
+        return await self._delivered(reply[0][1]) if reply else []
 
     async def _read_now(self, max_count: int) -> list[Delivery]:
         """Up to ``max_count`` new entries, without waiting."""
-        reply = await self._client.execute_command(
-            b"XREADGROUP",
-            b"GROUP",
-            self._group,
-            self._name,
-            b"COUNT",
-            max_count,
-            b"STREAMS",
-            self._keys.mailbox,
-            b">",
-            **RAW,
+        reply = await self._client.execute_command(*self._read_command(max_count), **RAW)
+        return await self._delivered(reply[0][1]) if reply else []
+
+    def _read_command(self, max_count: int, block: tuple[Any, ...] = ()) -> tuple[Any, ...]:
+        """``XREADGROUP`` of up to ``max_count`` new entries for this name (``block``:
+        ``(b"BLOCK", ms)`` to wait)."""
+        return (
+            *(b"XREADGROUP", b"GROUP", self._group, self._name, b"COUNT", max_count),
+            *block,
+            *(b"STREAMS", self._keys.mailbox, b">"),
         )
-        if not reply:
-            return []
-        return await self._delivered(reply[0][1])
 
     async def _delivered(self, entries: Sequence[Any]) -> list[Delivery]:
         """The deliveries of new ``entries`` (as XREADGROUP gives them), each with its
