@@ -195,7 +195,7 @@ class Lifecycle:
                 self._tree_started = False
                 async with trio.open_nursery() as nursery:
                     # First: the heartbeat withdraws the name on failure.
-                    nursery.start_soon(self._vital, "the node's heartbeat", name.keep)
+                    await nursery.start(self._vital, "the node's heartbeat", name.keep)
                     await nursery.start(self._vital, "the reply reader", messenger.read_replies)
                     self.state = SystemState.RUNNING
                     await nursery.start(self._run_tree)
@@ -262,7 +262,7 @@ class Lifecycle:
         what: str,
         task: Callable[..., Awaitable[None]],
         *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+        task_status: trio.TaskStatus[None],
     ) -> None:
         """Run one of the system's own tasks (``what``). If it fails (the store refused
         it: an outage is waited out inside), say so, let the supervision tree stop as a
@@ -270,10 +270,7 @@ class Lifecycle:
         the system with that error.
         """
         try:
-            if task_status is trio.TASK_STATUS_IGNORED:
-                await task()
-            else:
-                await task(task_status=task_status)
+            await task(task_status=task_status)
         except Exception as exc:
             logger.error("%s failed (%s); stopping the actor system", what, exc)
             self._stop.set()

@@ -130,8 +130,9 @@ class NodeName:
             " give each process its own (ActorSystem(node=...)); consumer names derive from it"
         )
 
-    async def keep(self) -> None:
+    async def keep(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Announce the name every :data:`HEARTBEAT` seconds; withdraw it on the way out.
+        Started at once (the name was claimed before).
 
         A heartbeat that fails for an outage is tried again after
         :data:`_HEARTBEAT_RETRY`.
@@ -143,6 +144,7 @@ class NodeName:
                 :attr:`lost` is set first.
         """
         failing = False
+        task_status.started()
         try:
             while True:
                 await trio.sleep(_HEARTBEAT_RETRY if failing else HEARTBEAT)
