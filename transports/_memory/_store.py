@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from transports._exceptions import CommandError
+from transports._exceptions import CommandError, ConfigurationError
 
 from .._values import Delivery, MailboxSpec, MailboxStats, NodeInfo
 from ._state import DeadBox, ListBox, StreamBox, Subscriber
@@ -121,6 +121,27 @@ class MemoryStore:
             for node, (info, seen_at, expires, instance) in sorted(self._nodes.items())
             if expires > now
         ]
+
+    def _append(self, spec: MailboxSpec, payloads: Sequence[bytes], now: float) -> None:
+        """Append ``payloads`` to the mailbox ``spec`` at ``now`` (``send``).
+
+        Raises:
+            ConfigurationError: ``spec`` is a pub/sub pattern.
+            CommandError: the name holds another kind of mailbox.
+        """
+        if spec.kind == "pubsub":
+            if spec.pattern:
+                raise ConfigurationError(f"cannot publish to pattern {spec.name!r}: use a channel")
+            self._publish(spec.name, payloads)
+        elif spec.kind == "list":
+            box = self._list(spec.name)
+            box.queue.extend(payloads)
+            box.signal.notify()
+        else:
+            stream = self._stream(spec.name)
+            for payload in payloads:
+                stream.add(payload, now, spec.maxlen)
+            stream.signal.notify()
 
     def _subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers[subscriber] = None

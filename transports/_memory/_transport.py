@@ -103,23 +103,7 @@ class MemoryTransport(Transport):
         """
         await trio.lowlevel.checkpoint()
         self._check_open()
-        self._append(spec, payloads)
-
-    def _append(self, spec: MailboxSpec, payloads: Sequence[bytes]) -> None:
-        if spec.kind == "pubsub":
-            if spec.pattern:
-                raise ConfigurationError(f"cannot publish to pattern {spec.name!r}: use a channel")
-            self._store._publish(spec.name, payloads)
-        elif spec.kind == "list":
-            box = self._store._list(spec.name)
-            box.queue.extend(payloads)
-            box.signal.notify()
-        else:
-            stream = self._store._stream(spec.name)
-            now = trio.current_time()
-            for payload in payloads:
-                stream.add(payload, now, spec.maxlen)
-            stream.signal.notify()
+        self._store._append(spec, payloads, trio.current_time())
 
     def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[MemoryConsumer]:
         """Open a consumer called ``name`` on the mailbox, for the ``async with`` block.
@@ -193,7 +177,8 @@ class MemoryTransport(Transport):
                 if id_ not in unheard:
                     del letters[id_]
             return check_replayed(spec, len(chosen) - len(unheard), not_found, unheard)
-        self._append(spec, [letters[id_].payload for id_ in chosen])  # may raise WRONGTYPE
+        payloads = [letters[id_].payload for id_ in chosen]
+        self._store._append(spec, payloads, trio.current_time())  # may raise WRONGTYPE
         for id_ in chosen:
             del letters[id_]
         return check_replayed(spec, len(chosen), not_found)

@@ -37,6 +37,7 @@ from .consumer_context import ConsumerContext
 from .host import ConsumerHost
 from .keys import NODES, Keys
 from .list import ListConsumer
+from .sends import send_commands
 from .stream import StreamConsumer
 
 __all__ = ["RedisTransport"]
@@ -145,7 +146,7 @@ class RedisTransport(Transport):
             ClosedError: the transport was closed.
         """
         self._check_open()
-        commands = self._send_commands(spec, payloads)
+        commands = send_commands(spec, payloads, sharded=self._client.features.sharded_pubsub)
         if not commands:
             return
         client = self._client
@@ -156,29 +157,6 @@ class RedisTransport(Transport):
             for command in commands:
                 pipe.execute_command(*command, **RAW)
             await pipe.execute()
-
-    def _send_commands(self, spec: MailboxSpec, payloads: Sequence[bytes]) -> list[tuple[Any, ...]]:
-        """The commands that append ``payloads`` to ``spec`` (see :meth:`send`).
-
-        Raises:
-            ConfigurationError: ``spec`` is a pub/sub pattern.
-        """
-        if spec.kind == "pubsub" and spec.pattern:
-            raise ConfigurationError(f"cannot publish to pattern {spec.name!r}: use a channel")
-        if not payloads:
-            return []
-        if spec.kind == "list":
-            if spec.expire is not None:
-                milliseconds = max(1, round(spec.expire * 1000))
-                return [(b"RPUSH", spec.name, *payloads), (b"PEXPIRE", spec.name, milliseconds)]
-            return [(b"RPUSH", spec.name, *payloads)]
-        if spec.kind == "stream":
-            head: tuple[Any, ...] = (b"XADD", spec.name)
-            if spec.maxlen is not None:
-                head += (b"MAXLEN", b"~", spec.maxlen)
-            return [(*head, b"*", b"message", payload) for payload in payloads]
-        publish = b"SPUBLISH" if self._client.features.sharded_pubsub else b"PUBLISH"
-        return [(publish, spec.name, payload) for payload in payloads]
 
     async def settle(
         self,
@@ -205,7 +183,9 @@ class RedisTransport(Transport):
         sends: list[list[tuple[Any, ...]]] = []
         for spec, payloads in results.items():
             try:
-                sends.append(self._send_commands(spec, payloads))
+                sends.append(
+                    send_commands(spec, payloads, sharded=self._client.features.sharded_pubsub)
+                )
             except ConfigurationError as exc:
                 refused[spec] = exc
                 continue
