@@ -30,15 +30,22 @@ from ._registry import Registry
 from ._retry import RECHECK, Outage, store_answers
 from ._waiter import ReplyWaiter
 
-__all__ = ["REPLY_EXPIRE", "Messenger", "reply_patterns"]
+__all__ = [
+    "ERROR_MESSAGE",
+    "ERROR_TYPE",
+    "REPLY_EXPIRE",
+    "REPLY_PREFIX",
+    "Messenger",
+    "reply_patterns",
+]
 
 logger = logging.getLogger("actors.system")
 
 #: Seconds an unread reply list lives after its last reply (its asker may be gone).
 REPLY_EXPIRE = 300.0
-_REPLY_PREFIX = "actors.reply."
-_ERROR_TYPE = "actors-error-type"
-_ERROR_MESSAGE = "actors-error"
+REPLY_PREFIX = "actors.reply."
+ERROR_TYPE = "actors-error-type"
+ERROR_MESSAGE = "actors-error"
 #: Waits between tries of the reply reader during an outage: short, someone waits.
 _REPLY_BACKOFF = Backoff(min=0.05, max=1.0)
 
@@ -73,7 +80,7 @@ class Messenger:
         # At-most-once: a reply is only useful to a live asker, and is never acked.
         token = uuid.uuid4().hex[:8]
         #: This run's reply box: its own, even in a fork of a built system.
-        self.reply_box = list_mailbox(f"{_REPLY_PREFIX}{node}.{token}", at_most_once=True)
+        self.reply_box = list_mailbox(f"{REPLY_PREFIX}{node}.{token}", at_most_once=True)
         # Correlation ids need only be unique among this system's asks (replies come
         # to its own reply box): a counter, cheaper than a uuid4 (a syscall) per ask.
         self._correlation_ids = map(f"{token}-{{:x}}".format, itertools.count())
@@ -146,10 +153,10 @@ class Messenger:
             del self.waiters[correlation_id]
         if reply is None:
             raise AskTimeout(f"no reply from {spec} within {timeout}s")
-        if _ERROR_TYPE in reply.headers:
-            error_type = reply.headers[_ERROR_TYPE]
+        if ERROR_TYPE in reply.headers:
+            error_type = reply.headers[ERROR_TYPE]
             raise RemoteError(
-                f"{spec} failed: {error_type}: {reply.headers.get(_ERROR_MESSAGE, '')}",
+                f"{spec} failed: {error_type}: {reply.headers.get(ERROR_MESSAGE, '')}",
                 error_type=error_type,
             )
         if expected is None:
@@ -260,7 +267,7 @@ class Messenger:
                     address,
                 )
                 return None
-            if box.kind == "list" and box.name.startswith(_REPLY_PREFIX):
+            if box.kind == "list" and box.name.startswith(REPLY_PREFIX):
                 # An asker's reply list: if the asker is gone, nobody will ever read
                 # it; the store deletes it REPLY_EXPIRE seconds after the last reply.
                 box = attrs.evolve(box, at_most_once=True, expire=REPLY_EXPIRE)
@@ -271,7 +278,7 @@ class Messenger:
 
     def _may_reply_to(self, box: MailboxSpec) -> bool:
         """True when replies may go to ``box``: see ``reply_to_allowed``."""
-        if box.kind == "list" and box.name.startswith(_REPLY_PREFIX):
+        if box.kind == "list" and box.name.startswith(REPLY_PREFIX):
             return True
         address = str(box)
         return any(
@@ -293,7 +300,7 @@ class Messenger:
             payload = encode(
                 None,
                 correlation_id=request.correlation_id,
-                headers={_ERROR_TYPE: error_type, _ERROR_MESSAGE: message[:2000]},
+                headers={ERROR_TYPE: error_type, ERROR_MESSAGE: message[:2000]},
             )
             await self.transport.send(box, [payload])
         except (ConfigurationError, TransportError) as exc:

@@ -15,7 +15,7 @@ from ._mailbox import one_mailbox
 from ._supervision import Supervisor
 from ._tree import Restart
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "reply_annotation"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -190,13 +190,19 @@ class Registry:
     def _find_reply_type(self, spec: MailboxSpec, msg_type: type) -> Any:
         """The return annotation of the handler of ``spec``'s actor for ``msg_type``."""
         for cls in self._actors.values():
-            if cls.mailbox != spec:
-                continue
-            for tp, method in cls.handlers().entries:
-                if tp is msg_type:
-                    hint = get_type_hints(getattr(cls, method)).get("return")
-                    return None if hint in (None, type(None), Any) else hint
+            if cls.mailbox == spec and (found := reply_annotation(cls, msg_type)) is not None:
+                return found
         return None
+
+
+def reply_annotation(cls: type[Actor], msg_type: type) -> Any:
+    """The return annotation of ``cls``'s handler for exactly ``msg_type`` (None: no
+    such handler, or it returns nothing or ``Any``)."""
+    for tp, method in cls.handlers().entries:
+        if tp is msg_type:
+            hint = get_type_hints(getattr(cls, method)).get("return")
+            return None if hint in (None, type(None), Any) else hint
+    return None
 
 
 def _actors_in(supervisor: Supervisor) -> list[type[Actor]]:

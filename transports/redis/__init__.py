@@ -31,11 +31,13 @@ from .client import (
     RedisCluster as RedisCluster,
     SentinelRedis as SentinelRedis,
     client_from_url as client_from_url,
+    command_error as command_error,
     cluster_from_url as cluster_from_url,
     from_url as from_url,
     parse_url as parse_url,
     sentinel_from_url as sentinel_from_url,
 )
+from .sends import send_commands as send_commands
 from .transport import RedisTransport as RedisTransport
 
 __all__ = [
@@ -52,7 +54,9 @@ __all__ = [
     "SentinelRedis",
     "client_from_url",
     "cluster_from_url",
+    "command_error",
     "from_url",
     "parse_url",
+    "send_commands",
     "sentinel_from_url",
 ]

@@ -13,6 +13,7 @@ from ._client import (
 )
 from ._cluster import RedisCluster as RedisCluster
 from ._connection import Connection as Connection
+from ._errors import command_error as command_error
 from ._features import Features as Features
 from ._open import (
     client_from_url as client_from_url,
@@ -28,6 +29,7 @@ from ._sentinel import SentinelRedis as SentinelRedis
 from ._url import ConnectionConfig as ConnectionConfig, parse_url as parse_url
 
 __all__ = [
+    "command_error",
     "RAW",
     "BlockingConnection",
     "Connection",

@@ -75,7 +75,7 @@ _ERRNO_WORDS = {
 }
 
 
-def command_error(reply: ReplyError, command: object = None) -> CommandError | AuthenticationError:
+def command_error(reply: ReplyError | Exception, command: object = None) -> CommandError | AuthenticationError:
     """The :class:`CommandError` (or :class:`AuthenticationError`) for an error reply.
 
     ``code`` is the reply's first word (``"WRONGTYPE"``, ``"NOGROUP"``, ``"ERR"``...).
@@ -84,7 +84,8 @@ def command_error(reply: ReplyError, command: object = None) -> CommandError | A
     for now (``OOM``, ``LOADING``, ``BUSY``, ``MASTERDOWN``, ``TRYAGAIN``,
     ``CLUSTERDOWN``, ``READONLY``, ``UNBLOCKED``, ``NOREPLICAS``, ``MISCONF``, and
     ``ERR max number of clients reached``) an :class:`UnavailableError`. The error is
-    returned, not raised.
+    returned, not raised. ``reply`` may be hiredis' error or any exception whose text is
+    the reply's (redis-py's ``ResponseError``, for clients built on redis-py).
     """
     text = message = str(reply)
     code = text.split(" ", 1)[0] or "ERR"

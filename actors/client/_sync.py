@@ -1,0 +1,148 @@
+"""A blocking client for code outside trio: scripts, WSGI apps, Django views, threads."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from redis import Redis
+
+from transports import redact
+
+from .._codec import DEFAULT_MAX_PAYLOAD
+from ._common import (
+    AskRequest,
+    Targets,
+    check_timeout,
+    client_url,
+    store_errors,
+    tell_commands,
+)
+
+if TYPE_CHECKING:
+    from .._system import ActorSystem
+
+__all__ = ["Client"]
+
+
+class Client:
+    """Send messages to actors, and ask them, from synchronous code.
+
+    ``url`` is a ``redis://``, ``rediss://`` or ``unix://`` URL (default: the
+    ``ActorSystem``'s default); or pass ``redis=``, a ``redis.Redis`` of your own (its
+    pool is shared and not closed by :meth:`close`). ``system`` lets targets be named
+    by actor or mailbox name, and gives replies their handler's return type; without
+    it, targets are addresses (``"list:jobs"``), mailboxes, or actor classes. The
+    client is thread-safe (redis-py's pool is) and runs no background task: an ask
+    waits on a reply list of its own.
+
+    Errors are the runtime's: :class:`ConfigurationError` for an unknown target,
+    :class:`CodecError` for a message that cannot be encoded, the
+    :class:`TransportError` tree for Redis failures (redis-py's errors chained),
+    :class:`AskTimeout` and :class:`RemoteError` from :meth:`ask`.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        redis: Redis | None = None,
+        system: ActorSystem | None = None,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+    ) -> None:
+        url = client_url(url, redis, system)
+        self._owned = redis is None
+        if redis is None:
+            assert url is not None  # client_url gives one when no client is
+            redis = Redis.from_url(url)
+        self._redis = redis
+        self._url = redact(url) if url else repr(redis)
+        self._targets = Targets(system)
+        self._max_payload = max_payload
+
+    def tell(self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None) -> None:
+        """Send ``msg`` to ``target``; return once Redis has it.
+
+        Raises:
+            ConfigurationError: unknown target. CodecError: ``msg`` cannot be encoded.
+            TransportError: Redis failed.
+        """
+        self.tell_many(target, [msg], headers=headers)
+
+    def tell_many(
+        self, target: Any, msgs: Sequence[Any], *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Send ``msgs`` to ``target`` in order, in one round trip.
+
+        Raises:
+            The same as :meth:`tell`.
+        """
+        commands = tell_commands(self._targets.resolve(target), msgs, headers)
+        self._execute(commands)
+
+    def ask(
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        timeout: float = 5.0,
+        reply_type: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Send ``msg`` to ``target`` and wait up to ``timeout`` seconds for the handler's
+        return value, structured as ``reply_type`` (default: the handler's return
+        annotation where the target's class is known, else plain JSON data).
+
+        Raises:
+            AskTimeout: no reply in time (a late one is dropped with its list, by Redis).
+            RemoteError: the handler failed for good or rejected the message.
+            CodecError: the reply does not fit the expected type.
+            ConfigurationError, TransportError: as for :meth:`tell`.
+        """
+        check_timeout(timeout)
+        deadline = time.monotonic() + timeout
+        spec = self._targets.resolve(target)
+        expected = (
+            reply_type if reply_type is not None else self._targets.reply_type(target, spec, msg)
+        )
+        request = AskRequest.make(
+            spec, msg, expected=expected, headers=headers, max_payload=self._max_payload
+        )
+        self._execute(request.commands)
+        while (left := deadline - time.monotonic()) > 0:
+            with store_errors(self._url):
+                popped = self._redis.blpop([request.reply_list], timeout=left)
+            if popped is None:
+                break
+            matched, value = request.answer(popped[1])
+            if matched:
+                return value
+        raise request.timed_out(timeout)
+
+    def close(self) -> None:
+        """Close the connections this client opened (not those of a ``redis=`` given)."""
+        if self._owned:
+            self._redis.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _execute(self, commands: list[tuple[Any, ...]]) -> None:
+        with store_errors(self._url):
+            if len(commands) == 1:
+                self._redis.execute_command(*commands[0])  # type: ignore[no-untyped-call]
+                return
+            pipe = self._redis.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+            pipe.execute()
