@@ -14,22 +14,25 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import signal
 import socket
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import trio
 
 from transports import (
     ActorsError,
     AuthenticationError,
+    ConfigurationError,
     ConnectError,
     TransportTimeout,
     redact,
 )
 
-from ._cli_admin import dead_letters, status
+from ._cli_admin import dead_letters, publish, status
 from ._cli_parser import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -42,6 +45,7 @@ from ._errors import SupervisorError
 from ._groups import sole_error
 from ._lifecycle import SystemState
 from ._loader import load_system
+from ._logs import configure_logging
 from ._startup import (
     StartupInterrupted,
     defer_signals,
@@ -66,19 +70,22 @@ logger = logging.getLogger("actors.cli")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
     if args.command != "run":
         restore_default_signals()  # only `run` is quiet on signals as it starts
-    logging.basicConfig(
-        level=str(args.log_level).upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     try:
+        configure_logging(
+            str(args.log_level).upper(),
+            getattr(args, "log_format", "text"),
+            getattr(args, "log_config", None),
+        )
         if args.command == "run":
-            return _run(args)
+            return _reload(args, argv) if args.reload else _run(args)
         if args.command == "status":
             return trio.run(status, args)
+        if args.command == "publish":
+            return trio.run(publish, args)
         return trio.run(dead_letters, args)
     except BaseExceptionGroup as group:
         # Nurseries wrap errors in groups; one error of ours is reported as itself.
@@ -92,6 +99,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report_error(exc)
     except BrokenPipeError:
         return _reader_gone()
+
+
+def _log_options(args: argparse.Namespace) -> list[str]:
+    """The logging options of ``run`` as given, for the processes it starts."""
+    options = ["--log-format", args.log_format]
+    if args.log_config is not None:
+        options += ["--log-config", args.log_config]
+    return options
+
+
+def _reload(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``run --reload``: run the same command line without ``--reload`` in a child
+    process, and restart it (SIGINT, then SIGKILL after 5 s) whenever a ``.py`` file
+    changes under the file's folder (a MODULE target: the current directory). Returns
+    0 when interrupted (Ctrl-C stops the child first).
+
+    Raises:
+        ConfigurationError: watchfiles is not installed.
+    """
+    try:
+        import watchfiles
+    except ImportError:
+        raise ConfigurationError(
+            "--reload needs watchfiles: pip install 'actors[reload]'"
+        ) from None
+    where = Path(args.target.partition(":")[0])
+    folder = where.resolve().parent if where.is_file() else Path.cwd()
+    child = [sys.executable, "-m", "actors", *(a for a in argv if a != "--reload")]
+
+    def restarted(changes: set[tuple[watchfiles.Change, str]]) -> None:
+        logger.info("reloading: %s changed", ", ".join(sorted({path for _, path in changes})))
+
+    # Ctrl-C (and SIGTERM) end the watch: watchfiles then stops the child (SIGINT,
+    # the child's graceful stop) before returning.
+    restore_default_signals()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    logger.info("watching %s for changes (--reload)", folder)
+    watchfiles.run_process(
+        folder,
+        target=shlex.join(child),
+        target_type="command",
+        watch_filter=watchfiles.PythonFilter(),
+        callback=restarted,
+    )
+    return EXIT_OK
 
 
 def _reader_gone() -> int:
@@ -117,7 +169,7 @@ def _run(args: argparse.Namespace) -> int:
         system = load_system(args.target)
         system.url = store_url(args, system)
         if args.workers is not None:
-            argv = worker_argv(args.target, args.log_level)
+            argv = worker_argv(args.target, args.log_level, _log_options(args))
             defer_signals()
             return trio.run(run_workers, argv, args.workers, system.url)
         if args.worker is not None:

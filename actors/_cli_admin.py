@@ -20,6 +20,7 @@ from transports import (
 )
 
 from ._cli_parser import EXIT_NO_NODE, EXIT_OK, report_error, store_url
+from ._codec import decode, encode
 from ._system import ActorSystem
 
 
@@ -203,3 +204,17 @@ def _table(header: list[str], rows: list[list[object]]) -> None:
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     for row in cells:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+async def publish(args: argparse.Namespace) -> int:
+    """``publish``: send one JSON body to a mailbox in an envelope; print its id."""
+    spec = MailboxSpec.parse(args.mailbox)
+    payload = encode(args.body, headers=dict(args.header), tag=args.type)
+    system = ActorSystem(store_url(args, None))
+    transport = system.lifecycle.open_transport()
+    try:
+        await transport.send(spec, [payload])
+    finally:
+        await transport.aclose()
+    print(decode(payload).id)
+    return EXIT_OK

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import textwrap
+from importlib import metadata
+from typing import Any
 
 from transports import ActorsError, ConfigurationError
 
@@ -31,11 +35,76 @@ EXIT_NO_NODE = 3  # `status --check`: the store answers, but no node is live
 EXIT_UNACKED = 75  # sysexits' EX_TEMPFAIL: stopped, some messages will be redelivered
 
 
-def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m actors", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+# What each command's --help ends with: the exit statuses it may return.
+_EXITS = {
+    "run": {
+        EXIT_OK: "stopped cleanly (SIGINT or SIGTERM)",
+        EXIT_FAILED: "the system failed: its root supervisor gave up, or the store is unreachable",
+        EXIT_USAGE: "a usage or configuration error: the file or module fails to import, "
+        "defines no system or several, a bad URL, a node name another live process holds",
+        EXIT_UNACKED: "stopped, but some messages could not be acked in time (they will be "
+        "redelivered)",
+        EXIT_INTERRUPTED: "a second signal cut the stop short, or SIGINT interrupted the start",
+    },
+    "status": {
+        EXIT_OK: "printed",
+        EXIT_FAILED: "the store failed or is unreachable",
+        EXIT_USAGE: "a usage error: a bad address, URL or argument",
+        EXIT_NO_NODE: "--check found no live node",
+    },
+    "dead-letters list": {
+        EXIT_OK: "printed",
+        EXIT_FAILED: "the store failed or is unreachable",
+        EXIT_USAGE: "a usage error: a bad address, URL or argument",
+    },
+    "dead-letters replay": {
+        EXIT_OK: "every letter asked for was replayed",
+        EXIT_FAILED: "some were not (ids not found, or pub/sub letters no subscriber "
+        "received: kept), or the store failed",
+        EXIT_USAGE: "a usage error: a bad address, id, URL or argument",
+    },
+    "publish": {
+        EXIT_OK: "the store has the message (its id is printed)",
+        EXIT_FAILED: "the store failed or is unreachable",
+        EXIT_USAGE: "a usage error: a bad address, JSON body, header, URL or argument",
+    },
+}
 
-    def common(p: argparse.ArgumentParser) -> None:
+
+def _epilog(command: str) -> str:
+    lines = [
+        textwrap.fill(meaning, 79, initial_indent=f"  {code:<4} ", subsequent_indent=" " * 7)
+        for code, meaning in _EXITS[command].items()
+    ]
+    return "exit status:\n" + "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m actors``: every command has a description and ends its
+    ``--help`` with its exit statuses."""
+    top = argparse.ArgumentParser(
+        prog="python -m actors",
+        description="Run and operate actor systems on Redis: durable mailboxes, supervision.",
+        epilog="exit status: 0 done; 1 failed (the system, or the store); 2 a usage or "
+        "configuration error; 3 `status --check` found no live node; 75 `run` stopped "
+        "with messages it could not ack; 130 interrupted. `python -m actors COMMAND "
+        "--help` tells each command's arguments and exit statuses.",
+    )
+    top.add_argument("--version", action="version", version=f"actors {_version()}")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        name: str, help: str, description: str, into: Any = commands
+    ) -> argparse.ArgumentParser:
+        return into.add_parser(  # type: ignore[no-any-return]
+            name.rpartition(" ")[2],
+            help=help,
+            description=textwrap.fill(description, 79),
+            epilog=_epilog(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    def common(p: argparse.ArgumentParser, *, logs: bool = False) -> None:
         p.add_argument(
             "--url",
             help=f"store URL (default: $ACTORS_URL, else the system's own, else {DEFAULT_URL})",
@@ -48,9 +117,33 @@ def parser() -> argparse.ArgumentParser:
             metavar="LEVEL",
             help="DEBUG, INFO (default), WARNING, ERROR or CRITICAL, in any case",
         )
+        if logs:
+            p.add_argument(
+                "--log-format",
+                choices=["text", "json"],
+                default="text",
+                help="text (default), or json: one JSON object per line",
+            )
+            p.add_argument(
+                "--log-config",
+                metavar="FILE",
+                help="a logging configuration (JSON, or TOML: a dict for "
+                "logging.config.dictConfig); overrides --log-level and --log-format",
+            )
 
-    run = commands.add_parser("run", help="run the actor system defined in a file")
-    run.add_argument("target", metavar="FILE[:NAME]", help="file defining an ActorSystem")
+    run = command(
+        "run",
+        "run the actor system defined in a file or module",
+        "Import FILE (a path: app/system.py) or MODULE (a dotted name: myapp.system, "
+        "imported with the current directory on the path), find its ActorSystem (or the "
+        "one named NAME), connect and run its supervision tree until SIGINT or SIGTERM, "
+        "then stop gracefully.",
+    )
+    run.add_argument(
+        "target",
+        metavar="FILE[:NAME]|MODULE[:NAME]",
+        help="file or module defining an ActorSystem",
+    )
     run.add_argument(
         "--workers",
         type=int,
@@ -59,25 +152,43 @@ def parser() -> argparse.ArgumentParser:
         help="run N worker processes sharing the mailboxes, restarted if they die"
         f" (1 to {workers_limit()})",
     )
+    run.add_argument(
+        "--reload",
+        action="store_true",
+        help="for development: restart the system when a .py file under the current "
+        "directory (or the file's) changes (needs watchfiles: pip install 'actors[reload]')",
+    )
     run.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     run.add_argument("--parent-fd", type=int, default=None, help=argparse.SUPPRESS)
-    common(run)
+    common(run, logs=True)
 
-    dead = commands.add_parser("dead-letters", help="list or replay a mailbox's dead letters")
+    dead = commands.add_parser(
+        "dead-letters",
+        help="list or replay a mailbox's dead letters",
+        description="List a mailbox's dead letters, or send them back into it.",
+        epilog="`python -m actors dead-letters list --help` and `... replay --help` tell "
+        "their arguments and exit statuses (0 done, 1 failed or not all replayed, 2 a "
+        "usage error).",
+    )
     actions = dead.add_subparsers(dest="action", required=True, metavar="{list,replay}")
-    listing = actions.add_parser("list", help="print a mailbox's dead letters, oldest first")
+    listing = command(
+        "dead-letters list",
+        "print a mailbox's dead letters, oldest first",
+        "Print a mailbox's dead letters, oldest first: id, attempts, reason, error, payload.",
+        actions,
+    )
     listing.add_argument("mailbox", metavar="MAILBOX", help=ADDRESS)
     listing.add_argument(
         "--count", type=positive, default=100, metavar="N", help="list at most N (default 100)"
     )
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     common(listing)
-    replay = actions.add_parser(
-        "replay",
-        help="send dead letters back into their mailbox",
-        description="Send dead letters back into their mailbox, at attempt 1. Exit status 1 "
-        "when some were not replayed: ids not found, or pub/sub letters that no subscriber "
-        "received (those are kept).",
+    replay = command(
+        "dead-letters replay",
+        "send dead letters back into their mailbox",
+        "Send dead letters back into their mailbox, at attempt 1 (all of them, or those "
+        "--id names). A pub/sub letter that no subscriber received is kept.",
+        actions,
     )
     replay.add_argument("mailbox", metavar="MAILBOX", help=ADDRESS)
     replay.add_argument(
@@ -90,7 +201,12 @@ def parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--json", action="store_true", help="print the outcome as JSON")
     common(replay)
-    status = commands.add_parser("status", help="live nodes, their actors, mailbox depths")
+    status = command(
+        "status",
+        "live nodes, their actors, mailbox depths",
+        "Print the live nodes (host, pid, actors, last heartbeat) and the depth, pending "
+        "and dead counts of their mailboxes, or of the MAILBOXes named.",
+    )
     status.add_argument(
         "mailboxes",
         nargs="*",
@@ -110,7 +226,49 @@ def parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="print one JSON document")
     common(status)
-    return parser
+    publish = command(
+        "publish",
+        "send one message to a mailbox",
+        "Send BODY (JSON) to MAILBOX in an envelope, as `tell` does, and print the "
+        "message's id. Without --type, the message goes to the first handler whose type "
+        "the body validates as; with it, to the handler of that type tag.",
+    )
+    publish.add_argument("mailbox", metavar="MAILBOX", help=ADDRESS)
+    publish.add_argument("body", metavar="BODY", type=_json, help="a JSON value: '{\"a\": 1}'")
+    publish.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        type=_header,
+        metavar="NAME=VALUE",
+        help="a header of the message (repeatable)",
+    )
+    publish.add_argument(
+        "--type", metavar="TAG", help="the body's type tag (a handler's message class name)"
+    )
+    common(publish)
+    return top
+
+
+def _version() -> str:
+    try:
+        return metadata.version("actors")
+    except metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown (not installed)"
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, not {text!r}")
+    return name, value
 
 
 ADDRESS = "address such as stream:ledger, list:jobs or pubsub:news"

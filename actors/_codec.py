@@ -30,7 +30,7 @@ import time
 import types
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 import attrs
 import cattrs
@@ -287,8 +287,13 @@ def encode(
     correlation_id: str | None = None,
     reply_to: str | None = None,
     headers: Mapping[str, str] | None = None,
+    tag: str | Literal[True] | None = True,
 ) -> bytes:
     """Encode ``body`` (an attrs instance, or plain JSON data) in an envelope.
+
+    ``tag`` is the envelope's type tag: by default the body's own (:func:`type_tag`);
+    ``None`` leaves it out, so that the message goes to the first handler whose type
+    the body validates as, as a foreign payload does.
 
     Raises:
         CodecError: the body cannot be unstructured to JSON (whatever the converter or
@@ -299,10 +304,11 @@ def encode(
         wire: dict[str, Any] = {
             _MARK: 1,
             "id": id or _new_id(),
-            "type": type_tag(type(body)),
             "body": data,
             "sent_at": time.time(),
         }
+        if tag is not None:
+            wire["type"] = type_tag(type(body)) if tag is True else tag
         if correlation_id is not None:
             wire["correlation_id"] = correlation_id
         if reply_to is not None:

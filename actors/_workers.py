@@ -275,6 +275,7 @@ async def watch_parent(control: socket.socket, stop: Callable[[], None]) -> None
     stop()
 
 
-def worker_argv(target: str, log_level: str) -> list[str]:
-    """The command line of one worker process (the URL goes in its environment)."""
-    return [sys.executable, "-m", "actors", "run", target, "--log-level", log_level]
+def worker_argv(target: str, log_level: str, options: Sequence[str] = ()) -> list[str]:
+    """The command line of one worker process (the URL goes in its environment), with
+    ``options`` (the logging options) passed on."""
+    return [sys.executable, "-m", "actors", "run", target, "--log-level", log_level, *options]
