@@ -29,7 +29,6 @@ from ._sentinel import SentinelRedis as SentinelRedis
 from ._url import ConnectionConfig as ConnectionConfig, parse_url as parse_url
 
 __all__ = [
-    "command_error",
     "RAW",
     "BlockingConnection",
     "Connection",
@@ -46,6 +45,7 @@ __all__ = [
     "SentinelRedis",
     "client_from_url",
     "cluster_from_url",
+    "command_error",
     "from_url",
     "parse_url",
     "sentinel_from_url",

@@ -75,7 +75,9 @@ _ERRNO_WORDS = {
 }
 
 
-def command_error(reply: ReplyError | Exception, command: object = None) -> CommandError | AuthenticationError:
+def command_error(
+    reply: ReplyError | Exception, command: object = None
+) -> CommandError | AuthenticationError:
     """The :class:`CommandError` (or :class:`AuthenticationError`) for an error reply.
 
     ``code`` is the reply's first word (``"WRONGTYPE"``, ``"NOGROUP"``, ``"ERR"``...).
