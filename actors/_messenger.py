@@ -36,6 +36,7 @@ __all__ = [
     "REPLY_EXPIRE",
     "REPLY_PREFIX",
     "Messenger",
+    "read_reply",
     "reply_patterns",
 ]
 
@@ -153,15 +154,7 @@ class Messenger:
             del self.waiters[correlation_id]
         if reply is None:
             raise AskTimeout(f"no reply from {spec} within {timeout}s")
-        if ERROR_TYPE in reply.headers:
-            error_type = reply.headers[ERROR_TYPE]
-            raise RemoteError(
-                f"{spec} failed: {error_type}: {reply.headers.get(ERROR_MESSAGE, '')}",
-                error_type=error_type,
-            )
-        if expected is None:
-            return reply.body
-        return structure(reply, expected)
+        return read_reply(reply, spec, expected)
 
     async def read_replies(self, *, task_status: trio.TaskStatus[None]) -> None:
         """Read the reply box and wake the askers, riding out store outages, until
@@ -305,6 +298,25 @@ class Messenger:
             await self.transport.send(box, [payload])
         except (ConfigurationError, TransportError) as exc:
             logger.warning("could not send the error reply to %s: %s", request.reply_to, exc)
+
+
+def read_reply(reply: Envelope, spec: MailboxSpec, expected: Any) -> Any:
+    """The value of ``reply``, an answer from ``spec`` to an ask: its body structured as
+    ``expected`` (None: plain JSON data).
+
+    Raises:
+        RemoteError: the handler failed for good or rejected the message.
+        CodecError: the body does not fit ``expected``.
+    """
+    if ERROR_TYPE in reply.headers:
+        error_type = reply.headers[ERROR_TYPE]
+        raise RemoteError(
+            f"{spec} failed: {error_type}: {reply.headers.get(ERROR_MESSAGE, '')}",
+            error_type=error_type,
+        )
+    if expected is None:
+        return reply.body
+    return structure(reply, expected)
 
 
 def reply_patterns(allowed: Sequence[str]) -> tuple[str, ...]:

@@ -13,7 +13,6 @@ from transports import redact
 
 from .._codec import DEFAULT_MAX_PAYLOAD
 from ._common import (
-    AskRequest,
     Targets,
     check_timeout,
     client_url,
@@ -97,12 +96,8 @@ class AsyncClient:
         check_timeout(timeout)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        spec = self._targets.resolve(target)
-        expected = (
-            reply_type if reply_type is not None else self._targets.reply_type(target, spec, msg)
-        )
-        request = AskRequest.make(
-            spec, msg, expected=expected, headers=headers, max_payload=self._max_payload
+        request = self._targets.ask_request(
+            target, msg, reply_type=reply_type, headers=headers, max_payload=self._max_payload
         )
         try:
             async with asyncio.timeout_at(deadline):

@@ -28,10 +28,10 @@ from transports import (
 from transports.redis import command_error, send_commands
 
 from .._actor import Actor
-from .._codec import DEFAULT_MAX_PAYLOAD, decode, encode, structure
-from .._errors import AskTimeout, RemoteError
+from .._codec import DEFAULT_MAX_PAYLOAD, decode, encode
+from .._errors import AskTimeout
 from .._lifecycle import DEFAULT_URL
-from .._messenger import ERROR_MESSAGE, ERROR_TYPE, REPLY_PREFIX
+from .._messenger import REPLY_PREFIX, read_reply
 from .._registry import Registry, reply_annotation
 
 if TYPE_CHECKING:
@@ -57,12 +57,11 @@ class Targets:
 
     Targets are what :meth:`ActorSystem.tell` takes: an address (``"list:jobs"``), a
     :class:`MailboxSpec`, an actor class or actor function, or, given ``system``, the
-    name of one of its actors or mailboxes.
+    name of one of its actors or mailboxes (looked up in the system's registry).
     """
 
     def __init__(self, system: ActorSystem | None) -> None:
-        self._system = system
-        self._registry = Registry()
+        self._registry = system.lifecycle.registry if system is not None else Registry()
 
     def resolve(self, target: Any) -> MailboxSpec:
         """The mailbox of ``target``.
@@ -70,22 +69,38 @@ class Targets:
         Raises:
             ConfigurationError: the target is unknown.
         """
-        if self._system is not None:
-            return self._system.resolve(target)
         return self._registry.resolve(target)
 
     def reply_type(self, target: Any, spec: MailboxSpec, msg: Any) -> Any:
         """What a reply to ``msg`` from ``target`` is structured as (None: plain JSON):
         the return annotation of the handler for ``type(msg)``, when the target's actor
-        class is known (given as a class, or by name with ``system``)."""
+        class is known (given as a class, or registered on ``system``)."""
         cls = _actor_class(target)
         if cls is not None:
             return reply_annotation(cls, type(msg))
-        if self._system is not None:
-            for known in self._system.actors.values():
-                if known.mailbox == spec and (found := reply_annotation(known, type(msg))):
-                    return found
-        return None
+        return self._registry.reply_type_for(spec, msg)
+
+    def ask_request(
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        reply_type: Any,
+        headers: Mapping[str, str] | None,
+        max_payload: int,
+    ) -> AskRequest:
+        """The request of an ask of ``msg`` to ``target``, whose reply is structured as
+        ``reply_type`` (None: see :meth:`reply_type`).
+
+        Raises:
+            ConfigurationError: unknown target, or a pattern. CodecError: ``msg``
+                cannot be encoded.
+        """
+        spec = self.resolve(target)
+        expected = reply_type if reply_type is not None else self.reply_type(target, spec, msg)
+        return AskRequest.make(
+            spec, msg, expected=expected, headers=headers, max_payload=max_payload
+        )
 
 
 def _actor_class(target: Any) -> type[Actor] | None:
@@ -166,15 +181,7 @@ class AskRequest:
         reply = decode(payload, max_size=self.max_payload)
         if reply.correlation_id != self.correlation_id:
             return False, None
-        if ERROR_TYPE in reply.headers:
-            error_type = reply.headers[ERROR_TYPE]
-            raise RemoteError(
-                f"{self.spec} failed: {error_type}: {reply.headers.get(ERROR_MESSAGE, '')}",
-                error_type=error_type,
-            )
-        if self.expected is None:
-            return True, reply.body
-        return True, structure(reply, self.expected)
+        return True, read_reply(reply, self.spec, self.expected)
 
 
 @contextmanager

@@ -13,7 +13,6 @@ from transports import redact
 
 from .._codec import DEFAULT_MAX_PAYLOAD
 from ._common import (
-    AskRequest,
     Targets,
     check_timeout,
     client_url,
@@ -103,12 +102,8 @@ class Client:
         """
         check_timeout(timeout)
         deadline = time.monotonic() + timeout
-        spec = self._targets.resolve(target)
-        expected = (
-            reply_type if reply_type is not None else self._targets.reply_type(target, spec, msg)
-        )
-        request = AskRequest.make(
-            spec, msg, expected=expected, headers=headers, max_payload=self._max_payload
+        request = self._targets.ask_request(
+            target, msg, reply_type=reply_type, headers=headers, max_payload=self._max_payload
         )
         self._execute(request.commands)
         while (left := deadline - time.monotonic()) > 0:
