@@ -7,11 +7,11 @@ import json
 import os
 import sys
 import textwrap
-from importlib import metadata
 from typing import Any
 
 from transports import ActorsError, ConfigurationError
 
+from . import __version__
 from ._lifecycle import DEFAULT_URL
 from ._system import ActorSystem
 from ._workers import workers_limit
@@ -90,7 +90,7 @@ def parser() -> argparse.ArgumentParser:
         "with messages it could not ack; 130 interrupted. `python -m actors COMMAND "
         "--help` tells each command's arguments and exit statuses.",
     )
-    top.add_argument("--version", action="version", version=f"actors {_version()}")
+    top.add_argument("--version", action="version", version=f"actors {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(
@@ -248,13 +248,6 @@ def parser() -> argparse.ArgumentParser:
     )
     common(publish)
     return top
-
-
-def _version() -> str:
-    try:
-        return metadata.version("actors")
-    except metadata.PackageNotFoundError:  # run from a source tree, not installed
-        return "unknown (not installed)"
 
 
 def _json(text: str) -> Any:
