@@ -23,6 +23,11 @@ so a mailbox lives on one cluster slot):
                                 ack`` -> the id of its last ack made, and ``{next}``
 ==============================  ==========================================================
 
+The partition leases of a keyed actor whose base mailbox is ``group``
+(:func:`partition_keys`, hash tag ``{actors:keyed:<group>}``): a zset of the live
+owners (owner -> lease expiry, ms, server clock) and a hash partition ->
+``<expiry ms> <owner>``.
+
 The node registry: :data:`NODES` (hash: node -> JSON of its info, ``seen_at`` and
 ``instance``) and :data:`NODES_EXPIRY` (zset: node -> expiry, ms, server clock).
 
@@ -36,13 +41,20 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["NODES", "NODES_EXPIRY", "Keys", "digest", "stream_field"]
+__all__ = ["NODES", "NODES_EXPIRY", "Keys", "digest", "partition_keys", "stream_field"]
 
 NODES = "{actors:nodes}"
 """The node registry: node -> JSON of its info, ``seen_at`` and ``instance``."""
 
 NODES_EXPIRY = "{actors:nodes}:expiry"
 """The node registry's expiry times: node -> when its record expires (ms, server clock)."""
+
+
+def partition_keys(group: str) -> tuple[str, str]:
+    """The owners zset and the leases hash of the partitions of ``group`` (a keyed
+    actor's base mailbox), on one cluster slot."""
+    tag = f"{{actors:keyed:{group}}}"
+    return f"{tag}:owners", f"{tag}:leases"
 
 
 def digest(payload: bytes) -> str:

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 
 from .._values import Failure
 from .client import DedicatedConnection, LuaScript, Redis
-from .keys import NODES as _NODES, NODES_EXPIRY as _NODES_EXPIRY, Keys
+from .keys import NODES as _NODES, NODES_EXPIRY as _NODES_EXPIRY, Keys, partition_keys
 
 __all__ = [
     "Arg",
@@ -45,6 +45,7 @@ __all__ = [
     "announce",
     "dead_letter",
     "flag",
+    "lease_partitions",
     "live_nodes",
     "load",
     "record_failure",
@@ -284,3 +285,31 @@ async def live_nodes(client: Redis) -> list[bytes]:
         TransportError: the client failed.
     """
     return list(await NODES(client, [_NODES, _NODES_EXPIRY], []))
+
+
+LEASE_PARTITIONS = load("lease_partitions")
+"""Renew an owner's heartbeat among a keyed actor's owners, spread the partitions over
+the live ones, renew or take the owner's share and release what it no longer holds."""
+
+
+async def lease_partitions(
+    client: Redis,
+    *,
+    group: str,
+    owner: str,
+    partitions: int,
+    ttl_ms: int,
+    leave: bool,
+    keep: Sequence[int],
+) -> tuple[list[int], list[int], int]:
+    """Run LEASE_PARTITIONS for ``owner`` of ``group``'s ``partitions``; return the
+    partitions it holds, those of them it should consume, and the live owners.
+
+    Raises:
+        CommandError: the script failed (a key of the wrong type: nothing changed).
+        TransportError: the client failed.
+    """
+    owners, leases = partition_keys(group)
+    args: list[Arg] = [owner, partitions, ttl_ms, flag(leave), " ".join(map(str, keep))]
+    held, wanted, live = await LEASE_PARTITIONS(client, [owners, leases], args)
+    return [int(p) for p in held], [int(p) for p in wanted], int(live)

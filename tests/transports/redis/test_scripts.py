@@ -103,6 +103,9 @@ CALLS: dict[str, Callable[[Any], Awaitable[object]]] = {
         c, node="n", value="", ttl_ms=1, instance="i", replacing=None
     ),
     "nodes": lambda c: _scripts.live_nodes(c),
+    "lease_partitions": lambda c: _scripts.lease_partitions(
+        c, group="g", owner="o", partitions=1, ttl_ms=1, leave=False, keep=()
+    ),
 }
 
 
