@@ -23,7 +23,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -31,10 +31,11 @@ from transports import (
     Consumer,
     Delivery,
     Failure,
+    MailboxSpec,
     TransportError,
 )
 
-from ._codec import decode
+from ._codec import Envelope, decode
 from ._context import ActorContext, message_id
 from ._errors import CodecError
 from ._fate_store import Failed, FateStore
@@ -76,16 +77,25 @@ class InstanceRunner:
     in ``run``: see :meth:`run`."""
 
     def __init__(
-        self, run: SystemRun, cls: type[Actor], name: str, path: str, shutdown: float = 5.0
+        self,
+        run: SystemRun,
+        cls: type[Actor],
+        name: str,
+        path: str,
+        shutdown: float = 5.0,
+        *,
+        spec: MailboxSpec | None = None,
+        consumer_name: str | None = None,
     ) -> None:
         assert cls.mailbox is not None
         self.runtime = run
         self.messenger = run.messenger
         self.cls = cls
-        self.spec = cls.mailbox
+        #: The mailbox consumed: the actor's, unless given (a keyed actor's partition).
+        self.spec = spec or cls.mailbox
         self.table = cls.handlers()
         self.path = path
-        self.consumer_name = f"{run.node}/{name}"
+        self.consumer_name = consumer_name or f"{run.node}/{name}"
         self._fetch_scope: trio.CancelScope | None = None
         self._io = InstanceIO(run, cls.name, path)
         # What the batch in hand still owes the store: results, acks, releases; and
@@ -111,7 +121,7 @@ class InstanceRunner:
         Raises:
             Exception: whatever a handler, ``on_start`` or ``on_stop`` raised (a crash).
         """
-        actor = self.cls()
+        actor = self._new_actor()
         actor.context = ActorContext(self.messenger, self.path, self.consumer_name)
         # Stopping begins when the supervisor says so (``stop``), or at once when the
         # whole system stops: then every instance of every actor finishes its message
@@ -325,6 +335,17 @@ class InstanceRunner:
                 left,
             )
 
+    def _new_actor(self) -> Actor:
+        """The actor instance an incarnation runs (a subclass may make another)."""
+        return self.cls()
+
+    async def _invoke(
+        self, actor: Actor, method: str, body: Any, envelope: Envelope, delivery: Delivery
+    ) -> Any:
+        """Run the handler ``method`` of ``actor`` on ``body`` (a keyed actor's partition
+        runs it on the key's activation instead)."""
+        return await getattr(actor, method)(body)
+
     async def _handle(self, actor: Actor, consumer: Consumer, delivery: Delivery) -> bool:
         """Handle one delivery; True when it should be acked with the batch."""
         try:
@@ -338,7 +359,7 @@ class InstanceRunner:
         context = actor.context
         context._current = (envelope, delivery)  # what context.message describes
         try:
-            result = await getattr(actor, method)(body)
+            result = await self._invoke(actor, method, body, envelope, delivery)
         except Drop:
             return True
         except Reject as fate:
