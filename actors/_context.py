@@ -49,7 +49,12 @@ class Messaging(Protocol):
         """The system's Redis client."""
 
     async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> None:
         """Send ``msg`` to ``target``."""
 
@@ -61,6 +66,7 @@ class Messaging(Protocol):
         timeout: float = 5.0,
         reply_type: Any = None,
         headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> Any:
         """Ask ``target``, and return the reply."""
 
@@ -105,10 +111,16 @@ class ActorContext:
         return self.messenger.redis
 
     async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> None:
-        """Send ``msg`` to ``target``; see :meth:`ActorSystem.tell`."""
-        await self.messenger.tell(target, msg, headers=headers)
+        """Send ``msg`` to ``target`` (a keyed actor's: to ``key``'s activation); see
+        :meth:`ActorSystem.tell`."""
+        await self.messenger.tell(target, msg, headers=headers, key=key)
 
     async def ask(
         self,
@@ -118,8 +130,9 @@ class ActorContext:
         timeout: float = 5.0,
         reply_type: Any = None,
         headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> Any:
         """Ask ``target``; see :meth:`ActorSystem.ask`."""
         return await self.messenger.ask(
-            target, msg, timeout=timeout, reply_type=reply_type, headers=headers
+            target, msg, timeout=timeout, reply_type=reply_type, headers=headers, key=key
         )

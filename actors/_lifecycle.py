@@ -21,6 +21,8 @@ from ._actor import Actor, current_host
 from ._children import current_child_path
 from ._faults import MailboxFaults
 from ._groups import sole_error
+from ._keyed import KeyedActor
+from ._keyed_owner import PartitionOwner
 from ._messenger import Messenger
 from ._node import NodeName, process_instance
 from ._registry import Registry
@@ -62,6 +64,9 @@ class _Host:
         # The full tree path ("root/media/thumbnailer-0") names the instance in logs
         # and dead letters; outside a supervisor, its own name does.
         path = current_child_path() or name
+        if issubclass(actor, KeyedActor):
+            await PartitionOwner(self.run, actor, name, path, shutdown).run(stop, task_status)
+            return
         runner = InstanceRunner(self.run, actor, name, path, shutdown)
         await runner.run(stop, task_status)
 

@@ -25,6 +25,7 @@ from transports import (
 from ._actor import Actor
 from ._codec import Envelope, decode, encode, structure
 from ._errors import AskTimeout, CodecError, RemoteError
+from ._keyed import KeyedActor, keyed_actor_of
 from ._mailbox import list_mailbox
 from ._registry import Registry
 from ._retry import RECHECK, Outage, store_answers
@@ -78,6 +79,8 @@ class Messenger:
         #: The asks waiting for their reply, by correlation id.
         self.waiters: dict[str, ReplyWaiter] = {}
         self._reply_boxes: dict[str, MailboxSpec] = {}
+        #: The keyed actor of each mailbox sent to (None: not keyed).
+        self._keyed: dict[MailboxSpec, type[KeyedActor] | None] = {}
         # At-most-once: a reply is only useful to a live asker, and is never acked.
         token = uuid.uuid4().hex[:8]
         #: This run's reply box: its own, even in a fork of a built system.
@@ -98,24 +101,57 @@ class Messenger:
             raise ConfigurationError(f"the system runs on {self.url}, not on Redis")
         return client
 
+    def _route(
+        self, spec: MailboxSpec, msg: Any, key: str | None, headers: Mapping[str, str] | None
+    ) -> tuple[MailboxSpec, Mapping[str, str] | None]:
+        """Where ``msg`` for ``spec`` goes: a keyed actor's go to the partition of
+        their key (see ``_keyed``), with it in their headers.
+
+        Raises:
+            ConfigurationError: a key for an actor that is not keyed, or no key for
+                one that is (and no ``key_of``).
+        """
+        if spec not in self._keyed:
+            self._keyed[spec] = keyed_actor_of(list(self.registry.actors.values()), spec)
+        keyed = self._keyed[spec]
+        if keyed is None:
+            if key is not None:
+                raise ConfigurationError(f"key= given for {spec}, which is not a keyed actor")
+            return spec, headers
+        return keyed.route(msg, key, headers)
+
     async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> None:
         """Send ``msg`` to ``target``; see :meth:`ActorSystem.tell`.
 
         Raises:
-            ConfigurationError: unknown target. CodecError: ``msg`` cannot be encoded.
+            ConfigurationError: unknown target, or a key where none fits (see
+                ``_route``). CodecError: ``msg`` cannot be encoded.
             TransportError: the store failed.
         """
-        await self.transport.send(self.registry.resolve(target), [encode(msg, headers=headers)])
+        spec, headers = self._route(self.registry.resolve(target), msg, key, headers)
+        await self.transport.send(spec, [encode(msg, headers=headers)])
 
     async def tell_many(self, target: Any, msgs: Sequence[Any]) -> None:
-        """Send several messages to one target in one round-trip, in order.
+        """Send several messages to one target in one round-trip, in order (for a
+        keyed actor, one round trip per partition, each key by its ``key_of``).
 
         Raises:
             The same as :meth:`tell`.
         """
-        await self.transport.send(self.registry.resolve(target), [encode(m) for m in msgs])
+        spec = self.registry.resolve(target)
+        batches: dict[MailboxSpec, list[bytes]] = {}
+        for msg in msgs:
+            box, headers = self._route(spec, msg, None, None)
+            batches.setdefault(box, []).append(encode(msg, headers=headers))
+        for box, payloads in batches.items():
+            await self.transport.send(box, payloads)
 
     async def ask(
         self,
@@ -125,6 +161,7 @@ class Messenger:
         timeout: float = 5.0,
         reply_type: Any = None,
         headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> Any:
         """Send ``msg`` to ``target`` and wait for the handler's return value; see
         :meth:`ActorSystem.ask`.
@@ -137,6 +174,7 @@ class Messenger:
         """
         spec = self.registry.resolve(target)
         expected = reply_type if reply_type is not None else self.registry.reply_type_for(spec, msg)
+        spec, headers = self._route(spec, msg, key, headers)
         correlation_id = next(self._correlation_ids)
         waiter = self.waiters[correlation_id] = ReplyWaiter()
         reply: Envelope | None = None

@@ -305,15 +305,25 @@ class ActorSystem:
         return self._registry.resolve(target)
 
     async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> None:
         """Send ``msg`` to ``target`` and return once the store has it (fire-and-forget).
 
+        ``key``: for a :class:`KeyedActor`, the key whose activation handles ``msg``
+        (default: the actor's ``key_of(msg)``).
+
         Raises:
-            ConfigurationError: unknown target. CodecError: ``msg`` cannot be encoded.
-            TransportError: the store failed. ClosedError: the system is not running.
+            ConfigurationError: unknown target, or ``key`` for an actor that is not
+                keyed, or none for one that is and has no ``key_of``. CodecError:
+                ``msg`` cannot be encoded. TransportError: the store failed.
+                ClosedError: the system is not running.
         """
-        await self._messenger().tell(target, msg, headers=headers)
+        await self._messenger().tell(target, msg, headers=headers, key=key)
 
     async def tell_many(self, target: Any, msgs: Sequence[Any]) -> None:
         """Send several messages to one target in one round-trip, in order.
@@ -333,8 +343,11 @@ class ActorSystem:
         timeout: float = 5.0,
         reply_type: Any = None,
         headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> Any:
         """Send ``msg`` to ``target`` and wait for the handler's return value.
+
+        ``key``: as for :meth:`tell`.
 
         The reply is structured as ``reply_type`` if given, else as the return
         annotation of the target actor's handler for ``type(msg)`` when known,
@@ -351,7 +364,7 @@ class ActorSystem:
         """
         spec = self.resolve(target)  # an unknown target is said before a stopped system
         return await self._messenger().ask(
-            spec, msg, timeout=timeout, reply_type=reply_type, headers=headers
+            spec, msg, timeout=timeout, reply_type=reply_type, headers=headers, key=key
         )
 
     # -- dead letters -------------------------------------------------------------------
