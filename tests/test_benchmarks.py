@@ -39,3 +39,24 @@ def test_bench_poison_runs_and_reports_every_workload(redis_url: str) -> None:
         assert clean["finished"] and clean["good_msgs_per_s"] > 0, report
         assert poisoned["poison"] == 3 and poisoned["good_msgs_per_s"] > 0, report
     assert not [e for e in report["errors"] if "twice" in e], report  # never a duplicate
+
+
+def test_bench_keyed_runs_and_reports_both_drains(redis_url: str) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "bench_keyed.py"),
+            *("--url", redis_url, "--n", "400", "--keys", "100", "--rounds", "1"),
+            *("--partitions", "8", "--timeout", "60", "--json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(BENCHMARKS.parent)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["plain_list_drain_msgs_per_s"] > 0
+    assert report["keyed_msgs_per_s"] > 0
+    assert report["activations"] == 100  # every key activated once
