@@ -10,9 +10,17 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 import trio
+import trio.testing
 
-from actors import ActorSystem, ConfigurationError, KeyedActor, handler
-from actors.testing import run_test_system
+from actors import (
+    ActorSystem,
+    BrokenConnectionError,
+    ConfigurationError,
+    KeyedActor,
+    handler,
+)
+from actors.testing import RecordingTransport, run_test_system
+from transports import PartitionLeases
 from transports.memory import MemoryStore, MemoryTransport
 
 
@@ -220,3 +228,67 @@ async def test_a_key_is_handled_in_order_by_one_activation_across_systems(
         assert Account.handled[key] == list(range(1, sent[key] + 1)), key
     assert Account.overlaps == []
     assert len(Account.systems) == 3  # every system owned partitions in turn
+
+
+class Strict(KeyedActor):
+    """Restarts its partition on an error, so that a failed message comes back first."""
+
+    partitions = 1
+    on_error = {RuntimeError: "restart"}
+    handled: ClassVar[list[int]] = []
+    failed: ClassVar[set[int]] = set()
+
+    async def receive(self, seq: int) -> None:
+        if seq == 3 and seq not in Strict.failed:
+            Strict.failed.add(seq)
+            raise RuntimeError("once")
+        Strict.handled.append(seq)
+
+
+async def test_a_restart_directive_keeps_strict_order_through_a_failure(
+    autojump_clock: Any,
+) -> None:
+    system = ActorSystem("memory://", node="test")
+    system.actor(Strict)
+    async with run_test_system(system) as probe:
+        for seq in range(1, 8):
+            await system.tell(Strict, seq, key="k")
+        await probe.drain()
+        await trio.sleep(5)
+    assert Strict.failed == {3}
+    assert Strict.handled == [1, 2, 3, 4, 5, 6, 7]
+
+
+class FlakyLeases(RecordingTransport):
+    """Lease calls fail while ``failing`` is set (a store the owner cannot reach)."""
+
+    failing = False
+
+    async def lease_partitions(self, *args: Any, **kwargs: Any) -> PartitionLeases:
+        if self.failing:
+            await trio.lowlevel.checkpoint()
+            raise BrokenConnectionError("lease store unreachable")
+        return await super().lease_partitions(*args, **kwargs)
+
+
+async def test_an_owner_stops_consuming_before_its_unrenewed_lease_expires(
+    autojump_clock: Any,
+) -> None:
+    system = new_system(instances=1)
+    transport = FlakyLeases()
+    async with system.lifecycle.running(transport):
+        await system.tell(Account, Step("a", 1))
+        await trio.testing.wait_all_tasks_blocked()
+        assert Account.handled["a"] == [1]
+        transport.failing = True
+        # Stopped when half the lease is left without a renewal (settling what it
+        # handled): a message sent then waits.
+        await trio.sleep(Account.lease * 0.6)
+        await system.tell(Account, Step("a", 2))
+        await trio.sleep(Account.lease * 2)
+        assert Account.handled["a"] == [1]
+        assert sorted(Account.stopped) == ["a"]  # passivated with its partition
+        transport.failing = False
+        await trio.sleep(Account.lease)
+        assert Account.handled["a"] == [1, 2]
+    await transport.aclose()
