@@ -1,4 +1,4 @@
-"""Actors: the Actor base class, handler discovery and dispatch, function actors."""
+"""Actors: the Actor base class, handler discovery and dispatch."""
 
 from __future__ import annotations
 
@@ -23,21 +23,24 @@ if TYPE_CHECKING:
     from ._context import ActorContext
 
 __all__ = [
+    "CATCH_ALL",
     "DEFAULT_RETRY_BACKOFF",
     "Actor",
     "ActorRun",
     "Directive",
     "HandlerTable",
     "InstanceHost",
+    "check_early",
     "check_on_error",
     "current_host",
-    "function_actor",
     "handler",
     "instance_specs",
+    "message_types",
+    "qualified",
 ]
 
 _HANDLER_MARK = "__actors_handler__"
-_CATCH_ALL: tuple[Any, ...] = (Any, object)
+CATCH_ALL: tuple[Any, ...] = (Any, object)
 
 Directive = Literal["retry", "restart", "stop", "escalate"]
 """What a handler's exception means (see :attr:`Actor.on_error`)."""
@@ -65,12 +68,12 @@ def handler(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             (checked here when the annotations can be resolved already, else when
             the actor's handler table is built).
     """
-    _check_early(fn, _qualified(fn))
+    check_early(fn, qualified(fn))
     setattr(fn, _HANDLER_MARK, True)
     return fn
 
 
-def _qualified(obj: Any) -> str:
+def qualified(obj: Any) -> str:
     """``module.Qual.name`` of a function or class: where to find it in a large program."""
     name = getattr(obj, "__qualname__", None) or repr(obj)
     module = getattr(obj, "__module__", None)
@@ -84,7 +87,7 @@ def _expand(tp: Any) -> list[Any]:
     return [tp]
 
 
-def _message_types(fn: Callable[..., Any], owner: str, *, checked: bool = False) -> list[Any]:
+def message_types(fn: Callable[..., Any], owner: str, *, checked: bool = False) -> list[Any]:
     """The message types a handler declares by its first (non-self) parameter.
 
     ``checked`` also asks the converter about them and the return annotation.
@@ -116,7 +119,7 @@ def _message_types(fn: Callable[..., Any], owner: str, *, checked: bool = False)
     return found
 
 
-def _check_early(fn: Callable[..., Any], owner: str) -> None:
+def check_early(fn: Callable[..., Any], owner: str) -> None:
     """Check a handler's types now if its annotations resolve already (a forward
     reference to a class defined later waits for the handler table).
 
@@ -128,7 +131,7 @@ def _check_early(fn: Callable[..., Any], owner: str) -> None:
     except Exception:
         return
     if any(p.name != "self" for p in inspect.signature(fn).parameters.values()):
-        _message_types(fn, owner, checked=True)
+        message_types(fn, owner, checked=True)
 
 
 @attrs.frozen
@@ -141,8 +144,8 @@ class HandlerTable:
     catch_all: str | None = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        tags = {type_tag(tp): (tp, name) for tp, name in self.entries if tp not in _CATCH_ALL}
-        catch_all = next((name for tp, name in self.entries if tp in _CATCH_ALL), None)
+        tags = {type_tag(tp): (tp, name) for tp, name in self.entries if tp not in CATCH_ALL}
+        catch_all = next((name for tp, name in self.entries if tp in CATCH_ALL), None)
         object.__setattr__(self, "by_tag", tags)
         object.__setattr__(self, "catch_all", catch_all)
 
@@ -225,7 +228,7 @@ class Actor:
         for attr_name in list(vars(cls)):
             fn = getattr(cls, attr_name, None)
             if callable(fn) and (attr_name == "receive" or getattr(fn, _HANDLER_MARK, False)):
-                _check_early(fn, f"{_qualified(cls)}.{attr_name}")
+                check_early(fn, f"{qualified(cls)}.{attr_name}")
         check_on_error(cls)  # a typo in a directive fails at the class statement
 
     _handler_table: ClassVar[HandlerTable | None] = None
@@ -268,7 +271,7 @@ class Actor:
                 continue
             if not inspect.iscoroutinefunction(fn):
                 raise ConfigurationError(f"handler {cls.__name__}.{attr_name} must be async def")
-            for tp in _message_types(fn, f"{_qualified(cls)}.{attr_name}", checked=True):
+            for tp in message_types(fn, f"{qualified(cls)}.{attr_name}", checked=True):
                 if tp in seen:
                     raise ConfigurationError(
                         f"{cls.__name__}: {seen[tp]} and {attr_name} both take {type_tag(tp)}"
@@ -278,7 +281,7 @@ class Actor:
         if not entries:
             raise ConfigurationError(f"actor {cls.__name__} has no handler: define receive()")
         # Exact types first, catch-alls last, so that a typed handler wins a foreign payload.
-        entries.sort(key=lambda e: e[0] in _CATCH_ALL)
+        entries.sort(key=lambda e: e[0] in CATCH_ALL)
         cls._handler_table = HandlerTable(tuple(entries))
         return cls._handler_table
 
@@ -349,72 +352,6 @@ def check_on_error(cls: type[Actor]) -> None:
         raise ConfigurationError(
             f"{owner}: retry_backoff must be a Backoff, not {cls.retry_backoff!r}"
         )
-
-
-def function_actor(
-    fn: Callable[..., Awaitable[Any]],
-    *,
-    mailbox: MailboxSpec,
-    name: str | None = None,
-    publish_to: Sequence[MailboxSpec] = (),
-    max_deliveries: int = 3,
-    batch_size: int = 100,
-    on_error: Mapping[type[BaseException], Directive] | None = None,
-    retry_backoff: Backoff = DEFAULT_RETRY_BACKOFF,
-) -> type[Actor]:
-    """Wrap ``async def fn(msg: T) -> R`` as an actor class.
-
-    If ``fn`` has a second parameter, it receives the :class:`ActorContext`.
-    ``on_error`` and ``retry_backoff`` are as on :class:`Actor`.
-
-    Raises:
-        ConfigurationError: ``fn`` is not ``async def``, takes no parameter, or
-            names a type the converter cannot handle, or ``on_error`` or
-            ``retry_backoff`` is malformed (see :func:`check_on_error`).
-    """
-    if not inspect.iscoroutinefunction(fn):
-        raise ConfigurationError(f"actor function {fn.__name__} must be async def")
-    owner = _qualified(fn)
-    _check_early(fn, owner)
-    params = list(inspect.signature(fn).parameters)
-    wants_context = len(params) >= 2
-
-    receive: Any
-    if wants_context:
-
-        async def receive(self: Actor, msg: Any) -> Any:
-            return await fn(msg, self.context)
-
-    else:
-        # The function itself is the handler: no wrapper coroutine per message.
-        receive = staticmethod(fn)
-
-    namespace: dict[str, Any] = {
-        "mailbox": mailbox,
-        "publish_to": tuple(publish_to),
-        "max_deliveries": max_deliveries,
-        "batch_size": batch_size,
-        # A copy, so that the caller's dict changing later changes nothing; anything
-        # else is kept as given, for check_on_error to refuse.
-        "on_error": dict(on_error) if isinstance(on_error, Mapping) else on_error or {},
-        "retry_backoff": retry_backoff,
-        "name": name or fn.__name__,
-        "receive": receive,
-        "__module__": getattr(fn, "__module__", __name__),
-        "__doc__": fn.__doc__,
-    }
-    cls = type(fn.__name__, (Actor,), namespace)
-
-    def handlers(klass: type[Actor]) -> HandlerTable:
-        if klass._handler_table is None:
-            entries = [(tp, "receive") for tp in _message_types(fn, owner, checked=True)]
-            entries.sort(key=lambda e: e[0] in _CATCH_ALL)
-            klass._handler_table = HandlerTable(tuple(entries))
-        return klass._handler_table
-
-    # The handler's message type comes from ``fn``'s annotation, not from ``receive``'s.
-    setattr(cls, "handlers", classmethod(handlers))  # noqa: B010
-    return cls
 
 
 def _declared_names(cls: type) -> list[str]:
