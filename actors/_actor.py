@@ -27,9 +27,11 @@ __all__ = [
     "DEFAULT_RETRY_BACKOFF",
     "Actor",
     "ActorRun",
+    "Build",
     "Directive",
     "HandlerTable",
     "InstanceHost",
+    "builder",
     "check_early",
     "check_on_error",
     "current_host",
@@ -179,8 +181,8 @@ class Actor:
     """Base class of class actors.
 
     Subclasses declare ``mailbox`` (see :func:`list_mailbox`, :func:`stream_mailbox`,
-    :func:`channel_mailbox`), keep state in ``__init__`` (which takes no
-    arguments: a restarted actor is a fresh instance), and handle messages in
+    :func:`channel_mailbox`), keep state in ``__init__`` (its arguments come from
+    :meth:`spec`; a restarted actor is a fresh instance), and handle messages in
     ``async def receive(self, msg: T)`` and/or methods marked :func:`handler`,
     dispatched by the annotated message type. A handler's return value is sent
     to the asker (``reply_to``) and to every mailbox in ``publish_to``.
@@ -292,16 +294,29 @@ class Actor:
         instances: int = 1,
         restart: Restart = "permanent",
         shutdown: float = 5.0,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        factory: Callable[[ActorContext], Actor] | None = None,
     ) -> list[ChildSpec]:
         """Child specs for a supervisor: ``instances`` consumers of this actor's mailbox.
 
         Each instance is its own child (``<name>-0``, ``<name>-1``…), restarted on
-        its own under ``one_for_one``.
+        its own under ``one_for_one``. Every incarnation (a restart too) is built
+        fresh: ``cls(*args, **kwargs)``, or ``factory(context)`` (the instance's
+        :class:`ActorContext`, whose ``resources`` the system's lifespan opened)
+        which must return an instance of ``cls``; the context is set on it after.
 
         Raises:
-            ConfigurationError: no mailbox declared, no handler, or ``instances < 1``.
+            ConfigurationError: no mailbox declared, no handler, ``instances < 1``,
+                or ``factory`` given with ``args``/``kwargs`` or not callable.
         """
-        return instance_specs(cls, instances=instances, restart=restart, shutdown=shutdown)
+        return instance_specs(
+            cls,
+            instances=instances,
+            restart=restart,
+            shutdown=shutdown,
+            build=builder(cls, args, kwargs, factory),
+        )
 
     # Messaging shortcuts, for handlers.
     async def tell(
@@ -360,6 +375,40 @@ def _declared_names(cls: type) -> list[str]:
     return list(dict.fromkeys(name for klass in reversed(cls.__mro__) for name in vars(klass)))
 
 
+Build = Callable[["ActorContext"], Actor]
+"""How an incarnation of an actor is made, given its context (see :meth:`Actor.spec`)."""
+
+
+def builder(
+    cls: type[Actor],
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    factory: Callable[[ActorContext], Actor] | None = None,
+) -> Build:
+    """What makes each incarnation of ``cls``; see :meth:`Actor.spec`.
+
+    Raises:
+        ConfigurationError: ``factory`` given with ``args``/``kwargs``, or not callable.
+    """
+    if factory is None:
+        frozen_args, frozen_kwargs = tuple(args), dict(kwargs or {})
+        return lambda _context: cls(*frozen_args, **frozen_kwargs)
+    if args or kwargs:
+        raise ConfigurationError(f"actor {cls.__name__}: give factory or args/kwargs, not both")
+    if not callable(factory):
+        raise ConfigurationError(f"actor {cls.__name__}: factory must be callable, not {factory!r}")
+
+    def build(context: ActorContext) -> Actor:
+        actor = factory(context)
+        if not isinstance(actor, cls):
+            raise ConfigurationError(
+                f"the factory of actor {cls.__name__} returned {actor!r}, not a {cls.__name__}"
+            )
+        return actor
+
+    return build
+
+
 class InstanceHost(Protocol):
     """What runs actor instances: the system whose supervision tree runs them."""
 
@@ -370,8 +419,10 @@ class InstanceHost(Protocol):
         shutdown: float,
         stop: trio.Event,
         task_status: trio.TaskStatus[None],
+        build: Build,
     ) -> None:
-        """Run one incarnation of instance ``index`` of ``actor`` until ``stop`` or a crash."""
+        """Run one incarnation of instance ``index`` of ``actor`` (made by ``build``)
+        until ``stop`` or a crash."""
 
 
 #: The host of the supervision tree running in this task: a system sets it for its tree.
@@ -379,7 +430,12 @@ current_host: contextvars.ContextVar[InstanceHost] = contextvars.ContextVar("act
 
 
 def instance_specs(
-    cls: type[Actor], *, instances: int, restart: Restart, shutdown: float
+    cls: type[Actor],
+    *,
+    instances: int,
+    restart: Restart,
+    shutdown: float,
+    build: Build | None = None,
 ) -> list[ChildSpec]:
     """One child spec per instance of ``cls``; see :meth:`Actor.spec`."""
     if cls.mailbox is None:
@@ -395,7 +451,7 @@ def instance_specs(
     return [
         ChildSpec(
             name=f"{cls.name}-{i}",
-            run=ActorRun(cls, i, shutdown),
+            run=ActorRun(cls, i, shutdown, build or builder(cls)),
             restart=restart,
             shutdown=shutdown,
             pool=cls.name,  # the instances stop together, not one after another
@@ -411,6 +467,8 @@ class ActorRun:
     actor: type[Actor]
     index: int
     shutdown: float = 5.0  # its ChildSpec's: bounds the store writes of a stop too
+    #: Makes each incarnation (compared by identity: it may close over anything).
+    build: Build | None = attrs.field(default=None, eq=False)
 
     async def __call__(
         self, stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -428,4 +486,5 @@ class ActorRun:
                 f"actor {self.actor.__name__} must run under an ActorSystem "
                 "(async with system: ...)"
             ) from None
-        await host.run_instance(self.actor, self.index, self.shutdown, stop, task_status)
+        build = self.build or builder(self.actor)
+        await host.run_instance(self.actor, self.index, self.shutdown, stop, task_status, build)
