@@ -13,6 +13,7 @@ import trio
 from ._context import ActorContext
 
 if TYPE_CHECKING:
+    from ._actor import Actor
     from ._keyed import KeyedActor
 
 __all__ = ["Activations"]
@@ -29,9 +30,15 @@ class Activations:
     ``on_stop`` returned: one activation per key at a time.
     """
 
-    def __init__(self, cls: type[KeyedActor], context_for: Callable[[str], ActorContext]) -> None:
+    def __init__(
+        self,
+        cls: type[KeyedActor],
+        context_for: Callable[[str], ActorContext],
+        build: Callable[[ActorContext], Actor],
+    ) -> None:
         self.cls = cls
         self._context_for = context_for
+        self._build = build
         self._live: OrderedDict[str, KeyedActor] = OrderedDict()
         self._used: dict[str, float] = {}
         self._passivating: dict[str, trio.Event] = {}
@@ -58,9 +65,12 @@ class Activations:
             return actor
         while len(self._live) >= self.cls.max_activations:
             await self._passivate(next(iter(self._live)))
-        actor = self.cls()
+        context = self._context_for(key)
+        built = self._build(context)
+        assert isinstance(built, self.cls)  # the builder checks what a factory makes
+        actor = built
         actor.key = key
-        actor.context = self._context_for(key)
+        actor.context = context
         await actor.on_start()
         self._live[key] = actor
         self._used[key] = trio.current_time()

@@ -13,14 +13,17 @@ worker process and host) lease the partitions in the store
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from transports import ConfigurationError, MailboxSpec
 
 from ._actor import Actor
 from ._mailbox import list_mailbox
 from ._tree import ChildSpec, Restart
+
+if TYPE_CHECKING:
+    from ._context import ActorContext
 
 __all__ = ["KEY_HEADER", "KeyedActor", "keyed_actor_of"]
 
@@ -135,11 +138,20 @@ class KeyedActor(Actor):
 
     @classmethod
     def spec(
-        cls, *, instances: int = 1, restart: Restart = "permanent", shutdown: float = 5.0
+        cls,
+        *,
+        instances: int = 1,
+        restart: Restart = "permanent",
+        shutdown: float = 5.0,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        factory: Callable[[ActorContext], Actor] | None = None,
     ) -> list[ChildSpec]:
         """Child specs for a supervisor: ``instances`` partition owners (see
         :meth:`Actor.spec`); the partitions are spread over the owners of every
-        process sharing the store.
+        process sharing the store. Every activation is built with ``args`` and
+        ``kwargs`` or by ``factory`` (its context's ``path`` ends with the key, which
+        is set on the activation after, before ``on_start``).
 
         Raises:
             ConfigurationError: as :meth:`Actor.spec` says, or a base mailbox that is
@@ -161,7 +173,14 @@ class KeyedActor(Actor):
             raise ConfigurationError(
                 f"keyed actor {cls.__name__}: partitions and max_activations are whole numbers"
             )
-        return super().spec(instances=instances, restart=restart, shutdown=shutdown)
+        return super().spec(
+            instances=instances,
+            restart=restart,
+            shutdown=shutdown,
+            args=args,
+            kwargs=kwargs,
+            factory=factory,
+        )
 
 
 def keyed_actor_of(actors: Sequence[type[Actor]], spec: MailboxSpec) -> type[KeyedActor] | None:

@@ -21,10 +21,11 @@ import trio
 from transports import Delivery, TransportError
 
 from ._activations import Activations
-from ._actor import Actor
+from ._actor import Actor, Build
 from ._codec import Envelope
 from ._context import ActorContext
 from ._keyed import KEY_HEADER, KeyedActor
+from ._observe import ActorMessaging
 from ._runner import InstanceRunner
 from ._runtime import SystemRun
 
@@ -57,17 +58,31 @@ class PartitionRunner(InstanceRunner):
     handled by the activation of its key, one message at a time."""
 
     def __init__(
-        self, run: SystemRun, cls: type[KeyedActor], index: int, path: str, shutdown: float
+        self,
+        run: SystemRun,
+        cls: type[KeyedActor],
+        index: int,
+        path: str,
+        shutdown: float,
+        build: Build,
     ) -> None:
         spec = cls.partition_mailbox(index)
-        super().__init__(run, cls, spec.name, path, shutdown, spec=spec, consumer_name=spec.name)
+        super().__init__(
+            run, cls, spec.name, path, shutdown, build, spec=spec, consumer_name=spec.name
+        )
         self.keyed = cls
-        self.activations = Activations(cls, self._context_for)
+        self.activations = Activations(cls, self._context_for, build)
 
     def _context_for(self, key: str) -> ActorContext:
-        return ActorContext(self.messenger, f"{self.path}/{key}", self.consumer_name)
+        path = f"{self.path}/{key}"
+        return ActorContext(
+            ActorMessaging(self.messenger, self.cls.middleware, path),
+            path,
+            self.consumer_name,
+            self.runtime.resources,
+        )
 
-    def _new_actor(self) -> Actor:
+    def _new_actor(self, context: ActorContext) -> Actor:
         return _Partition(self.activations)
 
     async def _invoke(
@@ -83,7 +98,7 @@ class PartitionRunner(InstanceRunner):
             context = activation.context
             context._current = (envelope, delivery)
             try:
-                return await getattr(activation, method)(body)
+                return await self._observe.handle(getattr(activation, method), body, context)
             finally:
                 context._current = None
                 context._message = None
@@ -113,9 +128,16 @@ class PartitionOwner:
     """Instance ``name`` of keyed actor ``cls`` (``path`` in the tree): see the module."""
 
     def __init__(
-        self, run: SystemRun, cls: type[KeyedActor], name: str, path: str, shutdown: float
+        self,
+        run: SystemRun,
+        cls: type[KeyedActor],
+        name: str,
+        path: str,
+        shutdown: float,
+        build: Build,
     ) -> None:
         assert cls.mailbox is not None
+        self.build = build
         self.runtime = run
         self.cls = cls
         self.path = path
@@ -222,7 +244,8 @@ class PartitionOwner:
     ) -> None:
         # A partition's store writes at a stop must end well within the lease.
         shutdown = min(self._shutdown, self.cls.lease * (_STOP_AT - _CANCEL_AT) / 2)
-        runner = PartitionRunner(self.runtime, self.cls, index, f"{self.path}/p{index}", shutdown)
+        path = f"{self.path}/p{index}"
+        runner = PartitionRunner(self.runtime, self.cls, index, path, shutdown, self.build)
         try:
             with scope:
                 await runner.run(stop_one, trio.TASK_STATUS_IGNORED)

@@ -27,6 +27,7 @@ from ._codec import Envelope, decode, encode, structure
 from ._errors import AskTimeout, CodecError, RemoteError
 from ._keyed import KeyedActor, keyed_actor_of
 from ._mailbox import list_mailbox
+from ._middleware import Middleware, Sending, send_through
 from ._registry import Registry
 from ._retry import RECHECK, Outage, store_answers
 from ._waiter import ReplyWaiter
@@ -58,7 +59,8 @@ class Messenger:
 
     ``registry`` resolves targets; ``node`` names the reply box; ``url`` names the
     store in errors; ``max_payload`` bounds the replies read; ``reply_to_allowed``
-    is checked (see :func:`reply_patterns`).
+    is checked (see :func:`reply_patterns`). ``middleware`` (the system's) wraps every
+    ``tell``/``ask``; the list is shared, so that later additions count.
     """
 
     def __init__(
@@ -70,8 +72,10 @@ class Messenger:
         url: str,
         max_payload: int,
         reply_to_allowed: tuple[str, ...],
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         self.transport = transport
+        self.middleware = middleware
         self.registry = registry
         self.url = url
         self.max_payload = max_payload
@@ -101,6 +105,12 @@ class Messenger:
             raise ConfigurationError(f"the system runs on {self.url}, not on Redis")
         return client
 
+    def _keyed_actor(self, spec: MailboxSpec) -> type[KeyedActor] | None:
+        """The keyed actor whose base mailbox ``spec`` is, if any (cached)."""
+        if spec not in self._keyed:
+            self._keyed[spec] = keyed_actor_of(list(self.registry.actors.values()), spec)
+        return self._keyed[spec]
+
     def _route(
         self, spec: MailboxSpec, msg: Any, key: str | None, headers: Mapping[str, str] | None
     ) -> tuple[MailboxSpec, Mapping[str, str] | None]:
@@ -111,14 +121,30 @@ class Messenger:
             ConfigurationError: a key for an actor that is not keyed, or no key for
                 one that is (and no ``key_of``).
         """
-        if spec not in self._keyed:
-            self._keyed[spec] = keyed_actor_of(list(self.registry.actors.values()), spec)
-        keyed = self._keyed[spec]
+        keyed = self._keyed_actor(spec)
         if keyed is None:
             if key is not None:
                 raise ConfigurationError(f"key= given for {spec}, which is not a keyed actor")
             return spec, headers
         return keyed.route(msg, key, headers)
+
+    async def _tell_keyed(self, spec: MailboxSpec, msgs: Sequence[Any]) -> None:
+        """``tell_many`` to a keyed actor: one round trip per partition, in order
+        within each; through the system's middleware message by message.
+
+        Raises:
+            The same as :meth:`tell`.
+        """
+        if self.middleware:
+            for msg in msgs:
+                await self.tell(spec, msg)
+            return
+        batches: dict[MailboxSpec, list[bytes]] = {}
+        for msg in msgs:
+            box, headers = self._route(spec, msg, None, None)
+            batches.setdefault(box, []).append(encode(msg, headers=headers))
+        for box, payloads in batches.items():
+            await self.transport.send(box, payloads)
 
     async def tell(
         self,
@@ -126,9 +152,12 @@ class Messenger:
         msg: Any,
         *,
         headers: Mapping[str, str] | None = None,
+        middleware: Sequence[Middleware] = (),
+        sender: str | None = None,
         key: str | None = None,
     ) -> None:
-        """Send ``msg`` to ``target``; see :meth:`ActorSystem.tell`.
+        """Send ``msg`` to ``target``; see :meth:`ActorSystem.tell`. The system's
+        middleware wraps it, then ``middleware`` (the sending actor's, ``sender``).
 
         Raises:
             ConfigurationError: unknown target, or a key where none fits (see
@@ -136,22 +165,37 @@ class Messenger:
             TransportError: the store failed.
         """
         spec, headers = self._route(self.registry.resolve(target), msg, key, headers)
-        await self.transport.send(spec, [encode(msg, headers=headers)])
+        if not (self.middleware or middleware):  # the hot path: nothing to wrap
+            await self.transport.send(spec, [encode(msg, headers=headers)])
+            return
+        sending = Sending("tell", spec, (msg,), dict(headers or {}), sender)
+
+        async def send() -> None:
+            await self.transport.send(spec, [encode(msg, headers=sending.headers or None)])
+
+        await send_through((*self.middleware, *middleware), sending, send)
 
     async def tell_many(self, target: Any, msgs: Sequence[Any]) -> None:
         """Send several messages to one target in one round-trip, in order (for a
-        keyed actor, one round trip per partition, each key by its ``key_of``).
+        keyed actor, each to its key's partition by ``key_of``: see :meth:`_tell_keyed`).
 
         Raises:
             The same as :meth:`tell`.
         """
         spec = self.registry.resolve(target)
-        batches: dict[MailboxSpec, list[bytes]] = {}
-        for msg in msgs:
-            box, headers = self._route(spec, msg, None, None)
-            batches.setdefault(box, []).append(encode(msg, headers=headers))
-        for box, payloads in batches.items():
-            await self.transport.send(box, payloads)
+        if self._keyed_actor(spec) is not None:
+            await self._tell_keyed(spec, msgs)
+            return
+        if not self.middleware:
+            await self.transport.send(spec, [encode(m) for m in msgs])
+            return
+        sending = Sending("tell", spec, msgs, {})
+
+        async def send() -> None:
+            headers = sending.headers or None
+            await self.transport.send(spec, [encode(m, headers=headers) for m in msgs])
+
+        await send_through(self.middleware, sending, send)
 
     async def ask(
         self,
@@ -161,10 +205,12 @@ class Messenger:
         timeout: float = 5.0,
         reply_type: Any = None,
         headers: Mapping[str, str] | None = None,
+        middleware: Sequence[Middleware] = (),
+        sender: str | None = None,
         key: str | None = None,
     ) -> Any:
         """Send ``msg`` to ``target`` and wait for the handler's return value; see
-        :meth:`ActorSystem.ask`.
+        :meth:`ActorSystem.ask` (and :meth:`tell` for the middleware).
 
         Raises:
             AskTimeout: no reply within ``timeout`` seconds (a later reply is discarded).
@@ -173,8 +219,27 @@ class Messenger:
             ConfigurationError, TransportError: as for :meth:`tell`.
         """
         spec = self.registry.resolve(target)
-        expected = reply_type if reply_type is not None else self.registry.reply_type_for(spec, msg)
+        if reply_type is None:  # the actor's annotation, found by its own mailbox
+            reply_type = self.registry.reply_type_for(spec, msg)
         spec, headers = self._route(spec, msg, key, headers)
+        if not (self.middleware or middleware):
+            return await self._ask(spec, msg, timeout, reply_type, headers)
+        sending = Sending("ask", spec, (msg,), dict(headers or {}), sender)
+
+        async def send() -> Any:
+            return await self._ask(spec, msg, timeout, reply_type, sending.headers or None)
+
+        return await send_through((*self.middleware, *middleware), sending, send)
+
+    async def _ask(
+        self,
+        spec: MailboxSpec,
+        msg: Any,
+        timeout: float,
+        reply_type: Any,
+        headers: Mapping[str, str] | None,
+    ) -> Any:
+        expected = reply_type if reply_type is not None else self.registry.reply_type_for(spec, msg)
         correlation_id = next(self._correlation_ids)
         waiter = self.waiters[correlation_id] = ReplyWaiter()
         reply: Envelope | None = None

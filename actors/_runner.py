@@ -41,13 +41,14 @@ from ._errors import CodecError
 from ._fate_store import Failed, FateStore
 from ._fates import Drop, Reject, Retry
 from ._instance_io import InstanceIO
+from ._observe import ActorMessaging, InstanceObserver
 from ._retry import RECHECK, Outage, store_answers
 from ._runtime import SystemRun
 from ._settling import Unsettled
 from ._tree import direct
 
 if TYPE_CHECKING:
-    from ._actor import Actor
+    from ._actor import Actor, Build
 
 __all__ = ["InstanceRunner"]
 
@@ -83,11 +84,13 @@ class InstanceRunner:
         name: str,
         path: str,
         shutdown: float = 5.0,
+        build: Build | None = None,
         *,
         spec: MailboxSpec | None = None,
         consumer_name: str | None = None,
     ) -> None:
         assert cls.mailbox is not None
+        self.build = build or (lambda _context: cls())
         self.runtime = run
         self.messenger = run.messenger
         self.cls = cls
@@ -97,7 +100,10 @@ class InstanceRunner:
         self.path = path
         self.consumer_name = consumer_name or f"{run.node}/{name}"
         self._fetch_scope: trio.CancelScope | None = None
-        self._io = InstanceIO(run, cls.name, path)
+        self._observe = InstanceObserver(
+            (*self.messenger.middleware, *cls.middleware), cls.name, path, self.spec
+        )
+        self._io = InstanceIO(run, cls.name, path, self._observe)
         # What the batch in hand still owes the store: results, acks, releases; and
         # the fates of its failed messages.
         self._unsettled = Unsettled(self._io)
@@ -121,8 +127,14 @@ class InstanceRunner:
         Raises:
             Exception: whatever a handler, ``on_start`` or ``on_stop`` raised (a crash).
         """
-        actor = self._new_actor()
-        actor.context = ActorContext(self.messenger, self.path, self.consumer_name)
+        context = ActorContext(
+            ActorMessaging(self.messenger, self.cls.middleware, self.path),
+            self.path,
+            self.consumer_name,
+            self.runtime.resources,
+        )
+        actor = self._new_actor(context)
+        actor.context = context
         # Stopping begins when the supervisor says so (``stop``), or at once when the
         # whole system stops: then every instance of every actor finishes its message
         # and its store writes at the same time, under one deadline, rather than one
@@ -272,6 +284,7 @@ class InstanceRunner:
             ):
                 break
             batch = await self._fetch(consumer, stop)
+            self._observe.fetched(len(batch))
             started = 0
             begun = trio.current_time()
             try:
@@ -335,16 +348,16 @@ class InstanceRunner:
                 left,
             )
 
-    def _new_actor(self) -> Actor:
+    def _new_actor(self, context: ActorContext) -> Actor:
         """The actor instance an incarnation runs (a subclass may make another)."""
-        return self.cls()
+        return self.build(context)
 
     async def _invoke(
         self, actor: Actor, method: str, body: Any, envelope: Envelope, delivery: Delivery
     ) -> Any:
-        """Run the handler ``method`` of ``actor`` on ``body`` (a keyed actor's partition
-        runs it on the key's activation instead)."""
-        return await getattr(actor, method)(body)
+        """Run the handler ``method`` of ``actor`` on ``body`` in the middleware (a keyed
+        actor's partition runs it on the key's activation instead)."""
+        return await self._observe.handle(getattr(actor, method), body, actor.context)
 
     async def _handle(self, actor: Actor, consumer: Consumer, delivery: Delivery) -> bool:
         """Handle one delivery; True when it should be acked with the batch."""
@@ -353,7 +366,7 @@ class InstanceRunner:
             method, body = self.table.resolve(envelope)
         except CodecError as exc:
             await self._fates.dead_letter(
-                consumer, delivery, Failure(f"undecodable: {exc}", self.path)
+                consumer, delivery, Failure(f"undecodable: {exc}", self.path), cause=exc
             )
             return False
         context = actor.context
@@ -361,10 +374,15 @@ class InstanceRunner:
         try:
             result = await self._invoke(actor, method, body, envelope, delivery)
         except Drop:
+            self._observe.fate("dropped", message_id(envelope, delivery), delivery.attempt)
             return True
         except Reject as fate:
             await self._fates.dead_letter(
-                consumer, delivery, Failure(f"rejected: {fate.reason}", self.path)
+                consumer,
+                delivery,
+                Failure(f"rejected: {fate.reason}", self.path),
+                cause=fate,
+                message_id=message_id(envelope, delivery),
             )
             await self.messenger.reply_error(
                 envelope, "Rejected", fate.reason, self.path, message_id(envelope, delivery)
@@ -416,4 +434,5 @@ class InstanceRunner:
                 return False
             for box, payload in outgoing:
                 self._unsettled.outbox.setdefault(box, []).append(payload)
+        self._observe.fate("handled", message_id(envelope, delivery), delivery.attempt)
         return True

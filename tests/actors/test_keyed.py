@@ -17,6 +17,7 @@ from actors import (
     BrokenConnectionError,
     ConfigurationError,
     KeyedActor,
+    Supervisor,
     handler,
 )
 from actors.testing import RecordingTransport, run_test_system
@@ -53,7 +54,7 @@ class Account(KeyedActor):
     active: ClassVar[Counter[str]] = Counter()
     overlaps: ClassVar[list[str]] = []
     pause: ClassVar[float] = 0.0
-    systems: ClassVar[set[int]] = set()  # the messengers (one per system run) that handled
+    systems: ClassVar[set[int]] = set()  # the system messengers (one per run) that handled
 
     def __init__(self) -> None:
         self.balance = 0
@@ -83,7 +84,7 @@ class Account(KeyedActor):
         try:
             await trio.sleep(Account.pause)
             Account.handled[self.key].append(msg.seq)
-            Account.systems.add(id(self.context.messenger))
+            Account.systems.add(id(self.context.messenger.messenger))  # type: ignore[attr-defined]
         finally:
             Account.active[self.key] -= 1
 
@@ -292,3 +293,23 @@ async def test_an_owner_stops_consuming_before_its_unrenewed_lease_expires(
         await trio.sleep(Account.lease)
         assert Account.handled["a"] == [1, 2]
     await transport.aclose()
+
+
+class Bonus(KeyedActor):
+    """Built with constructor arguments, like any actor's spec (issue 16 item 4)."""
+
+    partitions = 2
+
+    def __init__(self, bonus: int) -> None:
+        self.bonus = bonus
+
+    async def receive(self, amount: int) -> int:
+        return amount + self.bonus
+
+
+async def test_activations_are_built_with_the_specs_arguments(autojump_clock: Any) -> None:
+    system = ActorSystem("memory://", node="test")
+    system.supervise(Supervisor([Bonus.spec(instances=2, kwargs={"bonus": 5})]))
+    async with run_test_system(system):
+        assert await system.ask(Bonus, 1, key="a") == 6
+        assert await system.ask(Bonus, 2, key="b") == 7
