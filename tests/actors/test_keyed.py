@@ -19,6 +19,7 @@ from actors import (
     KeyedActor,
     Supervisor,
     handler,
+    stream_mailbox,
 )
 from actors.testing import RecordingTransport, run_test_system
 from transports import PartitionLeases
@@ -313,3 +314,26 @@ async def test_activations_are_built_with_the_specs_arguments(autojump_clock: An
     async with run_test_system(system):
         assert await system.ask(Bonus, 1, key="a") == 6
         assert await system.ask(Bonus, 2, key="b") == 7
+
+
+def test_a_keyed_actor_is_checked_when_declared() -> None:
+    class Stream(KeyedActor):
+        mailbox = stream_mailbox("ticks")
+
+        async def receive(self, msg: int) -> None:
+            pass
+
+    class Nothing(KeyedActor):
+        partitions = 0
+
+        async def receive(self, msg: int) -> None:
+            pass
+
+    with pytest.raises(ConfigurationError, match="at-least-once list"):
+        Stream.spec()
+    with pytest.raises(ConfigurationError, match="partitions must be positive"):
+        ActorSystem("memory://").actor(Nothing)
+    # The default mailbox is a list named after the actor; partitions share its name.
+    assert str(Account.mailbox) == "list:account"
+    assert Account.partition_mailbox(3).name == "account:p3"
+    assert Account.partition_of("alice") == Account.partition_of("alice") < Account.partitions
