@@ -17,7 +17,6 @@ from ._common import (
     check_timeout,
     client_url,
     store_errors,
-    tell_commands,
 )
 
 if TYPE_CHECKING:
@@ -55,15 +54,21 @@ class AsyncClient:
         self._max_payload = max_payload
 
     async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> None:
-        """Send ``msg`` to ``target``; return once Redis has it.
+        """Send ``msg`` to ``target``; return once Redis has it. ``key``: for a keyed
+        actor, the key whose activation handles it (default: its ``key_of(msg)``).
 
         Raises:
-            ConfigurationError: unknown target. CodecError: ``msg`` cannot be encoded.
-            TransportError: Redis failed.
+            ConfigurationError: unknown target, or a key where none fits. CodecError:
+                ``msg`` cannot be encoded. TransportError: Redis failed.
         """
-        await self.tell_many(target, [msg], headers=headers)
+        await self._execute(self._targets.tell_commands(target, [msg], headers, key))
 
     async def tell_many(
         self, target: Any, msgs: Sequence[Any], *, headers: Mapping[str, str] | None = None
@@ -73,7 +78,7 @@ class AsyncClient:
         Raises:
             The same as :meth:`tell`.
         """
-        await self._execute(tell_commands(self._targets.resolve(target), msgs, headers))
+        await self._execute(self._targets.tell_commands(target, msgs, headers))
 
     async def ask(
         self,
@@ -83,6 +88,7 @@ class AsyncClient:
         timeout: float = 5.0,
         reply_type: Any = None,
         headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> Any:
         """Send ``msg`` to ``target`` and wait for the handler's return value; see
         :meth:`Client.ask <actors.client.Client.ask>`. ``timeout`` bounds the whole
@@ -97,7 +103,12 @@ class AsyncClient:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         request = self._targets.ask_request(
-            target, msg, reply_type=reply_type, headers=headers, max_payload=self._max_payload
+            target,
+            msg,
+            reply_type=reply_type,
+            headers=headers,
+            max_payload=self._max_payload,
+            key=key,
         )
         try:
             async with asyncio.timeout_at(deadline):

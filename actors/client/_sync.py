@@ -17,7 +17,6 @@ from ._common import (
     check_timeout,
     client_url,
     store_errors,
-    tell_commands,
 )
 
 if TYPE_CHECKING:
@@ -61,14 +60,22 @@ class Client:
         self._targets = Targets(system)
         self._max_payload = max_payload
 
-    def tell(self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None) -> None:
-        """Send ``msg`` to ``target``; return once Redis has it.
+    def tell(
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        key: str | None = None,
+    ) -> None:
+        """Send ``msg`` to ``target``; return once Redis has it. ``key``: for a keyed
+        actor, the key whose activation handles it (default: its ``key_of(msg)``).
 
         Raises:
-            ConfigurationError: unknown target. CodecError: ``msg`` cannot be encoded.
-            TransportError: Redis failed.
+            ConfigurationError: unknown target, or a key where none fits. CodecError:
+                ``msg`` cannot be encoded. TransportError: Redis failed.
         """
-        self.tell_many(target, [msg], headers=headers)
+        self._execute(self._targets.tell_commands(target, [msg], headers, key))
 
     def tell_many(
         self, target: Any, msgs: Sequence[Any], *, headers: Mapping[str, str] | None = None
@@ -78,8 +85,7 @@ class Client:
         Raises:
             The same as :meth:`tell`.
         """
-        commands = tell_commands(self._targets.resolve(target), msgs, headers)
-        self._execute(commands)
+        self._execute(self._targets.tell_commands(target, msgs, headers))
 
     def ask(
         self,
@@ -89,6 +95,7 @@ class Client:
         timeout: float = 5.0,
         reply_type: Any = None,
         headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> Any:
         """Send ``msg`` to ``target`` and wait up to ``timeout`` seconds for the handler's
         return value, structured as ``reply_type`` (default: the handler's return
@@ -103,7 +110,12 @@ class Client:
         check_timeout(timeout)
         deadline = time.monotonic() + timeout
         request = self._targets.ask_request(
-            target, msg, reply_type=reply_type, headers=headers, max_payload=self._max_payload
+            target,
+            msg,
+            reply_type=reply_type,
+            headers=headers,
+            max_payload=self._max_payload,
+            key=key,
         )
         self._execute(request.commands)
         while (left := deadline - time.monotonic()) > 0:
