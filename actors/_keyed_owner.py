@@ -18,7 +18,7 @@ from typing import Any
 
 import trio
 
-from transports import Delivery, TransportError
+from transports import Delivery, TransportError, TransportTimeout
 
 from ._activations import Activations
 from ._actor import Actor, Build
@@ -188,10 +188,17 @@ class PartitionOwner:
         failing = False
         while not halt.is_set() and self._crash is None:
             sent = trio.current_time()
+            leases = None
             try:
-                leases = await transport.lease_partitions(
-                    self.group, self.owner, self.cls.partitions, ttl, keep=list(self._running)
-                )
+                # Bounded: a store that hangs must not keep the partitions running
+                # past their leases (the enforcement below comes after the call).
+                bound = max(min(sent + ttl * _RENEW, self._stop_time(ttl)), sent + ttl * 0.02)
+                with trio.move_on_at(bound):
+                    leases = await transport.lease_partitions(
+                        self.group, self.owner, self.cls.partitions, ttl, keep=list(self._running)
+                    )
+                if leases is None:
+                    raise TransportTimeout(f"no answer within {bound - sent:.2f}s")
             except TransportError as exc:
                 if not failing:
                     logger.warning("%s: cannot renew the partition leases: %s", self.path, exc)

@@ -262,22 +262,28 @@ async def test_a_restart_directive_keeps_strict_order_through_a_failure(
 
 
 class FlakyLeases(RecordingTransport):
-    """Lease calls fail while ``failing`` is set (a store the owner cannot reach)."""
+    """Lease calls fail (or hang, with ``hang``) while ``failing`` is set: a store the
+    owner cannot reach."""
 
     failing = False
+    hang = False
 
     async def lease_partitions(self, *args: Any, **kwargs: Any) -> PartitionLeases:
         if self.failing:
+            if self.hang:
+                await trio.sleep_forever()
             await trio.lowlevel.checkpoint()
             raise BrokenConnectionError("lease store unreachable")
         return await super().lease_partitions(*args, **kwargs)
 
 
+@pytest.mark.parametrize("hang", [False, True], ids=["failing", "hanging"])
 async def test_an_owner_stops_consuming_before_its_unrenewed_lease_expires(
-    autojump_clock: Any,
+    autojump_clock: Any, hang: bool
 ) -> None:
     system = new_system(instances=1)
     transport = FlakyLeases()
+    transport.hang = hang
     async with system.lifecycle.running(transport):
         await system.tell(Account, Step("a", 1))
         await trio.testing.wait_all_tasks_blocked()
