@@ -50,3 +50,5 @@ class Envelope:
     foreign: bool = False
     text: bool = False
     unreadable: str = ""
+    #: The codec that decoded it (None: JSON): a reply goes back in the same.
+    codec: Any = attrs.field(default=None, eq=False, repr=False)

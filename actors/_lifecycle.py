@@ -19,6 +19,7 @@ from transports import ConfigurationError, Transport, open_transport
 
 from ._actor import Actor, current_host
 from ._children import current_child_path
+from ._codecs import Codec, JsonCodec
 from ._faults import MailboxFaults
 from ._groups import sole_error
 from ._messenger import Messenger
@@ -88,6 +89,8 @@ class Lifecycle:
         self.url = url
         self.max_payload = max_payload
         self.reply_to_allowed = reply_to_allowed
+        #: The codec of mailboxes that name none (the system's ``codec``).
+        self.codec: Codec = JsonCodec()
         self.state = SystemState.NEW
         self._node = node
         #: The token of the process holding the node name: this one's when None (tests
@@ -180,6 +183,7 @@ class Lifecycle:
                 url=self.url,
                 max_payload=self.max_payload,
                 reply_to_allowed=self.reply_to_allowed,
+                codec=self.codec,
             )
             run = self.run = SystemRun(active, messenger, self.node, self._stop)
             token = current_host.set(_Host(run))

@@ -19,6 +19,8 @@ from transports import (
 
 from ._actor import Actor, Directive
 from ._codec import DEFAULT_MAX_PAYLOAD
+from ._codec_choice import codec_named
+from ._codecs import Codec, JsonCodec
 from ._context import ActorContext, MessageInfo
 from ._groups import sole_error
 from ._lifecycle import DEFAULT_URL, Lifecycle, SystemState
@@ -53,13 +55,16 @@ class ActorSystem:
     reply goes to no other key; a refused reply is logged, and the message is handled
     and acked as if it had none.
 
+    ``codec`` encodes the messages of mailboxes that do not name their own
+    (``"json"``, the default; ``"msgpack"``; ``"faststream"``; or a :class:`Codec`).
+
     Use it as ``async with system:`` inside a trio program, or let
     ``python -m actors run file.py`` run it.
 
     Raises:
-        ConfigurationError: an unsupported URL scheme or a malformed
-            ``reply_to_allowed`` (here); when it runs, a node name held by another
-            live process.
+        ConfigurationError: an unsupported URL scheme, a malformed ``reply_to_allowed``
+            or an unknown codec (here); when it runs, a node name held by another live
+            process.
     """
 
     def __init__(
@@ -70,6 +75,7 @@ class ActorSystem:
         node: str | None = None,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         reply_to_allowed: Sequence[str] = (),
+        codec: Codec | str = "json",
     ) -> None:
         self._registry = Registry()
         #: The runtime's handle on this system's runs (for the CLI and the test kit).
@@ -81,6 +87,7 @@ class ActorSystem:
             max_payload=max_payload,
             reply_to_allowed=reply_patterns(reply_to_allowed),
         )
+        self.lifecycle.codec = codec_named(codec) or JsonCodec()
 
     @property
     def url(self) -> str:

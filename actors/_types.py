@@ -24,6 +24,7 @@ from cattrs.preconf.json import make_converter
 
 from ._envelope import Envelope, type_tag
 from ._errors import CodecError
+from ._models import ModelInvalid, install as install_models
 
 __all__ = [
     "converter",
@@ -86,6 +87,7 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(float, _float)
     conv.register_structure_hook(str, _str)
     conv.register_structure_hook(bool, _bool)
+    install_models(conv)  # pydantic models, msgspec Structs
     return conv
 
 
@@ -114,9 +116,10 @@ def _no_hook(tp: Any) -> str:
             base.__name__ == "BaseModel" and base.__module__.startswith("pydantic")
             for base in tp.__mro__[1:]
         ):
+            # (pydantic v2 models have hooks: this is pydantic.v1's BaseModel)
             return (
-                f"pydantic.BaseModel subclass {describe_type(tp)}: the converter has no structure "
-                f"hook for it; {advice} or use an attrs class"
+                f"pydantic v1 model {describe_type(tp)}: the converter has no structure hook "
+                f"for it; {advice}, or use a pydantic v2 model or an attrs class"
             )
         return (
             f"{describe_type(tp)} is not an attrs class and the converter has no structure hook "
@@ -226,6 +229,8 @@ def structure(envelope: Envelope, tp: Any) -> Any:
         return _hook(tp)(body, tp)
     except cattrs.BaseValidationError as exc:
         raise CodecError(f"body does not fit {type_tag(tp)}: {_reasons(exc)}") from exc
+    except ModelInvalid as exc:  # a pydantic model's or msgspec Struct's own reasons
+        raise CodecError(f"body does not fit {type_tag(tp)}: {exc}") from exc
     except Exception as exc:
         # Hooks (ours, cattrs', the user's) may raise anything: ValueError, decimal's
         # InvalidOperation, RecursionError... (a BaseException such as Cancelled goes on).
