@@ -4,6 +4,8 @@ msgspec Structs as message types beside attrs classes, on memory and on Redis.""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -177,3 +179,13 @@ def test_msgpack_envelopes_are_checked_as_json_ones_are() -> None:
     with pytest.raises(CodecError, match="cannot encode"):
         codec.encode(2**70)  # beyond MessagePack's integers
     assert JsonCodec().decode(JsonCodec().encode(Add(1, 2))).body == {"a": 1, "b": 2}
+
+
+def test_importing_actors_imports_no_optional_codec_or_model_library() -> None:
+    script = (
+        "import sys, actors; "
+        "print(sorted(m for m in ('msgpack', 'pydantic', 'msgspec', 'faststream') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
