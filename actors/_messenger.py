@@ -28,6 +28,7 @@ from ._codec_choice import CodecChoice, decode_reply
 from ._codecs import Codec, JsonCodec
 from ._errors import AskTimeout, CodecError, RemoteError
 from ._mailbox import channel_mailbox, list_mailbox
+from ._middleware import Middleware, Sending, send_through
 from ._registry import Registry
 from ._retry import RECHECK, Outage, store_answers
 from ._waiter import ReplyWaiter
@@ -60,8 +61,9 @@ class Messenger:
 
     ``registry`` resolves targets; ``node`` names the reply box; ``url`` names the
     store in errors; ``max_payload`` bounds the replies read; ``reply_to_allowed``
-    is checked (see :func:`reply_patterns`); ``codec`` is the system's (see
-    ``CodecChoice``).
+    is checked (see :func:`reply_patterns`). ``middleware`` (the system's) wraps every
+    ``tell``/``ask``; the list is shared, so that later additions count. ``codec`` is
+    the system's (see ``CodecChoice``).
     """
 
     def __init__(
@@ -73,9 +75,11 @@ class Messenger:
         url: str,
         max_payload: int,
         reply_to_allowed: tuple[str, ...],
+        middleware: Sequence[Middleware] = (),
         codec: Codec | None = None,
     ) -> None:
         self.transport = transport
+        self.middleware = middleware
         self.registry = registry
         self.url = url
         self.max_payload = max_payload
@@ -112,16 +116,32 @@ class Messenger:
         return client
 
     async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        middleware: Sequence[Middleware] = (),
+        sender: str | None = None,
     ) -> None:
-        """Send ``msg`` to ``target``; see :meth:`ActorSystem.tell`.
+        """Send ``msg`` to ``target``; see :meth:`ActorSystem.tell`. The system's
+        middleware wraps it, then ``middleware`` (the sending actor's, ``sender``).
 
         Raises:
             ConfigurationError: unknown target. CodecError: ``msg`` cannot be encoded.
             TransportError: the store failed.
         """
         spec, codec = self.codecs.route(self.registry.resolve(target))
-        await self.transport.send(spec, [codec.encode(msg, headers=headers)])
+        if not (self.middleware or middleware):  # the hot path: nothing to wrap
+            await self.transport.send(spec, [codec.encode(msg, headers=headers)])
+            return
+        sending = Sending("tell", spec, (msg,), dict(headers or {}), sender)
+
+        async def send() -> None:
+            payload = codec.encode(msg, headers=sending.headers or None)
+            await self.transport.send(spec, [payload])
+
+        await send_through((*self.middleware, *middleware), sending, send)
 
     async def tell_many(self, target: Any, msgs: Sequence[Any]) -> None:
         """Send several messages to one target in one round-trip, in order.
@@ -130,7 +150,16 @@ class Messenger:
             The same as :meth:`tell`.
         """
         spec, codec = self.codecs.route(self.registry.resolve(target))
-        await self.transport.send(spec, [codec.encode(m) for m in msgs])
+        if not self.middleware:
+            await self.transport.send(spec, [codec.encode(m) for m in msgs])
+            return
+        sending = Sending("tell", spec, msgs, {})
+
+        async def send() -> None:
+            headers = sending.headers or None
+            await self.transport.send(spec, [codec.encode(m, headers=headers) for m in msgs])
+
+        await send_through(self.middleware, sending, send)
 
     async def ask(
         self,
@@ -140,9 +169,11 @@ class Messenger:
         timeout: float = 5.0,
         reply_type: Any = None,
         headers: Mapping[str, str] | None = None,
+        middleware: Sequence[Middleware] = (),
+        sender: str | None = None,
     ) -> Any:
         """Send ``msg`` to ``target`` and wait for the handler's return value; see
-        :meth:`ActorSystem.ask`.
+        :meth:`ActorSystem.ask` (and :meth:`tell` for the middleware).
 
         Raises:
             AskTimeout: no reply within ``timeout`` seconds (a later reply is discarded).
@@ -151,6 +182,25 @@ class Messenger:
             ConfigurationError, TransportError: as for :meth:`tell`.
         """
         spec, codec = self.codecs.route(self.registry.resolve(target))
+        if not (self.middleware or middleware):
+            return await self._ask(spec, codec, msg, timeout, reply_type, headers)
+        sending = Sending("ask", spec, (msg,), dict(headers or {}), sender)
+
+        async def send() -> Any:
+            headers = sending.headers or None
+            return await self._ask(spec, codec, msg, timeout, reply_type, headers)
+
+        return await send_through((*self.middleware, *middleware), sending, send)
+
+    async def _ask(
+        self,
+        spec: MailboxSpec,
+        codec: Codec,
+        msg: Any,
+        timeout: float,
+        reply_type: Any,
+        headers: Mapping[str, str] | None,
+    ) -> Any:
         expected = reply_type if reply_type is not None else self.registry.reply_type_for(spec, msg)
         correlation_id = next(self._correlation_ids)
         waiter = self.waiters[correlation_id] = ReplyWaiter()

@@ -25,6 +25,7 @@ from ._context import ActorContext, MessageInfo
 from ._groups import sole_error
 from ._lifecycle import DEFAULT_URL, Lifecycle, SystemState
 from ._messenger import Messenger, reply_patterns
+from ._middleware import Middleware
 from ._registry import Registry
 from ._supervision import Supervisor
 from ._tree import ChildInfo, Restart
@@ -58,6 +59,9 @@ class ActorSystem:
     ``codec`` encodes the messages of mailboxes that do not name their own
     (``"json"``, the default; ``"msgpack"``; ``"faststream"``; or a :class:`Codec`).
 
+    ``middleware`` wraps every handler call and every ``tell``/``ask`` (see
+    :class:`Middleware` and :meth:`use`), outside each actor's own.
+
     Use it as ``async with system:`` inside a trio program, or let
     ``python -m actors run file.py`` run it.
 
@@ -76,6 +80,7 @@ class ActorSystem:
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         reply_to_allowed: Sequence[str] = (),
         codec: Codec | str = "json",
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         self._registry = Registry()
         #: The runtime's handle on this system's runs (for the CLI and the test kit).
@@ -88,6 +93,8 @@ class ActorSystem:
             reply_to_allowed=reply_patterns(reply_to_allowed),
         )
         self.lifecycle.codec = codec_named(codec) or JsonCodec()
+        for each in middleware:
+            self.use(each)
 
     @property
     def url(self) -> str:
@@ -126,6 +133,25 @@ class ActorSystem:
     @node.setter
     def node(self, name: str) -> None:
         self.lifecycle.node = name
+
+    def use(self, middleware: Middleware) -> Middleware:
+        """Add ``middleware`` inside the system's others (the first added is the
+        outermost); returns it. Instances started from now on use it.
+
+        Raises:
+            ConfigurationError: ``middleware`` is not a :class:`Middleware`.
+        """
+        if not isinstance(middleware, Middleware):
+            raise ConfigurationError(
+                f"middleware must subclass actors.Middleware, not {type(middleware).__name__}"
+            )
+        self.lifecycle.middleware.append(middleware)
+        return middleware
+
+    @property
+    def middleware(self) -> Sequence[Middleware]:
+        """The system's middleware, outermost first."""
+        return tuple(self.lifecycle.middleware)
 
     @property
     def state(self) -> SystemState:
