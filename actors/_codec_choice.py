@@ -65,9 +65,15 @@ class CodecChoice:
         self.default = default
         self._declared = declared
         self._routes: dict[tuple[MailboxSpec, int], tuple[MailboxSpec, Codec]] = {}
+        # The hot path (an actor's own spec object, sent to again and again): by
+        # identity, the spec kept so that its id is not reused while it is here.
+        self._by_id: dict[int, tuple[MailboxSpec, MailboxSpec, Codec]] = {}
 
     def route(self, spec: MailboxSpec) -> tuple[MailboxSpec, Codec]:
         """``spec`` with its codec's stream field, and its codec."""
+        known = self._by_id.get(id(spec))
+        if known is not None and known[0] is spec:
+            return known[1], known[2]
         key = (spec, id(spec.codec))
         found = self._routes.get(key)
         if found is None:
@@ -77,9 +83,14 @@ class CodecChoice:
                     (d.codec for d in self._declared() if d == spec and d.codec is not None),
                     self.default,
                 )
+            routed = spec
             if spec.kind == "stream" and spec.field != codec.stream_field:
-                spec = attrs.evolve(spec, field=codec.stream_field)
-            if len(self._routes) > 1024:  # ad hoc addresses come and go: keep it bounded
-                self._routes.clear()
-            found = self._routes[key] = (spec, codec)
+                routed = attrs.evolve(spec, field=codec.stream_field)
+            found = (routed, codec)
+        if len(self._routes) > 1024 or len(self._by_id) > 1024:
+            # Ad hoc addresses come and go: keep it bounded.
+            self._routes.clear()
+            self._by_id.clear()
+        self._routes[key] = found
+        self._by_id[id(spec)] = (spec, *found)
         return found
