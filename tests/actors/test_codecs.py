@@ -179,6 +179,7 @@ def test_msgpack_envelopes_are_checked_as_json_ones_are() -> None:
         codec.decode(bad)
     with pytest.raises(CodecError, match="not MessagePack"):
         codec.decode(b"\x81\xc1")  # a map of one entry whose key is the never-used 0xc1
+    assert codec.decode("\u0780 text".encode()).body == "\u0780 text"  # 0xDE: text, not a map
     with pytest.raises(CodecError, match="exceeds the limit"):
         codec.decode(msgpack.packb({"actors": 1, "body": "x" * 100}), max_size=50)
     with pytest.raises(CodecError, match="cannot encode"):
