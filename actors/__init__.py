@@ -37,6 +37,7 @@ from ._errors import (
     CodecError as CodecError,
     LifespanError as LifespanError,
     RemoteError as RemoteError,
+    SpawnError as SpawnError,
     SupervisorError as SupervisorError,
     SystemFileError as SystemFileError,
 )
@@ -47,6 +48,7 @@ from ._mailbox import (
     list_mailbox as list_mailbox,
     stream_mailbox as stream_mailbox,
 )
+from ._pool import Pool as Pool
 from ._supervision import Supervisor as Supervisor
 from ._system import ActorSystem as ActorSystem
 from ._tree import (

@@ -50,6 +50,9 @@ class _Host:
     """Runs the actor instances of ``run``'s tree (see :class:`InstanceHost`)."""
 
     run: SystemRun
+    registry: Registry
+    #: The names of the instances running now: consumer names derive from them.
+    running: set[str] = attrs.Factory(set)
 
     async def run_instance(
         self,
@@ -61,11 +64,22 @@ class _Host:
         build: Build,
     ) -> None:
         name = f"{actor.name}-{index}"
+        # An actor started at run time (start_child, a Pool) is addressable by name.
+        self.registry.adopt(actor)
+        if name in self.running:
+            raise ConfigurationError(
+                f"instance {name!r} of actor {actor.name!r} runs already on this node:"
+                " two instances would consume under one name"
+            )
         # The full tree path ("root/media/thumbnailer-0") names the instance in logs
         # and dead letters; outside a supervisor, its own name does.
         path = current_child_path() or name
         runner = InstanceRunner(self.run, actor, name, path, shutdown, build)
-        await runner.run(stop, task_status)
+        self.running.add(name)
+        try:
+            await runner.run(stop, task_status)
+        finally:
+            self.running.discard(name)
 
 
 class Lifecycle:
@@ -187,7 +201,7 @@ class Lifecycle:
                 reply_to_allowed=self.reply_to_allowed,
             )
             run = self.run = SystemRun(active, messenger, self.node, self._stop)
-            token = current_host.set(_Host(run))
+            token = current_host.set(_Host(run, self.registry))
             instance = self.instance or process_instance()
             name = run.name = NodeName(active, self.node, instance, self.node_info)
             if not await name.claim(self._stop):

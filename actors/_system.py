@@ -20,6 +20,7 @@ from transports import (
 from ._actor import Actor, Directive
 from ._codec import DEFAULT_MAX_PAYLOAD
 from ._context import ActorContext, MessageInfo
+from ._errors import SpawnError
 from ._groups import sole_error
 from ._lifecycle import DEFAULT_URL, Lifecycle, SystemState
 from ._messenger import Messenger, reply_patterns
@@ -302,6 +303,23 @@ class ActorSystem:
         if root is None:
             raise ClosedError("the actor system is not running")
         return root.tree()
+
+    def supervisor(self, name: str) -> Supervisor:
+        """The running supervisor named ``name`` (or at the tree path ``name``) in this
+        system's tree, to start and stop children on (``start_child``, ``stop_child``,
+        ``Pool.spawn``). Actors declared with :meth:`actor` run under ``"system"``.
+
+        Raises:
+            SpawnError: no running supervisor of that name.
+            ClosedError: the system is not running.
+        """
+        root = self.lifecycle.root
+        if root is None:
+            raise ClosedError("the actor system is not running")
+        found = root.find(name)
+        if found is None:
+            raise SpawnError(f"no running supervisor named {name!r}")
+        return found
 
     def node_info(self) -> dict[str, Any]:
         """What this node announces: host, pid, start time, and its actors' mailboxes

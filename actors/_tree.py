@@ -20,6 +20,7 @@ import trio
 from transports import ConfigurationError
 
 __all__ = [
+    "ChildChange",
     "ChildInfo",
     "ChildRun",
     "ChildSpec",
@@ -198,6 +199,18 @@ class Incarnation:
     child: ChildRecord
     stop: trio.Event = attrs.Factory(trio.Event)
     cancel_scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    done: trio.Event = attrs.Factory(trio.Event)
+    error: Exception | None = None
+
+
+@attrs.define(eq=False)
+class ChildChange:
+    """A request to the loop of a running supervisor, from another task: start the
+    children ``start`` (appended to its children), or stop and remove the child named
+    ``stop``. ``done`` is set once it is dealt with, ``error`` set if it failed."""
+
+    start: list[ChildRecord] = attrs.Factory(list)
+    stop: str | None = None
     done: trio.Event = attrs.Factory(trio.Event)
     error: Exception | None = None
 
