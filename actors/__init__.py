@@ -48,6 +48,13 @@ from ._mailbox import (
     list_mailbox as list_mailbox,
     stream_mailbox as stream_mailbox,
 )
+from ._middleware import (
+    Fate as Fate,
+    Fetch as Fetch,
+    Handling as Handling,
+    Middleware as Middleware,
+    Sending as Sending,
+)
 from ._pool import Pool as Pool
 from ._supervision import Supervisor as Supervisor
 from ._system import ActorSystem as ActorSystem

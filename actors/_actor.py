@@ -17,6 +17,7 @@ from transports import Backoff, ConfigurationError, MailboxSpec
 from ._codec import Envelope, describe_type, structure, type_tag, unsupported
 from ._errors import CodecError
 from ._fates import MessageFate
+from ._middleware import Middleware
 from ._tree import ChildSpec, Restart
 
 if TYPE_CHECKING:
@@ -208,6 +209,8 @@ class Actor:
         retry_backoff: the wait before a retried message's next attempt: after the
             n-th failure, ``retry_backoff.delay(n - 1)`` (default
             :data:`DEFAULT_RETRY_BACKOFF`: 0.1 s doubling to 30 s, with jitter).
+        middleware: :class:`Middleware` around this actor's handler calls and
+            sends (``context.tell``/``ask``), inside the system's, first outermost.
     """
 
     mailbox: ClassVar[MailboxSpec | None] = None
@@ -217,6 +220,7 @@ class Actor:
     name: ClassVar[str] = ""
     on_error: ClassVar[Mapping[type[BaseException], Directive]] = types.MappingProxyType({})
     retry_backoff: ClassVar[Backoff] = DEFAULT_RETRY_BACKOFF
+    middleware: ClassVar[Sequence[Middleware]] = ()
 
     #: Set by the runtime before ``on_start``: messaging, Redis, the current message.
     context: ActorContext

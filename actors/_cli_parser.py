@@ -159,6 +159,20 @@ def parser() -> argparse.ArgumentParser:
         help="for development: restart the system when a .py file under the current "
         "directory (or the file's) changes (needs watchfiles: pip install 'actors[reload]')",
     )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="N",
+        help="serve Prometheus metrics at http://HOST:N/metrics (with --workers, worker i "
+        "on N+i; needs prometheus_client: pip install 'actors[metrics]')",
+    )
+    run.add_argument(
+        "--metrics-host",
+        default="0.0.0.0",
+        metavar="HOST",
+        help="the address --metrics-port listens on (default 0.0.0.0: all)",
+    )
     run.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     run.add_argument("--parent-fd", type=int, default=None, help=argparse.SUPPRESS)
     common(run, logs=True)

@@ -23,6 +23,7 @@ from ._faults import MailboxFaults
 from ._groups import sole_error
 from ._lifespan import Lifespan
 from ._messenger import Messenger
+from ._middleware import Middleware
 from ._node import NodeName, process_instance
 from ._registry import Registry
 from ._runner import InstanceRunner
@@ -87,7 +88,7 @@ class Lifecycle:
     run and stop a system through it; users go through :class:`ActorSystem`).
 
     ``url``, ``transport``, ``node``, ``max_payload`` and ``reply_to_allowed`` are the
-    :class:`ActorSystem`'s.
+    :class:`ActorSystem`'s; so is :attr:`middleware`.
     """
 
     def __init__(
@@ -104,6 +105,8 @@ class Lifecycle:
         self.url = url
         self.max_payload = max_payload
         self.reply_to_allowed = reply_to_allowed
+        #: The system's middleware, outermost first (see ``ActorSystem.use``).
+        self.middleware: list[Middleware] = []
         self.state = SystemState.NEW
         self._node = node
         #: The token of the process holding the node name: this one's when None (tests
@@ -199,6 +202,7 @@ class Lifecycle:
                 url=self.url,
                 max_payload=self.max_payload,
                 reply_to_allowed=self.reply_to_allowed,
+                middleware=self.middleware,
             )
             run = self.run = SystemRun(active, messenger, self.node, self._stop)
             token = current_host.set(_Host(run, self.registry))

@@ -24,6 +24,7 @@ from ._errors import SpawnError
 from ._groups import sole_error
 from ._lifecycle import DEFAULT_URL, Lifecycle, SystemState
 from ._messenger import Messenger, reply_patterns
+from ._middleware import Middleware
 from ._registry import Registry
 from ._supervision import Supervisor
 from ._tree import ChildInfo, Restart
@@ -54,6 +55,9 @@ class ActorSystem:
     reply goes to no other key; a refused reply is logged, and the message is handled
     and acked as if it had none.
 
+    ``middleware`` wraps every handler call and every ``tell``/``ask`` (see
+    :class:`Middleware` and :meth:`use`), outside each actor's own.
+
     Use it as ``async with system:`` inside a trio program, or let
     ``python -m actors run file.py`` run it.
 
@@ -71,6 +75,7 @@ class ActorSystem:
         node: str | None = None,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         reply_to_allowed: Sequence[str] = (),
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         self._registry = Registry()
         #: The runtime's handle on this system's runs (for the CLI and the test kit).
@@ -82,6 +87,8 @@ class ActorSystem:
             max_payload=max_payload,
             reply_to_allowed=reply_patterns(reply_to_allowed),
         )
+        for each in middleware:
+            self.use(each)
 
     @property
     def url(self) -> str:
@@ -120,6 +127,25 @@ class ActorSystem:
     @node.setter
     def node(self, name: str) -> None:
         self.lifecycle.node = name
+
+    def use(self, middleware: Middleware) -> Middleware:
+        """Add ``middleware`` inside the system's others (the first added is the
+        outermost); returns it. Instances started from now on use it.
+
+        Raises:
+            ConfigurationError: ``middleware`` is not a :class:`Middleware`.
+        """
+        if not isinstance(middleware, Middleware):
+            raise ConfigurationError(
+                f"middleware must subclass actors.Middleware, not {type(middleware).__name__}"
+            )
+        self.lifecycle.middleware.append(middleware)
+        return middleware
+
+    @property
+    def middleware(self) -> Sequence[Middleware]:
+        """The system's middleware, outermost first."""
+        return tuple(self.lifecycle.middleware)
 
     @property
     def state(self) -> SystemState:
