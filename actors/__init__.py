@@ -35,6 +35,7 @@ from ._context import ActorContext as ActorContext, MessageInfo as MessageInfo
 from ._errors import (
     AskTimeout as AskTimeout,
     CodecError as CodecError,
+    LifespanError as LifespanError,
     RemoteError as RemoteError,
     SupervisorError as SupervisorError,
     SystemFileError as SystemFileError,

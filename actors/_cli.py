@@ -1,7 +1,7 @@
 """The command line: ``python -m actors run | dead-letters``.
 
 Exit status: 0 after a clean stop, 1 when the system failed (its root supervisor
-gave up, or the store is unreachable), 2 for a usage or configuration error
+gave up, a lifespan hook failed, or the store is unreachable), 2 for a usage or configuration error
 (a bad file, URL or argument), 3 when ``status --check`` finds no live node, 75 when
 it stopped but could not ack some messages (the store did not answer in time: they
 will be redelivered; the last log line says how many), 130 when a second signal cut

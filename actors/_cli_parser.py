@@ -39,7 +39,8 @@ EXIT_UNACKED = 75  # sysexits' EX_TEMPFAIL: stopped, some messages will be redel
 _EXITS = {
     "run": {
         EXIT_OK: "stopped cleanly (SIGINT or SIGTERM)",
-        EXIT_FAILED: "the system failed: its root supervisor gave up, or the store is unreachable",
+        EXIT_FAILED: "the system failed: its root supervisor gave up, a lifespan hook failed,"
+        " or the store is unreachable",
         EXIT_USAGE: "a usage or configuration error: the file or module fails to import, "
         "defines no system or several, a bad URL, a node name another live process holds",
         EXIT_UNACKED: "stopped, but some messages could not be acked in time (they will be "

@@ -17,10 +17,11 @@ import trio
 
 from transports import ConfigurationError, Transport, open_transport
 
-from ._actor import Actor, current_host
+from ._actor import Actor, Build, current_host
 from ._children import current_child_path
 from ._faults import MailboxFaults
 from ._groups import sole_error
+from ._lifespan import Lifespan
 from ._messenger import Messenger
 from ._middleware import Middleware
 from ._node import NodeName, process_instance
@@ -58,12 +59,13 @@ class _Host:
         shutdown: float,
         stop: trio.Event,
         task_status: trio.TaskStatus[None],
+        build: Build,
     ) -> None:
         name = f"{actor.name}-{index}"
         # The full tree path ("root/media/thumbnailer-0") names the instance in logs
         # and dead letters; outside a supervisor, its own name does.
         path = current_child_path() or name
-        runner = InstanceRunner(self.run, actor, name, path, shutdown)
+        runner = InstanceRunner(self.run, actor, name, path, shutdown, build)
         await runner.run(stop, task_status)
 
 
@@ -107,6 +109,8 @@ class Lifecycle:
         self._started_at = time.time()
         #: Messages the actors could not ack or hand back when the last run stopped.
         self.unacked_at_stop = 0
+        #: The hooks that open and close what the actors share.
+        self.lifespan = Lifespan()
 
     @property
     def node(self) -> str:
@@ -161,6 +165,7 @@ class Lifecycle:
                 the node name.
             TransportError: the store is unreachable at start.
             SupervisorError: the root supervisor gave up.
+            LifespanError: a lifespan hook failed (see :class:`Lifespan`).
         """
         if self.state in (SystemState.RUNNING, SystemState.STOPPING):
             raise ConfigurationError("the actor system is already running")
@@ -201,20 +206,28 @@ class Lifecycle:
                     # First: the heartbeat withdraws the name on failure.
                     await nursery.start(self._vital, "the node's heartbeat", name.keep)
                     await nursery.start(self._vital, "the reply reader", messenger.read_replies)
-                    self.state = SystemState.RUNNING
-                    await nursery.start(self._run_tree)
-                    logger.info("actor system running on %s as node %s", self.safe_url, self.node)
-                    for cls in self.registry.actors.values():
-                        logger.info("  %s on %s", cls.name, cls.mailbox)
-                    ran = True
                     try:
-                        yield
+                        # Resources open before the first actor starts and close
+                        # after the last one stopped, while the store is still open.
+                        async with self.lifespan.running(run.resources):
+                            self.state = SystemState.RUNNING
+                            await nursery.start(self._run_tree)
+                            logger.info(
+                                "actor system running on %s as node %s", self.safe_url, self.node
+                            )
+                            for cls in self.registry.actors.values():
+                                logger.info("  %s on %s", cls.name, cls.mailbox)
+                            ran = True
+                            try:
+                                yield
+                            finally:
+                                self.state = SystemState.STOPPING
+                                run.stopping_since = trio.current_time()
+                                self._stop.set()
+                                # The tree stops gracefully on its own; the reply reader
+                                # only then.
+                                await self._tree_done.wait()
                     finally:
-                        self.state = SystemState.STOPPING
-                        run.stopping_since = trio.current_time()
-                        self._stop.set()
-                        # The tree stops gracefully on its own; the reply reader only then.
-                        await self._tree_done.wait()
                         nursery.cancel_scope.cancel()
             except BaseExceptionGroup as group:
                 # The body's own error (an AskTimeout, a failed assert...) or the tree's

@@ -47,7 +47,7 @@ from ._settling import Unsettled
 from ._tree import direct
 
 if TYPE_CHECKING:
-    from ._actor import Actor
+    from ._actor import Actor, Build
 
 __all__ = ["InstanceRunner"]
 
@@ -77,9 +77,16 @@ class InstanceRunner:
     in ``run``: see :meth:`run`."""
 
     def __init__(
-        self, run: SystemRun, cls: type[Actor], name: str, path: str, shutdown: float = 5.0
+        self,
+        run: SystemRun,
+        cls: type[Actor],
+        name: str,
+        path: str,
+        shutdown: float = 5.0,
+        build: Build | None = None,
     ) -> None:
         assert cls.mailbox is not None
+        self.build = build or (lambda _context: cls())
         self.runtime = run
         self.messenger = run.messenger
         self.cls = cls
@@ -115,12 +122,14 @@ class InstanceRunner:
         Raises:
             Exception: whatever a handler, ``on_start`` or ``on_stop`` raised (a crash).
         """
-        actor = self.cls()
-        actor.context = ActorContext(
+        context = ActorContext(
             ActorMessaging(self.messenger, self.cls.middleware, self.path),
             self.path,
             self.consumer_name,
+            self.runtime.resources,
         )
+        actor = self.build(context)
+        actor.context = context
         # Stopping begins when the supervisor says so (``stop``), or at once when the
         # whole system stops: then every instance of every actor finishes its message
         # and its store writes at the same time, under one deadline, rather than one
