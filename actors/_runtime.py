@@ -3,6 +3,8 @@ mailbox faults, and the system's stop."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import attrs
 import trio
 
@@ -33,6 +35,8 @@ class SystemRun:
     stopping_since: float | None = None
     #: Messages the instances could not ack or hand back when the system stopped.
     unacked_at_stop: int = 0
+    #: Messages handled (or failed) so far, by actor name: announced in heartbeats.
+    handled: Counter[str] = attrs.Factory(Counter)
 
     def name_lost(self) -> bool:
         """Another process took this node's name: consumers give it up as they close."""
