@@ -35,6 +35,7 @@ from ._context import ActorContext as ActorContext, MessageInfo as MessageInfo
 from ._errors import (
     AskTimeout as AskTimeout,
     CodecError as CodecError,
+    LifespanError as LifespanError,
     RemoteError as RemoteError,
     SupervisorError as SupervisorError,
     SystemFileError as SystemFileError,
@@ -45,6 +46,13 @@ from ._mailbox import (
     channel_mailbox as channel_mailbox,
     list_mailbox as list_mailbox,
     stream_mailbox as stream_mailbox,
+)
+from ._middleware import (
+    Fate as Fate,
+    Fetch as Fetch,
+    Handling as Handling,
+    Middleware as Middleware,
+    Sending as Sending,
 )
 from ._supervision import Supervisor as Supervisor
 from ._system import ActorSystem as ActorSystem

@@ -39,7 +39,8 @@ EXIT_UNACKED = 75  # sysexits' EX_TEMPFAIL: stopped, some messages will be redel
 _EXITS = {
     "run": {
         EXIT_OK: "stopped cleanly (SIGINT or SIGTERM)",
-        EXIT_FAILED: "the system failed: its root supervisor gave up, or the store is unreachable",
+        EXIT_FAILED: "the system failed: its root supervisor gave up, a lifespan hook failed,"
+        " or the store is unreachable",
         EXIT_USAGE: "a usage or configuration error: the file or module fails to import, "
         "defines no system or several, a bad URL, a node name another live process holds",
         EXIT_UNACKED: "stopped, but some messages could not be acked in time (they will be "
@@ -162,6 +163,20 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="for development: restart the system when a .py file under the current "
         "directory (or the file's) changes (needs watchfiles: pip install 'actors[reload]')",
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="N",
+        help="serve Prometheus metrics at http://HOST:N/metrics (with --workers, worker i "
+        "on N+i; needs prometheus_client: pip install 'actors[metrics]')",
+    )
+    run.add_argument(
+        "--metrics-host",
+        default="0.0.0.0",
+        metavar="HOST",
+        help="the address --metrics-port listens on (default 0.0.0.0: all)",
     )
     run.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     run.add_argument("--parent-fd", type=int, default=None, help=argparse.SUPPRESS)

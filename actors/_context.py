@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -68,8 +69,18 @@ class Messaging(Protocol):
 class ActorContext:
     """What a running actor can reach: messaging, the store, the current message."""
 
-    def __init__(self, messenger: Messaging, path: str, consumer: str) -> None:
+    def __init__(
+        self,
+        messenger: Messaging,
+        path: str,
+        consumer: str,
+        resources: Mapping[str, Any] | None = None,
+    ) -> None:
         self.messenger = messenger
+        #: What the system's lifespan and startup hooks opened (read-only), by name.
+        self.resources: Mapping[str, Any] = types.MappingProxyType(
+            resources if resources is not None else {}
+        )
         #: The instance's place in the tree, such as ``root/bank/ledger-2``.
         self.path = path
         #: The consumer name in the store, unique per node.

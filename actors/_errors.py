@@ -9,14 +9,22 @@ They extend the store's tree (:mod:`transports._exceptions`, whose root
     ├── CodecError                a payload cannot be encoded or decoded
     ├── AskTimeout                no reply to `ask` within its timeout (also a TimeoutError)
     ├── RemoteError               the handler that served an `ask` raised
-    └── SupervisorError           a supervisor gave up: restart intensity exceeded
+    ├── SupervisorError           a supervisor gave up: restart intensity exceeded
+    └── LifespanError             a lifespan, startup or shutdown hook of the system failed
 """
 
 from __future__ import annotations
 
 from transports import ActorsError, ConfigurationError
 
-__all__ = ["AskTimeout", "CodecError", "RemoteError", "SupervisorError", "SystemFileError"]
+__all__ = [
+    "AskTimeout",
+    "CodecError",
+    "LifespanError",
+    "RemoteError",
+    "SupervisorError",
+    "SystemFileError",
+]
 
 
 class SystemFileError(ConfigurationError):
@@ -58,3 +66,11 @@ class SupervisorError(ActorsError):
         super().__init__(message)
         self.child = child
         self.restarts = restarts
+
+
+class LifespanError(ActorsError):
+    """A hook of the system's lifespan failed: at start (``@system.lifespan`` before
+    its ``yield``, or ``@system.on_startup``: the system does not run), or at stop
+    (after the actors stopped; every other hook still ran). The hook's exception is
+    the ``__cause__``.
+    """

@@ -17,11 +17,13 @@ import trio
 
 from transports import ConfigurationError, Transport, open_transport
 
-from ._actor import Actor, current_host
+from ._actor import Actor, Build, current_host
 from ._children import current_child_path
 from ._faults import MailboxFaults
 from ._groups import sole_error
+from ._lifespan import Lifespan
 from ._messenger import Messenger
+from ._middleware import Middleware
 from ._node import NodeName, process_instance
 from ._registry import Registry
 from ._runner import InstanceRunner
@@ -57,12 +59,13 @@ class _Host:
         shutdown: float,
         stop: trio.Event,
         task_status: trio.TaskStatus[None],
+        build: Build,
     ) -> None:
         name = f"{actor.name}-{index}"
         # The full tree path ("root/media/thumbnailer-0") names the instance in logs
         # and dead letters; outside a supervisor, its own name does.
         path = current_child_path() or name
-        runner = InstanceRunner(self.run, actor, name, path, shutdown)
+        runner = InstanceRunner(self.run, actor, name, path, shutdown, build)
         await runner.run(stop, task_status)
 
 
@@ -71,7 +74,7 @@ class Lifecycle:
     run and stop a system through it; users go through :class:`ActorSystem`).
 
     ``url``, ``transport``, ``node``, ``max_payload`` and ``reply_to_allowed`` are the
-    :class:`ActorSystem`'s.
+    :class:`ActorSystem`'s; so is :attr:`middleware`.
     """
 
     def __init__(
@@ -88,6 +91,8 @@ class Lifecycle:
         self.url = url
         self.max_payload = max_payload
         self.reply_to_allowed = reply_to_allowed
+        #: The system's middleware, outermost first (see ``ActorSystem.use``).
+        self.middleware: list[Middleware] = []
         self.state = SystemState.NEW
         self._node = node
         #: The token of the process holding the node name: this one's when None (tests
@@ -104,6 +109,8 @@ class Lifecycle:
         self._started_at = time.time()
         #: Messages the actors could not ack or hand back when the last run stopped.
         self.unacked_at_stop = 0
+        #: The hooks that open and close what the actors share.
+        self.lifespan = Lifespan()
 
     @property
     def node(self) -> str:
@@ -158,6 +165,7 @@ class Lifecycle:
                 the node name.
             TransportError: the store is unreachable at start.
             SupervisorError: the root supervisor gave up.
+            LifespanError: a lifespan hook failed (see :class:`Lifespan`).
         """
         if self.state in (SystemState.RUNNING, SystemState.STOPPING):
             raise ConfigurationError("the actor system is already running")
@@ -180,6 +188,7 @@ class Lifecycle:
                 url=self.url,
                 max_payload=self.max_payload,
                 reply_to_allowed=self.reply_to_allowed,
+                middleware=self.middleware,
             )
             run = self.run = SystemRun(active, messenger, self.node, self._stop)
             token = current_host.set(_Host(run))
@@ -197,21 +206,29 @@ class Lifecycle:
                     # First: the heartbeat withdraws the name on failure.
                     await nursery.start(self._vital, "the node's heartbeat", name.keep)
                     await nursery.start(self._vital, "the reply reader", messenger.read_replies)
-                    self.state = SystemState.RUNNING
-                    await nursery.start(self._run_tree)
-                    await name.refresh()  # the started tree, not in 5 s
-                    logger.info("actor system running on %s as node %s", self.safe_url, self.node)
-                    for cls in self.registry.actors.values():
-                        logger.info("  %s on %s", cls.name, cls.mailbox)
-                    ran = True
                     try:
-                        yield
+                        # Resources open before the first actor starts and close
+                        # after the last one stopped, while the store is still open.
+                        async with self.lifespan.running(run.resources):
+                            self.state = SystemState.RUNNING
+                            await nursery.start(self._run_tree)
+                            await name.refresh()  # the started tree, not in 5 s
+                            logger.info(
+                                "actor system running on %s as node %s", self.safe_url, self.node
+                            )
+                            for cls in self.registry.actors.values():
+                                logger.info("  %s on %s", cls.name, cls.mailbox)
+                            ran = True
+                            try:
+                                yield
+                            finally:
+                                self.state = SystemState.STOPPING
+                                run.stopping_since = trio.current_time()
+                                self._stop.set()
+                                # The tree stops gracefully on its own; the reply reader
+                                # only then.
+                                await self._tree_done.wait()
                     finally:
-                        self.state = SystemState.STOPPING
-                        run.stopping_since = trio.current_time()
-                        self._stop.set()
-                        # The tree stops gracefully on its own; the reply reader only then.
-                        await self._tree_done.wait()
                         nursery.cancel_scope.cancel()
             except BaseExceptionGroup as group:
                 # The body's own error (an AskTimeout, a failed assert...) or the tree's

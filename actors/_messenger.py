@@ -26,6 +26,7 @@ from ._actor import Actor
 from ._codec import Envelope, decode, encode, structure
 from ._errors import AskTimeout, CodecError, RemoteError
 from ._mailbox import list_mailbox
+from ._middleware import Middleware, Sending, send_through
 from ._registry import Registry
 from ._retry import RECHECK, Outage, store_answers
 from ._waiter import ReplyWaiter
@@ -57,7 +58,8 @@ class Messenger:
 
     ``registry`` resolves targets; ``node`` names the reply box; ``url`` names the
     store in errors; ``max_payload`` bounds the replies read; ``reply_to_allowed``
-    is checked (see :func:`reply_patterns`).
+    is checked (see :func:`reply_patterns`). ``middleware`` (the system's) wraps every
+    ``tell``/``ask``; the list is shared, so that later additions count.
     """
 
     def __init__(
@@ -69,8 +71,10 @@ class Messenger:
         url: str,
         max_payload: int,
         reply_to_allowed: tuple[str, ...],
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         self.transport = transport
+        self.middleware = middleware
         self.registry = registry
         self.url = url
         self.max_payload = max_payload
@@ -99,15 +103,31 @@ class Messenger:
         return client
 
     async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        middleware: Sequence[Middleware] = (),
+        sender: str | None = None,
     ) -> None:
-        """Send ``msg`` to ``target``; see :meth:`ActorSystem.tell`.
+        """Send ``msg`` to ``target``; see :meth:`ActorSystem.tell`. The system's
+        middleware wraps it, then ``middleware`` (the sending actor's, ``sender``).
 
         Raises:
             ConfigurationError: unknown target. CodecError: ``msg`` cannot be encoded.
             TransportError: the store failed.
         """
-        await self.transport.send(self.registry.resolve(target), [encode(msg, headers=headers)])
+        spec = self.registry.resolve(target)
+        if not (self.middleware or middleware):  # the hot path: nothing to wrap
+            await self.transport.send(spec, [encode(msg, headers=headers)])
+            return
+        sending = Sending("tell", spec, (msg,), dict(headers or {}), sender)
+
+        async def send() -> None:
+            await self.transport.send(spec, [encode(msg, headers=sending.headers or None)])
+
+        await send_through((*self.middleware, *middleware), sending, send)
 
     async def tell_many(self, target: Any, msgs: Sequence[Any]) -> None:
         """Send several messages to one target in one round-trip, in order.
@@ -115,7 +135,17 @@ class Messenger:
         Raises:
             The same as :meth:`tell`.
         """
-        await self.transport.send(self.registry.resolve(target), [encode(m) for m in msgs])
+        spec = self.registry.resolve(target)
+        if not self.middleware:
+            await self.transport.send(spec, [encode(m) for m in msgs])
+            return
+        sending = Sending("tell", spec, msgs, {})
+
+        async def send() -> None:
+            headers = sending.headers or None
+            await self.transport.send(spec, [encode(m, headers=headers) for m in msgs])
+
+        await send_through(self.middleware, sending, send)
 
     async def ask(
         self,
@@ -125,9 +155,11 @@ class Messenger:
         timeout: float = 5.0,
         reply_type: Any = None,
         headers: Mapping[str, str] | None = None,
+        middleware: Sequence[Middleware] = (),
+        sender: str | None = None,
     ) -> Any:
         """Send ``msg`` to ``target`` and wait for the handler's return value; see
-        :meth:`ActorSystem.ask`.
+        :meth:`ActorSystem.ask` (and :meth:`tell` for the middleware).
 
         Raises:
             AskTimeout: no reply within ``timeout`` seconds (a later reply is discarded).
@@ -136,6 +168,23 @@ class Messenger:
             ConfigurationError, TransportError: as for :meth:`tell`.
         """
         spec = self.registry.resolve(target)
+        if not (self.middleware or middleware):
+            return await self._ask(spec, msg, timeout, reply_type, headers)
+        sending = Sending("ask", spec, (msg,), dict(headers or {}), sender)
+
+        async def send() -> Any:
+            return await self._ask(spec, msg, timeout, reply_type, sending.headers or None)
+
+        return await send_through((*self.middleware, *middleware), sending, send)
+
+    async def _ask(
+        self,
+        spec: MailboxSpec,
+        msg: Any,
+        timeout: float,
+        reply_type: Any,
+        headers: Mapping[str, str] | None,
+    ) -> Any:
         expected = reply_type if reply_type is not None else self.registry.reply_type_for(spec, msg)
         correlation_id = next(self._correlation_ids)
         waiter = self.waiters[correlation_id] = ReplyWaiter()

@@ -10,7 +10,8 @@ from typing import Any, TypeVar, get_type_hints
 
 from transports import Backoff, ConfigurationError, MailboxSpec
 
-from ._actor import DEFAULT_RETRY_BACKOFF, Actor, ActorRun, Directive, function_actor
+from ._actor import DEFAULT_RETRY_BACKOFF, Actor, ActorRun, Directive
+from ._function_actor import function_actor
 from ._mailbox import one_mailbox
 from ._supervision import Supervisor
 from ._tree import Restart

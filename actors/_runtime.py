@@ -4,6 +4,7 @@ mailbox faults, and the system's stop."""
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import attrs
 import trio
@@ -37,6 +38,8 @@ class SystemRun:
     unacked_at_stop: int = 0
     #: Messages handled (or failed) so far, by actor name: announced in heartbeats.
     handled: Counter[str] = attrs.Factory(Counter)
+    #: What the system's lifespan opened for the actors (``context.resources``).
+    resources: dict[str, Any] = attrs.Factory(dict)
 
     def name_lost(self) -> bool:
         """Another process took this node's name: consumers give it up as they close."""

@@ -23,6 +23,7 @@ from ._context import ActorContext, MessageInfo
 from ._groups import sole_error
 from ._lifecycle import DEFAULT_URL, Lifecycle, SystemState
 from ._messenger import Messenger, reply_patterns
+from ._middleware import Middleware
 from ._registry import Registry
 from ._supervision import Supervisor
 from ._tree import ChildInfo, Restart
@@ -53,6 +54,9 @@ class ActorSystem:
     reply goes to no other key; a refused reply is logged, and the message is handled
     and acked as if it had none.
 
+    ``middleware`` wraps every handler call and every ``tell``/``ask`` (see
+    :class:`Middleware` and :meth:`use`), outside each actor's own.
+
     Use it as ``async with system:`` inside a trio program, or let
     ``python -m actors run file.py`` run it.
 
@@ -70,6 +74,7 @@ class ActorSystem:
         node: str | None = None,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         reply_to_allowed: Sequence[str] = (),
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         self._registry = Registry()
         #: The runtime's handle on this system's runs (for the CLI and the test kit).
@@ -81,6 +86,8 @@ class ActorSystem:
             max_payload=max_payload,
             reply_to_allowed=reply_patterns(reply_to_allowed),
         )
+        for each in middleware:
+            self.use(each)
 
     @property
     def url(self) -> str:
@@ -119,6 +126,25 @@ class ActorSystem:
     @node.setter
     def node(self, name: str) -> None:
         self.lifecycle.node = name
+
+    def use(self, middleware: Middleware) -> Middleware:
+        """Add ``middleware`` inside the system's others (the first added is the
+        outermost); returns it. Instances started from now on use it.
+
+        Raises:
+            ConfigurationError: ``middleware`` is not a :class:`Middleware`.
+        """
+        if not isinstance(middleware, Middleware):
+            raise ConfigurationError(
+                f"middleware must subclass actors.Middleware, not {type(middleware).__name__}"
+            )
+        self.lifecycle.middleware.append(middleware)
+        return middleware
+
+    @property
+    def middleware(self) -> Sequence[Middleware]:
+        """The system's middleware, outermost first."""
+        return tuple(self.lifecycle.middleware)
 
     @property
     def state(self) -> SystemState:
@@ -206,6 +232,60 @@ class ActorSystem:
         self._registry.supervise(supervisor)
         return supervisor
 
+    # -- lifespan ---------------------------------------------------------------------
+
+    def lifespan(self, fn: F) -> F:
+        """Declare (as a decorator) an async generator that opens what the actors share:
+        the code before its one ``yield`` runs before the first actor starts, the
+        code after it once the last one stopped (the store is open throughout). It
+        yields a mapping of resources, merged into :attr:`resources` (actors see them
+        as ``self.context.resources``), or None. A function returning an async
+        context manager works too. Several run in declaration order, and close in
+        reverse; they run wherever the system runs: ``async with system``, each
+        process of ``python -m actors run --workers N``, the test kit.
+
+        A failure before the ``yield`` fails the start with :class:`LifespanError`
+        (``run`` exits with status 1), after what already started was closed.
+
+        Raises:
+            ConfigurationError: ``fn`` is not callable.
+        """
+        return self.lifecycle.lifespan.add("lifespan", fn)
+
+    def on_startup(self, fn: F) -> F:
+        """Declare (as a decorator) ``async def hook()``, run before the first actor
+        starts, in declaration order with the lifespans; it may fill :attr:`resources`.
+        Raising fails the start with :class:`LifespanError`.
+
+        Raises:
+            ConfigurationError: ``fn`` is not ``async def``.
+        """
+        return self.lifecycle.lifespan.add("startup", fn)
+
+    def on_shutdown(self, fn: F) -> F:
+        """Declare (as a decorator) ``async def hook()``, run once the actors stopped, in
+        reverse declaration order with the lifespans' closing, if the start reached
+        its declaration. A failure is logged, the other hooks still run, and the
+        system's run raises :class:`LifespanError` after.
+
+        Raises:
+            ConfigurationError: ``fn`` is not ``async def``.
+        """
+        return self.lifecycle.lifespan.add("shutdown", fn)
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        """What the lifespan opened for this run, by name (hooks may add to it; actors
+        read it as ``self.context.resources``). Emptied with each new run.
+
+        Raises:
+            ClosedError: the system is not running.
+        """
+        run = self.lifecycle.run
+        if run is None:
+            raise ClosedError("the actor system is not running")
+        return run.resources
+
     @property
     def actors(self) -> Mapping[str, type[Actor]]:
         """The registered actor classes, by name."""
@@ -282,6 +362,7 @@ class ActorSystem:
             TransportError: the store is unreachable at start.
             ConfigurationError: another live process holds this node's name (at start,
                 or taken while this one's heartbeat lapsed).
+            LifespanError: a lifespan, startup or shutdown hook failed.
         """
         try:
             async with self:

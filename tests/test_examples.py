@@ -24,6 +24,12 @@ EXPECTED = {
         "system/auditor-0 logs ACME from prices",
     ],
     "pipeline.py": ["apple: 2.00", "pear: 1.50", "apple: 5.00"],
+    "resources.py": [
+        "price table opened",
+        "quotes apple: 1.80 EUR",
+        "retail pear: 2.25",
+        "price table closed",
+    ],
     "supervision.py": [
         "thumbnail #3 made for c.png",
         "dead letter: ValueError: cannot decode bad.png after 3 attempts",
