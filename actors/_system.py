@@ -20,6 +20,8 @@ from transports import (
 
 from ._actor import Actor, Directive
 from ._codec import DEFAULT_MAX_PAYLOAD
+from ._codec_choice import codec_named
+from ._codecs import Codec, JsonCodec
 from ._context import ActorContext, MessageInfo
 from ._errors import SpawnError
 from ._groups import sole_error
@@ -56,6 +58,9 @@ class ActorSystem:
     reply goes to no other key; a refused reply is logged, and the message is handled
     and acked as if it had none.
 
+    ``codec`` encodes the messages of mailboxes that do not name their own
+    (``"json"``, the default; ``"msgpack"``; ``"faststream"``; or a :class:`Codec`).
+
     ``middleware`` wraps every handler call and every ``tell``/``ask`` (see
     :class:`Middleware` and :meth:`use`), outside each actor's own.
 
@@ -63,9 +68,9 @@ class ActorSystem:
     ``python -m actors run file.py`` run it.
 
     Raises:
-        ConfigurationError: an unsupported URL scheme or a malformed
-            ``reply_to_allowed`` (here); when it runs, a node name held by another
-            live process.
+        ConfigurationError: an unsupported URL scheme, a malformed ``reply_to_allowed``
+            or an unknown codec (here); when it runs, a node name held by another live
+            process.
     """
 
     def __init__(
@@ -76,6 +81,7 @@ class ActorSystem:
         node: str | None = None,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         reply_to_allowed: Sequence[str] = (),
+        codec: Codec | str = "json",
         middleware: Sequence[Middleware] = (),
     ) -> None:
         self._registry = Registry()
@@ -88,6 +94,7 @@ class ActorSystem:
             max_payload=max_payload,
             reply_to_allowed=reply_patterns(reply_to_allowed),
         )
+        self.lifecycle.codec = codec_named(codec) or JsonCodec()
         for each in middleware:
             self.use(each)
 
