@@ -38,6 +38,7 @@ from ._errors import (
     CodecError as CodecError,
     LifespanError as LifespanError,
     RemoteError as RemoteError,
+    SpawnError as SpawnError,
     SupervisorError as SupervisorError,
     SystemFileError as SystemFileError,
 )
@@ -56,6 +57,7 @@ from ._middleware import (
     Middleware as Middleware,
     Sending as Sending,
 )
+from ._pool import Pool as Pool
 from ._supervision import Supervisor as Supervisor
 from ._system import ActorSystem as ActorSystem
 from ._tree import (
