@@ -218,6 +218,23 @@ class Actor:
             target, msg, timeout=timeout, reply_type=reply_type, headers=headers
         )
 
+    async def monitor(self, target: Any, *, node: str | None = None) -> str:
+        """Watch ``target`` (an instance name such as ``"ledger-0"``, an actor name or
+        class: all its instances, or a supervisor's name) on ``node`` (default: this
+        one): a :class:`Down` comes to this actor's mailbox once, when it stops for good
+        (not at a restart), its node dies, or at once if it is not running. Monitors
+        end with this incarnation. Returns the ref for :meth:`demonitor`.
+
+        Raises:
+            ConfigurationError: ``target`` is not a name or an actor class.
+            TransportError: looking at another node failed.
+        """
+        return await self.context.monitor(target, node=node)
+
+    def demonitor(self, ref: str) -> None:
+        """Stop the monitor ``ref`` (a Down already sent may still arrive)."""
+        self.context.demonitor(ref)
+
 
 def check_on_error(cls: type[Actor]) -> None:
     """Check ``cls.on_error`` and ``cls.retry_backoff``.
