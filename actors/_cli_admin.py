@@ -19,8 +19,9 @@ from transports import (
     check_dead_letter_ids,
 )
 
-from ._cli_parser import EXIT_NO_NODE, EXIT_OK, report_error, store_url
+from ._cli_parser import EXIT_FAILED, EXIT_NO_NODE, EXIT_OK, report_error, store_url
 from ._codec import decode, encode
+from ._groups import sole_error
 from ._system import ActorSystem
 
 
@@ -217,4 +218,34 @@ async def publish(args: argparse.Namespace) -> int:
     finally:
         await transport.aclose()
     print(decode(payload).id)
+    return EXIT_OK
+
+
+async def dashboard(args: argparse.Namespace) -> int:
+    """``dashboard``: serve the web dashboard until SIGINT or SIGTERM.
+
+    Raises:
+        ConfigurationError: the dashboard extra is not installed.
+        OSError: the address cannot be bound.
+    """
+    try:
+        from .dashboard._serve import serve
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the dashboard needs its extra ({exc.name} is missing):"
+            " pip install 'actors[dashboard]'"
+        ) from None
+    transport = ActorSystem(store_url(args, None)).lifecycle.open_transport()
+    try:
+        await transport.ping()
+        try:
+            await serve(transport, args.host, args.port, args.token)
+        except BaseExceptionGroup as group:
+            bind = sole_error(group, OSError)
+            if bind is None:
+                raise
+            print(f"error: cannot listen on {args.host}:{args.port}: {bind}", file=sys.stderr)
+            return EXIT_FAILED
+    finally:
+        await transport.aclose()
     return EXIT_OK

@@ -232,6 +232,7 @@ class Lifecycle:
                         async with self.lifespan.running(run.resources):
                             self.state = SystemState.RUNNING
                             await nursery.start(self._run_tree)
+                            await name.refresh()  # the started tree, not in 5 s
                             logger.info(
                                 "actor system running on %s as node %s", self.safe_url, self.node
                             )
@@ -286,17 +287,28 @@ class Lifecycle:
         (with ``error`` when a key of one has the wrong type: see ``_faults``)."""
         faults = self.run.faults if self.run is not None else MailboxFaults()
         watch = self.run.watch if self.run is not None else None
-        return (watch.announced() if watch is not None else {}) | {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "started_at": self._started_at,
-            "actors": {
-                name: {"mailbox": str(cls.mailbox), "group": cls.mailbox.group_name}
-                | ({"error": error} if (error := faults.error(name)) else {})
-                for name, cls in sorted(self.registry.actors.items())
-                if cls.mailbox is not None
-            },
-        }
+        return (
+            (watch.announced() if watch is not None else {})
+            | {
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "started_at": self._started_at,
+                "actors": {
+                    name: {"mailbox": str(cls.mailbox), "group": cls.mailbox.group_name}
+                    | ({"error": error} if (error := faults.error(name)) else {})
+                    for name, cls in sorted(self.registry.actors.items())
+                    if cls.mailbox is not None
+                },
+            }
+            | self._live_info()
+        )
+
+    def _live_info(self) -> dict[str, Any]:
+        """What a running node adds to its heartbeat (for the dashboard): its
+        supervision tree and how many messages each actor handled."""
+        if self.run is None or self.root is None:
+            return {}
+        return {"tree": self.root.tree().as_data(), "handled": dict(self.run.handled)}
 
     async def _vital(
         self,

@@ -304,6 +304,7 @@ class InstanceRunner:
             with trio.CancelScope(deadline=self._write_deadline()):
                 await self._fates.store_fates(consumer)
             self._pace(started, trio.current_time() - begun)
+            self.runtime.handled[self.cls.name] += started
         if not (
             self._unsettled.done and not self._fates.failed
         ):  # a graceful stop: finish what the last batch owes

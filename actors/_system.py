@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import types
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
 
 from transports import (
@@ -404,23 +405,44 @@ class ActorSystem:
         return self._registry.resolve(target)
 
     async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> None:
         """Send ``msg`` to ``target`` and return once the store has it (fire-and-forget).
 
+        With ``delay`` (seconds or a ``timedelta``) or ``at`` (a ``datetime`` with a time
+        zone), the store holds the message and delivers it then: in Redis it survives
+        restarts of every process, and any running node promotes it within about
+        50 ms of its due time (at-least-once, as every message of its mailbox).
+
         Raises:
-            ConfigurationError: unknown target. CodecError: ``msg`` cannot be encoded.
+            ConfigurationError: unknown target; a negative delay, both ``delay`` and
+                ``at``, a naive ``at``, or a delay for a pub/sub target.
+            CodecError: ``msg`` cannot be encoded.
             TransportError: the store failed. ClosedError: the system is not running.
         """
-        await self._messenger().tell(target, msg, headers=headers)
+        await self._messenger().tell(target, msg, headers=headers, delay=delay, at=at)
 
-    async def tell_many(self, target: Any, msgs: Sequence[Any]) -> None:
-        """Send several messages to one target in one round-trip, in order.
+    async def tell_many(
+        self,
+        target: Any,
+        msgs: Sequence[Any],
+        *,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Send several messages to one target in one round-trip, in order (all held
+        until ``delay`` or ``at``, as for :meth:`tell`).
 
         Raises:
             The same as :meth:`tell`.
         """
-        await self._messenger().tell_many(target, msgs)
+        await self._messenger().tell_many(target, msgs, delay=delay, at=at)
 
     publish = tell
 

@@ -12,7 +12,7 @@ import enum
 import math
 from collections import deque
 from collections.abc import Awaitable
-from typing import Literal, Protocol, get_args
+from typing import Any, Literal, Protocol, get_args
 
 import attrs
 import trio
@@ -180,6 +180,19 @@ class ChildInfo:
     state: ChildState
     restarts: int
     children: tuple[ChildInfo, ...] = ()
+
+    def as_data(self) -> dict[str, Any]:
+        """This snapshot as JSON-able data (a node's heartbeat carries it): name, kind,
+        state, restarts, and children (only where there are some)."""
+        data: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "state": self.state.value,
+            "restarts": self.restarts,
+        }
+        if self.children:
+            data["children"] = [child.as_data() for child in self.children]
+        return data
 
     def find(self, path: str) -> ChildInfo | None:
         """The node of this snapshot whose path is ``path``, or None."""

@@ -40,10 +40,16 @@ class RecordingTransport(Transport):
     inner: Transport = attrs.field(factory=MemoryTransport)
     sent: list[tuple[MailboxSpec, bytes]] = attrs.field(factory=list)
 
-    async def send(self, spec: MailboxSpec, payloads: Sequence[bytes]) -> None:
-        """Record, then send through the inner transport."""
+    async def send(
+        self, spec: MailboxSpec, payloads: Sequence[bytes], *, delay: float = 0.0
+    ) -> None:
+        """Record, then send through the inner transport (a delayed send is recorded
+        when sent, not when due)."""
         self.sent.extend((spec, p) for p in payloads)
-        await self.inner.send(spec, payloads)
+        if delay:
+            await self.inner.send(spec, payloads, delay=delay)
+        else:
+            await self.inner.send(spec, payloads)
 
     def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
         """The inner transport's consumer."""
