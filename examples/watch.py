@@ -39,7 +39,7 @@ system.supervise(Supervisor([Worker.spec(), Janitor.spec()], name="root", max_re
 
 async def demo() -> None:
     async with system:
-        await system.redis.delete("jobs", "janitor")
+        await system.redis.delete("jobs")
         await system.tell("jobs", "bad input")
         await system.tell("jobs", "fatal")
         await trio.sleep(1.0)  # the Downs are handled meanwhile
