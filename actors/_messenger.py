@@ -26,7 +26,7 @@ from ._actor import Actor
 from ._codec import Envelope, decode, encode, structure
 from ._errors import AskTimeout, CodecError, RemoteError
 from ._mailbox import list_mailbox
-from ._middleware import Middleware, Sending, send_through
+from ._middleware import Middleware, Sending, overriding, send_through
 from ._registry import Registry
 from ._retry import RECHECK, Outage, store_answers
 from ._waiter import ReplyWaiter
@@ -119,7 +119,8 @@ class Messenger:
             TransportError: the store failed.
         """
         spec = self.registry.resolve(target)
-        if not (self.middleware or middleware):  # the hot path: nothing to wrap
+        chain = self._senders(middleware)
+        if not chain:  # the hot path: nothing to wrap
             await self.transport.send(spec, [encode(msg, headers=headers)])
             return
         sending = Sending("tell", spec, (msg,), dict(headers or {}), sender)
@@ -127,7 +128,13 @@ class Messenger:
         async def send() -> None:
             await self.transport.send(spec, [encode(msg, headers=sending.headers or None)])
 
-        await send_through((*self.middleware, *middleware), sending, send)
+        await send_through(chain, sending, send)
+
+    def _senders(self, middleware: Sequence[Middleware] = ()) -> Sequence[Middleware]:
+        """The system's middleware, then ``middleware``, that wrap sends."""
+        if not (self.middleware or middleware):
+            return ()
+        return overriding((*self.middleware, *middleware), "send")
 
     async def tell_many(self, target: Any, msgs: Sequence[Any]) -> None:
         """Send several messages to one target in one round-trip, in order.
@@ -136,7 +143,8 @@ class Messenger:
             The same as :meth:`tell`.
         """
         spec = self.registry.resolve(target)
-        if not self.middleware:
+        chain = self._senders()
+        if not chain:
             await self.transport.send(spec, [encode(m) for m in msgs])
             return
         sending = Sending("tell", spec, msgs, {})
@@ -145,7 +153,7 @@ class Messenger:
             headers = sending.headers or None
             await self.transport.send(spec, [encode(m, headers=headers) for m in msgs])
 
-        await send_through(self.middleware, sending, send)
+        await send_through(chain, sending, send)
 
     async def ask(
         self,
@@ -168,14 +176,15 @@ class Messenger:
             ConfigurationError, TransportError: as for :meth:`tell`.
         """
         spec = self.registry.resolve(target)
-        if not (self.middleware or middleware):
+        chain = self._senders(middleware)
+        if not chain:
             return await self._ask(spec, msg, timeout, reply_type, headers)
         sending = Sending("ask", spec, (msg,), dict(headers or {}), sender)
 
         async def send() -> Any:
             return await self._ask(spec, msg, timeout, reply_type, sending.headers or None)
 
-        return await send_through((*self.middleware, *middleware), sending, send)
+        return await send_through(chain, sending, send)
 
     async def _ask(
         self,

@@ -28,6 +28,7 @@ __all__ = [
     "Outcome",
     "Sending",
     "handle_through",
+    "overriding",
     "send_through",
 ]
 
@@ -125,6 +126,13 @@ class Middleware:
         """Told each non-empty batch an instance fetched."""
 
 
+def overriding(chain: Sequence[Middleware], hook: str) -> tuple[Middleware, ...]:
+    """The middleware of ``chain`` that override ``hook`` (the others only pass
+    through: skipping them costs nothing)."""
+    default = getattr(Middleware, hook)
+    return tuple(each for each in chain if getattr(type(each), hook) is not default)
+
+
 async def handle_through(
     chain: Sequence[Middleware], handling: Handling, last: Callable[[], Awaitable[Any]]
 ) -> Any:
@@ -148,6 +156,8 @@ async def _through(
 ) -> Any:
     if index == len(chain):
         return await last()
+    if index == len(chain) - 1:  # the innermost: no closure to make
+        return await getattr(chain[index], hook)(what, last)
 
     def call_next() -> Awaitable[Any]:
         return _through(chain, index + 1, what, last, hook)

@@ -56,12 +56,11 @@ class Tracing(Middleware):
         """Run the handler in a ``handle <actor>`` span, the child of the sender's."""
         info = handling.context.message
         parent = self.propagator.extract(info.headers)
+        # Few attributes: each costs about a microsecond, on every message.
         attributes: dict[str, Any] = {
             "messaging.system": "actors",
-            "messaging.operation.type": "process",
             "messaging.destination.name": str(handling.mailbox),
             "messaging.message.id": info.id,
-            "actors.actor": handling.actor,
             "actors.path": handling.path,
             "actors.attempt": info.attempt,
         }
