@@ -134,6 +134,11 @@ def run(url: str, n: int, rounds: int, timeout: float) -> dict[str, Any]:
                 except WorkloadTimeout as exc:
                     errors.append(str(exc))
                     continue
+                finally:
+                    # The span processors' export thread must not run into the next
+                    # variant's time (the GIL): their queues are emptied in between.
+                    for provider in providers.values():
+                        provider.force_flush()
                 print(f"round {round_} {variant:8} {rate.per_second:10,.0f} msg/s", file=sys.stderr)
                 best[variant] = max(best.get(variant, 0.0), rate.per_second)
     finally:
