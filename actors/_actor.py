@@ -7,6 +7,7 @@ import inspect
 import types
 import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Union, get_args
 
 import attrs
@@ -324,10 +325,11 @@ class Actor:
 
     # Messaging shortcuts, for handlers.
     async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
-    ) -> None:
-        """Send ``msg`` to ``target`` (fire-and-forget). See :meth:`ActorSystem.tell`."""
-        await self.context.tell(target, msg, headers=headers)
+        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None,
+        delay: float | timedelta | None = None, at: datetime | None = None,
+    ) -> None:  # fmt: skip
+        """Send ``msg`` to ``target``, now or later. See :meth:`ActorSystem.tell`."""
+        await self.context.tell(target, msg, headers=headers, delay=delay, at=at)
 
     async def ask(
         self, target: Any, msg: Any, *, timeout: float = 5.0, reply_type: Any = None,

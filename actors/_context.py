@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import attrs
@@ -50,9 +51,15 @@ class Messaging(Protocol):
         """The system's Redis client."""
 
     async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> None:
-        """Send ``msg`` to ``target``."""
+        """Send ``msg`` to ``target``, now or later."""
 
     async def ask(
         self,
@@ -116,10 +123,17 @@ class ActorContext:
         return self.messenger.redis
 
     async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> None:
-        """Send ``msg`` to ``target``; see :meth:`ActorSystem.tell`."""
-        await self.messenger.tell(target, msg, headers=headers)
+        """Send ``msg`` to ``target``, now or after ``delay``/at ``at``; see
+        :meth:`ActorSystem.tell`."""
+        await self.messenger.tell(target, msg, headers=headers, delay=delay, at=at)
 
     async def ask(
         self,

@@ -60,6 +60,7 @@ class Sending:
 
     ``headers`` may be changed (a tracer adds ``traceparent``): every message sent
     carries them. ``sender`` is the sending instance's path, None outside an actor.
+    ``delay``: the seconds the store holds the messages before delivering them (0: now).
     """
 
     kind: Literal["tell", "ask"]
@@ -67,6 +68,7 @@ class Sending:
     messages: Sequence[Any]
     headers: MutableMapping[str, str]
     sender: str | None = None
+    delay: float = 0.0
 
 
 @attrs.frozen

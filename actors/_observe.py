@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from transports import MailboxSpec
@@ -108,11 +109,23 @@ class ActorMessaging:
         return self.messenger.redis
 
     async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> None:
         """See :meth:`Messenger.tell`."""
         await self.messenger.tell(
-            target, msg, headers=headers, middleware=self.middleware, sender=self.sender
+            target,
+            msg,
+            headers=headers,
+            middleware=self.middleware,
+            sender=self.sender,
+            delay=delay,
+            at=at,
         )
 
     async def ask(
