@@ -133,8 +133,7 @@ class Metrics(Middleware):
 
     def on_fate(self, fate: Fate) -> None:
         """Count the message's fate."""
-        counts = self._messages.of(fate.actor, fate.mailbox)
-        setattr(counts, fate.outcome, getattr(counts, fate.outcome) + 1)
+        self._messages.of(fate.actor, fate.mailbox).fates[fate.outcome] += 1
 
     def on_fetch(self, fetch: Fetch) -> None:
         """Record the batch's size."""
@@ -178,8 +177,9 @@ class _Counts:
     """The counts of one actor's messages (histograms: per bucket, +Inf last)."""
 
     def __init__(self) -> None:
-        self.received = self.handled = self.failed = 0
-        self.retried = self.dead_lettered = self.dropped = 0
+        self.received = self.failed = 0
+        #: By outcome (handled, retried, dead_lettered, dropped).
+        self.fates = dict.fromkeys(("handled", "retried", "dead_lettered", "dropped"), 0)
         self.time = [0] * (len(_TIMES) + 1)
         self.time_sum = 0.0
         self.batch = [0] * (len(_SIZES) + 1)
@@ -213,7 +213,8 @@ class _MessageCounts(Collector):
         for name, what in _COUNTS:
             family = CounterMetricFamily(f"{self.prefix}messages_{name}", what, labels=labels)
             for values, counts in rows:
-                family.add_metric(values, getattr(counts, name))
+                fates = counts.fates
+                family.add_metric(values, fates[name] if name in fates else getattr(counts, name))
             yield family
         for name, what, bounds, attribute in (
             ("handling_seconds", "Handler time.", _TIMES, "time"),

@@ -15,7 +15,7 @@ inside its span, so they continue the trace.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from transports import ConfigurationError
@@ -25,6 +25,7 @@ from ._middleware import Handling, Middleware, Sending
 
 try:
     from opentelemetry import context as otel_context, trace
+    from opentelemetry.context import Context
     from opentelemetry.propagators.textmap import TextMapPropagator
     from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -60,21 +61,36 @@ class Tracing(Middleware):
         self.follow_unsampled = follow_unsampled
         self.tracer = trace.get_tracer("actors", __version__, tracer_provider=tracer_provider)
         self.propagator = propagator or TraceContextTextMapPropagator()
+        self._last: tuple[tuple[str | None, str | None], tuple[Context, bool | None]] = (
+            (None, None),
+            (Context(), None),
+        )
+
+    def _extract(self, headers: Mapping[str, str]) -> tuple[Context, bool | None]:
+        """The sender's context in ``headers``, and whether it was sampled (None: no
+        valid sender). The messages of one ``tell_many`` share their headers: the last
+        extraction is kept (a Context never changes)."""
+        key = (headers.get("traceparent"), headers.get("tracestate"))
+        if key == self._last[0]:
+            return self._last[1]
+        parent = self.propagator.extract(headers)
+        sender = trace.get_current_span(parent).get_span_context()
+        extracted = (parent, sender.trace_flags.sampled if sender.is_valid else None)
+        self._last = (key, extracted)
+        return extracted
 
     async def handle(self, handling: Handling, call_next: Callable[[], Awaitable[Any]]) -> Any:
         """Run the handler in a ``handle <actor>`` span, the child of the sender's."""
         info = handling.context.message
-        parent = self.propagator.extract(info.headers)
-        if self.follow_unsampled:
-            sender = trace.get_current_span(parent).get_span_context()
-            if sender.is_valid and not sender.trace_flags.sampled:
-                # An unsampled trace: no span, the sender's context passed on as it came
-                # (a parent-based sampler would make a non-recording span, at a cost).
-                token = otel_context.attach(parent)
-                try:
-                    return await call_next()
-                finally:
-                    otel_context.detach(token)
+        parent, sampled = self._extract(info.headers)
+        if self.follow_unsampled and sampled is False:
+            # An unsampled trace: no span, the sender's context passed on as it came
+            # (a parent-based sampler would make a non-recording span, at a cost).
+            token = otel_context.attach(parent)
+            try:
+                return await call_next()
+            finally:
+                otel_context.detach(token)
         # Few attributes: each costs about a microsecond, on every message.
         attributes: dict[str, Any] = {
             "messaging.system": "actors",
