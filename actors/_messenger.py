@@ -29,7 +29,7 @@ from ._codec_choice import CodecChoice, decode_reply
 from ._codecs import Codec, JsonCodec
 from ._errors import AskTimeout, CodecError
 from ._mailbox import channel_mailbox, list_mailbox
-from ._middleware import Middleware, Sending, send_through
+from ._middleware import Middleware, Sending, overriding, send_through
 from ._registry import Registry
 from ._replies import (
     ERROR_MESSAGE as ERROR_MESSAGE,
@@ -142,7 +142,8 @@ class Messenger:
         """
         spec, codec = self.codecs.route(self.registry.resolve(target))
         seconds = send_delay(delay, at)
-        if not (self.middleware or middleware):  # the hot path: nothing to wrap
+        chain = overriding((*self.middleware, *middleware), "send")
+        if not chain:  # the hot path: nothing to wrap
             await self._send(spec, [codec.encode(msg, headers=headers)], seconds)
             return
         sending = Sending("tell", spec, (msg,), dict(headers or {}), sender, seconds)
@@ -151,7 +152,7 @@ class Messenger:
             payload = codec.encode(msg, headers=sending.headers or None)
             await self._send(spec, [payload], seconds)
 
-        await send_through((*self.middleware, *middleware), sending, send)
+        await send_through(chain, sending, send)
 
     async def tell_many(
         self,
@@ -169,7 +170,8 @@ class Messenger:
         """
         spec, codec = self.codecs.route(self.registry.resolve(target))
         seconds = send_delay(delay, at)
-        if not self.middleware:
+        chain = overriding(self.middleware, "send")
+        if not chain:
             await self._send(spec, [codec.encode(m) for m in msgs], seconds)
             return
         sending = Sending("tell", spec, msgs, {}, None, seconds)
@@ -178,7 +180,7 @@ class Messenger:
             headers = sending.headers or None
             await self._send(spec, [codec.encode(m, headers=headers) for m in msgs], seconds)
 
-        await send_through(self.middleware, sending, send)
+        await send_through(chain, sending, send)
 
     async def _send(self, spec: MailboxSpec, payloads: Sequence[bytes], delay: float) -> None:
         # Without a delay, the transport's send as before its delay= existed: transports
@@ -209,7 +211,8 @@ class Messenger:
             ConfigurationError, TransportError: as for :meth:`tell`.
         """
         spec, codec = self.codecs.route(self.registry.resolve(target))
-        if not (self.middleware or middleware):
+        chain = overriding((*self.middleware, *middleware), "send")
+        if not chain:
             return await self._ask(spec, codec, msg, timeout, reply_type, headers)
         sending = Sending("ask", spec, (msg,), dict(headers or {}), sender)
 
@@ -217,7 +220,7 @@ class Messenger:
             headers = sending.headers or None
             return await self._ask(spec, codec, msg, timeout, reply_type, headers)
 
-        return await send_through((*self.middleware, *middleware), sending, send)
+        return await send_through(chain, sending, send)
 
     async def _ask(
         self,
