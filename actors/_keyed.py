@@ -13,8 +13,10 @@ worker process and host) lease the partitions in the store
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
 
 from transports import ConfigurationError, MailboxSpec
 
@@ -25,7 +27,7 @@ from ._tree import ChildSpec, Restart
 if TYPE_CHECKING:
     from ._context import ActorContext
 
-__all__ = ["KEY_HEADER", "KeyedActor", "keyed_actor_of"]
+__all__ = ["KEY_HEADER", "KeyedActor", "KeyedRouter", "keyed_actor_of"]
 
 #: The header that carries a keyed message's key.
 KEY_HEADER = "actors-key"
@@ -108,13 +110,13 @@ class KeyedActor(Actor):
 
     @classmethod
     def partition_mailbox(cls, index: int) -> MailboxSpec:
-        """The mailbox of partition ``index``: ``<mailbox>:p<index>``, a list."""
+        """The mailbox of partition ``index``: ``<mailbox>:p<index>``, a list with the
+        base mailbox's options (lease, dead letters kept, codec)."""
         if len(cls._partition_boxes) != cls.partitions:
             base = cls.mailbox
             assert base is not None
             cls._partition_boxes = tuple(
-                list_mailbox(f"{base.name}:p{n}", lease=base.lease, dead_maxlen=base.dead_maxlen)
-                for n in range(cls.partitions)
+                attrs.evolve(base, name=f"{base.name}:p{n}") for n in range(cls.partitions)
             )
         return cls._partition_boxes[index]
 
@@ -189,3 +191,55 @@ def keyed_actor_of(actors: Sequence[type[Actor]], spec: MailboxSpec) -> type[Key
         if issubclass(cls, KeyedActor) and cls.mailbox == spec:
             return cls
     return None
+
+
+class KeyedRouter:
+    """Where a system's sends to keyed actors go: which mailbox is a keyed actor's
+    (among ``actors()``, the registered ones; cached), and the partition of a key."""
+
+    def __init__(self, actors: Callable[[], Iterable[type[Actor]]]) -> None:
+        self._actors = actors
+        self._keyed: dict[MailboxSpec, type[KeyedActor] | None] = {}
+
+    def actor_of(self, spec: MailboxSpec) -> type[KeyedActor] | None:
+        """The keyed actor whose base mailbox is ``spec``, if any."""
+        if spec not in self._keyed:
+            if len(self._keyed) > 1024:  # ad hoc addresses come and go: keep it bounded
+                self._keyed.clear()
+            self._keyed[spec] = keyed_actor_of(list(self._actors()), spec)
+        return self._keyed[spec]
+
+    def route(
+        self, spec: MailboxSpec, msg: Any, key: str | None, headers: Mapping[str, str] | None
+    ) -> tuple[MailboxSpec, Mapping[str, str] | None]:
+        """Where ``msg`` for ``spec`` goes: a keyed actor's to the partition of its key
+        (see :meth:`KeyedActor.route`), with the key in its headers; others to ``spec``.
+
+        Raises:
+            ConfigurationError: a key for an actor that is not keyed, or no key for
+                one that is (and no ``key_of``).
+        """
+        keyed = self.actor_of(spec)
+        if keyed is None:
+            if key is not None:
+                raise ConfigurationError(f"key= given for {spec}, which is not a keyed actor")
+            return spec, headers
+        return keyed.route(msg, key, headers)
+
+    def split(
+        self,
+        spec: MailboxSpec,
+        msgs: Sequence[Any],
+        encode: Callable[[Any, Mapping[str, str] | None], bytes],
+    ) -> dict[MailboxSpec, list[bytes]]:
+        """The payloads of ``msgs`` to the keyed actor of ``spec``, by partition (each
+        key by ``key_of``), in order within each.
+
+        Raises:
+            ConfigurationError: as :meth:`route`. CodecError: as ``encode``.
+        """
+        batches: dict[MailboxSpec, list[bytes]] = {}
+        for msg in msgs:
+            box, headers = self.route(spec, msg, None, None)
+            batches.setdefault(box, []).append(encode(msg, headers))
+        return batches

@@ -343,3 +343,16 @@ def test_a_keyed_actor_is_checked_when_declared() -> None:
     assert str(Account.mailbox) == "list:account"
     assert Account.partition_mailbox(3).name == "account:p3"
     assert Account.partition_of("alice") == Account.partition_of("alice") < Account.partitions
+
+
+async def test_a_delayed_message_reaches_its_keys_activation(autojump_clock: Any) -> None:
+    system = new_system(instances=1)
+    async with run_test_system(system):
+        await system.tell(Account, Deposit(5), key="alice", delay=30)
+        await system.tell_many(Account, [Step("bob", 1), Step("bob", 2)], delay=30)
+        await trio.sleep(10)
+        assert await system.ask(Account, GetBalance(), key="alice") == 0
+        assert Account.handled["bob"] == []
+        await trio.sleep(30)
+        assert await system.ask(Account, GetBalance(), key="alice") == 5
+        assert Account.handled["bob"] == [1, 2]
