@@ -19,6 +19,7 @@ from ._codec import Envelope, describe_type, structure, type_tag, unsupported
 from ._errors import CodecError
 from ._fates import MessageFate
 from ._middleware import Middleware
+from ._timers import TimerMethods
 from ._tree import ChildSpec, Restart
 
 if TYPE_CHECKING:
@@ -179,7 +180,7 @@ class HandlerTable:
         raise CodecError("; ".join(reasons) or "the actor has no handlers")
 
 
-class Actor:
+class Actor(TimerMethods):
     """Base class of class actors.
 
     Subclasses declare ``mailbox`` (see :func:`list_mailbox`, :func:`stream_mailbox`,
