@@ -28,6 +28,7 @@ from ._node import NodeName, process_instance
 from ._registry import Registry
 from ._runner import InstanceRunner
 from ._runtime import SystemRun
+from ._schedules import run_schedules
 from ._supervision import Supervisor
 
 __all__ = ["DEFAULT_URL", "Lifecycle", "SystemState"]
@@ -212,6 +213,8 @@ class Lifecycle:
                         async with self.lifespan.running(run.resources):
                             self.state = SystemState.RUNNING
                             await nursery.start(self._run_tree)
+                            if self.registry.schedules:
+                                nursery.start_soon(self._run_schedules, active, messenger)
                             logger.info(
                                 "actor system running on %s as node %s", self.safe_url, self.node
                             )
@@ -273,6 +276,17 @@ class Lifecycle:
                 if cls.mailbox is not None
             },
         }
+
+    async def _run_schedules(self, transport: Transport, messenger: Messenger) -> None:
+        """Fire the system's schedules until it stops (see ``_schedules.py``).
+
+        Raises:
+            ConfigurationError: a schedule's target is unknown.
+        """
+        schedules = list(self.registry.schedules.values())
+        for schedule in schedules:
+            self.registry.resolve(schedule.target)
+        await run_schedules(schedules, transport, messenger.tell, self._stop)
 
     async def _vital(
         self,

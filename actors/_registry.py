@@ -13,6 +13,7 @@ from transports import Backoff, ConfigurationError, MailboxSpec
 from ._actor import DEFAULT_RETRY_BACKOFF, Actor, ActorRun, Directive
 from ._function_actor import function_actor
 from ._mailbox import one_mailbox
+from ._schedules import Schedule
 from ._supervision import Supervisor
 from ._tree import Restart
 
@@ -29,6 +30,21 @@ class Registry:
         self._unsupervised: list[tuple[type[Actor], int, Restart]] = []
         self._supervisors: list[Supervisor] = []
         self._reply_types: dict[tuple[MailboxSpec, type], Any] = {}
+        #: Periodic sends (``system.schedule``), by name.
+        self.schedules: dict[str, Schedule] = {}
+
+    def add_schedule(self, schedule: Schedule) -> Schedule:
+        """Declare ``schedule``.
+
+        Raises:
+            ConfigurationError: a schedule of that name is declared already.
+        """
+        if schedule.name in self.schedules:
+            raise ConfigurationError(
+                f"a schedule named {schedule.name!r} is declared already: pass name="
+            )
+        self.schedules[schedule.name] = schedule
+        return schedule
 
     def actor(
         self,

@@ -26,6 +26,7 @@ from ._lifecycle import DEFAULT_URL, Lifecycle, SystemState
 from ._messenger import Messenger, reply_patterns
 from ._middleware import Middleware
 from ._registry import Registry
+from ._schedules import Schedule, make_schedule
 from ._supervision import Supervisor
 from ._tree import ChildInfo, Restart
 
@@ -232,6 +233,20 @@ class ActorSystem:
             raise ConfigurationError("supervise() must be called before the system starts")
         self._registry.supervise(supervisor)
         return supervisor
+
+    def schedule(
+        self, target: Any, msg: Any, *, every: float | timedelta | None = None,
+        cron: str | None = None, name: str | None = None,
+    ) -> Schedule:  # fmt: skip
+        """Send ``msg`` to ``target`` at every due time of ``every`` (seconds or a
+        timedelta, from the epoch) or ``cron`` (5 fields, UTC), once per due time across
+        every process (see ``actors/_schedules.py``); ``name`` keys it in the store.
+
+        Raises:
+            ConfigurationError: neither or both cadences, a bad one, a name in use.
+        """
+        return self._registry.add_schedule(make_schedule(target, msg, every=every, cron=cron,
+                                                         name=name))  # fmt: skip
 
     # -- lifespan ---------------------------------------------------------------------
 

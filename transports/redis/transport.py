@@ -35,7 +35,7 @@ from .client import RAW, Redis, client_from_url
 from .consumer import RedisConsumer
 from .consumer_context import ConsumerContext
 from .host import ConsumerHost
-from .keys import NODES, Keys
+from .keys import NODES, SCHEDULE_MARKS, Keys
 from .list import ListConsumer
 from .scheduler import Scheduler, delay_ms
 from .sends import send_commands
@@ -406,6 +406,29 @@ class RedisTransport(Transport):
             if (node := parse_node(flat[index].decode("utf-8", "replace"), flat[index + 1]))
         ]
         return sorted(found, key=lambda node: node.node)
+
+    # -- schedule marks ---------------------------------------------------------------
+
+    async def read_mark(self, name: str) -> int | None:
+        """The due time (ms) the schedule ``name`` last fired for (``HGET`` of
+        :data:`~transports.redis.keys.SCHEDULE_MARKS`), or None.
+
+        Raises:
+            TransportError: the store failed. ClosedError: the transport is closed.
+        """
+        self._check_open()
+        mark = await self._client.execute_command(b"HGET", SCHEDULE_MARKS, name, **RAW)
+        return None if mark is None else int(mark)
+
+    async def advance_mark(self, name: str, due_ms: int) -> bool:
+        """Raise the mark of ``name`` to ``due_ms`` if lower or unset (one script); True
+        when this call raised it.
+
+        Raises:
+            TransportError: the store failed. ClosedError: the transport is closed.
+        """
+        self._check_open()
+        return await scripts.advance_mark(self._client, name=name, due_ms=due_ms)
 
     # -- the connection ---------------------------------------------------------------
 
