@@ -30,6 +30,11 @@ EXPECTED = {
         "retail pear: 2.25",
         "price table closed",
     ],
+    "timers.py": [
+        "reminder: stretch your legs",
+        "heartbeat 3",
+        "reports arrive, one per due time",
+    ],
     "supervision.py": [
         "thumbnail #3 made for c.png",
         "dead letter: ValueError: cannot decode bad.png after 3 attempts",
