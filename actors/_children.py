@@ -13,7 +13,8 @@ import trio
 
 from transports import ActorsError
 
-from ._tree import ChildRecord, ChildState, Incarnation
+from ._errors import SpawnError
+from ._tree import ChildChange, ChildRecord, ChildState, Incarnation
 
 __all__ = ["Children", "StartFailed", "current_child_path", "emit"]
 
@@ -81,7 +82,7 @@ class Children:
         self,
         records: list[ChildRecord],
         nursery: trio.Nursery,
-        exits: trio.MemorySendChannel[Incarnation | None],
+        exits: trio.MemorySendChannel[Incarnation | ChildChange | None],
         stop: trio.Event,
     ) -> None:
         self.records = records
@@ -94,6 +95,50 @@ class Children:
             if self.stop.is_set():
                 return  # shutting down: what is not running yet stays down
             await self._start_one(child, restarting=restarting)
+
+    async def change(self, change: ChildChange) -> None:
+        """Start or stop the children ``change`` asks for, in the supervise loop (so
+        that it never races a restart); its ``error`` says why it failed (SpawnError)."""
+        try:
+            if change.stop is not None:
+                await self._remove(change.stop)
+            else:
+                await self._add(change.start)
+        except SpawnError as exc:
+            change.error = exc
+        finally:
+            change.done.set()
+
+    async def _add(self, children: list[ChildRecord]) -> None:
+        taken = {child.spec.name for child in self.records}
+        for child in children:
+            if child.spec.name in taken:
+                raise SpawnError(f"{child.path}: a child of that name runs already")
+            taken.add(child.spec.name)
+        if self.stop.is_set():
+            raise SpawnError(f"cannot start {children[0].path}: its supervisor is stopping")
+        self.records.extend(children)
+        try:
+            await self.start(children)
+        except StartFailed as failed:
+            # A failed start_child leaves the supervisor as it was (as in OTP): what
+            # this request started is stopped again, and none of it stays.
+            for child in reversed(children):
+                if child.incarnation is not None:
+                    await self.stop_one(child)
+            for child in children:
+                self.records.remove(child)
+            raise SpawnError(f"{failed.child.path} failed to start: {failed.error!r}") from (
+                failed.error
+            )
+
+    async def _remove(self, name: str) -> None:
+        child = next((c for c in self.records if c.spec.name == name), None)
+        if child is None:
+            raise SpawnError(f"no child named {name!r} to stop")
+        if child.incarnation is not None:
+            await self.stop_one(child)
+        self.records.remove(child)
 
     async def _start_one(self, child: ChildRecord, *, restarting: bool) -> None:
         incarnation = Incarnation(child)

@@ -1,4 +1,4 @@
-"""The command line: ``python -m actors run | dead-letters``.
+"""The command line: ``python -m actors run | status | dead-letters | publish | dashboard``.
 
 Exit status: 0 after a clean stop, 1 when the system failed (its root supervisor
 gave up, a lifespan hook failed, or the store is unreachable), 2 for a usage or configuration error
@@ -33,7 +33,7 @@ from transports import (
     redact,
 )
 
-from ._cli_admin import dead_letters, publish, status
+from ._cli_admin import dashboard, dead_letters, publish, status
 from ._cli_parser import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -87,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return trio.run(status, args)
         if args.command == "publish":
             return trio.run(publish, args)
+        if args.command == "dashboard":
+            return trio.run(dashboard, args)
         return trio.run(dead_letters, args)
     except BaseExceptionGroup as group:
         # Nurseries wrap errors in groups; one error of ours is reported as itself.

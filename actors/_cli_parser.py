@@ -64,6 +64,11 @@ _EXITS = {
         "received: kept), or the store failed",
         EXIT_USAGE: "a usage error: a bad address, id, URL or argument",
     },
+    "dashboard": {
+        EXIT_OK: "stopped (SIGINT or SIGTERM)",
+        EXIT_FAILED: "the store is unreachable, or the address cannot be bound",
+        EXIT_USAGE: "a usage error: a bad URL or argument, or the dashboard extra is missing",
+    },
     "publish": {
         EXIT_OK: "the store has the message (its id is printed)",
         EXIT_FAILED: "the store failed or is unreachable",
@@ -262,6 +267,26 @@ def parser() -> argparse.ArgumentParser:
         "--type", metavar="TAG", help="the body's type tag (a handler's message class name)"
     )
     common(publish)
+    dashboard = command(
+        "dashboard",
+        "a live web dashboard of the store",
+        "Serve a web page of the live nodes (their supervision trees) and their "
+        "mailboxes (counts, throughput, dead letters to replay or delete), updated "
+        "every second (needs the dashboard extra: pip install 'actors[dashboard]').",
+    )
+    dashboard.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    dashboard.add_argument(
+        "--port", type=int, default=8000, help="port to listen on (default: 8000)"
+    )
+    dashboard.add_argument(
+        "--token",
+        default=os.environ.get("ACTORS_DASHBOARD_TOKEN") or None,
+        help="require this token to replay or delete dead letters "
+        "(default: $ACTORS_DASHBOARD_TOKEN; none: anyone who reaches the page may)",
+    )
+    common(dashboard)
     return top
 
 

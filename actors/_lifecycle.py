@@ -19,6 +19,7 @@ from transports import ConfigurationError, Transport, open_transport
 
 from ._actor import Actor, Build, current_host
 from ._children import current_child_path
+from ._codecs import Codec, JsonCodec
 from ._faults import MailboxFaults
 from ._groups import sole_error
 from ._lifespan import Lifespan
@@ -52,6 +53,9 @@ class _Host:
     """Runs the actor instances of ``run``'s tree (see :class:`InstanceHost`)."""
 
     run: SystemRun
+    registry: Registry
+    #: The names of the instances running now: consumer names derive from them.
+    running: set[str] = attrs.Factory(set)
 
     async def run_instance(
         self,
@@ -63,11 +67,22 @@ class _Host:
         build: Build,
     ) -> None:
         name = f"{actor.name}-{index}"
+        # An actor started at run time (start_child, a Pool) is addressable by name.
+        self.registry.adopt(actor)
+        if name in self.running:
+            raise ConfigurationError(
+                f"instance {name!r} of actor {actor.name!r} runs already on this node:"
+                " two instances would consume under one name"
+            )
         # The full tree path ("root/media/thumbnailer-0") names the instance in logs
         # and dead letters; outside a supervisor, its own name does.
         path = current_child_path() or name
         runner = InstanceRunner(self.run, actor, name, path, shutdown, build)
-        await runner.run(stop, task_status)
+        self.running.add(name)
+        try:
+            await runner.run(stop, task_status)
+        finally:
+            self.running.discard(name)
 
 
 class Lifecycle:
@@ -92,6 +107,8 @@ class Lifecycle:
         self.url = url
         self.max_payload = max_payload
         self.reply_to_allowed = reply_to_allowed
+        #: The codec of mailboxes that name none (the system's ``codec``).
+        self.codec: Codec = JsonCodec()
         #: The system's middleware, outermost first (see ``ActorSystem.use``).
         self.middleware: list[Middleware] = []
         self.state = SystemState.NEW
@@ -189,10 +206,11 @@ class Lifecycle:
                 url=self.url,
                 max_payload=self.max_payload,
                 reply_to_allowed=self.reply_to_allowed,
+                codec=self.codec,
                 middleware=self.middleware,
             )
             run = self.run = SystemRun(active, messenger, self.node, self._stop)
-            token = current_host.set(_Host(run))
+            token = current_host.set(_Host(run, self.registry))
             instance = self.instance or process_instance()
             name = run.name = NodeName(active, self.node, instance, self.node_info)
             if not await name.claim(self._stop):
@@ -215,6 +233,7 @@ class Lifecycle:
                             await nursery.start(self._run_tree)
                             if self.registry.schedules:
                                 nursery.start_soon(self._run_schedules, active, messenger)
+                            await name.refresh()  # the started tree, not in 5 s
                             logger.info(
                                 "actor system running on %s as node %s", self.safe_url, self.node
                             )
@@ -275,7 +294,14 @@ class Lifecycle:
                 for name, cls in sorted(self.registry.actors.items())
                 if cls.mailbox is not None
             },
-        }
+        } | self._live_info()
+
+    def _live_info(self) -> dict[str, Any]:
+        """What a running node adds to its heartbeat (for the dashboard): its
+        supervision tree and how many messages each actor handled."""
+        if self.run is None or self.root is None:
+            return {}
+        return {"tree": self.root.tree().as_data(), "handled": dict(self.run.handled)}
 
     async def _run_schedules(self, transport: Transport, messenger: Messenger) -> None:
         """Fire the system's schedules until it stops (see ``_schedules.py``).

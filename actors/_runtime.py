@@ -3,6 +3,7 @@ mailbox faults, and the system's stop."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import attrs
@@ -35,6 +36,8 @@ class SystemRun:
     stopping_since: float | None = None
     #: Messages the instances could not ack or hand back when the system stopped.
     unacked_at_stop: int = 0
+    #: Messages handled (or failed) so far, by actor name: announced in heartbeats.
+    handled: Counter[str] = attrs.Factory(Counter)
     #: What the system's lifespan opened for the actors (``context.resources``).
     resources: dict[str, Any] = attrs.Factory(dict)
 

@@ -35,6 +35,13 @@ EXPECTED = {
         "heartbeat 3",
         "reports arrive, one per due time",
     ],
+    "spawn.py": [
+        "spawned crawler-1 (us)",
+        "stopped crawler-0",
+        "us crawled example.org",
+        "report on crawls by root/reporter-0",
+        "crawlers: [crawler-1]",
+    ],
     "supervision.py": [
         "thumbnail #3 made for c.png",
         "dead letter: ValueError: cannot decode bad.png after 3 attempts",

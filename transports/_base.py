@@ -300,6 +300,20 @@ class Transport(ABC):
             ClosedError: the transport is closed.
         """
 
+    async def delete_dead_letters(self, spec: MailboxSpec, ids: Sequence[str] | None = None) -> int:
+        """Delete dead letters of the mailbox (all, or those ``ids``); return how many.
+
+        All means those dead when the call starts. Ids not found are skipped (not
+        counted): deleting twice is harmless.
+
+        Raises:
+            ConfigurationError: an id is not a dead letter id (nothing is deleted).
+            NotImplementedError: this store cannot delete dead letters.
+            TransportError: the store failed; some may have been deleted.
+            ClosedError: the transport is closed.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot delete dead letters")
+
     @abstractmethod
     async def mailbox_stats(self, spec: MailboxSpec) -> MailboxStats:
         """Depth, pending and dead-letter counts of a mailbox (zeros if it does not exist).

@@ -193,6 +193,24 @@ class MemoryTransport(Transport):
             del letters[id_]
         return check_replayed(spec, len(chosen), not_found)
 
+    async def delete_dead_letters(self, spec: MailboxSpec, ids: Sequence[str] | None = None) -> int:
+        """Delete dead letters of the mailbox (all, or those ``ids``); return how many.
+
+        Ids not found are skipped.
+
+        Raises:
+            ConfigurationError: an id is not a dead letter id (nothing is deleted).
+            ClosedError: the transport is closed.
+        """
+        await trio.lowlevel.checkpoint()
+        self._check_open()
+        letters = self._store._dead(spec.name).letters
+        wanted = list(letters) if ids is None else check_dead_letter_ids(ids)
+        found = [id_ for id_ in wanted if id_ in letters]
+        for id_ in found:
+            del letters[id_]
+        return len(found)
+
     async def mailbox_stats(self, spec: MailboxSpec) -> MailboxStats:
         """Depth, pending and dead-letter counts of the mailbox.
 

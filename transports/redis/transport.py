@@ -29,7 +29,7 @@ from .._base import Consumer, Transport
 from .._dead_letters import check_dead_letter_ids, check_replayed
 from .._values import DeadLetter, Delivery, MailboxSpec, MailboxStats, NodeInfo
 from . import scripts
-from .admin import parse_dead_letter, parse_node
+from .admin import delete_dead_letters, parse_dead_letter, parse_node
 from .channel import ChannelConsumer, republish_sharded
 from .client import RAW, Redis, client_from_url
 from .consumer import RedisConsumer
@@ -326,6 +326,22 @@ class RedisTransport(Transport):
             missing += outcome[1]
             unheard += outcome[2]
             empty += outcome[3]
+
+    async def delete_dead_letters(self, spec: MailboxSpec, ids: Sequence[str] | None = None) -> int:
+        """Delete dead letters of the mailbox (all, or those ``ids``); return how many.
+
+        ``XDEL`` of the ids (those not found are skipped); all: ``XTRIM MINID`` past the
+        newest letter when the call starts, so that letters dead meanwhile stay.
+
+        Raises:
+            ConfigurationError: an id is not a stream entry id (nothing is deleted).
+            CommandError: ``{name}:dead`` is not a stream.
+            TransportError: the store failed. ClosedError: the transport is closed.
+        """
+        self._check_open()
+        if ids is not None:
+            ids = check_dead_letter_ids(ids)
+        return await delete_dead_letters(self._client, Keys(spec.name).dead, ids)
 
     async def mailbox_stats(self, spec: MailboxSpec) -> MailboxStats:
         """Depth, pending and dead-letter counts of a mailbox (zeros if it does not exist).
