@@ -1,4 +1,5 @@
-"""bench_poison.py still runs: tiny, against the test Redis (no figures asserted)."""
+"""bench_poison.py and bench_timers.py still run: tiny, against the test Redis (no figures
+asserted)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
@@ -39,3 +42,24 @@ def test_bench_poison_runs_and_reports_every_workload(redis_url: str) -> None:
         assert clean["finished"] and clean["good_msgs_per_s"] > 0, report
         assert poisoned["poison"] == 3 and poisoned["good_msgs_per_s"] > 0, report
     assert not [e for e in report["errors"] if "twice" in e], report  # never a duplicate
+
+
+@pytest.mark.parametrize("where", [[], ["--in-process"]], ids=["workers", "in-process"])
+def test_bench_timers_runs_and_reports_its_figures(redis_url: str, where: list[str]) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "bench_timers.py"),
+            *("--url", redis_url, "--rate", "500", "--seconds", "1", "--json", *where),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(BENCHMARKS.parent)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for name in ("delayed_tell", "actor_timer"):
+        assert report[name]["count"] > 5 and report[name]["p99_ms"] >= report[name]["p50_ms"]
+    assert report["load_sent_per_s"] > 0
