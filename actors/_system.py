@@ -252,8 +252,11 @@ class ActorSystem(LifespanHooks):
         every process (see ``actors/_schedules.py``); ``name`` keys it in the store.
 
         Raises:
-            ConfigurationError: neither or both cadences, a bad one, a name in use.
+            ConfigurationError: neither or both cadences, a bad one, a name in use, or
+                the system runs already.
         """
+        if self.state is not SystemState.NEW:
+            raise ConfigurationError("schedule() must be called before the system starts")
         return self._registry.add_schedule(make_schedule(target, msg, every=every, cron=cron,
                                                          name=name))  # fmt: skip
 

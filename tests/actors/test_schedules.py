@@ -121,6 +121,8 @@ async def test_a_system_fires_its_schedules_to_an_actor() -> None:
 
     system.schedule("reports", "make one", every=0.1)  # due times are wall-clock times
     async with run_test_system(system):
+        with pytest.raises(ConfigurationError, match="before the system starts"):
+            system.schedule("reports", "late", every=1)
         with trio.fail_after(5):
             while len(got) < 2:
                 await trio.sleep(0.05)
