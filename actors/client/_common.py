@@ -25,7 +25,13 @@ from transports import (
     TransportTimeout,
     redact,
 )
-from transports.redis import command_error, send_commands
+from transports.redis import (
+    command_error,
+    delay_ms,
+    index_command,
+    schedule_command,
+    send_commands,
+)
 
 from .._actor import Actor
 from .._codec import DEFAULT_MAX_PAYLOAD, decode, encode
@@ -42,6 +48,7 @@ __all__ = [
     "Targets",
     "check_timeout",
     "client_url",
+    "due_index_command",
     "store_errors",
     "tell_commands",
 ]
@@ -111,15 +118,30 @@ def _actor_class(target: Any) -> type[Actor] | None:
 
 
 def tell_commands(
-    spec: MailboxSpec, msgs: Sequence[Any], headers: Mapping[str, str] | None
+    spec: MailboxSpec,
+    msgs: Sequence[Any],
+    headers: Mapping[str, str] | None,
+    delay: float = 0.0,
 ) -> list[tuple[Any, ...]]:
-    """The commands that send ``msgs`` to ``spec``, each in its own envelope.
+    """The commands that send ``msgs`` to ``spec``, each in its own envelope; with a
+    ``delay`` (seconds), the one command that holds them in Redis (its reply, their due
+    time, goes to :func:`index_command`, which the caller runs next).
 
     Raises:
-        CodecError: a message cannot be encoded. ConfigurationError: a pub/sub pattern.
+        CodecError: a message cannot be encoded. ConfigurationError: a pub/sub pattern,
+            or a delay to pub/sub.
     """
     payloads = [encode(msg, headers=headers) for msg in msgs]
+    wait = delay_ms(spec, delay)
+    if wait:
+        return [schedule_command(spec, payloads, wait)]
     return send_commands(spec, payloads, sharded=False)
+
+
+def due_index_command(spec: MailboxSpec, due_ms: Any) -> tuple[Any, ...]:
+    """The command that makes a delayed send (:func:`tell_commands` with a delay, whose
+    reply is ``due_ms``) known to the runtimes that promote due messages."""
+    return index_command(spec, int(due_ms))
 
 
 @attrs.frozen

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -12,10 +13,12 @@ from redis import Redis
 from transports import redact
 
 from .._codec import DEFAULT_MAX_PAYLOAD
+from .._messenger import send_delay
 from ._common import (
     Targets,
     check_timeout,
     client_url,
+    due_index_command,
     store_errors,
     tell_commands,
 )
@@ -61,25 +64,51 @@ class Client:
         self._targets = Targets(system)
         self._max_payload = max_payload
 
-    def tell(self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None) -> None:
-        """Send ``msg`` to ``target``; return once Redis has it.
+    def tell(
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Send ``msg`` to ``target``; return once Redis has it. With ``delay`` (seconds or
+        a timedelta) or ``at`` (a datetime with a time zone), Redis holds it until then
+        (see :meth:`ActorSystem.tell <actors.ActorSystem.tell>`); a running system
+        delivers it once due.
 
         Raises:
-            ConfigurationError: unknown target. CodecError: ``msg`` cannot be encoded.
+            ConfigurationError: unknown target; a bad ``delay`` or ``at``, or either for
+                pub/sub. CodecError: ``msg`` cannot be encoded.
             TransportError: Redis failed.
         """
-        self.tell_many(target, [msg], headers=headers)
+        self.tell_many(target, [msg], headers=headers, delay=delay, at=at)
 
     def tell_many(
-        self, target: Any, msgs: Sequence[Any], *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msgs: Sequence[Any],
+        *,
+        headers: Mapping[str, str] | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> None:
         """Send ``msgs`` to ``target`` in order, in one round trip.
 
         Raises:
             The same as :meth:`tell`.
         """
-        commands = tell_commands(self._targets.resolve(target), msgs, headers)
-        self._execute(commands)
+        spec = self._targets.resolve(target)
+        seconds = send_delay(delay, at)
+        commands = tell_commands(spec, msgs, headers, seconds)
+        if not seconds:
+            self._execute(commands)
+            return
+        # Held in Redis until due: the payloads, then the index the runtimes promote from.
+        with store_errors(self._url):
+            due = self._redis.execute_command(*commands[0])  # type: ignore[no-untyped-call]
+            self._redis.execute_command(*due_index_command(spec, due))  # type: ignore[no-untyped-call]
 
     def ask(
         self,
