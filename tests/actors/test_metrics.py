@@ -239,3 +239,34 @@ def test_run_serves_metrics_that_a_scraper_reads(tmp_path: Path, redis_url: str)
             proc.kill()
             proc.wait()
         db.close()
+
+
+def test_each_worker_serves_its_own_port(tmp_path: Path, redis_url: str) -> None:
+    path = tmp_path / "echo.py"
+    path.write_text(SYSTEM)
+    port = _free_port()
+    while True:  # two free ports in a row
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+                break
+            except OSError:
+                port = _free_port()
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "actors", "run", str(path), "--url", redis_url),
+            *("--workers", "2", "--metrics-port", str(port), "--metrics-host", "127.0.0.1"),
+        ],
+        stderr=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if k != "ACTORS_URL"},
+    )
+    try:
+        on = ("actors_mailbox_depth", (("mailbox", "list:echo"),))
+        for each in (port, port + 1):
+            wait_for(lambda at=each: on in _scrape(at), timeout=30, what=f"metrics on {each}")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
