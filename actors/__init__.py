@@ -68,5 +68,6 @@ from ._tree import (
     Restart as Restart,
     Strategy as Strategy,
 )
+from ._watch import Down as Down
 
 __version__ = "0.1.0"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import logging
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
@@ -16,7 +16,7 @@ from transports import ActorsError
 from ._errors import SpawnError
 from ._tree import ChildChange, ChildRecord, ChildState, Incarnation
 
-__all__ = ["Children", "StartFailed", "current_child_path", "emit"]
+__all__ = ["ChildWatch", "Children", "StartFailed", "current_child_path", "current_watch", "emit"]
 
 log = logging.getLogger("actors.supervision")
 
@@ -24,6 +24,21 @@ log = logging.getLogger("actors.supervision")
 # each incarnation, so a nested supervisor learns its own path without being told by
 # its parent, and an actor can put its path in its logs.
 _PATH: ContextVar[str | None] = ContextVar("actors.supervision.path", default=None)
+
+
+class ChildWatch(Protocol):
+    """Told when a child comes up (its first start) and goes down for good: stopped,
+    or exited or crashed and not restarted (a restart is neither)."""
+
+    def up(self, child: ChildRecord) -> None:
+        """``child`` started, and was not running before."""
+
+    def down(self, child: ChildRecord) -> None:
+        """``child`` stopped and will not be restarted (``child.error``: why)."""
+
+
+#: The death watch of the system whose tree runs in this task (set by the runtime).
+current_watch: ContextVar[ChildWatch | None] = ContextVar("actors.watch", default=None)
 
 
 def current_child_path() -> str | None:
@@ -69,6 +84,10 @@ def emit(
     log.log(level, message, exc_info=exc_info, extra={"event": event, "path": path, **fields})
 
 
+#: The states of a child that went down for good, once the supervise loop is between steps.
+_DOWN = (ChildState.STOPPED, ChildState.FAILED)
+
+
 def pool_of(child: ChildRecord) -> object:
     """What groups ``child`` with its siblings when they stop: its pool, else itself."""
     return child.spec.pool if child.spec.pool is not None else child
@@ -89,6 +108,19 @@ class Children:
         self.nursery = nursery
         self.exits = exits
         self.stop = stop
+        #: The children up (started, not down for good), for the death watch.
+        self.alive: set[ChildRecord] = set()
+
+    def settle(self, *, final: bool = False) -> None:
+        """Tell the death watch which children went down for good since the last
+        look (``final``: all of them: the supervisor's run ends). Called between
+        the supervise loop's steps, when no restart is half done."""
+        watch = current_watch.get()
+        for child in list(self.alive):
+            if final or child not in self.records or child.state in _DOWN:
+                self.alive.discard(child)
+                if watch is not None:
+                    watch.down(child)
 
     async def start(self, children: list[ChildRecord], *, restarting: bool = False) -> None:
         for child in children:
@@ -152,6 +184,7 @@ class Children:
         except Exception as exc:
             child.incarnation = None
             child.state = ChildState.FAILED
+            child.error = exc
             emit(
                 logging.ERROR,
                 "start_failed",
@@ -167,6 +200,11 @@ class Children:
         # a cancelled supervisor must not wait for a child that is still starting.
         incarnation.cancel_scope.shield = True
         child.state = ChildState.RUNNING
+        child.error = None
+        if child not in self.alive:
+            self.alive.add(child)
+            if (watch := current_watch.get()) is not None:
+                watch.up(child)
         emit(logging.INFO, "start", child.path, f"{child.path} started", restarts=child.restarts)
 
     async def _run_incarnation(
@@ -188,6 +226,7 @@ class Children:
             if not status.is_started:
                 raise RuntimeError(f"{child.path} returned before calling task_status.started()")
         finally:
+            child.error = incarnation.error
             incarnation.done.set()
         self.exits.send_nowait(incarnation)
 

@@ -39,6 +39,16 @@ def codec_named(codec: Codec | str | None) -> Codec | None:
     )
 
 
+_MSGPACK: list[MsgpackCodec] = []
+
+
+def _msgpack() -> MsgpackCodec:
+    """One MsgpackCodec for the replies (made at the first, as msgpack is optional)."""
+    if not _MSGPACK:
+        _MSGPACK.append(MsgpackCodec())
+    return _MSGPACK[0]
+
+
 def decode_reply(payload: bytes, *, max_size: int = DEFAULT_MAX_PAYLOAD) -> Envelope:
     """Decode a reply to an ask, whichever codec the replier used (a reply goes back
     in its request's codec): FastStream's binary or JSON message, a MessagePack
@@ -50,9 +60,10 @@ def decode_reply(payload: bytes, *, max_size: int = DEFAULT_MAX_PAYLOAD) -> Enve
     if is_faststream(payload):
         return FastStreamCodec().decode(payload, max_size=max_size)
     if is_msgpack(payload):
-        return MsgpackCodec().decode(payload, max_size=max_size)
+        return _msgpack().decode(payload, max_size=max_size)
     envelope = _codec.decode(payload, max_size=max_size)
-    if envelope.foreign and isinstance(envelope.body, dict) and "data" in envelope.body:
+    body = envelope.body
+    if envelope.foreign and isinstance(body, dict) and body.keys() == {"data", "headers"}:
         return FastStreamCodec().decode(payload, max_size=max_size)  # its JSON format
     return envelope
 

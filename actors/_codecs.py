@@ -154,7 +154,10 @@ class MsgpackCodec(Codec):
         try:
             data = self._msgpack.unpackb(payload, raw=False, strict_map_key=False)
         except Exception as exc:  # ExtraData, FormatError, StackError, ValueError...
-            raise CodecError(f"payload is not MessagePack: {named(exc)}") from exc
+            try:  # UTF-8 text may begin with 0xDE or 0xDF too (Thaana, N'Ko)
+                return _codec.decode(payload, max_size=max_size)
+            except CodecError:
+                raise CodecError(f"payload is not MessagePack: {named(exc)}") from exc
         return _codec.from_wire(data, self)
 
 

@@ -18,7 +18,7 @@ import trio
 from transports import ConfigurationError, Transport, open_transport
 
 from ._actor import Actor, Build, current_host
-from ._children import current_child_path
+from ._children import current_child_path, current_watch
 from ._codecs import Codec, JsonCodec
 from ._faults import MailboxFaults
 from ._groups import sole_error
@@ -30,6 +30,7 @@ from ._registry import Registry
 from ._runner import InstanceRunner
 from ._runtime import SystemRun
 from ._supervision import Supervisor
+from ._watch import Watch
 
 __all__ = ["DEFAULT_URL", "Lifecycle", "SystemState"]
 
@@ -82,6 +83,8 @@ class _Host:
             await runner.run(stop, task_status)
         finally:
             self.running.discard(name)
+            if self.run.watch is not None:
+                self.run.watch.drop_owner(path)  # its monitors end with it
 
 
 class Lifecycle:
@@ -194,7 +197,7 @@ class Lifecycle:
         borrowed = transport or self._given_transport
         active = borrowed or self.open_transport()
         run: SystemRun | None = None
-        token = None
+        token = watch_token = None
         try:
             await active.ping()
             self._started_at = time.time()
@@ -209,7 +212,9 @@ class Lifecycle:
                 middleware=self.middleware,
             )
             run = self.run = SystemRun(active, messenger, self.node, self._stop)
+            run.watch = Watch(active, self.node, messenger.tell)
             token = current_host.set(_Host(run, self.registry))
+            watch_token = current_watch.set(run.watch)
             instance = self.instance or process_instance()
             name = run.name = NodeName(active, self.node, instance, self.node_info)
             if not await name.claim(self._stop):
@@ -224,6 +229,7 @@ class Lifecycle:
                     # First: the heartbeat withdraws the name on failure.
                     await nursery.start(self._vital, "the node's heartbeat", name.keep)
                     await nursery.start(self._vital, "the reply reader", messenger.read_replies)
+                    await nursery.start(self._vital, "the death watch", run.watch.run)
                     try:
                         # Resources open before the first actor starts and close
                         # after the last one stopped, while the store is still open.
@@ -242,6 +248,7 @@ class Lifecycle:
                             finally:
                                 self.state = SystemState.STOPPING
                                 run.stopping_since = trio.current_time()
+                                run.watch.stopping = True
                                 self._stop.set()
                                 # The tree stops gracefully on its own; the reply reader
                                 # only then.
@@ -259,6 +266,8 @@ class Lifecycle:
         finally:
             if token is not None:
                 current_host.reset(token)
+            if watch_token is not None:
+                current_watch.reset(watch_token)
             self.state = SystemState.CLOSED
             self.run = None
             self.root = None
@@ -281,17 +290,22 @@ class Lifecycle:
         """What this node announces: host, pid, start time, and its actors' mailboxes
         (with ``error`` when a key of one has the wrong type: see ``_faults``)."""
         faults = self.run.faults if self.run is not None else MailboxFaults()
-        return {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "started_at": self._started_at,
-            "actors": {
-                name: {"mailbox": str(cls.mailbox), "group": cls.mailbox.group_name}
-                | ({"error": error} if (error := faults.error(name)) else {})
-                for name, cls in sorted(self.registry.actors.items())
-                if cls.mailbox is not None
-            },
-        } | self._live_info()
+        watch = self.run.watch if self.run is not None else None
+        return (
+            (watch.announced() if watch is not None else {})
+            | {
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "started_at": self._started_at,
+                "actors": {
+                    name: {"mailbox": str(cls.mailbox), "group": cls.mailbox.group_name}
+                    | ({"error": error} if (error := faults.error(name)) else {})
+                    for name, cls in sorted(self.registry.actors.items())
+                    if cls.mailbox is not None
+                },
+            }
+            | self._live_info()
+        )
 
     def _live_info(self) -> dict[str, Any]:
         """What a running node adds to its heartbeat (for the dashboard): its

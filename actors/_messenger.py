@@ -24,13 +24,19 @@ from transports import (
 )
 
 from ._actor import Actor
-from ._codec import Envelope, structure
+from ._codec import Envelope
 from ._codec_choice import CodecChoice, decode_reply
 from ._codecs import Codec, JsonCodec
-from ._errors import AskTimeout, CodecError, RemoteError
+from ._errors import AskTimeout, CodecError
 from ._mailbox import channel_mailbox, list_mailbox
 from ._middleware import Middleware, Sending, overriding, send_through
 from ._registry import Registry
+from ._replies import (
+    ERROR_MESSAGE as ERROR_MESSAGE,
+    ERROR_TYPE as ERROR_TYPE,
+    read_reply as read_reply,
+    reply_patterns as reply_patterns,
+)
 from ._retry import RECHECK, Outage, store_answers
 from ._waiter import ReplyWaiter
 
@@ -50,8 +56,6 @@ logger = logging.getLogger("actors.system")
 #: Seconds an unread reply list lives after its last reply (its asker may be gone).
 REPLY_EXPIRE = 300.0
 REPLY_PREFIX = "actors.reply."
-ERROR_TYPE = "actors-error-type"
-ERROR_MESSAGE = "actors-error"
 #: Waits between tries of the reply reader during an outage: short, someone waits.
 _REPLY_BACKOFF = Backoff(min=0.05, max=1.0)
 _JSON = JsonCodec()
@@ -429,49 +433,6 @@ class Messenger:
             await self.transport.send(box, [payload])
         except (ConfigurationError, TransportError) as exc:
             logger.warning("could not send the error reply to %s: %s", request.reply_to, exc)
-
-
-def read_reply(reply: Envelope, spec: MailboxSpec, expected: Any) -> Any:
-    """The value of ``reply``, an answer from ``spec`` to an ask: its body structured as
-    ``expected`` (None: plain JSON data).
-
-    Raises:
-        RemoteError: the handler failed for good or rejected the message.
-        CodecError: the body does not fit ``expected``.
-    """
-    if ERROR_TYPE in reply.headers:
-        error_type = reply.headers[ERROR_TYPE]
-        raise RemoteError(
-            f"{spec} failed: {error_type}: {reply.headers.get(ERROR_MESSAGE, '')}",
-            error_type=error_type,
-        )
-    if expected is None:
-        return reply.body
-    return structure(reply, expected)
-
-
-def reply_patterns(allowed: Sequence[str]) -> tuple[str, ...]:
-    """``reply_to_allowed``, checked: addresses, and prefixes ending in ``*``.
-
-    Raises:
-        ConfigurationError: a string rather than a sequence of them, or an entry that
-            is neither an address nor a prefix of one.
-    """
-    if isinstance(allowed, str):
-        raise ConfigurationError(
-            f"reply_to_allowed must be a sequence of addresses, not the string {allowed!r}"
-        )
-    for entry in allowed:
-        if entry == "*":
-            continue
-        try:
-            if not isinstance(entry, str):
-                raise ConfigurationError(f"{entry!r} is not a string")
-            # A prefix is checked as an address it would allow.
-            MailboxSpec.parse(f"{entry[:-1]}x" if entry.endswith("*") else entry)
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"reply_to_allowed: {entry!r}: {exc}") from None
-    return tuple(allowed)
 
 
 def send_delay(delay: float | timedelta | None, at: datetime | None) -> float:

@@ -127,6 +127,8 @@ class InstanceRunner:
             self.path,
             self.consumer_name,
             self.runtime.resources,
+            watch=self.runtime.watch,
+            mailbox=self.spec,
         )
         actor = self.build(context)
         actor.context = context

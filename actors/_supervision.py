@@ -245,6 +245,7 @@ class Supervisor:
                     finally:
                         with trio.CancelScope(shield=True):
                             await self._kids.cancel_all()
+                        self._kids.settle(final=True)
                         nursery.cancel_scope.cancel()  # ends _relay_stop
         finally:
             self._running = False
@@ -336,6 +337,7 @@ class Supervisor:
                 await self._on_exit(event)
             elif event is not None:
                 await self._kids.change(event)
+            self._kids.settle()
         self._state = ChildState.STOPPING
         await self._kids.stop_all()
 

@@ -239,6 +239,8 @@ class ChildRecord:
     incarnation: Incarnation | None = None
     # Restarts since the child last ran `backoff.reset_after` seconds without crashing.
     consecutive: int = 0
+    #: What its last incarnation raised (None: it stopped without error).
+    error: Exception | None = None
     started_at: float = -math.inf
 
 

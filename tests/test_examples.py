@@ -42,6 +42,7 @@ EXPECTED = {
         "dead letter: ValueError: cannot decode bad.png after 3 attempts",
         "thumbnailer-0 [worker, running]",
     ],
+    "watch.py": ["down: auditor: noproc", "down: worker-0: RuntimeError('fatal')"],
 }
 
 

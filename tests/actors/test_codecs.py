@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -16,14 +17,18 @@ import trio
 
 from actors import (
     ActorSystem,
+    Codec,
     CodecError,
     ConfigurationError,
+    FastStreamCodec,
     JsonCodec,
     MsgpackCodec,
+    RemoteError,
     list_mailbox,
     stream_mailbox,
 )
 from actors._codec_choice import decode_reply
+from actors._envelope import Envelope
 from transports.memory import MemoryTransport
 
 msgpack = pytest.importorskip("msgpack")
@@ -174,6 +179,7 @@ def test_msgpack_envelopes_are_checked_as_json_ones_are() -> None:
         codec.decode(bad)
     with pytest.raises(CodecError, match="not MessagePack"):
         codec.decode(b"\x81\xc1")  # a map of one entry whose key is the never-used 0xc1
+    assert codec.decode("\u0780 text".encode()).body == "\u0780 text"  # 0xDE: text, not a map
     with pytest.raises(CodecError, match="exceeds the limit"):
         codec.decode(msgpack.packb({"actors": 1, "body": "x" * 100}), max_size=50)
     with pytest.raises(CodecError, match="cannot encode"):
@@ -189,3 +195,57 @@ def test_importing_actors_imports_no_optional_codec_or_model_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_asks_through_the_faststream_codec_are_answered_on_a_channel(url: str) -> None:
+    # No FastStream here: both sides are ours, replying as a FastStream responder does.
+    system = ActorSystem(url, node="codecs")
+    box = list_mailbox("fs-adder", codec=FastStreamCodec())
+
+    @system.actor(mailbox=box, max_deliveries=1)
+    async def adder(msg: Add) -> Sum:
+        if msg.b < 0:
+            raise ValueError("negative")
+        return Sum(msg.a + msg.b)
+
+    async with system:
+        assert await system.ask(box, Add(1, 2), reply_type=Sum) == Sum(3)
+        assert await system.ask("adder", Add(2, 2)) == Sum(4)  # the reply type found
+        with pytest.raises(RemoteError, match="ValueError: negative"):
+            await system.ask("adder", Add(1, -1))
+        await system.tell_many("adder", [Add(0, 0), Add(0, 1)])
+
+
+class Zipped(Codec):
+    """A codec of one's own: the JSON envelope, compressed."""
+
+    name = "zipped"
+
+    def encode(self, body: Any, **fields: Any) -> bytes:
+        return zlib.compress(JsonCodec().encode(body, **fields))
+
+    def decode(self, payload: bytes, *, max_size: int = 1 << 20) -> Envelope:
+        try:
+            return JsonCodec().decode(zlib.decompress(payload), max_size=max_size)
+        except zlib.error as exc:
+            raise CodecError(f"not zlib: {exc}") from exc
+
+
+async def test_a_codec_of_one_s_own_and_its_errors_dead_letter(url: str) -> None:
+    system = ActorSystem(url, node="codecs", codec=Zipped())
+    got: list[Add] = []
+
+    @system.actor(list="zipped", max_deliveries=1)
+    async def zipped(msg: Add) -> None:
+        got.append(msg)
+
+    async with system:
+        await system.tell("zipped", Add(7, 8))
+        await system.transport.send(list_mailbox("zipped"), [b"plain"])
+        with trio.fail_after(20):
+            while not (dead := await system.dead_letters("zipped")):
+                await trio.sleep(0.02)
+        await _until(lambda: got)
+    assert got == [Add(7, 8)]
+    assert dead[0].payload == b"plain"
+    assert dead[0].failure.reason.startswith("undecodable: not zlib")
