@@ -186,6 +186,7 @@ class ActorSystem(LifespanHooks):
         restart: Restart = "permanent",
         on_error: Mapping[type[BaseException], Directive] | None = None,
         retry_backoff: Backoff | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> Callable[[F], F]: ...
 
     def actor(self, target: Any = None, /, **options: Any) -> Any:
@@ -203,13 +204,13 @@ class ActorSystem(LifespanHooks):
         over instances and worker processes. ``batch_size=1`` spreads work whose
         cost varies from one message to the next best.
 
-        ``on_error`` (what a handler's exception means, by class) and
-        ``retry_backoff`` are as on :class:`Actor`; a class declares its own.
+        ``on_error`` (what a handler's exception means, by class), ``retry_backoff``
+        and ``middleware`` are as on :class:`Actor`; a class declares its own.
 
         Raises:
             ConfigurationError: no mailbox or several, a duplicate name, no handler,
-                a malformed ``on_error`` or ``retry_backoff``, or either given with a
-                class.
+                a malformed ``on_error`` or ``retry_backoff``, or one of these three
+                given with a class.
         """
         return self._registry.actor(target, **options)
 
