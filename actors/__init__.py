@@ -31,6 +31,7 @@ from transports import (
 from ._actor import Actor as Actor, handler as handler
 from ._children import current_child_path as current_child_path
 from ._codec import converter as converter
+from ._codecs import Codec as Codec, JsonCodec as JsonCodec, MsgpackCodec as MsgpackCodec
 from ._context import ActorContext as ActorContext, MessageInfo as MessageInfo
 from ._errors import (
     AskTimeout as AskTimeout,
@@ -41,6 +42,7 @@ from ._errors import (
     SupervisorError as SupervisorError,
     SystemFileError as SystemFileError,
 )
+from ._faststream import FastStreamCodec as FastStreamCodec
 from ._fates import Drop as Drop, MessageFate as MessageFate, Reject as Reject, Retry as Retry
 from ._logs import JsonFormatter as JsonFormatter
 from ._mailbox import (

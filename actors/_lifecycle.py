@@ -19,6 +19,7 @@ from transports import ConfigurationError, Transport, open_transport
 
 from ._actor import Actor, Build, current_host
 from ._children import current_child_path, current_watch
+from ._codecs import Codec, JsonCodec
 from ._faults import MailboxFaults
 from ._groups import sole_error
 from ._lifespan import Lifespan
@@ -108,6 +109,8 @@ class Lifecycle:
         self.url = url
         self.max_payload = max_payload
         self.reply_to_allowed = reply_to_allowed
+        #: The codec of mailboxes that name none (the system's ``codec``).
+        self.codec: Codec = JsonCodec()
         #: The system's middleware, outermost first (see ``ActorSystem.use``).
         self.middleware: list[Middleware] = []
         self.state = SystemState.NEW
@@ -205,6 +208,7 @@ class Lifecycle:
                 url=self.url,
                 max_payload=self.max_payload,
                 reply_to_allowed=self.reply_to_allowed,
+                codec=self.codec,
                 middleware=self.middleware,
             )
             run = self.run = SystemRun(active, messenger, self.node, self._stop)

@@ -27,7 +27,8 @@ import trio.testing
 from transports import Consumer, DeadLetter, MailboxSpec, MailboxStats, NodeInfo, Transport
 from transports.memory import MemoryTransport
 
-from ._codec import Envelope, decode, structure
+from ._codec import Envelope, structure
+from ._codec_choice import decode_reply
 from ._system import ActorSystem
 
 __all__ = ["Probe", "RecordingTransport", "run_test_system"]
@@ -106,7 +107,7 @@ class Probe:
     def envelopes(self, target: Any) -> list[Envelope]:
         """Every message sent to ``target`` (anything :meth:`ActorSystem.resolve` takes)."""
         spec = self.system.resolve(target)
-        return [decode(payload) for box, payload in self.transport.sent if box == spec]
+        return [decode_reply(payload) for box, payload in self.transport.sent if box == spec]
 
     def sent(self, target: Any, as_type: Any = None) -> list[Any]:
         """The bodies sent to ``target``: plain JSON data, or structured as ``as_type``."""

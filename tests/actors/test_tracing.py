@@ -20,6 +20,7 @@ import trio
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 from opentelemetry.trace import SpanKind, StatusCode
 
 from actors import Actor, ActorSystem, Backoff, list_mailbox
@@ -152,6 +153,50 @@ async def test_a_failing_handler_s_span_records_the_error() -> None:
     assert len({_trace(s) for s in exporter.get_finished_spans()}) == 1
 
 
+@pytest.mark.parametrize("follow_unsampled", [True, False])
+async def test_an_unsampled_trace_is_carried_on_without_spans(follow_unsampled: bool) -> None:
+    exporter = InMemorySpanExporter()
+    headers: list[dict[str, str]] = []
+
+    class Last(Actor):
+        mailbox = list_mailbox("last")
+
+        async def receive(self, msg: Order) -> None:
+            headers.append(dict(self.context.message.headers))
+
+    class First(Actor):
+        mailbox = list_mailbox("first")
+
+        async def receive(self, msg: Order) -> None:
+            await self.context.tell(Last, msg)
+
+    # The SDK's default sampler (parent-based) follows the sender; one that samples
+    # whatever the sender decided, asked about each message (follow_unsampled=False),
+    # records the handlers' spans.
+    sampler = ParentBased(ALWAYS_ON, remote_parent_not_sampled=ALWAYS_ON)
+    handlers = TracerProvider() if follow_unsampled else TracerProvider(sampler=sampler)
+    handlers.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = Tracing(handlers, follow_unsampled=follow_unsampled)
+    system = ActorSystem("memory://", node="traced", middleware=[tracing])
+    system.actor(First)
+    system.actor(Last)
+    unsampled = TracerProvider(sampler=ALWAYS_OFF)
+    async with system:
+        with unsampled.get_tracer("test").start_as_current_span("request") as root:
+            await system.tell(First, Order(1))
+        with trio.fail_after(10):
+            while not headers:
+                await trio.sleep(0.01)
+    trace_id = root.get_span_context().trace_id
+    assert headers[0]["traceparent"].startswith(f"00-{trace_id:032x}-")
+    names = sorted(span.name for span in exporter.get_finished_spans())
+    if follow_unsampled:
+        assert not int(headers[0]["traceparent"][-2:], 16) & 1, headers  # not sampled
+        assert names == []
+    else:
+        assert names == ["handle first", "handle last", "tell list:last"]
+
+
 APP = textwrap.dedent(
     """
     from opentelemetry.sdk.trace import TracerProvider
@@ -204,7 +249,9 @@ def _start(app: Path, url: str) -> subprocess.Popen[str]:
     for line in proc.stderr:
         if "actor system running" in line:
             return proc
-    raise AssertionError(f"never started; exit {proc.wait()}")
+    status = proc.wait()
+    proc.stderr.close()
+    raise AssertionError(f"never started; exit {status}")
 
 
 def _spans(path: Path) -> list[dict[str, Any]]:
