@@ -218,6 +218,7 @@ class Lifecycle:
             watch_token = current_watch.set(run.watch)
             instance = self.instance or process_instance()
             name = run.name = NodeName(active, self.node, instance, self.node_info)
+            run.watch.refresh = name.refresh
             if not await name.claim(self._stop):
                 logger.info("stopped while waiting for the node name %r", self.node)
                 yield  # the body runs on a system that never started
