@@ -208,17 +208,18 @@ class Actor(TimerMethods):
     async def tell(
         self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None,
         delay: float | timedelta | None = None, at: datetime | None = None,
+        key: str | None = None,
     ) -> None:  # fmt: skip
         """Send ``msg`` to ``target``, now or later. See :meth:`ActorSystem.tell`."""
-        await self.context.tell(target, msg, headers=headers, delay=delay, at=at)
+        await self.context.tell(target, msg, headers=headers, delay=delay, at=at, key=key)
 
     async def ask(
         self, target: Any, msg: Any, *, timeout: float = 5.0, reply_type: Any = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None, key: str | None = None,
     ) -> Any:  # fmt: skip
         """Send ``msg`` to ``target`` and wait for the reply. See :meth:`ActorSystem.ask`."""
         return await self.context.ask(
-            target, msg, timeout=timeout, reply_type=reply_type, headers=headers
+            target, msg, timeout=timeout, reply_type=reply_type, headers=headers, key=key
         )
 
     async def monitor(self, target: Any, *, node: str | None = None) -> str:

@@ -59,6 +59,7 @@ class Messaging(Protocol):
         headers: Mapping[str, str] | None = None,
         delay: float | timedelta | None = None,
         at: datetime | None = None,
+        key: str | None = None,
     ) -> None:
         """Send ``msg`` to ``target``, now or later."""
 
@@ -70,6 +71,7 @@ class Messaging(Protocol):
         timeout: float = 5.0,
         reply_type: Any = None,
         headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> Any:
         """Ask ``target``, and return the reply."""
 
@@ -150,10 +152,12 @@ class ActorContext:
         headers: Mapping[str, str] | None = None,
         delay: float | timedelta | None = None,
         at: datetime | None = None,
+        key: str | None = None,
     ) -> None:
-        """Send ``msg`` to ``target``, now or after ``delay``/at ``at``; see
+        """Send ``msg`` to ``target``, now or after ``delay``/at ``at`` (a keyed
+        actor's: to ``key``'s activation); see
         :meth:`ActorSystem.tell`."""
-        await self.messenger.tell(target, msg, headers=headers, delay=delay, at=at)
+        await self.messenger.tell(target, msg, headers=headers, delay=delay, at=at, key=key)
 
     def start_timer(
         self, key: Hashable, interval: float | timedelta, msg: Any, *, repeat: bool = True
@@ -179,10 +183,11 @@ class ActorContext:
         timeout: float = 5.0,
         reply_type: Any = None,
         headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> Any:
         """Ask ``target``; see :meth:`ActorSystem.ask`."""
         return await self.messenger.ask(
-            target, msg, timeout=timeout, reply_type=reply_type, headers=headers
+            target, msg, timeout=timeout, reply_type=reply_type, headers=headers, key=key
         )
 
     async def monitor(self, target: Any, *, node: str | None = None) -> str:

@@ -22,6 +22,8 @@ from ._children import current_child_path, current_watch
 from ._codecs import Codec, JsonCodec
 from ._faults import MailboxFaults
 from ._groups import sole_error
+from ._keyed import KeyedActor
+from ._keyed_owner import PartitionOwner
 from ._lifespan import Lifespan
 from ._messenger import Messenger
 from ._middleware import Middleware
@@ -78,6 +80,10 @@ class _Host:
         # The full tree path ("root/media/thumbnailer-0") names the instance in logs
         # and dead letters; outside a supervisor, its own name does.
         path = current_child_path() or name
+        if issubclass(actor, KeyedActor):
+            owner = PartitionOwner(self.run, actor, name, path, shutdown, build)
+            await owner.run(stop, task_status)
+            return
         runner = InstanceRunner(self.run, actor, name, path, shutdown, build)
         self.running.add(name)
         try:

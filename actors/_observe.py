@@ -117,6 +117,7 @@ class ActorMessaging:
         headers: Mapping[str, str] | None = None,
         delay: float | timedelta | None = None,
         at: datetime | None = None,
+        key: str | None = None,
     ) -> None:
         """See :meth:`Messenger.tell`."""
         await self.messenger.tell(
@@ -127,6 +128,7 @@ class ActorMessaging:
             sender=self.sender,
             delay=delay,
             at=at,
+            key=key,
         )
 
     async def ask(
@@ -137,6 +139,7 @@ class ActorMessaging:
         timeout: float = 5.0,
         reply_type: Any = None,
         headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> Any:
         """See :meth:`Messenger.ask`."""
         return await self.messenger.ask(
@@ -147,4 +150,5 @@ class ActorMessaging:
             headers=headers,
             middleware=self.middleware,
             sender=self.sender,
+            key=key,
         )

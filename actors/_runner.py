@@ -31,9 +31,11 @@ from transports import (
     Consumer,
     Delivery,
     Failure,
+    MailboxSpec,
     TransportError,
 )
 
+from ._codec import Envelope
 from ._context import ActorContext, message_id
 from ._errors import CodecError
 from ._fate_store import Failed, FateStore
@@ -83,17 +85,21 @@ class InstanceRunner:
         path: str,
         shutdown: float = 5.0,
         build: Build | None = None,
+        *,
+        spec: MailboxSpec | None = None,
+        consumer_name: str | None = None,
     ) -> None:
         assert cls.mailbox is not None
         self.build = build or (lambda _context: cls())
         self.runtime = run
         self.messenger = run.messenger
         self.cls = cls
-        self.spec = cls.mailbox
+        #: The mailbox consumed: the actor's, unless given (a keyed actor's partition).
+        self.spec = spec or cls.mailbox
         self.table = cls.handlers()
         self.codec = run.messenger.codecs.route(self.spec)[1]  # how its payloads read
         self.path = path
-        self.consumer_name = f"{run.node}/{name}"
+        self.consumer_name = consumer_name or f"{run.node}/{name}"
         self._fetch_scope: trio.CancelScope | None = None
         self._observe = InstanceObserver(
             (*self.messenger.middleware, *cls.middleware), cls.name, path, self.spec
@@ -136,7 +142,7 @@ class InstanceRunner:
             watch=self.runtime.watch,
             mailbox=self.spec,
         )
-        actor = self.build(context)
+        actor = self._new_actor(context)
         actor.context = context
         # Stopping begins when the supervisor says so (``stop``), or at once when the
         # whole system stops: then every instance of every actor finishes its message
@@ -354,6 +360,17 @@ class InstanceRunner:
                 left,
             )
 
+    def _new_actor(self, context: ActorContext) -> Actor:
+        """The actor instance an incarnation runs (a subclass may make another)."""
+        return self.build(context)
+
+    async def _invoke(
+        self, actor: Actor, method: str, body: Any, envelope: Envelope, delivery: Delivery
+    ) -> Any:
+        """Run the handler ``method`` of ``actor`` on ``body`` in the middleware (a keyed
+        actor's partition runs it on the key's activation instead)."""
+        return await self._observe.handle(getattr(actor, method), body, actor.context)
+
     async def _handle(self, actor: Actor, consumer: Consumer, delivery: Delivery) -> bool:
         """Handle one delivery; True when it should be acked with the batch."""
         try:
@@ -367,7 +384,7 @@ class InstanceRunner:
         context = actor.context
         context._current = (envelope, delivery)  # what context.message describes
         try:
-            result = await self._observe.handle(getattr(actor, method), body, context)
+            result = await self._invoke(actor, method, body, envelope, delivery)
         except Drop:
             self._observe.fate("dropped", message_id(envelope, delivery), delivery.attempt)
             return True

@@ -385,6 +385,7 @@ class ActorSystem(LifespanHooks):
         headers: Mapping[str, str] | None = None,
         delay: float | timedelta | None = None,
         at: datetime | None = None,
+        key: str | None = None,
     ) -> None:
         """Send ``msg`` to ``target`` and return once the store has it (fire-and-forget).
 
@@ -393,13 +394,18 @@ class ActorSystem(LifespanHooks):
         restarts of every process, and any running node promotes it within about
         50 ms of its due time (at-least-once, as every message of its mailbox).
 
+        ``key``: for a :class:`KeyedActor`, the key whose activation handles ``msg``
+        (default: the actor's ``key_of(msg)``).
+
         Raises:
             ConfigurationError: unknown target; a negative delay, both ``delay`` and
-                ``at``, a naive ``at``, or a delay for a pub/sub target.
+                ``at``, a naive ``at``, or a delay for a pub/sub target; ``key`` for
+                an actor that is not keyed, or none for one that is and has no
+                ``key_of``.
             CodecError: ``msg`` cannot be encoded.
             TransportError: the store failed. ClosedError: the system is not running.
         """
-        await self._messenger().tell(target, msg, headers=headers, delay=delay, at=at)
+        await self._messenger().tell(target, msg, headers=headers, delay=delay, at=at, key=key)
 
     async def tell_many(
         self,
@@ -427,8 +433,11 @@ class ActorSystem(LifespanHooks):
         timeout: float = 5.0,
         reply_type: Any = None,
         headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> Any:
         """Send ``msg`` to ``target`` and wait for the handler's return value.
+
+        ``key``: as for :meth:`tell`.
 
         The reply is structured as ``reply_type`` if given, else as the return
         annotation of the target actor's handler for ``type(msg)`` when known,
@@ -445,7 +454,7 @@ class ActorSystem(LifespanHooks):
         """
         spec = self.resolve(target)  # an unknown target is said before a stopped system
         return await self._messenger().ask(
-            spec, msg, timeout=timeout, reply_type=reply_type, headers=headers
+            spec, msg, timeout=timeout, reply_type=reply_type, headers=headers, key=key
         )
 
     # -- dead letters -------------------------------------------------------------------

@@ -83,3 +83,24 @@ def test_bench_timers_runs_and_reports_its_figures(redis_url: str, where: list[s
     for name in ("delayed_tell", "actor_timer"):
         assert report[name]["count"] > 5 and report[name]["p99_ms"] >= report[name]["p50_ms"]
     assert report["load_sent_per_s"] > 0
+
+
+def test_bench_keyed_runs_and_reports_both_drains(redis_url: str) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "bench_keyed.py"),
+            *("--url", redis_url, "--n", "400", "--keys", "100", "--rounds", "1"),
+            *("--partitions", "8", "--timeout", "60", "--json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(BENCHMARKS.parent)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["plain_list_drain_msgs_per_s"] > 0
+    assert report["keyed_msgs_per_s"] > 0
+    assert report["activations"] == 100  # every key activated once

@@ -23,6 +23,7 @@ EXPECTED = {
         "system/dashboard-1 shows INIT at 3.0",
         "system/auditor-0 logs ACME from prices",
     ],
+    "keyed.py": ["alice: 55", "bob: 54", "carol: 55", "withdraw 100 from alice: RemoteError"],
     "pipeline.py": ["apple: 2.00", "pear: 1.50", "apple: 5.00"],
     "resources.py": [
         "price table opened",

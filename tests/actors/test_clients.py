@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from actors import AskTimeout, ConfigurationError, RemoteError, list_mailbox
 from actors.client import AsyncClient, Client
-from tests.actors.client_system import Add, Adder, Journal, Sum, system
+from tests.actors.client_system import Add, Adder, Journal, Sum, Tally, system
 from transports import ConnectError, TransportError
 from transports.testing import free_port
 
@@ -185,3 +185,21 @@ def test_a_starlette_app_asks_actors_through_httpx_test_client(running: str) -> 
 
     asyncio.run(main())
     assert _journal(running, 1) == ["5 {}"]
+
+
+def test_the_clients_route_to_a_keyed_actors_partitions(running: str) -> None:
+    with Client(running) as client:
+        client.tell(Tally, Add(0, 5), key="alice")
+        client.tell_many(Tally, [Add(1, 2), Add(1, 3)])  # key_of: "k1"
+        assert client.ask(Tally, Add(0, 1), key="alice") == Sum(6)
+        with pytest.raises(ConfigurationError, match="not a keyed actor"):
+            client.tell(Adder, Add(1, 1), key="x")
+    with Client(running, system=system) as client:  # by name: the system's registry
+        assert client.ask("client.tally", Add(1, 0)) == Sum(5)
+
+    async def use_async() -> Any:
+        async with AsyncClient(running) as client:
+            await client.tell(Tally, Add(0, 10), key="bob")
+            return await client.ask(Tally, Add(0, 1), key="bob")
+
+    assert asyncio.run(use_async()) == Sum(11)

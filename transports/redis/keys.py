@@ -26,6 +26,11 @@ so a mailbox lives on one cluster slot):
                                 ack`` -> the id of its last ack made, and ``{next}``
 ==============================  ==========================================================
 
+The partition leases of a keyed actor whose base mailbox is ``group``
+(:func:`partition_keys`, hash tag ``{actors:keyed:<group>}``): a zset of the live
+owners (owner -> lease expiry, ms, server clock) and a hash partition ->
+``<expiry ms> <owner>``.
+
 Scheduled messages: :data:`SCHEDULED` (zset: a mailbox with scheduled messages, as
 :func:`scheduled_record`, -> the earliest due time, ms) and :data:`SCHEDULED_MARKS` (hash:
 the same record -> a count raised by every delayed send to it), which every transport that
@@ -57,6 +62,7 @@ __all__ = [
     "Keys",
     "digest",
     "parse_scheduled_record",
+    "partition_keys",
     "scheduled_record",
     "stream_field",
 ]
@@ -101,6 +107,13 @@ def parse_scheduled_record(record: str) -> tuple[str, str, int | None, int | Non
         None if maxlen == "-" else int(maxlen),
         None if expire == "-" else int(expire),
     )
+
+
+def partition_keys(group: str) -> tuple[str, str]:
+    """The owners zset and the leases hash of the partitions of ``group`` (a keyed
+    actor's base mailbox), on one cluster slot."""
+    tag = f"{{actors:keyed:{group}}}"
+    return f"{tag}:owners", f"{tag}:leases"
 
 
 def digest(payload: bytes) -> str:

@@ -27,7 +27,14 @@ from transports._exceptions import (
 
 from .._base import Consumer, Transport
 from .._dead_letters import check_dead_letter_ids, check_replayed
-from .._values import DeadLetter, Delivery, MailboxSpec, MailboxStats, NodeInfo
+from .._values import (
+    DeadLetter,
+    Delivery,
+    MailboxSpec,
+    MailboxStats,
+    NodeInfo,
+    PartitionLeases,
+)
 from . import scripts
 from .admin import delete_dead_letters, parse_dead_letter, parse_node
 from .channel import ChannelConsumer, republish_sharded
@@ -445,6 +452,36 @@ class RedisTransport(Transport):
         """
         self._check_open()
         return await scripts.advance_mark(self._client, name=name, due_ms=due_ms)
+
+    async def lease_partitions(
+        self,
+        group: str,
+        owner: str,
+        partitions: int,
+        ttl: float,
+        *,
+        keep: Sequence[int] = (),
+        leave: bool = False,
+    ) -> PartitionLeases:
+        """Lease ``owner`` its share of ``group``'s partitions in one script; see
+        :meth:`Transport.lease_partitions` (keys: :func:`~transports.redis.keys.partition_keys`).
+
+        Raises:
+            CommandError: a key of the leases holds another type (nothing changed).
+            TransportError: the store failed.
+            ClosedError: the transport is closed.
+        """
+        self._check_open()
+        held, wanted, owners = await scripts.lease_partitions(
+            self._client,
+            group=group,
+            owner=owner,
+            partitions=partitions,
+            ttl_ms=max(1, round(ttl * 1000)),
+            leave=leave,
+            keep=keep,
+        )
+        return PartitionLeases(tuple(held), tuple(wanted), owners)
 
     # -- the connection ---------------------------------------------------------------
 
