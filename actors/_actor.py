@@ -26,6 +26,7 @@ from ._handlers import (
     qualified,
 )
 from ._middleware import Middleware
+from ._timers import TimerMethods
 from ._tree import ChildSpec, Restart
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ DEFAULT_RETRY_BACKOFF = Backoff(min=0.1, max=30.0)
 otherwise: 0.1 s after the first failure, doubling up to 30 s, each less up to 20 %."""
 
 
-class Actor:
+class Actor(TimerMethods):
     """Base class of class actors.
 
     Subclasses declare ``mailbox`` (see :func:`list_mailbox`, :func:`stream_mailbox`,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -12,6 +12,7 @@ import attrs
 from transports import ConfigurationError, Delivery, MailboxSpec
 
 from ._codec import Envelope
+from ._timers import Timers
 
 __all__ = ["ActorContext", "MessageInfo", "Messaging", "message_id"]
 
@@ -111,6 +112,8 @@ class ActorContext:
         self.path = path
         #: The consumer name in the store, unique per node.
         self.consumer = consumer
+        #: The instance's timers (see :meth:`start_timer`).
+        self.timers = Timers()
         self._current: tuple[Envelope, Delivery] | None = None
         self._message: MessageInfo | None = None
 
@@ -155,6 +158,22 @@ class ActorContext:
         actor's: to ``key``'s activation); see
         :meth:`ActorSystem.tell`."""
         await self.messenger.tell(target, msg, headers=headers, delay=delay, at=at, key=key)
+
+    def start_timer(
+        self, key: Hashable, interval: float | timedelta, msg: Any, *, repeat: bool = True
+    ) -> None:
+        """Send ``msg`` to the actor's mailbox every ``interval`` (see
+        :meth:`Actor.start_timer`).
+
+        Raises:
+            ConfigurationError: ``interval`` is not a positive number of seconds.
+            RuntimeError: the instance does not run yet.
+        """
+        self.timers.start(key, interval, msg, repeat=repeat)
+
+    def cancel_timer(self, key: Hashable) -> bool:
+        """Stop the timer ``key``; False when none runs."""
+        return self.timers.cancel(key)
 
     async def ask(
         self,

@@ -4,6 +4,7 @@ and its sends, through its own middleware."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -56,9 +57,9 @@ class InstanceObserver:
         if not self.handlers:  # the common case, and the hot path: no Handling is made
             return await call(message)
         handling = Handling(self.actor, self.path, self.mailbox, message, context)
-        if len(self.handlers) == 1:  # no chain to walk
+        if len(self.handlers) == 1:  # no chain to build
             return await self.handlers[0].handle(handling, lambda: call(message))
-        return await handle_through(self.handlers, handling, lambda: call(message))
+        return await handle_through(self.handlers, handling, functools.partial(call, message))
 
     def fetched(self, size: int) -> None:
         """A batch of ``size`` messages was fetched (told to the chain if not empty)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -115,6 +115,12 @@ class InstanceRunner:
         self._stopped_at: float | None = None  # when this instance was told to stop
         self._cut_short = 0  # a message whose handler a stop cancelled
 
+    def _tell_self(self, context: ActorContext) -> Callable[[Any], Awaitable[None]]:
+        async def send(msg: Any) -> None:
+            await context.tell(self.spec, msg)
+
+        return send
+
     def _pace(self, handled: int, elapsed: float) -> None:
         """Size the next fetch from how long the last batch's ``handled`` messages took."""
         if handled:
@@ -149,6 +155,8 @@ class InstanceRunner:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_set_when, stop, halt)
                 nursery.start_soon(_set_when, self.runtime.stop, halt)
+                # The instance's timers live in its nursery: they end with it.
+                context.timers.attach(nursery, self._tell_self(context), self.path)
                 try:
                     await self._run(actor, halt, task_status)
                     # Done: it exits when its supervisor asks (at once if it did), so

@@ -29,6 +29,7 @@ from ._lifecycle import DEFAULT_URL, Lifecycle, SystemState
 from ._messenger import Messenger, reply_patterns
 from ._middleware import Middleware
 from ._registry import Registry
+from ._schedules import Schedule, make_schedule
 from ._supervision import Supervisor
 from ._system_lifespan import LifespanHooks
 from ._tree import ChildInfo, Restart
@@ -185,6 +186,7 @@ class ActorSystem(LifespanHooks):
         restart: Restart = "permanent",
         on_error: Mapping[type[BaseException], Directive] | None = None,
         retry_backoff: Backoff | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> Callable[[F], F]: ...
 
     def actor(self, target: Any = None, /, **options: Any) -> Any:
@@ -202,13 +204,13 @@ class ActorSystem(LifespanHooks):
         over instances and worker processes. ``batch_size=1`` spreads work whose
         cost varies from one message to the next best.
 
-        ``on_error`` (what a handler's exception means, by class) and
-        ``retry_backoff`` are as on :class:`Actor`; a class declares its own.
+        ``on_error`` (what a handler's exception means, by class), ``retry_backoff``
+        and ``middleware`` are as on :class:`Actor`; a class declares its own.
 
         Raises:
             ConfigurationError: no mailbox or several, a duplicate name, no handler,
-                a malformed ``on_error`` or ``retry_backoff``, or either given with a
-                class.
+                a malformed ``on_error`` or ``retry_backoff``, or one of these three
+                given with a class.
         """
         return self._registry.actor(target, **options)
 
@@ -241,6 +243,23 @@ class ActorSystem(LifespanHooks):
             raise ConfigurationError("supervise() must be called before the system starts")
         self._registry.supervise(supervisor)
         return supervisor
+
+    def schedule(
+        self, target: Any, msg: Any, *, every: float | timedelta | None = None,
+        cron: str | None = None, name: str | None = None,
+    ) -> Schedule:  # fmt: skip
+        """Send ``msg`` to ``target`` at every due time of ``every`` (seconds or a
+        timedelta, from the epoch) or ``cron`` (5 fields, UTC), once per due time across
+        every process (see ``actors/_schedules.py``); ``name`` keys it in the store.
+
+        Raises:
+            ConfigurationError: neither or both cadences, a bad one, a name in use, or
+                the system runs already.
+        """
+        if self.state is not SystemState.NEW:
+            raise ConfigurationError("schedule() must be called before the system starts")
+        return self._registry.add_schedule(make_schedule(target, msg, every=every, cron=cron,
+                                                         name=name))  # fmt: skip
 
     @property
     def actors(self) -> Mapping[str, type[Actor]]:

@@ -92,6 +92,14 @@ class RecordingTransport(Transport):
         """The inner transport's live nodes."""
         return await self.inner.nodes()
 
+    async def read_mark(self, name: str) -> int | None:
+        """The inner transport's schedule mark."""
+        return await self.inner.read_mark(name)
+
+    async def advance_mark(self, name: str, due_ms: int) -> bool:
+        """Raise the inner transport's schedule mark."""
+        return await self.inner.advance_mark(name, due_ms)
+
     async def lease_partitions(
         self,
         group: str,

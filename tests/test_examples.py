@@ -31,6 +31,11 @@ EXPECTED = {
         "retail pear: 2.25",
         "price table closed",
     ],
+    "timers.py": [
+        "reminder: stretch your legs",
+        "heartbeat 3",
+        "reports arrive, one per due time",
+    ],
     "spawn.py": [
         "spawned crawler-1 (us)",
         "stopped crawler-0",

@@ -355,6 +355,26 @@ class Transport(ABC):
             TransportError: the store failed. ClosedError: the transport was closed.
         """
 
+    async def read_mark(self, name: str) -> int | None:
+        """The due time (ms since the epoch) the schedule ``name`` last fired for, or None.
+
+        Raises:
+            ConfigurationError: this store keeps no marks (the default).
+            TransportError: the store failed. ClosedError: the transport was closed.
+        """
+        raise ConfigurationError(f"{type(self).__name__} keeps no schedule marks")
+
+    async def advance_mark(self, name: str, due_ms: int) -> bool:
+        """Raise the mark of the schedule ``name`` to ``due_ms`` (ms since the epoch) if it
+        is lower or unset, atomically: True for the one caller that raised it (it fires
+        that due time), False for every other (another process fired it, or a later one).
+
+        Raises:
+            ConfigurationError: this store keeps no marks (the default).
+            TransportError: the store failed. ClosedError: the transport was closed.
+        """
+        raise ConfigurationError(f"{type(self).__name__} keeps no schedule marks")
+
     async def lease_partitions(
         self,
         group: str,

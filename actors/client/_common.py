@@ -25,7 +25,13 @@ from transports import (
     TransportTimeout,
     redact,
 )
-from transports.redis import command_error, send_commands
+from transports.redis import (
+    command_error,
+    delay_ms,
+    index_command,
+    schedule_command,
+    send_commands,
+)
 
 from .._actor import Actor
 from .._codec import DEFAULT_MAX_PAYLOAD, decode, encode
@@ -43,6 +49,7 @@ __all__ = [
     "Targets",
     "check_timeout",
     "client_url",
+    "due_index_command",
     "store_errors",
     "tell_commands",
 ]
@@ -105,6 +112,28 @@ class Targets:
             raise ConfigurationError(f"key= given for {spec}, which is not a keyed actor")
         return spec, headers
 
+    def sends(
+        self,
+        target: Any,
+        msgs: Sequence[Any],
+        headers: Mapping[str, str] | None,
+        key: str | None = None,
+    ) -> list[tuple[MailboxSpec, list[Any], Mapping[str, str] | None]]:
+        """Where ``msgs`` to ``target`` go, in order: (mailbox, messages, headers) groups
+        (a keyed actor's, one per message, to its key's partition).
+
+        Raises:
+            ConfigurationError: as :meth:`route`, or a pub/sub pattern.
+        """
+        spec = self.resolve(target)
+        if self._keyed(target, spec) is None and key is None:
+            return [(spec, list(msgs), headers)]
+        groups: list[tuple[MailboxSpec, list[Any], Mapping[str, str] | None]] = []
+        for msg in msgs:
+            box, routed = self.route(target, msg, key, headers)
+            groups.append((box, [msg], routed))
+        return groups
+
     def tell_commands(
         self,
         target: Any,
@@ -112,20 +141,16 @@ class Targets:
         headers: Mapping[str, str] | None,
         key: str | None = None,
     ) -> list[tuple[Any, ...]]:
-        """The commands that send ``msgs`` to ``target`` (a keyed actor's, each to its
-        key's partition), in order.
+        """The commands that send ``msgs`` to ``target`` now (a keyed actor's, each to
+        its key's partition), in order.
 
         Raises:
             ConfigurationError: as :meth:`route`, or a pub/sub pattern. CodecError: a
                 message cannot be encoded.
         """
-        spec = self.resolve(target)
-        if self._keyed(target, spec) is None and key is None:
-            return tell_commands(spec, msgs, headers)
         commands: list[tuple[Any, ...]] = []
-        for msg in msgs:
-            box, routed = self.route(target, msg, key, headers)
-            commands += tell_commands(box, [msg], routed)
+        for box, group, routed in self.sends(target, msgs, headers, key):
+            commands += tell_commands(box, group, routed)
         return commands
 
     def ask_request(
@@ -162,15 +187,30 @@ def _actor_class(target: Any) -> type[Actor] | None:
 
 
 def tell_commands(
-    spec: MailboxSpec, msgs: Sequence[Any], headers: Mapping[str, str] | None
+    spec: MailboxSpec,
+    msgs: Sequence[Any],
+    headers: Mapping[str, str] | None,
+    delay: float = 0.0,
 ) -> list[tuple[Any, ...]]:
-    """The commands that send ``msgs`` to ``spec``, each in its own envelope.
+    """The commands that send ``msgs`` to ``spec``, each in its own envelope; with a
+    ``delay`` (seconds), the one command that holds them in Redis (its reply, their due
+    time, goes to :func:`index_command`, which the caller runs next).
 
     Raises:
-        CodecError: a message cannot be encoded. ConfigurationError: a pub/sub pattern.
+        CodecError: a message cannot be encoded. ConfigurationError: a pub/sub pattern,
+            or a delay to pub/sub.
     """
     payloads = [encode(msg, headers=headers) for msg in msgs]
+    wait = delay_ms(spec, delay)
+    if wait:
+        return [schedule_command(spec, payloads, wait)]
     return send_commands(spec, payloads, sharded=False)
+
+
+def due_index_command(spec: MailboxSpec, due_ms: Any) -> tuple[Any, ...]:
+    """The command that makes a delayed send (:func:`tell_commands` with a delay, whose
+    reply is ``due_ms``) known to the runtimes that promote due messages."""
+    return index_command(spec, int(due_ms))
 
 
 @attrs.frozen

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,27 @@ def test_the_blocking_client_tells_and_asks_a_running_system(running: str) -> No
         with pytest.raises(AskTimeout):
             client.ask(list_mailbox("client.nobody"), Add(1, 1), timeout=0.2)
     assert _journal(running, 3) == ["7 {'tenant': 'acme'}", "8 {}", "9 {}"]
+
+
+def test_the_clients_send_later(running: str) -> None:
+    """A delay or a time: Redis holds the message, the running system delivers it."""
+    plain = redis.Redis.from_url(running)
+    with Client(running) as client:
+        client.tell(Journal, Sum(21), delay=0.3)
+        assert plain.zcard("{client.events}:scheduled") == 1  # held, not in the stream
+        assert plain.xlen("client.events") == 0
+        with pytest.raises(ConfigurationError, match="pub/sub"):
+            client.tell("pubsub:client.news", Sum(0), delay=1)
+
+    async def main() -> None:
+        async with AsyncClient(running) as client:
+            await client.tell_many(
+                Journal, [Sum(22)], at=datetime.now(UTC) + timedelta(seconds=0.2)
+            )
+
+    asyncio.run(main())
+    assert sorted(_journal(running, 2)) == ["21 {}", "22 {}"]
+    plain.close()
 
 
 def test_names_resolve_through_a_system(running: str) -> None:

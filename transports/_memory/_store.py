@@ -46,6 +46,8 @@ class MemoryStore:
         self._partitions: dict[str, PartitionTable] = {}
         # mailbox name -> messages sent with a delay ({name}:scheduled), due in trio time
         self._scheduled: dict[str, DelayedQueue[tuple[MailboxSpec, bytes]]] = {}
+        # schedule name -> the due time (ms) it last fired for ({actors:schedules})
+        self._marks: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryStore keys={len(self._keys)} subscribers={len(self._subscribers)}>"

@@ -252,6 +252,30 @@ class MemoryTransport(Transport):
         self._check_open()
         return self._store._live_nodes()
 
+    async def read_mark(self, name: str) -> int | None:
+        """The due time (ms) the schedule ``name`` last fired for, or None.
+
+        Raises:
+            ClosedError: the transport is closed.
+        """
+        await trio.lowlevel.checkpoint()
+        self._check_open()
+        return self._store._marks.get(name)
+
+    async def advance_mark(self, name: str, due_ms: int) -> bool:
+        """Raise the mark of ``name`` to ``due_ms`` if lower or unset; True when raised.
+
+        Raises:
+            ClosedError: the transport is closed.
+        """
+        await trio.lowlevel.checkpoint()
+        self._check_open()
+        marks = self._store._marks
+        if marks.get(name, due_ms - 1) >= due_ms:
+            return False
+        marks[name] = due_ms
+        return True
+
     async def lease_partitions(
         self,
         group: str,

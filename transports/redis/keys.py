@@ -36,6 +36,10 @@ Scheduled messages: :data:`SCHEDULED` (zset: a mailbox with scheduled messages, 
 the same record -> a count raised by every delayed send to it), which every transport that
 runs a consumer reads to find the mailboxes with messages due (see ``scheduler.py``).
 
+Schedules (``system.schedule``): :data:`SCHEDULE_MARKS` (hash: schedule name -> the due
+time, ms, it last fired for), raised by a compare-and-set script so that one process fires
+each due time.
+
 The node registry: :data:`NODES` (hash: node -> JSON of its info, ``seen_at`` and
 ``instance``) and :data:`NODES_EXPIRY` (zset: node -> expiry, ms, server clock).
 
@@ -54,6 +58,7 @@ __all__ = [
     "NODES_EXPIRY",
     "SCHEDULED",
     "SCHEDULED_MARKS",
+    "SCHEDULE_MARKS",
     "Keys",
     "digest",
     "parse_scheduled_record",
@@ -74,6 +79,9 @@ SCHEDULED = "{actors:scheduled}"
 SCHEDULED_MARKS = "{actors:scheduled}:marks"
 """Record -> a count each delayed send raises, so that a promoter clearing a mailbox's entry
 of :data:`SCHEDULED` can tell that a send came in meanwhile (it then leaves the entry)."""
+
+SCHEDULE_MARKS = "{actors:schedules}"
+"""Schedule name -> the due time (ms) it last fired for (see ``Transport.advance_mark``)."""
 
 
 def scheduled_record(kind: str, name: str, maxlen: int | None, expire_ms: int | None) -> str:

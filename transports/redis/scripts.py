@@ -38,6 +38,7 @@ from .client import DedicatedConnection, LuaScript, Redis
 from .keys import (
     NODES as _NODES,
     NODES_EXPIRY as _NODES_EXPIRY,
+    SCHEDULE_MARKS as _SCHEDULE_MARKS,
     SCHEDULED as _SCHEDULED,
     SCHEDULED_MARKS as _SCHEDULED_MARKS,
     Keys,
@@ -49,6 +50,7 @@ __all__ = [
     "Letter",
     "Replayed",
     "Script",
+    "advance_mark",
     "announce",
     "dead_letter",
     "flag",
@@ -400,6 +402,20 @@ async def scheduled_settle(client: Redis, *, record: str, mark: bytes, next_due_
         client, [_SCHEDULED, _SCHEDULED_MARKS], [record, mark, next_due_ms]
     )
     return bool(reply)
+
+
+ADVANCE_MARK = load("advance_mark")
+"""Raise a schedule's mark to a due time if lower; 1 when raised."""
+
+
+async def advance_mark(client: Redis, *, name: str, due_ms: int) -> bool:
+    """Raise the mark of the schedule ``name`` to ``due_ms`` if it is lower or unset; True
+    when this call raised it.
+
+    Raises:
+        CommandError: the script failed. TransportError: the client failed.
+    """
+    return bool(await ADVANCE_MARK(client, [_SCHEDULE_MARKS], [name, due_ms]))
 
 
 # -- keyed actors' partition leases ----------------------------------------------------

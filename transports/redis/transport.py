@@ -33,7 +33,6 @@ from .._values import (
     MailboxSpec,
     MailboxStats,
     NodeInfo,
-    PartitionLeases,
 )
 from . import scripts
 from .admin import delete_dead_letters, parse_dead_letter, parse_node
@@ -41,6 +40,7 @@ from .channel import ChannelConsumer, republish_sharded
 from .client import RAW, Redis, client_from_url
 from .consumer import RedisConsumer
 from .consumer_context import ConsumerContext
+from .coordination import Coordination
 from .host import ConsumerHost
 from .keys import NODES, Keys
 from .list import ListConsumer
@@ -65,7 +65,7 @@ class TransportState(enum.Enum):
     CLOSED = "closed"
 
 
-class RedisTransport(Transport):
+class RedisTransport(Coordination, Transport):
     """A :class:`~transports.Transport` over Redis, through our trio client.
 
     ``RedisTransport(client)`` uses a client you made (and close);
@@ -429,36 +429,6 @@ class RedisTransport(Transport):
             if (node := parse_node(flat[index].decode("utf-8", "replace"), flat[index + 1]))
         ]
         return sorted(found, key=lambda node: node.node)
-
-    async def lease_partitions(
-        self,
-        group: str,
-        owner: str,
-        partitions: int,
-        ttl: float,
-        *,
-        keep: Sequence[int] = (),
-        leave: bool = False,
-    ) -> PartitionLeases:
-        """Lease ``owner`` its share of ``group``'s partitions in one script; see
-        :meth:`Transport.lease_partitions` (keys: :func:`~transports.redis.keys.partition_keys`).
-
-        Raises:
-            CommandError: a key of the leases holds another type (nothing changed).
-            TransportError: the store failed.
-            ClosedError: the transport is closed.
-        """
-        self._check_open()
-        held, wanted, owners = await scripts.lease_partitions(
-            self._client,
-            group=group,
-            owner=owner,
-            partitions=partitions,
-            ttl_ms=max(1, round(ttl * 1000)),
-            leave=leave,
-            keep=keep,
-        )
-        return PartitionLeases(tuple(held), tuple(wanted), owners)
 
     # -- the connection ---------------------------------------------------------------
 

@@ -112,6 +112,7 @@ CALLS: dict[str, Callable[[Any], Awaitable[object]]] = {
     "promote": lambda c: _scripts.promote(
         c, KEYS, kind="list", maxlen=None, expire_ms=None, most=1
     ),
+    "advance_mark": lambda c: _scripts.advance_mark(c, name="s", due_ms=1),
     "scheduled_settle": lambda c: _scripts.scheduled_settle(
         c, record="list - - jobs", mark=b"", next_due_ms=-1
     ),
