@@ -78,6 +78,7 @@ def create_app(transport: Transport, *, token: str | None = None) -> Starlette:
                         "depth": stats.depth,
                         "pending": stats.pending,
                         "dead": stats.dead,
+                        "oldest_age": await transport.oldest_age(spec),
                         "readers": [],
                         "handled": 0,
                         "rates": [],
