@@ -20,7 +20,8 @@ from transports import (
 )
 
 from ._cli_parser import EXIT_FAILED, EXIT_NO_NODE, EXIT_OK, report_error, store_url
-from ._codec import decode, encode
+from ._codec import encode
+from ._envelope import new_id
 from ._groups import sole_error
 from ._system import ActorSystem
 
@@ -210,14 +211,15 @@ def _table(header: list[str], rows: list[list[object]]) -> None:
 async def publish(args: argparse.Namespace) -> int:
     """``publish``: send one JSON body to a mailbox in an envelope; print its id."""
     spec = MailboxSpec.parse(args.mailbox)
-    payload = encode(args.body, headers=dict(args.header), tag=args.type)
+    message_id = new_id()  # printed below: no need to decode the payload for it
+    payload = encode(args.body, id=message_id, headers=dict(args.header), tag=args.type)
     system = ActorSystem(store_url(args, None))
     transport = system.lifecycle.open_transport()
     try:
         await transport.send(spec, [payload])
     finally:
         await transport.aclose()
-    print(decode(payload).id)
+    print(message_id)
     return EXIT_OK
 
 

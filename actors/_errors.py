@@ -10,6 +10,7 @@ They extend the store's tree (:mod:`transports._exceptions`, whose root
     ├── AskTimeout                no reply to `ask` within its timeout (also a TimeoutError)
     ├── RemoteError               the handler that served an `ask` raised
     ├── SupervisorError           a supervisor gave up: restart intensity exceeded
+    ├── SpawnError                a child could not be started or stopped at run time
     └── LifespanError             a lifespan, startup or shutdown hook of the system failed
 """
 
@@ -22,6 +23,7 @@ __all__ = [
     "CodecError",
     "LifespanError",
     "RemoteError",
+    "SpawnError",
     "SupervisorError",
     "SystemFileError",
 ]
@@ -66,6 +68,14 @@ class SupervisorError(ActorsError):
         super().__init__(message)
         self.child = child
         self.restarts = restarts
+
+
+class SpawnError(ActorsError):
+    """A child could not be started or stopped at run time (``start_child``,
+    ``stop_child``, ``Pool.spawn``): the supervisor is not running (or stops), the
+    name is taken among its children, there is no child of that name, or the child
+    failed to start (its exception is the ``__cause__``). The supervisor goes on.
+    """
 
 
 class LifespanError(ActorsError):

@@ -8,16 +8,8 @@ from typing import Any
 
 from transports import Backoff, ConfigurationError, MailboxSpec
 
-from ._actor import (
-    CATCH_ALL,
-    DEFAULT_RETRY_BACKOFF,
-    Actor,
-    Directive,
-    HandlerTable,
-    check_early,
-    message_types,
-    qualified,
-)
+from ._actor import DEFAULT_RETRY_BACKOFF, Actor, Directive
+from ._handlers import CATCH_ALL, HandlerTable, check_early, message_types, qualified
 
 __all__ = ["function_actor"]
 

@@ -15,8 +15,8 @@ import trio
 
 from transports import ConfigurationError
 
-from ._actor import qualified
 from ._errors import LifespanError
+from ._handlers import qualified
 
 __all__ = ["SHUTDOWN_HOOKS_TIMEOUT", "Lifespan"]
 

@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from transports import MailboxSpec
 
 from ._messenger import Messenger
-from ._middleware import Fate, Fetch, Handling, Middleware, Outcome, handle_through
+from ._middleware import (
+    Fate,
+    Fetch,
+    Handling,
+    Middleware,
+    Outcome,
+    handle_through,
+    overriding,
+)
 
 if TYPE_CHECKING:
     from ._context import ActorContext
@@ -28,7 +37,10 @@ class InstanceObserver:
     def __init__(
         self, chain: Sequence[Middleware], actor: str, path: str, mailbox: MailboxSpec
     ) -> None:
-        self.chain = tuple(chain)
+        # Only those that override a hook are called for it.
+        self.handlers = overriding(chain, "handle")
+        self.fate_takers = overriding(chain, "on_fate")
+        self.fetch_takers = overriding(chain, "on_fetch")
         self.actor = actor
         self.path = path
         self.mailbox = mailbox
@@ -41,16 +53,18 @@ class InstanceObserver:
         Raises:
             Exception: what the handler (or a middleware) raised.
         """
-        if not self.chain:  # the common case, and the hot path: no Handling is made
+        if not self.handlers:  # the common case, and the hot path: no Handling is made
             return await call(message)
         handling = Handling(self.actor, self.path, self.mailbox, message, context)
-        return await handle_through(self.chain, handling, lambda: call(message))
+        if len(self.handlers) == 1:  # no chain to walk
+            return await self.handlers[0].handle(handling, lambda: call(message))
+        return await handle_through(self.handlers, handling, lambda: call(message))
 
     def fetched(self, size: int) -> None:
         """A batch of ``size`` messages was fetched (told to the chain if not empty)."""
-        if size and self.chain:
+        if size and self.fetch_takers:
             fetch = Fetch(self.actor, self.path, self.mailbox, size)
-            for middleware in self.chain:
+            for middleware in self.fetch_takers:
                 middleware.on_fetch(fetch)
 
     def fate(
@@ -74,9 +88,9 @@ class InstanceObserver:
                     "attempt": attempt,
                 },
             )
-        if self.chain:
+        if self.fate_takers:
             fate = Fate(outcome, self.actor, self.path, self.mailbox, message_id, attempt, error)
-            for middleware in self.chain:
+            for middleware in self.fate_takers:
                 middleware.on_fate(fate)
 
 
@@ -95,11 +109,23 @@ class ActorMessaging:
         return self.messenger.redis
 
     async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> None:
         """See :meth:`Messenger.tell`."""
         await self.messenger.tell(
-            target, msg, headers=headers, middleware=self.middleware, sender=self.sender
+            target,
+            msg,
+            headers=headers,
+            middleware=self.middleware,
+            sender=self.sender,
+            delay=delay,
+            at=at,
         )
 
     async def ask(

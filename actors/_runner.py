@@ -34,7 +34,6 @@ from transports import (
     TransportError,
 )
 
-from ._codec import decode
 from ._context import ActorContext, message_id
 from ._errors import CodecError
 from ._fate_store import Failed, FateStore
@@ -92,6 +91,7 @@ class InstanceRunner:
         self.cls = cls
         self.spec = cls.mailbox
         self.table = cls.handlers()
+        self.codec = run.messenger.codecs.route(self.spec)[1]  # how its payloads read
         self.path = path
         self.consumer_name = f"{run.node}/{name}"
         self._fetch_scope: trio.CancelScope | None = None
@@ -127,6 +127,8 @@ class InstanceRunner:
             self.path,
             self.consumer_name,
             self.runtime.resources,
+            watch=self.runtime.watch,
+            mailbox=self.spec,
         )
         actor = self.build(context)
         actor.context = context
@@ -347,7 +349,7 @@ class InstanceRunner:
     async def _handle(self, actor: Actor, consumer: Consumer, delivery: Delivery) -> bool:
         """Handle one delivery; True when it should be acked with the batch."""
         try:
-            envelope = decode(delivery.payload, max_size=self.messenger.max_payload)
+            envelope = self.codec.decode(delivery.payload, max_size=self.messenger.max_payload)
             method, body = self.table.resolve(envelope)
         except CodecError as exc:
             await self._fates.dead_letter(

@@ -4,7 +4,7 @@ mailbox faults, and the system's stop."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -14,6 +14,9 @@ from transports import Transport
 from ._faults import MailboxFaults
 from ._messenger import Messenger
 from ._node import NodeName
+
+if TYPE_CHECKING:
+    from ._watch import Watch
 
 __all__ = ["SystemRun"]
 
@@ -40,6 +43,8 @@ class SystemRun:
     handled: Counter[str] = attrs.Factory(Counter)
     #: What the system's lifespan opened for the actors (``context.resources``).
     resources: dict[str, Any] = attrs.Factory(dict)
+    #: The death watch (monitors and Down messages).
+    watch: Watch | None = None
 
     def name_lost(self) -> bool:
         """Another process took this node's name: consumers give it up as they close."""

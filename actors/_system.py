@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import types
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
 
 from transports import (
@@ -19,13 +20,17 @@ from transports import (
 
 from ._actor import Actor, Directive
 from ._codec import DEFAULT_MAX_PAYLOAD
+from ._codec_choice import codec_named
+from ._codecs import Codec, JsonCodec
 from ._context import ActorContext, MessageInfo
+from ._errors import SpawnError
 from ._groups import sole_error
 from ._lifecycle import DEFAULT_URL, Lifecycle, SystemState
 from ._messenger import Messenger, reply_patterns
 from ._middleware import Middleware
 from ._registry import Registry
 from ._supervision import Supervisor
+from ._system_lifespan import LifespanHooks
 from ._tree import ChildInfo, Restart
 
 __all__ = ["ActorContext", "ActorSystem", "MessageInfo"]
@@ -33,7 +38,7 @@ __all__ = ["ActorContext", "ActorSystem", "MessageInfo"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class ActorSystem:
+class ActorSystem(LifespanHooks):
     """Actors, their supervision tree and their store, run as one unit.
 
     ``url`` picks the store: ``redis://host:port/db``, ``rediss://`` (TLS),
@@ -54,6 +59,9 @@ class ActorSystem:
     reply goes to no other key; a refused reply is logged, and the message is handled
     and acked as if it had none.
 
+    ``codec`` encodes the messages of mailboxes that do not name their own
+    (``"json"``, the default; ``"msgpack"``; ``"faststream"``; or a :class:`Codec`).
+
     ``middleware`` wraps every handler call and every ``tell``/``ask`` (see
     :class:`Middleware` and :meth:`use`), outside each actor's own.
 
@@ -61,9 +69,9 @@ class ActorSystem:
     ``python -m actors run file.py`` run it.
 
     Raises:
-        ConfigurationError: an unsupported URL scheme or a malformed
-            ``reply_to_allowed`` (here); when it runs, a node name held by another
-            live process.
+        ConfigurationError: an unsupported URL scheme, a malformed ``reply_to_allowed``
+            or an unknown codec (here); when it runs, a node name held by another live
+            process.
     """
 
     def __init__(
@@ -74,6 +82,7 @@ class ActorSystem:
         node: str | None = None,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         reply_to_allowed: Sequence[str] = (),
+        codec: Codec | str = "json",
         middleware: Sequence[Middleware] = (),
     ) -> None:
         self._registry = Registry()
@@ -86,6 +95,7 @@ class ActorSystem:
             max_payload=max_payload,
             reply_to_allowed=reply_patterns(reply_to_allowed),
         )
+        self.lifecycle.codec = codec_named(codec) or JsonCodec()
         for each in middleware:
             self.use(each)
 
@@ -232,60 +242,6 @@ class ActorSystem:
         self._registry.supervise(supervisor)
         return supervisor
 
-    # -- lifespan ---------------------------------------------------------------------
-
-    def lifespan(self, fn: F) -> F:
-        """Declare (as a decorator) an async generator that opens what the actors share:
-        the code before its one ``yield`` runs before the first actor starts, the
-        code after it once the last one stopped (the store is open throughout). It
-        yields a mapping of resources, merged into :attr:`resources` (actors see them
-        as ``self.context.resources``), or None. A function returning an async
-        context manager works too. Several run in declaration order, and close in
-        reverse; they run wherever the system runs: ``async with system``, each
-        process of ``python -m actors run --workers N``, the test kit.
-
-        A failure before the ``yield`` fails the start with :class:`LifespanError`
-        (``run`` exits with status 1), after what already started was closed.
-
-        Raises:
-            ConfigurationError: ``fn`` is not callable.
-        """
-        return self.lifecycle.lifespan.add("lifespan", fn)
-
-    def on_startup(self, fn: F) -> F:
-        """Declare (as a decorator) ``async def hook()``, run before the first actor
-        starts, in declaration order with the lifespans; it may fill :attr:`resources`.
-        Raising fails the start with :class:`LifespanError`.
-
-        Raises:
-            ConfigurationError: ``fn`` is not ``async def``.
-        """
-        return self.lifecycle.lifespan.add("startup", fn)
-
-    def on_shutdown(self, fn: F) -> F:
-        """Declare (as a decorator) ``async def hook()``, run once the actors stopped, in
-        reverse declaration order with the lifespans' closing, if the start reached
-        its declaration. A failure is logged, the other hooks still run, and the
-        system's run raises :class:`LifespanError` after.
-
-        Raises:
-            ConfigurationError: ``fn`` is not ``async def``.
-        """
-        return self.lifecycle.lifespan.add("shutdown", fn)
-
-    @property
-    def resources(self) -> dict[str, Any]:
-        """What the lifespan opened for this run, by name (hooks may add to it; actors
-        read it as ``self.context.resources``). Emptied with each new run.
-
-        Raises:
-            ClosedError: the system is not running.
-        """
-        run = self.lifecycle.run
-        if run is None:
-            raise ClosedError("the actor system is not running")
-        return run.resources
-
     @property
     def actors(self) -> Mapping[str, type[Actor]]:
         """The registered actor classes, by name."""
@@ -328,6 +284,23 @@ class ActorSystem:
         if root is None:
             raise ClosedError("the actor system is not running")
         return root.tree()
+
+    def supervisor(self, name: str) -> Supervisor:
+        """The running supervisor named ``name`` (or at the tree path ``name``) in this
+        system's tree, to start and stop children on (``start_child``, ``stop_child``,
+        ``Pool.spawn``). Actors declared with :meth:`actor` run under ``"system"``.
+
+        Raises:
+            SpawnError: no running supervisor of that name.
+            ClosedError: the system is not running.
+        """
+        root = self.lifecycle.root
+        if root is None:
+            raise ClosedError("the actor system is not running")
+        found = root.find(name)
+        if found is None:
+            raise SpawnError(f"no running supervisor named {name!r}")
+        return found
 
     def node_info(self) -> dict[str, Any]:
         """What this node announces: host, pid, start time, and its actors' mailboxes
@@ -386,23 +359,44 @@ class ActorSystem:
         return self._registry.resolve(target)
 
     async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> None:
         """Send ``msg`` to ``target`` and return once the store has it (fire-and-forget).
 
+        With ``delay`` (seconds or a ``timedelta``) or ``at`` (a ``datetime`` with a time
+        zone), the store holds the message and delivers it then: in Redis it survives
+        restarts of every process, and any running node promotes it within about
+        50 ms of its due time (at-least-once, as every message of its mailbox).
+
         Raises:
-            ConfigurationError: unknown target. CodecError: ``msg`` cannot be encoded.
+            ConfigurationError: unknown target; a negative delay, both ``delay`` and
+                ``at``, a naive ``at``, or a delay for a pub/sub target.
+            CodecError: ``msg`` cannot be encoded.
             TransportError: the store failed. ClosedError: the system is not running.
         """
-        await self._messenger().tell(target, msg, headers=headers)
+        await self._messenger().tell(target, msg, headers=headers, delay=delay, at=at)
 
-    async def tell_many(self, target: Any, msgs: Sequence[Any]) -> None:
-        """Send several messages to one target in one round-trip, in order.
+    async def tell_many(
+        self,
+        target: Any,
+        msgs: Sequence[Any],
+        *,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Send several messages to one target in one round-trip, in order (all held
+        until ``delay`` or ``at``, as for :meth:`tell`).
 
         Raises:
             The same as :meth:`tell`.
         """
-        await self._messenger().tell_many(target, msgs)
+        await self._messenger().tell_many(target, msgs, delay=delay, at=at)
 
     publish = tell
 

@@ -20,6 +20,7 @@ import trio
 from transports import ConfigurationError
 
 __all__ = [
+    "ChildChange",
     "ChildInfo",
     "ChildRun",
     "ChildSpec",
@@ -216,6 +217,18 @@ class Incarnation:
 
 
 @attrs.define(eq=False)
+class ChildChange:
+    """A request to the loop of a running supervisor, from another task: start the
+    children ``start`` (appended to its children), or stop and remove the child named
+    ``stop``. ``done`` is set once it is dealt with, ``error`` set if it failed."""
+
+    start: list[ChildRecord] = attrs.Factory(list)
+    stop: str | None = None
+    done: trio.Event = attrs.Factory(trio.Event)
+    error: Exception | None = None
+
+
+@attrs.define(eq=False)
 class ChildRecord:
     """What a supervisor remembers about one child across its incarnations."""
 
@@ -226,6 +239,8 @@ class ChildRecord:
     incarnation: Incarnation | None = None
     # Restarts since the child last ran `backoff.reset_after` seconds without crashing.
     consecutive: int = 0
+    #: What its last incarnation raised (None: it stopped without error).
+    error: Exception | None = None
     started_at: float = -math.inf
 
 

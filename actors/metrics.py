@@ -18,6 +18,8 @@ event loop; this one is a task of the system's nursery, stopped with it.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from transports import ActorsError, ClosedError, ConfigurationError
+from transports import ActorsError, ClosedError, ConfigurationError, MailboxSpec
 
 from ._middleware import Fate, Fetch, Handling, Middleware, Sending
 from ._tree import ChildInfo
@@ -33,6 +35,8 @@ from ._tree import ChildInfo
 try:
     import prometheus_client
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+    from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+    from prometheus_client.registry import Collector
 except ImportError:  # pragma: no cover - the extra is missing
     raise ConfigurationError(
         "actors.metrics needs prometheus_client: pip install 'actors[metrics]'"
@@ -46,6 +50,16 @@ __all__ = ["Metrics", "export", "serve_metrics"]
 logger = logging.getLogger("actors.metrics")
 
 _SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+#: prometheus_client's default buckets (seconds), without +Inf.
+_TIMES = tuple(b for b in Histogram.DEFAULT_BUCKETS if b != float("inf"))
+_COUNTS = (
+    ("received", "Messages given to a handler."),
+    ("handled", "Messages handled (acked)."),
+    ("failed", "Handler calls that raised."),
+    ("retried", "Failed messages scheduled for another attempt."),
+    ("dead_lettered", "Messages dead-lettered."),
+    ("dropped", "Messages dropped by their handler (Drop)."),
+)
 #: The most a request to the endpoint may send before its blank line.
 _MAX_REQUEST = 8192
 
@@ -71,31 +85,14 @@ class Metrics(Middleware):
     ) -> None:
         self.registry = prometheus_client.REGISTRY if registry is None else registry
         reg, ns = self.registry, namespace
-        by_actor = ("actor", "mailbox")
-
-        def counter(name: str, what: str) -> Counter:
-            return Counter(f"messages_{name}", what, by_actor, namespace=ns, registry=reg)
 
         def gauge(name: str, what: str, label: str) -> Gauge:
             return Gauge(name, what, (label,), namespace=ns, registry=reg)
 
-        self.received = counter("received", "Messages given to a handler.")
-        self.handled = counter("handled", "Messages handled (acked).")
-        self.failed = counter("failed", "Handler calls that raised.")
-        self.retried = counter("retried", "Failed messages scheduled for another attempt.")
-        self.dead_lettered = counter("dead_lettered", "Messages dead-lettered.")
-        self.dropped = counter("dropped", "Messages dropped by their handler (Drop).")
-        self.handling = Histogram(
-            "handling_seconds", "Handler time.", by_actor, namespace=ns, registry=reg
-        )
-        self.batch = Histogram(
-            "fetch_batch_size",
-            "Messages per fetch.",
-            by_actor,
-            namespace=ns,
-            registry=reg,
-            buckets=_SIZES,
-        )
+        # Per message, plain counts (collected when scraped): prometheus_client's own
+        # metrics take a lock and a label lookup per update, several per message.
+        self._messages = _MessageCounts(namespace)
+        reg.register(self._messages)
         self.sent = Counter(
             "messages_sent", "Messages sent.", ("target", "kind"), namespace=ns, registry=reg
         )
@@ -106,40 +103,26 @@ class Metrics(Middleware):
         self.pending = gauge("mailbox_pending", "Fetched, not acked.", "mailbox")
         self.dead = gauge("mailbox_dead_letters", "Dead letters.", "mailbox")
         self.restarts = gauge("restarts", "Restarts of a tree node.", "path")
-        # Children by label values: .labels() costs more than the increment itself.
-        self._children: dict[tuple[Any, str, str], Any] = {}
-        self._outcomes = {
-            "handled": self.handled,
-            "retried": self.retried,
-            "dead_lettered": self.dead_lettered,
-            "dropped": self.dropped,
-        }
-
-    def _child(self, metric: Any, first: str, second: str) -> Any:
-        key = (metric, first, second)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(first, second)
-        return child
 
     async def handle(self, handling: Handling, call_next: Callable[[], Awaitable[Any]]) -> Any:
         """Count the message received, time the handler, count a failure."""
-        mailbox = str(handling.mailbox)
-        self._child(self.received, handling.actor, mailbox).inc()
+        counts = self._messages.of(handling.actor, handling.mailbox)
+        counts.received += 1
         started = time.perf_counter()
         try:
             return await call_next()
         except Exception:
-            self._child(self.failed, handling.actor, mailbox).inc()
+            counts.failed += 1
             raise
         finally:
             elapsed = time.perf_counter() - started
-            self._child(self.handling, handling.actor, mailbox).observe(elapsed)
+            counts.time[bisect.bisect_left(_TIMES, elapsed)] += 1
+            counts.time_sum += elapsed
 
     async def send(self, sending: Sending, call_next: Callable[[], Awaitable[Any]]) -> Any:
         """Count the messages sent; time an ask until its reply (or its failure)."""
         target = str(sending.target)
-        self._child(self.sent, target, sending.kind).inc(len(sending.messages))
+        self.sent.labels(target, sending.kind).inc(len(sending.messages))
         if sending.kind != "ask":
             return await call_next()
         started = time.perf_counter()
@@ -150,11 +133,13 @@ class Metrics(Middleware):
 
     def on_fate(self, fate: Fate) -> None:
         """Count the message's fate."""
-        self._child(self._outcomes[fate.outcome], fate.actor, str(fate.mailbox)).inc()
+        self._messages.of(fate.actor, fate.mailbox).fates[fate.outcome] += 1
 
     def on_fetch(self, fetch: Fetch) -> None:
         """Record the batch's size."""
-        self._child(self.batch, fetch.actor, str(fetch.mailbox)).observe(fetch.size)
+        counts = self._messages.of(fetch.actor, fetch.mailbox)
+        counts.batch[bisect.bisect_left(_SIZES, fetch.size)] += 1
+        counts.batch_sum += fetch.size
 
     async def sample(self, system: ActorSystem, interval: float = 5.0) -> None:
         """Every ``interval`` seconds while ``system`` runs, set the mailbox gauges
@@ -186,6 +171,63 @@ class Metrics(Middleware):
             self.depth.labels(str(box)).set(stats.depth)
             self.pending.labels(str(box)).set(stats.pending)
             self.dead.labels(str(box)).set(stats.dead)
+
+
+class _Counts:
+    """The counts of one actor's messages (histograms: per bucket, +Inf last)."""
+
+    def __init__(self) -> None:
+        self.received = self.failed = 0
+        #: By outcome (handled, retried, dead_lettered, dropped).
+        self.fates = dict.fromkeys(("handled", "retried", "dead_lettered", "dropped"), 0)
+        self.time = [0] * (len(_TIMES) + 1)
+        self.time_sum = 0.0
+        self.batch = [0] * (len(_SIZES) + 1)
+        self.batch_sum = 0
+
+
+class _MessageCounts(Collector):
+    """The per-actor message counts, as Prometheus metrics when collected."""
+
+    def __init__(self, namespace: str) -> None:
+        self.prefix = f"{namespace}_" if namespace else ""
+        self.counts: dict[tuple[str, MailboxSpec], _Counts] = {}
+        # By actor name first: a str's hash is cached, a MailboxSpec's is computed.
+        self._by_actor: dict[str, tuple[MailboxSpec, _Counts]] = {}
+
+    def of(self, actor: str, mailbox: MailboxSpec) -> _Counts:
+        """The counts of ``actor`` on ``mailbox`` (made at first use)."""
+        known = self._by_actor.get(actor)
+        if known is not None and known[0] is mailbox:
+            return known[1]
+        counts = self.counts.get((actor, mailbox))
+        if counts is None:
+            counts = self.counts[(actor, mailbox)] = _Counts()
+        self._by_actor[actor] = (mailbox, counts)
+        return counts
+
+    def collect(self) -> Iterator[Metric]:
+        """The counters and histograms, labelled by actor and mailbox."""
+        labels = ["actor", "mailbox"]
+        rows = [((actor, str(box)), counts) for (actor, box), counts in list(self.counts.items())]
+        for name, what in _COUNTS:
+            family = CounterMetricFamily(f"{self.prefix}messages_{name}", what, labels=labels)
+            for values, counts in rows:
+                fates = counts.fates
+                family.add_metric(values, fates[name] if name in fates else getattr(counts, name))
+            yield family
+        for name, what, bounds, attribute in (
+            ("handling_seconds", "Handler time.", _TIMES, "time"),
+            ("fetch_batch_size", "Messages per fetch.", _SIZES, "batch"),
+        ):
+            histogram = HistogramMetricFamily(f"{self.prefix}{name}", what, labels=labels)
+            for values, counts in rows:
+                per_bucket = getattr(counts, attribute)
+                cumulative = list(itertools.accumulate(per_bucket))
+                buckets = [(str(float(b)), c) for b, c in zip(bounds, cumulative, strict=False)]
+                buckets.append(("+Inf", cumulative[-1]))
+                histogram.add_metric(values, buckets, getattr(counts, f"{attribute}_sum"))
+            yield histogram
 
 
 def _restarts(node: ChildInfo) -> Iterator[tuple[str, int]]:

@@ -214,12 +214,21 @@ class Transport(ABC):
     """A message store: sends payloads to mailboxes and opens consumers on them."""
 
     @abstractmethod
-    async def send(self, spec: MailboxSpec, payloads: Sequence[bytes]) -> None:
+    async def send(
+        self, spec: MailboxSpec, payloads: Sequence[bytes], *, delay: float = 0.0
+    ) -> None:
         """Append ``payloads`` to the mailbox in order, in one round-trip.
 
         For pub/sub this publishes; a message with no subscriber is dropped.
 
+        With ``delay`` (seconds > 0), the store holds the payloads and appends them,
+        in order, once the delay has passed (a durable store keeps them across
+        restarts); they are then delivered like any other message, once a consumer
+        of the mailbox runs. Pub/sub cannot hold a message.
+
         Raises:
+            ConfigurationError: ``delay`` is negative or not a number, or given for
+                pub/sub.
             TransportError: the store failed; none or some may have been sent.
             ClosedError: the transport was closed.
         """

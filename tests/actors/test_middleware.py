@@ -4,6 +4,7 @@ attempt. On the memory transport and on Redis."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +22,7 @@ from actors import (
     Fate,
     Fetch,
     Handling,
+    JsonFormatter,
     Middleware,
     RemoteError,
     Sending,
@@ -186,6 +188,11 @@ async def test_a_middleware_sees_failures_retries_and_dead_letters(
     ids = {entry[4] for entry in log if entry[1] == "fate"}
     assert {r.message_id for r in lines} == ids  # type: ignore[attr-defined]
     assert "dead-lettered (attempt 2): RuntimeError: boom 1" in lines[1].getMessage()
+    # --log-format json shows them.
+    shown = json.loads(JsonFormatter().format(lines[1]))
+    assert shown["event"] == "dead_lettered" and shown["attempt"] == 2
+    assert shown["message_id"] in ids and shown["path"] == "system/flaky-0"
+    assert shown["mailbox"] == "list:flaky"
     retry = [r for r in caplog.records if getattr(r, "event", None) == "retry"]
     assert [r.attempt for r in retry] == [1]  # type: ignore[attr-defined]
 

@@ -89,20 +89,30 @@ class MemoryTransport(Transport):
         if self._state is TransportState.CLOSED:
             raise ClosedError("the memory transport is closed")
 
-    async def send(self, spec: MailboxSpec, payloads: Sequence[bytes]) -> None:
-        """Append ``payloads`` to the mailbox in order, all at once.
+    async def send(
+        self, spec: MailboxSpec, payloads: Sequence[bytes], *, delay: float = 0.0
+    ) -> None:
+        """Append ``payloads`` to the mailbox in order, all at once; with a ``delay``
+        (seconds, trio time), once it has passed: the store holds them, and a consumer
+        of the mailbox appends them when it looks for messages at or after their due
+        time (its wait ends then).
 
         A stream is trimmed to ``spec.maxlen`` entries (exactly). Pub/sub publishes
         to the subscribers open now, and drops a message nobody listens to.
 
         Raises:
-            ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel),
-                or an id is not a dead letter id (nothing is replayed).
+            ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel), or
+                a delay is negative or given for pub/sub.
             CommandError: the name holds another kind of mailbox (``WRONGTYPE``).
             ClosedError: the transport is closed.
         """
         await trio.lowlevel.checkpoint()
         self._check_open()
+        if not delay >= 0:
+            raise ConfigurationError(f"delay must be >= 0 seconds, not {delay!r}")
+        if delay:
+            self._store._schedule(spec, payloads, trio.current_time() + delay)
+            return
         self._store._append(spec, payloads, trio.current_time())
 
     def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[MemoryConsumer]:
