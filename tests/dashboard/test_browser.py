@@ -38,6 +38,7 @@ if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
         allow_module_level=True,
     )
 
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -129,15 +130,25 @@ def browser() -> Iterator[Any]:
 
 
 def cell(driver: Any, mailbox: str, column: str) -> str:
-    row = driver.find_element(By.CSS_SELECTOR, f'tr[data-mailbox="{mailbox}"] td.{column}')
-    return str(row.text)
+    """The text of a mailbox's cell; read again when a live update replaced the row
+    between finding it and reading it."""
+    for _ in range(50):
+        found = driver.find_element(By.CSS_SELECTOR, f'tr[data-mailbox="{mailbox}"] td.{column}')
+        try:
+            return str(found.text)
+        except StaleElementReferenceException:
+            continue
+    raise AssertionError(f"the {column} of {mailbox} never stayed long enough to read")
 
 
 def test_a_browser_watches_a_mailbox_and_replays_a_dead_letter(
     processes: dict[str, Any], browser: Any, redis_url: str
 ) -> None:
     files = processes["files"]
-    wait = WebDriverWait(browser, 30, poll_frequency=0.2)
+    # Live updates replace rows: an element found may be gone when read.
+    wait = WebDriverWait(
+        browser, 30, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException]
+    )
     browser.get(processes["base"] + "/")
     # The node, its tree (started) and its mailbox show up, and live updates run.
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, 'tr[data-mailbox="list:e2e-jobs"]'))
