@@ -326,3 +326,24 @@ async def test_a_stream_shows_how_long_its_oldest_message_waited(
         ages = {m["mailbox"]: m["oldest_age"] for m in overview["mailboxes"]}  # type: ignore[attr-defined]
         assert ages["list:jobs"] is None  # a list keeps no time of its messages
         assert ages["stream:orders"] is None  # nothing waits
+
+
+async def test_actions_from_another_site_s_page_are_refused(
+    system: ActorSystem, store: Transport
+) -> None:
+    [letter] = await dead_jobs(system, 1)
+    async with client(store) as http:
+        elsewhere = {"Origin": "http://evil.example"}
+        form = await http.post(
+            "/mailboxes/list:jobs/actions",
+            data={"op": f"delete:{letter}", "confirm": "1"},
+            headers=elsewhere,
+        )
+        assert form.status_code == 403 and "another site" in form.text
+        api = await http.post("/api/delete/list:jobs", content=b"{}", headers=elsewhere)
+        assert api.status_code == 403
+        assert len(await system.dead_letters(Jobs)) == 1
+        # The dashboard's own page sends its own origin.
+        own = await http.post("/api/delete/list:jobs", json={}, headers={"Origin": "http://dash"})
+        assert own.status_code == 200
+        assert await system.dead_letters(Jobs) == []
