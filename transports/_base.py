@@ -316,6 +316,17 @@ class Transport(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} cannot delete dead letters")
 
+    async def oldest_age(self, spec: MailboxSpec) -> float | None:
+        """Seconds since the oldest message of the mailbox not yet acked (waiting, or
+        fetched and pending) was stored, where the store can tell (a stream's entry ids
+        are the times they were added); None where it cannot (lists, pub/sub) and when
+        no message waits.
+
+        Raises:
+            TransportError: the store failed. ClosedError: the transport was closed.
+        """
+        return None
+
     @abstractmethod
     async def mailbox_stats(self, spec: MailboxSpec) -> MailboxStats:
         """Depth, pending and dead-letter counts of a mailbox (zeros if it does not exist).

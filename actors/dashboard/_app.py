@@ -32,6 +32,7 @@ from ._render import FRAGMENTS, HERE, render
 
 __all__ = ["create_app"]
 
+CROSS_SITE = "refused: this request came from another site's page"
 #: Dead letters shown on a mailbox's page unless ``?count=`` says otherwise.
 LETTERS = 100
 
@@ -78,6 +79,7 @@ def create_app(transport: Transport, *, token: str | None = None) -> Starlette:
                         "depth": stats.depth,
                         "pending": stats.pending,
                         "dead": stats.dead,
+                        "oldest_age": await transport.oldest_age(spec),
                         "readers": [],
                         "handled": 0,
                         "rates": [],
@@ -115,6 +117,9 @@ def create_app(transport: Transport, *, token: str | None = None) -> Starlette:
         ids = None if which == "all" else [which]
         given = form.get("token")
         context = {"address": address, "op": op, "what": what, "which": which}
+        if _cross_site(request):
+            html = render("refused.html", message=CROSS_SITE, **context)
+            return HTMLResponse(html, status_code=403)
         if not allowed(given):
             html = render("refused.html", message="a valid token is needed for this", **context)
             return HTMLResponse(html, status_code=403)
@@ -161,6 +166,8 @@ def create_app(transport: Transport, *, token: str | None = None) -> Starlette:
         what = request.path_params["what"]
         spec = _spec(request.path_params["address"])
         bearer = request.headers.get("authorization", "")
+        if _cross_site(request):
+            return JSONResponse({"error": CROSS_SITE}, status_code=403)
         if not allowed(bearer.removeprefix("Bearer ") if bearer.startswith("Bearer ") else None):
             return JSONResponse({"error": "a valid token is needed for this"}, status_code=403)
         body = await request.body()
@@ -219,6 +226,16 @@ def create_app(transport: Transport, *, token: str | None = None) -> Starlette:
         exception_handlers={ConfigurationError: bad_request},
         lifespan=lifespan,
     )
+
+
+def _cross_site(request: Request) -> bool:
+    """A browser sent this from another site's page (its ``Origin`` is not this
+    dashboard's): a page elsewhere must not replay or delete through a visitor's browser,
+    token or not."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False  # not a browser's cross-site request (curl, a script)
+    return origin != f"{request.url.scheme}://{request.url.netloc}"
 
 
 def _spec(address: str) -> MailboxSpec:

@@ -38,6 +38,8 @@ class MailboxView:
     stats: MailboxStats | None = None
     error: str | None = None
     readers: list[str] = attrs.Factory(list)
+    #: Seconds the oldest unacked message has waited, where the store can tell.
+    oldest: float | None = None
     #: (wall time, messages handled since the dashboard started), oldest first.
     handled: deque[tuple[float, int]] = attrs.Factory(deque)
 
@@ -76,6 +78,7 @@ class MailboxView:
             "depth": stats.depth if stats else None,
             "pending": stats.pending if stats else None,
             "dead": stats.dead if stats else None,
+            "oldest_age": None if self.oldest is None else round(self.oldest, 1),
             "readers": self.readers,
             "handled": self.handled[-1][1] if self.handled else 0,
             "rates": self.rates(now),
@@ -199,6 +202,7 @@ class Monitor:
             view.error = errors.get(key)
             try:
                 view.stats = await self.transport.mailbox_stats(view.spec)
+                view.oldest = await self.transport.oldest_age(view.spec)
             except CommandError as exc:
                 if exc.code != "WRONGTYPE":
                     raise

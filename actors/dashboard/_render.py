@@ -66,6 +66,12 @@ def sparkline(rates: Sequence[float | None], width: int = 150, height: int = 28)
     )
 
 
+def rate(rates: Sequence[float | None]) -> str:
+    """The latest known rate of ``rates``: ``"2.5/s"``, or ``"-"`` before any."""
+    known = [r for r in rates if r is not None]
+    return f"{known[-1]:.1f}/s" if known else "-"
+
+
 def _when(timestamp: float) -> str:
     return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -74,7 +80,7 @@ def _path(address: str) -> str:
     return quote(address, safe=":")
 
 
-_ENV.filters.update(duration=duration, sparkline=sparkline, when=_when, urlpath=_path)
+_ENV.filters.update(duration=duration, rate=rate, sparkline=sparkline, when=_when, urlpath=_path)
 
 
 def render(template: str, **context: Any) -> str:

@@ -4,6 +4,7 @@ against a running system on the memory store and on Redis."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 
 import attrs
@@ -309,3 +310,40 @@ async def test_throughput_is_counted_from_the_nodes_heartbeats() -> None:
         # A snapshot younger than a second is reused.
         await beat("second", 90)
         assert (await monitor.current()).mailboxes[0].handled[-1][1] == 630
+
+
+async def test_a_stream_shows_how_long_its_oldest_message_waited(
+    system: ActorSystem, store: Transport
+) -> None:
+    idle = MailboxSpec("stream", "idle")
+    async with store.consumer(idle, "nobody"):
+        await store.send(idle, [b"waits"])
+    await trio.sleep(1.1)
+    async with client(store) as http:
+        page = (await http.get("/mailboxes/stream:idle")).text
+        assert re.search(r'class="num oldest">[1-9][0-9]*s<', page), page
+        overview = await snapshot_when(http, lambda d: d["mailboxes"])
+        ages = {m["mailbox"]: m["oldest_age"] for m in overview["mailboxes"]}  # type: ignore[attr-defined]
+        assert ages["list:jobs"] is None  # a list keeps no time of its messages
+        assert ages["stream:orders"] is None  # nothing waits
+
+
+async def test_actions_from_another_site_s_page_are_refused(
+    system: ActorSystem, store: Transport
+) -> None:
+    [letter] = await dead_jobs(system, 1)
+    async with client(store) as http:
+        elsewhere = {"Origin": "http://evil.example"}
+        form = await http.post(
+            "/mailboxes/list:jobs/actions",
+            data={"op": f"delete:{letter}", "confirm": "1"},
+            headers=elsewhere,
+        )
+        assert form.status_code == 403 and "another site" in form.text
+        api = await http.post("/api/delete/list:jobs", content=b"{}", headers=elsewhere)
+        assert api.status_code == 403
+        assert len(await system.dead_letters(Jobs)) == 1
+        # The dashboard's own page sends its own origin.
+        own = await http.post("/api/delete/list:jobs", json={}, headers={"Origin": "http://dash"})
+        assert own.status_code == 200
+        assert await system.dead_letters(Jobs) == []

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
+
+from .support import address_of
 
 pytest.importorskip("hypercorn")
 
@@ -23,21 +23,6 @@ def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str
         text=True,
         env=env,
     )
-
-
-def address_of(process: subprocess.Popen[str]) -> str:
-    """The address the dashboard logs once it listens."""
-    assert process.stderr is not None
-    deadline = time.monotonic() + 30
-    seen = []
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        seen.append(line)
-        if found := re.search(r"dashboard on (http://\S+)", line):
-            return found.group(1)
-        if not line and process.poll() is not None:
-            break
-    raise AssertionError(f"the dashboard did not start: {''.join(seen)}")
 
 
 def test_the_command_serves_until_sigint(redis_url: str) -> None:

@@ -103,6 +103,19 @@ class MemoryStore:
             return MailboxStats(lag, len(group.pending), dead)
         return MailboxStats(0, 0, dead)
 
+    def _oldest_age(self, spec: MailboxSpec, now: float) -> float | None:
+        """What ``oldest_age`` returns for ``spec`` at ``now`` (trio time)."""
+        box = self._keys.get(spec.name)
+        if spec.kind != "stream" or not isinstance(box, StreamBox):
+            return None
+        group = box.groups.get(spec.group_name)
+        if group is None:
+            return None
+        ids = [*group.pending, *box.after(group.last_delivered, 1)]
+        if not ids:
+            return None
+        return max(0.0, now - min(ids)[0] / 1000)
+
     def _announce(
         self,
         node: str,

@@ -212,6 +212,17 @@ class MemoryTransport(Transport):
             del letters[id_]
         return len(found)
 
+    async def oldest_age(self, spec: MailboxSpec) -> float | None:
+        """Seconds since the oldest entry of a stream not yet acked by the group was
+        added (trio time); None for lists and pub/sub, and when none is.
+
+        Raises:
+            ClosedError: the transport is closed.
+        """
+        await trio.lowlevel.checkpoint()
+        self._check_open()
+        return self._store._oldest_age(spec, trio.current_time())
+
     async def mailbox_stats(self, spec: MailboxSpec) -> MailboxStats:
         """Depth, pending and dead-letter counts of the mailbox.
 

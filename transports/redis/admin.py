@@ -1,14 +1,17 @@
-"""Reading what a mailbox's store keeps about it: dead letters and node records."""
+"""Reading and trimming what the store keeps about a mailbox: dead letters (deleting
+them too), node records, the age of a stream's oldest unacked entry."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 
+from transports._exceptions import CommandError
+
 from .._values import DeadLetter, Failure, NodeInfo
 from .client import RAW, Redis
 
-__all__ = ["delete_dead_letters", "parse_dead_letter", "parse_node"]
+__all__ = ["delete_dead_letters", "oldest_stream_age", "parse_dead_letter", "parse_node"]
 
 
 async def delete_dead_letters(client: Redis, dead: str, ids: Sequence[str] | None) -> int:
@@ -64,3 +67,28 @@ def parse_node(node: str, raw: bytes) -> NodeInfo | None:
         )
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+async def oldest_stream_age(client: Redis, key: str, group: str) -> float | None:
+    """Seconds since the oldest entry of stream ``key`` that ``group`` has not acked
+    (pending, or not read yet) was added; None when there is none, or no such group."""
+    try:
+        summary = await client.execute_command(b"XPENDING", key, group, **RAW)
+    except CommandError as exc:
+        if exc.code == "NOGROUP":
+            return None
+        raise
+    ids: list[bytes] = [summary[1]] if summary[0] else []
+    for fields in await client.execute_command(b"XINFO", b"GROUPS", key, **RAW):
+        about = dict(zip(fields[::2], fields[1::2], strict=True))
+        if about[b"name"].decode() == group:
+            last = about[b"last-delivered-id"]
+            after = await client.execute_command(
+                b"XRANGE", key, b"(" + last, b"+", b"COUNT", 1, **RAW
+            )
+            ids += [entry_id for entry_id, _ in after]
+    if not ids:
+        return None
+    seconds, micros = await client.execute_command(b"TIME", **RAW)
+    oldest = min(int(entry_id.split(b"-")[0]) for entry_id in ids)
+    return max(0.0, int(seconds) + int(micros) / 1e6 - oldest / 1000)

@@ -35,7 +35,7 @@ from .._values import (
     NodeInfo,
 )
 from . import scripts
-from .admin import delete_dead_letters, parse_dead_letter, parse_node
+from .admin import delete_dead_letters, oldest_stream_age, parse_dead_letter, parse_node
 from .channel import ChannelConsumer, republish_sharded
 from .client import RAW, Redis, client_from_url
 from .consumer import RedisConsumer
@@ -349,6 +349,19 @@ class RedisTransport(Coordination, Transport):
         if ids is not None:
             ids = check_dead_letter_ids(ids)
         return await delete_dead_letters(self._client, Keys(spec.name).dead, ids)
+
+    async def oldest_age(self, spec: MailboxSpec) -> float | None:
+        """Seconds since the oldest entry of a stream not yet acked by its group was
+        added (by the server's clock: ``XPENDING``, the entry after the group's last
+        delivered, ``TIME``); None for lists and pub/sub, and when none is.
+
+        Raises:
+            TransportError: the store failed. ClosedError: the transport is closed.
+        """
+        self._check_open()
+        if spec.kind != "stream":
+            return None
+        return await oldest_stream_age(self._client, spec.name, spec.group_name)
 
     async def mailbox_stats(self, spec: MailboxSpec) -> MailboxStats:
         """Depth, pending and dead-letter counts of a mailbox (zeros if it does not exist).

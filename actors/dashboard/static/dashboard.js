@@ -7,11 +7,17 @@
   const live = document.getElementById("live");
   if (source && window.EventSource) {
     const events = new EventSource(source);
+    // What each part last received: the browser's own serialization of a part differs
+    // from the server's, and replacing an unchanged part would lose a click under way.
+    const shown = {};
     events.addEventListener("update", function (event) {
       const parts = JSON.parse(event.data);
       for (const id of Object.keys(parts)) {
         const element = document.getElementById(id);
-        if (element && element.innerHTML !== parts[id]) element.innerHTML = parts[id];
+        if (element && shown[id] !== parts[id]) {
+          element.innerHTML = parts[id];
+          shown[id] = parts[id];
+        }
       }
       body.dataset.live = "1";
       if (live) live.textContent = "live";

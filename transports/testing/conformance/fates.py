@@ -148,6 +148,30 @@ async def test_dead_letters_are_deleted_by_id_or_all(
     assert (await transport.mailbox_stats(spec)).dead == 0
 
 
+@pytest.mark.parametrize("kind", ["list", "stream", "pubsub"])
+async def test_the_oldest_unacked_message_s_age_is_told_for_streams(
+    transport: Transport, mailbox: MailboxFactory, kind: Any
+) -> None:
+    spec = mailbox(kind)
+    assert await transport.oldest_age(spec) is None  # nothing there
+    async with transport.consumer(spec, "worker") as consumer:
+        await transport.send(spec, [b"first", b"second"])
+        await trio.sleep(0.5)
+        if kind != "stream":  # lists and channels keep no time of their messages
+            assert await transport.oldest_age(spec) is None
+            return
+        waited = await transport.oldest_age(spec)
+        assert waited is not None and 0.5 <= waited < 3600
+        first, *_ = await consumer.fetch(1)
+        pending = await transport.oldest_age(spec)  # fetched, not acked: still counts
+        assert pending is not None and pending >= waited
+        await consumer.ack([first])
+        [second] = await collect(consumer, 1)
+        assert second.payload == b"second"
+        await consumer.ack([second])
+        assert await transport.oldest_age(spec) is None
+
+
 @durable
 @pytest.mark.parametrize("failed", [True, False], ids=["failed", "not-failed"])
 async def test_retry_later_redelivers_after_the_delay_and_not_before(
