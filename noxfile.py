@@ -51,3 +51,4 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_timers.py")
     session.run("python", "benchmarks/bench_keyed.py")
     session.run("python", "benchmarks/bench_observe.py")
+    session.run("python", "benchmarks/bench_clients.py")

@@ -1,5 +1,5 @@
-"""bench_poison.py, bench_observe.py and bench_timers.py still run: tiny, against the test
-Redis (no figures asserted)."""
+"""bench_poison.py, bench_observe.py, bench_timers.py, bench_keyed.py and bench_clients.py
+still run: tiny, against the test Redis (no figures asserted)."""
 
 from __future__ import annotations
 
@@ -104,3 +104,33 @@ def test_bench_keyed_runs_and_reports_both_drains(redis_url: str) -> None:
     assert report["plain_list_drain_msgs_per_s"] > 0
     assert report["keyed_msgs_per_s"] > 0
     assert report["activations"] == 100  # every key activated once
+
+
+def test_bench_clients_runs_every_client(redis_url: str) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "bench_clients.py"),
+            *("--url", redis_url, "--n", "50", "--m", "30", "--rounds", "1", "--json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(BENCHMARKS.parent)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report["tell_msgs_per_s"]) == {
+        "actors.Client",
+        "actors.AsyncClient",
+        "faststream publish",
+        "redis-py rpush",
+    }
+    assert all(rate > 0 for rate in report["tell_msgs_per_s"].values())
+    assert set(report["ask_latency"]) == {
+        "actors.Client",
+        "actors.AsyncClient",
+        "faststream request",
+    }
+    assert all(s["count"] == 30 for s in report["ask_latency"].values())
