@@ -7,8 +7,9 @@ runs, each on one connection, sequentially (one message per round trip, as a web
 request handler sends):
 
 * tell: ``n`` sends of a ~100-byte job to a list nobody consumes meanwhile, with the
-  blocking ``Client.tell``, the asyncio ``AsyncClient.tell``, FastStream's ``broker.publish(list=...)`` and a plain
-  redis-py ``RPUSH`` of the same envelope (the floor: no client logic at all);
+  blocking ``Client.tell``, the asyncio ``AsyncClient.tell``, FastStream's
+  ``broker.publish(list=...)`` and a plain redis-py ``RPUSH`` of the same envelope (the
+  floor: no client logic at all);
 * ask: ``m`` round trips to an actor that replies with the job's id, served by
   ``python -m actors run`` in a subprocess, with ``Client.ask`` and ``AsyncClient.ask``;
   and FastStream's ``broker.request`` to a FastStream subscriber (its own process, the
