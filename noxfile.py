@@ -48,4 +48,6 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_workers.py")
     session.run("python", "benchmarks/bench_cluster.py")
     session.run("python", "benchmarks/bench_poison.py")
+    session.run("python", "benchmarks/bench_timers.py")
+    session.run("python", "benchmarks/bench_keyed.py")
     session.run("python", "benchmarks/bench_observe.py")

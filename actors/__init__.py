@@ -44,6 +44,7 @@ from ._errors import (
 )
 from ._faststream import FastStreamCodec as FastStreamCodec
 from ._fates import Drop as Drop, MessageFate as MessageFate, Reject as Reject, Retry as Retry
+from ._keyed import KeyedActor as KeyedActor
 from ._logs import JsonFormatter as JsonFormatter
 from ._mailbox import (
     channel_mailbox as channel_mailbox,

@@ -26,6 +26,7 @@ from ._handlers import (
     qualified,
 )
 from ._middleware import Middleware
+from ._timers import TimerMethods
 from ._tree import ChildSpec, Restart
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ DEFAULT_RETRY_BACKOFF = Backoff(min=0.1, max=30.0)
 otherwise: 0.1 s after the first failure, doubling up to 30 s, each less up to 20 %."""
 
 
-class Actor:
+class Actor(TimerMethods):
     """Base class of class actors.
 
     Subclasses declare ``mailbox`` (see :func:`list_mailbox`, :func:`stream_mailbox`,
@@ -207,17 +208,18 @@ class Actor:
     async def tell(
         self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None,
         delay: float | timedelta | None = None, at: datetime | None = None,
+        key: str | None = None,
     ) -> None:  # fmt: skip
         """Send ``msg`` to ``target``, now or later. See :meth:`ActorSystem.tell`."""
-        await self.context.tell(target, msg, headers=headers, delay=delay, at=at)
+        await self.context.tell(target, msg, headers=headers, delay=delay, at=at, key=key)
 
     async def ask(
         self, target: Any, msg: Any, *, timeout: float = 5.0, reply_type: Any = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None, key: str | None = None,
     ) -> Any:  # fmt: skip
         """Send ``msg`` to ``target`` and wait for the reply. See :meth:`ActorSystem.ask`."""
         return await self.context.ask(
-            target, msg, timeout=timeout, reply_type=reply_type, headers=headers
+            target, msg, timeout=timeout, reply_type=reply_type, headers=headers, key=key
         )
 
     async def monitor(self, target: Any, *, node: str | None = None) -> str:

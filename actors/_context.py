@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -12,6 +12,7 @@ import attrs
 from transports import ConfigurationError, Delivery, MailboxSpec
 
 from ._codec import Envelope
+from ._timers import Timers
 
 __all__ = ["ActorContext", "MessageInfo", "Messaging", "message_id"]
 
@@ -58,6 +59,7 @@ class Messaging(Protocol):
         headers: Mapping[str, str] | None = None,
         delay: float | timedelta | None = None,
         at: datetime | None = None,
+        key: str | None = None,
     ) -> None:
         """Send ``msg`` to ``target``, now or later."""
 
@@ -69,6 +71,7 @@ class Messaging(Protocol):
         timeout: float = 5.0,
         reply_type: Any = None,
         headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> Any:
         """Ask ``target``, and return the reply."""
 
@@ -109,6 +112,8 @@ class ActorContext:
         self.path = path
         #: The consumer name in the store, unique per node.
         self.consumer = consumer
+        #: The instance's timers (see :meth:`start_timer`).
+        self.timers = Timers()
         self._current: tuple[Envelope, Delivery] | None = None
         self._message: MessageInfo | None = None
 
@@ -147,10 +152,28 @@ class ActorContext:
         headers: Mapping[str, str] | None = None,
         delay: float | timedelta | None = None,
         at: datetime | None = None,
+        key: str | None = None,
     ) -> None:
-        """Send ``msg`` to ``target``, now or after ``delay``/at ``at``; see
+        """Send ``msg`` to ``target``, now or after ``delay``/at ``at`` (a keyed
+        actor's: to ``key``'s activation); see
         :meth:`ActorSystem.tell`."""
-        await self.messenger.tell(target, msg, headers=headers, delay=delay, at=at)
+        await self.messenger.tell(target, msg, headers=headers, delay=delay, at=at, key=key)
+
+    def start_timer(
+        self, key: Hashable, interval: float | timedelta, msg: Any, *, repeat: bool = True
+    ) -> None:
+        """Send ``msg`` to the actor's mailbox every ``interval`` (see
+        :meth:`Actor.start_timer`).
+
+        Raises:
+            ConfigurationError: ``interval`` is not a positive number of seconds.
+            RuntimeError: the instance does not run yet.
+        """
+        self.timers.start(key, interval, msg, repeat=repeat)
+
+    def cancel_timer(self, key: Hashable) -> bool:
+        """Stop the timer ``key``; False when none runs."""
+        return self.timers.cancel(key)
 
     async def ask(
         self,
@@ -160,10 +183,11 @@ class ActorContext:
         timeout: float = 5.0,
         reply_type: Any = None,
         headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> Any:
         """Ask ``target``; see :meth:`ActorSystem.ask`."""
         return await self.messenger.ask(
-            target, msg, timeout=timeout, reply_type=reply_type, headers=headers
+            target, msg, timeout=timeout, reply_type=reply_type, headers=headers, key=key
         )
 
     async def monitor(self, target: Any, *, node: str | None = None) -> str:

@@ -10,6 +10,7 @@ from transports import Backoff, ConfigurationError, MailboxSpec
 
 from ._actor import DEFAULT_RETRY_BACKOFF, Actor, Directive
 from ._handlers import CATCH_ALL, HandlerTable, check_early, message_types, qualified
+from ._middleware import Middleware
 
 __all__ = ["function_actor"]
 
@@ -24,11 +25,12 @@ def function_actor(
     batch_size: int = 100,
     on_error: Mapping[type[BaseException], Directive] | None = None,
     retry_backoff: Backoff = DEFAULT_RETRY_BACKOFF,
+    middleware: Sequence[Middleware] = (),
 ) -> type[Actor]:
     """Wrap ``async def fn(msg: T) -> R`` as an actor class.
 
     If ``fn`` has a second parameter, it receives the :class:`ActorContext`.
-    ``on_error`` and ``retry_backoff`` are as on :class:`Actor`.
+    ``on_error``, ``retry_backoff`` and ``middleware`` are as on :class:`Actor`.
 
     Raises:
         ConfigurationError: ``fn`` is not ``async def``, takes no parameter, or
@@ -61,6 +63,7 @@ def function_actor(
         # else is kept as given, for check_on_error to refuse.
         "on_error": dict(on_error) if isinstance(on_error, Mapping) else on_error or {},
         "retry_backoff": retry_backoff,
+        "middleware": tuple(middleware),
         "name": name or fn.__name__,
         "receive": receive,
         "__module__": getattr(fn, "__module__", __name__),

@@ -22,6 +22,8 @@ from ._children import current_child_path, current_watch
 from ._codecs import Codec, JsonCodec
 from ._faults import MailboxFaults
 from ._groups import sole_error
+from ._keyed import KeyedActor
+from ._keyed_owner import PartitionOwner
 from ._lifespan import Lifespan
 from ._messenger import Messenger
 from ._middleware import Middleware
@@ -29,6 +31,7 @@ from ._node import NodeName, process_instance
 from ._registry import Registry
 from ._runner import InstanceRunner
 from ._runtime import SystemRun
+from ._schedules import run_schedules
 from ._supervision import Supervisor
 from ._watch import Watch
 
@@ -77,6 +80,10 @@ class _Host:
         # The full tree path ("root/media/thumbnailer-0") names the instance in logs
         # and dead letters; outside a supervisor, its own name does.
         path = current_child_path() or name
+        if issubclass(actor, KeyedActor):
+            owner = PartitionOwner(self.run, actor, name, path, shutdown, build)
+            await owner.run(stop, task_status)
+            return
         runner = InstanceRunner(self.run, actor, name, path, shutdown, build)
         self.running.add(name)
         try:
@@ -217,6 +224,7 @@ class Lifecycle:
             watch_token = current_watch.set(run.watch)
             instance = self.instance or process_instance()
             name = run.name = NodeName(active, self.node, instance, self.node_info)
+            run.watch.refresh = name.refresh
             if not await name.claim(self._stop):
                 logger.info("stopped while waiting for the node name %r", self.node)
                 yield  # the body runs on a system that never started
@@ -236,6 +244,8 @@ class Lifecycle:
                         async with self.lifespan.running(run.resources):
                             self.state = SystemState.RUNNING
                             await nursery.start(self._run_tree)
+                            if self.registry.schedules:
+                                nursery.start_soon(self._run_schedules, active, messenger)
                             await name.refresh()  # the started tree, not in 5 s
                             logger.info(
                                 "actor system running on %s as node %s", self.safe_url, self.node
@@ -313,6 +323,17 @@ class Lifecycle:
         if self.run is None or self.root is None:
             return {}
         return {"tree": self.root.tree().as_data(), "handled": dict(self.run.handled)}
+
+    async def _run_schedules(self, transport: Transport, messenger: Messenger) -> None:
+        """Fire the system's schedules until it stops (see ``_schedules.py``).
+
+        Raises:
+            ConfigurationError: a schedule's target is unknown.
+        """
+        schedules = list(self.registry.schedules.values())
+        for schedule in schedules:
+            self.registry.resolve(schedule.target)
+        await run_schedules(schedules, transport, messenger.tell, self._stop)
 
     async def _vital(
         self,

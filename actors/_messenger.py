@@ -28,6 +28,7 @@ from ._codec import Envelope
 from ._codec_choice import CodecChoice, decode_reply
 from ._codecs import Codec, JsonCodec
 from ._errors import AskTimeout, CodecError
+from ._keyed import KeyedRouter
 from ._mailbox import channel_mailbox, list_mailbox
 from ._middleware import Middleware, Sending, overriding, send_through
 from ._registry import Registry
@@ -102,6 +103,8 @@ class Messenger:
         self.channel_reply_box = channel_mailbox(f"{REPLY_PREFIX}{node}.{token}")
         self._channel_open: trio.Event | None = None
         self._nursery: trio.Nursery | None = None
+        #: Where sends to keyed actors go (their partitions).
+        self.keyed = KeyedRouter(lambda: self.registry.actors.values())
         self.codecs = CodecChoice(
             codec or JsonCodec(),
             lambda: [c.mailbox for c in registry.actors.values() if c.mailbox is not None],
@@ -131,16 +134,20 @@ class Messenger:
         sender: str | None = None,
         delay: float | timedelta | None = None,
         at: datetime | None = None,
+        key: str | None = None,
     ) -> None:
         """Send ``msg`` to ``target``, now or held until ``delay``/``at`` (see
         :func:`send_delay`); see :meth:`ActorSystem.tell`. The system's middleware wraps
-        it, then ``middleware`` (the sending actor's, ``sender``).
+        it, then ``middleware`` (the sending actor's, ``sender``). A keyed actor's
+        message goes to the partition of ``key`` (else of its ``key_of``).
 
         Raises:
-            ConfigurationError: unknown target, or a bad ``delay``/``at``.
+            ConfigurationError: unknown target, a bad ``delay``/``at``, or a key where
+                none fits (see :meth:`KeyedRouter.route`).
             CodecError: ``msg`` cannot be encoded. TransportError: the store failed.
         """
         spec, codec = self.codecs.route(self.registry.resolve(target))
+        spec, headers = self.keyed.route(spec, msg, key, headers)
         seconds = send_delay(delay, at)
         chain = overriding((*self.middleware, *middleware), "send")
         if not chain:  # the hot path: nothing to wrap
@@ -171,6 +178,15 @@ class Messenger:
         spec, codec = self.codecs.route(self.registry.resolve(target))
         seconds = send_delay(delay, at)
         chain = overriding(self.middleware, "send")
+        if self.keyed.actor_of(spec) is not None:  # a round trip per partition
+            if chain:
+                for msg in msgs:
+                    await self.tell(spec, msg, delay=delay, at=at)
+                return
+            batches = self.keyed.split(spec, msgs, lambda m, h: codec.encode(m, headers=h))
+            for box, payloads in batches.items():
+                await self._send(box, payloads, seconds)
+            return
         if not chain:
             await self._send(spec, [codec.encode(m) for m in msgs], seconds)
             return
@@ -200,9 +216,10 @@ class Messenger:
         headers: Mapping[str, str] | None = None,
         middleware: Sequence[Middleware] = (),
         sender: str | None = None,
+        key: str | None = None,
     ) -> Any:
         """Send ``msg`` to ``target`` and wait for the handler's return value; see
-        :meth:`ActorSystem.ask` (and :meth:`tell` for the middleware).
+        :meth:`ActorSystem.ask` (and :meth:`tell` for the middleware and ``key``).
 
         Raises:
             AskTimeout: no reply within ``timeout`` seconds (a later reply is discarded).
@@ -211,6 +228,9 @@ class Messenger:
             ConfigurationError, TransportError: as for :meth:`tell`.
         """
         spec, codec = self.codecs.route(self.registry.resolve(target))
+        if reply_type is None and self.keyed.actor_of(spec) is not None:
+            reply_type = self.registry.reply_type_for(spec, msg)  # by its base mailbox
+        spec, headers = self.keyed.route(spec, msg, key, headers)
         chain = overriding((*self.middleware, *middleware), "send")
         if not chain:
             return await self._ask(spec, codec, msg, timeout, reply_type, headers)

@@ -10,6 +10,7 @@ the first is the outermost.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -137,33 +138,23 @@ def overriding(chain: Sequence[Middleware], hook: str) -> tuple[Middleware, ...]
     return tuple(each for each in chain if getattr(type(each), hook) is not default)
 
 
-async def handle_through(
+def handle_through(
     chain: Sequence[Middleware], handling: Handling, last: Callable[[], Awaitable[Any]]
-) -> Any:
-    """Run ``last`` (the handler call) inside ``chain``, the first outermost."""
-    return await _through(chain, 0, handling, last, "handle")
+) -> Awaitable[Any]:
+    """Run ``last`` (the handler call) inside ``chain``, the first outermost: await it."""
+    call = last
+    # Each call_next is the next middleware's hook with its arguments bound: no
+    # coroutine of ours between two middleware.
+    for middleware in reversed(chain):
+        call = functools.partial(middleware.handle, handling, call)
+    return call()
 
 
-async def send_through(
+def send_through(
     chain: Sequence[Middleware], sending: Sending, last: Callable[[], Awaitable[Any]]
-) -> Any:
-    """Run ``last`` (the send) inside ``chain``, the first outermost."""
-    return await _through(chain, 0, sending, last, "send")
-
-
-async def _through(
-    chain: Sequence[Middleware],
-    index: int,
-    what: Any,
-    last: Callable[[], Awaitable[Any]],
-    hook: str,
-) -> Any:
-    if index == len(chain):
-        return await last()
-    if index == len(chain) - 1:  # the innermost: no closure to make
-        return await getattr(chain[index], hook)(what, last)
-
-    def call_next() -> Awaitable[Any]:
-        return _through(chain, index + 1, what, last, hook)
-
-    return await getattr(chain[index], hook)(what, call_next)
+) -> Awaitable[Any]:
+    """Run ``last`` (the send) inside ``chain``, the first outermost: await it."""
+    call = last
+    for middleware in reversed(chain):
+        call = functools.partial(middleware.send, sending, call)
+    return call()

@@ -4,6 +4,7 @@ and its sends, through its own middleware."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -56,9 +57,9 @@ class InstanceObserver:
         if not self.handlers:  # the common case, and the hot path: no Handling is made
             return await call(message)
         handling = Handling(self.actor, self.path, self.mailbox, message, context)
-        if len(self.handlers) == 1:  # no chain to walk
+        if len(self.handlers) == 1:  # no chain to build
             return await self.handlers[0].handle(handling, lambda: call(message))
-        return await handle_through(self.handlers, handling, lambda: call(message))
+        return await handle_through(self.handlers, handling, functools.partial(call, message))
 
     def fetched(self, size: int) -> None:
         """A batch of ``size`` messages was fetched (told to the chain if not empty)."""
@@ -116,6 +117,7 @@ class ActorMessaging:
         headers: Mapping[str, str] | None = None,
         delay: float | timedelta | None = None,
         at: datetime | None = None,
+        key: str | None = None,
     ) -> None:
         """See :meth:`Messenger.tell`."""
         await self.messenger.tell(
@@ -126,6 +128,7 @@ class ActorMessaging:
             sender=self.sender,
             delay=delay,
             at=at,
+            key=key,
         )
 
     async def ask(
@@ -136,6 +139,7 @@ class ActorMessaging:
         timeout: float = 5.0,
         reply_type: Any = None,
         headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> Any:
         """See :meth:`Messenger.ask`."""
         return await self.messenger.ask(
@@ -146,4 +150,5 @@ class ActorMessaging:
             headers=headers,
             middleware=self.middleware,
             sender=self.sender,
+            key=key,
         )

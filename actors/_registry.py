@@ -5,7 +5,7 @@ Pure bookkeeping: nothing here does I/O or knows whether the system runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, get_type_hints
 
 from transports import Backoff, ConfigurationError, MailboxSpec
@@ -13,7 +13,9 @@ from transports import Backoff, ConfigurationError, MailboxSpec
 from ._actor import DEFAULT_RETRY_BACKOFF, Actor, ActorRun, Directive
 from ._function_actor import function_actor
 from ._mailbox import one_mailbox
+from ._middleware import Middleware
 from ._pool import Pool
+from ._schedules import Schedule
 from ._supervision import Supervisor
 from ._tree import Restart
 
@@ -30,6 +32,21 @@ class Registry:
         self._unsupervised: list[tuple[type[Actor], int, Restart]] = []
         self._supervisors: list[Supervisor] = []
         self._reply_types: dict[tuple[MailboxSpec, type], Any] = {}
+        #: Periodic sends (``system.schedule``), by name.
+        self.schedules: dict[str, Schedule] = {}
+
+    def add_schedule(self, schedule: Schedule) -> Schedule:
+        """Declare ``schedule``.
+
+        Raises:
+            ConfigurationError: a schedule of that name is declared already.
+        """
+        if schedule.name in self.schedules:
+            raise ConfigurationError(
+                f"a schedule named {schedule.name!r} is declared already: pass name="
+            )
+        self.schedules[schedule.name] = schedule
+        return schedule
 
     def actor(
         self,
@@ -50,6 +67,7 @@ class Registry:
         restart: Restart = "permanent",
         on_error: Mapping[type[BaseException], Directive] | None = None,
         retry_backoff: Backoff | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> Any:
         """Register an actor function or class; see :meth:`ActorSystem.actor`.
 
@@ -59,10 +77,10 @@ class Registry:
 
         def register(obj: Any) -> Any:
             if isinstance(obj, type) and issubclass(obj, Actor):
-                if on_error is not None or retry_backoff is not None:
+                if on_error is not None or retry_backoff is not None or middleware:
                     raise ConfigurationError(
-                        f"actor {obj.__name__}: declare on_error and retry_backoff on"
-                        " the class, not in @system.actor(...)"
+                        f"actor {obj.__name__}: declare on_error, retry_backoff and"
+                        " middleware on the class, not in @system.actor(...)"
                     )
                 cls = obj
             else:
@@ -88,6 +106,7 @@ class Registry:
                     batch_size=batch_size,
                     on_error=on_error,
                     retry_backoff=retry_backoff or DEFAULT_RETRY_BACKOFF,
+                    middleware=middleware,
                 )
                 obj.__actors_class__ = cls
             cls.spec(instances=instances)  # validate now, at import time

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -31,9 +31,11 @@ from transports import (
     Consumer,
     Delivery,
     Failure,
+    MailboxSpec,
     TransportError,
 )
 
+from ._codec import Envelope
 from ._context import ActorContext, message_id
 from ._errors import CodecError
 from ._fate_store import Failed, FateStore
@@ -83,17 +85,21 @@ class InstanceRunner:
         path: str,
         shutdown: float = 5.0,
         build: Build | None = None,
+        *,
+        spec: MailboxSpec | None = None,
+        consumer_name: str | None = None,
     ) -> None:
         assert cls.mailbox is not None
         self.build = build or (lambda _context: cls())
         self.runtime = run
         self.messenger = run.messenger
         self.cls = cls
-        self.spec = cls.mailbox
+        #: The mailbox consumed: the actor's, unless given (a keyed actor's partition).
+        self.spec = spec or cls.mailbox
         self.table = cls.handlers()
         self.codec = run.messenger.codecs.route(self.spec)[1]  # how its payloads read
         self.path = path
-        self.consumer_name = f"{run.node}/{name}"
+        self.consumer_name = consumer_name or f"{run.node}/{name}"
         self._fetch_scope: trio.CancelScope | None = None
         self._observe = InstanceObserver(
             (*self.messenger.middleware, *cls.middleware), cls.name, path, self.spec
@@ -108,6 +114,12 @@ class InstanceRunner:
         self._shutdown = shutdown
         self._stopped_at: float | None = None  # when this instance was told to stop
         self._cut_short = 0  # a message whose handler a stop cancelled
+
+    def _tell_self(self, context: ActorContext) -> Callable[[Any], Awaitable[None]]:
+        async def send(msg: Any) -> None:
+            await context.tell(self.spec, msg)
+
+        return send
 
     def _pace(self, handled: int, elapsed: float) -> None:
         """Size the next fetch from how long the last batch's ``handled`` messages took."""
@@ -130,7 +142,7 @@ class InstanceRunner:
             watch=self.runtime.watch,
             mailbox=self.spec,
         )
-        actor = self.build(context)
+        actor = self._new_actor(context)
         actor.context = context
         # Stopping begins when the supervisor says so (``stop``), or at once when the
         # whole system stops: then every instance of every actor finishes its message
@@ -143,6 +155,8 @@ class InstanceRunner:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_set_when, stop, halt)
                 nursery.start_soon(_set_when, self.runtime.stop, halt)
+                # The instance's timers live in its nursery: they end with it.
+                context.timers.attach(nursery, self._tell_self(context), self.path)
                 try:
                     await self._run(actor, halt, task_status)
                     # Done: it exits when its supervisor asks (at once if it did), so
@@ -346,6 +360,17 @@ class InstanceRunner:
                 left,
             )
 
+    def _new_actor(self, context: ActorContext) -> Actor:
+        """The actor instance an incarnation runs (a subclass may make another)."""
+        return self.build(context)
+
+    async def _invoke(
+        self, actor: Actor, method: str, body: Any, envelope: Envelope, delivery: Delivery
+    ) -> Any:
+        """Run the handler ``method`` of ``actor`` on ``body`` in the middleware (a keyed
+        actor's partition runs it on the key's activation instead)."""
+        return await self._observe.handle(getattr(actor, method), body, actor.context)
+
     async def _handle(self, actor: Actor, consumer: Consumer, delivery: Delivery) -> bool:
         """Handle one delivery; True when it should be acked with the batch."""
         try:
@@ -359,7 +384,7 @@ class InstanceRunner:
         context = actor.context
         context._current = (envelope, delivery)  # what context.message describes
         try:
-            result = await self._observe.handle(getattr(actor, method), body, context)
+            result = await self._invoke(actor, method, body, envelope, delivery)
         except Drop:
             self._observe.fate("dropped", message_id(envelope, delivery), delivery.attempt)
             return True

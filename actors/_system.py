@@ -29,6 +29,7 @@ from ._lifecycle import DEFAULT_URL, Lifecycle, SystemState
 from ._messenger import Messenger, reply_patterns
 from ._middleware import Middleware
 from ._registry import Registry
+from ._schedules import Schedule, make_schedule
 from ._supervision import Supervisor
 from ._system_lifespan import LifespanHooks
 from ._tree import ChildInfo, Restart
@@ -185,6 +186,7 @@ class ActorSystem(LifespanHooks):
         restart: Restart = "permanent",
         on_error: Mapping[type[BaseException], Directive] | None = None,
         retry_backoff: Backoff | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> Callable[[F], F]: ...
 
     def actor(self, target: Any = None, /, **options: Any) -> Any:
@@ -202,13 +204,13 @@ class ActorSystem(LifespanHooks):
         over instances and worker processes. ``batch_size=1`` spreads work whose
         cost varies from one message to the next best.
 
-        ``on_error`` (what a handler's exception means, by class) and
-        ``retry_backoff`` are as on :class:`Actor`; a class declares its own.
+        ``on_error`` (what a handler's exception means, by class), ``retry_backoff``
+        and ``middleware`` are as on :class:`Actor`; a class declares its own.
 
         Raises:
             ConfigurationError: no mailbox or several, a duplicate name, no handler,
-                a malformed ``on_error`` or ``retry_backoff``, or either given with a
-                class.
+                a malformed ``on_error`` or ``retry_backoff``, or one of these three
+                given with a class.
         """
         return self._registry.actor(target, **options)
 
@@ -241,6 +243,23 @@ class ActorSystem(LifespanHooks):
             raise ConfigurationError("supervise() must be called before the system starts")
         self._registry.supervise(supervisor)
         return supervisor
+
+    def schedule(
+        self, target: Any, msg: Any, *, every: float | timedelta | None = None,
+        cron: str | None = None, name: str | None = None,
+    ) -> Schedule:  # fmt: skip
+        """Send ``msg`` to ``target`` at every due time of ``every`` (seconds or a
+        timedelta, from the epoch) or ``cron`` (5 fields, UTC), once per due time across
+        every process (see ``actors/_schedules.py``); ``name`` keys it in the store.
+
+        Raises:
+            ConfigurationError: neither or both cadences, a bad one, a name in use, or
+                the system runs already.
+        """
+        if self.state is not SystemState.NEW:
+            raise ConfigurationError("schedule() must be called before the system starts")
+        return self._registry.add_schedule(make_schedule(target, msg, every=every, cron=cron,
+                                                         name=name))  # fmt: skip
 
     @property
     def actors(self) -> Mapping[str, type[Actor]]:
@@ -366,6 +385,7 @@ class ActorSystem(LifespanHooks):
         headers: Mapping[str, str] | None = None,
         delay: float | timedelta | None = None,
         at: datetime | None = None,
+        key: str | None = None,
     ) -> None:
         """Send ``msg`` to ``target`` and return once the store has it (fire-and-forget).
 
@@ -374,13 +394,18 @@ class ActorSystem(LifespanHooks):
         restarts of every process, and any running node promotes it within about
         50 ms of its due time (at-least-once, as every message of its mailbox).
 
+        ``key``: for a :class:`KeyedActor`, the key whose activation handles ``msg``
+        (default: the actor's ``key_of(msg)``).
+
         Raises:
             ConfigurationError: unknown target; a negative delay, both ``delay`` and
-                ``at``, a naive ``at``, or a delay for a pub/sub target.
+                ``at``, a naive ``at``, or a delay for a pub/sub target; ``key`` for
+                an actor that is not keyed, or none for one that is and has no
+                ``key_of``.
             CodecError: ``msg`` cannot be encoded.
             TransportError: the store failed. ClosedError: the system is not running.
         """
-        await self._messenger().tell(target, msg, headers=headers, delay=delay, at=at)
+        await self._messenger().tell(target, msg, headers=headers, delay=delay, at=at, key=key)
 
     async def tell_many(
         self,
@@ -408,8 +433,11 @@ class ActorSystem(LifespanHooks):
         timeout: float = 5.0,
         reply_type: Any = None,
         headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> Any:
         """Send ``msg`` to ``target`` and wait for the handler's return value.
+
+        ``key``: as for :meth:`tell`.
 
         The reply is structured as ``reply_type`` if given, else as the return
         annotation of the target actor's handler for ``type(msg)`` when known,
@@ -426,7 +454,7 @@ class ActorSystem(LifespanHooks):
         """
         spec = self.resolve(target)  # an unknown target is said before a stopped system
         return await self._messenger().ask(
-            spec, msg, timeout=timeout, reply_type=reply_type, headers=headers
+            spec, msg, timeout=timeout, reply_type=reply_type, headers=headers, key=key
         )
 
     # -- dead letters -------------------------------------------------------------------

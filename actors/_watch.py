@@ -3,8 +3,9 @@ name) and gets a :class:`Down` message in its mailbox when that one stops for go
 
 On this node the supervision tree tells the watch when a child comes up and when it
 goes down for good (``_children.ChildWatch``): a restart is not a death. Another
-node's instances are known from what it announces with each heartbeat (``alive``:
-the names up; ``down``: why recent ones went down), looked at every
+node's instances are known from what it announces with each heartbeat, and at once
+when one comes up or goes down (``alive``: the names up; ``down``: why recent ones
+went down), looked at every
 :data:`~actors._node.HEARTBEAT` seconds while monitors of other nodes are held; a
 node whose record expired (3 heartbeats) or was withdrawn is down.
 """
@@ -15,6 +16,7 @@ import logging
 import math
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 import attrs
@@ -93,6 +95,11 @@ class Watch:
         self._remote: dict[str, _Monitor] = {}  # by ref
         self._send, self._downs = trio.open_memory_channel[tuple[_Monitor, str]](math.inf)
         self._remote_added = trio.Event()
+        # Set when a name came up or went down: announced at once, not at the next
+        # heartbeat, so that watchers elsewhere learn it a heartbeat sooner.
+        self._changed = trio.Event()
+        #: Announces this node's info now (the node name's ``refresh``), once claimed.
+        self.refresh: Callable[[], Awaitable[None]] | None = None
         #: Set when the system stops: what stops with it sends no Down (its watchers on
         #: this node stop too; those elsewhere see the node go).
         self.stopping = False
@@ -104,6 +111,7 @@ class Watch:
         for name in _names(child):
             self._alive[name] += 1
             self._recent.pop(name, None)
+        self._changed.set()
 
     def down(self, child: ChildRecord) -> None:
         """``child`` went down for good: monitors of a name with nothing left up fire."""
@@ -114,6 +122,7 @@ class Watch:
                 continue
             del self._alive[name]
             self._recent[name] = (trio.current_time(), reason)
+            self._changed.set()
             for monitor in self._local.pop(name, {}).values():
                 self._fire(monitor, reason)
 
@@ -195,6 +204,7 @@ class Watch:
         monitors of them are held. Runs until cancelled."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._send_downs)
+            nursery.start_soon(self._announce_changes)
             task_status.started()
             while True:
                 if not self._remote:
@@ -207,6 +217,13 @@ class Watch:
                     if not waits_out(exc):
                         raise
                     logger.debug("death watch: cannot look at the nodes: %s", exc)
+
+    async def _announce_changes(self) -> None:
+        while True:
+            await self._changed.wait()
+            self._changed = trio.Event()
+            if self.refresh is not None and not self.stopping:
+                await self.refresh()  # never raises: heartbeats deal with failures
 
     async def _send_downs(self) -> None:
         # At most once: a Down is sent once its death is seen; an outage is waited out,

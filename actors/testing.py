@@ -24,7 +24,15 @@ import attrs
 import trio
 import trio.testing
 
-from transports import Consumer, DeadLetter, MailboxSpec, MailboxStats, NodeInfo, Transport
+from transports import (
+    Consumer,
+    DeadLetter,
+    MailboxSpec,
+    MailboxStats,
+    NodeInfo,
+    PartitionLeases,
+    Transport,
+)
 from transports.memory import MemoryTransport
 
 from ._codec import Envelope, structure
@@ -83,6 +91,29 @@ class RecordingTransport(Transport):
     async def nodes(self) -> Sequence[NodeInfo]:
         """The inner transport's live nodes."""
         return await self.inner.nodes()
+
+    async def read_mark(self, name: str) -> int | None:
+        """The inner transport's schedule mark."""
+        return await self.inner.read_mark(name)
+
+    async def advance_mark(self, name: str, due_ms: int) -> bool:
+        """Raise the inner transport's schedule mark."""
+        return await self.inner.advance_mark(name, due_ms)
+
+    async def lease_partitions(
+        self,
+        group: str,
+        owner: str,
+        partitions: int,
+        ttl: float,
+        *,
+        keep: Sequence[int] = (),
+        leave: bool = False,
+    ) -> PartitionLeases:
+        """Lease through the inner transport."""
+        return await self.inner.lease_partitions(
+            group, owner, partitions, ttl, keep=keep, leave=leave
+        )
 
     async def aclose(self) -> None:
         """Close the inner transport."""

@@ -99,23 +99,24 @@ class Tracing(Middleware):
             "actors.path": handling.path,
             "actors.attempt": info.attempt,
         }
-        with self.tracer.start_as_current_span(
-            f"handle {handling.actor}",
-            context=parent,
-            kind=SpanKind.CONSUMER,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            try:
-                return await call_next()
-            except MessageFate as fate:  # Drop, Reject, Retry: a decision, not an error
-                span.set_attribute("actors.fate", type(fate).__name__)
-                raise
-            except Exception as exc:
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-                raise
+        # start_span and attach by hand: start_as_current_span's context managers
+        # cost a few microseconds more, on every message.
+        span = self.tracer.start_span(
+            f"handle {handling.actor}", parent, SpanKind.CONSUMER, attributes
+        )
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+        try:
+            return await call_next()
+        except MessageFate as fate:  # Drop, Reject, Retry: a decision, not an error
+            span.set_attribute("actors.fate", type(fate).__name__)
+            raise
+        except Exception as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            raise
+        finally:
+            otel_context.detach(token)
+            span.end()
 
     async def send(self, sending: Sending, call_next: Callable[[], Awaitable[Any]]) -> Any:
         """Run the send (an ask: until its reply) in a ``tell``/``ask`` span, whose

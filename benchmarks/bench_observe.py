@@ -1,7 +1,7 @@
 """What metrics and tracing middleware cost the runtime (W1), one invocation.
 
     python benchmarks/bench_observe.py [--n 20000] [--rounds 3] [--timeout 120]
-                                       [--url URL] [--json [PATH]]
+                                       [--work-us 0] [--url URL] [--json [PATH]]
 
 Uses ``--url``, else ``REDIS_URL``, else starts a private ``redis-server`` on a free
 port (only keys containing ``bench-rt`` are written and deleted). W1 of
@@ -22,7 +22,8 @@ until the N-th message is handled. Four variants take turns round by round (best
 
 It reports msg/s and the overhead against ``off`` (the target: <= 10% for ``both``).
 The handler does nothing: the overhead is the middleware's cost per message against
-the runtime's own (a few microseconds); a handler doing real work dilutes it.
+the runtime's own (a few microseconds); a handler doing real work dilutes it:
+``--work-us 50`` makes each handler compute for 50 µs.
 """
 
 from __future__ import annotations
@@ -86,7 +87,12 @@ def _middleware(variant: str, providers: dict[str, TracerProvider]) -> list[Midd
 
 
 async def drain(
-    url: str, variant: str, n: int, timeout: float, providers: dict[str, TracerProvider]
+    url: str,
+    variant: str,
+    n: int,
+    timeout: float,
+    providers: dict[str, TracerProvider],
+    work: float = 0.0,
 ) -> Rate:
     """Fill the list (through the variant's middleware, not timed), then time a drain.
 
@@ -104,6 +110,10 @@ async def drain(
     @system.actor(list=_MAILBOX, name="drain", batch_size=BATCH)
     async def handle(msg: Job) -> None:
         nonlocal count
+        if work:  # a handler that computes for `work` seconds
+            until = time.perf_counter() + work
+            while time.perf_counter() < until:
+                pass
         count += 1
         if count >= n:
             done.set()
@@ -120,7 +130,7 @@ async def drain(
     return Rate(count, elapsed)
 
 
-def run(url: str, n: int, rounds: int, timeout: float) -> dict[str, Any]:
+def run(url: str, n: int, rounds: int, timeout: float, work: float = 0.0) -> dict[str, Any]:
     """Every variant, ``rounds`` times in turn; the best rate of each, and errors."""
     providers = _providers()
     best: dict[str, float] = {}
@@ -130,7 +140,7 @@ def run(url: str, n: int, rounds: int, timeout: float) -> dict[str, Any]:
             for variant in VARIANTS:
                 clean_keys(url)
                 try:
-                    rate = trio.run(drain, url, variant, n, timeout, providers)
+                    rate = trio.run(drain, url, variant, n, timeout, providers, work)
                 except WorkloadTimeout as exc:
                     errors.append(str(exc))
                     continue
@@ -153,7 +163,7 @@ def run(url: str, n: int, rounds: int, timeout: float) -> dict[str, Any]:
         }
         for variant, rate in best.items()
     }
-    return {"n": n, "rounds": rounds, "results": results, "errors": errors}
+    return {"n": n, "rounds": rounds, "work_us": work * 1e6, "results": results, "errors": errors}
 
 
 def main() -> int:
@@ -163,12 +173,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="best of this many runs")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per drain")
     parser.add_argument(
+        "--work-us", type=float, default=0.0, help="microseconds of computing per message"
+    )
+    parser.add_argument(
         "--json", nargs="?", const="-", metavar="PATH", help="dump the numbers (- = stdout)"
     )
     options = parser.parse_args()
     with bench_url(options.url) as url:
         print(f"server {url}; W1 list drain, N={options.n}", file=sys.stderr)
-        report = run(url, options.n, options.rounds, options.timeout)
+        report = run(url, options.n, options.rounds, options.timeout, options.work_us / 1e6)
     if options.json == "-":
         json.dump(report, sys.stdout, indent=2)
         print()

@@ -1,5 +1,5 @@
-"""bench_poison.py and bench_observe.py still run: tiny, against the test Redis (no
-figures asserted)."""
+"""bench_poison.py, bench_observe.py and bench_timers.py still run: tiny, against the test
+Redis (no figures asserted)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
@@ -60,3 +62,45 @@ def test_bench_observe_runs_every_variant(redis_url: str) -> None:
     assert list(report["results"]) == ["off", "metrics", "tracing", "both", "both-1%"]
     assert all(row["msgs_per_s"] > 0 for row in report["results"].values()), report
     assert report["results"]["off"]["overhead_pct"] == 0.0
+
+
+@pytest.mark.parametrize("where", [[], ["--in-process"]], ids=["workers", "in-process"])
+def test_bench_timers_runs_and_reports_its_figures(redis_url: str, where: list[str]) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "bench_timers.py"),
+            *("--url", redis_url, "--rate", "500", "--seconds", "1", "--json", *where),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(BENCHMARKS.parent)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for name in ("delayed_tell", "actor_timer"):
+        assert report[name]["count"] > 5 and report[name]["p99_ms"] >= report[name]["p50_ms"]
+    assert report["load_sent_per_s"] > 0
+
+
+def test_bench_keyed_runs_and_reports_both_drains(redis_url: str) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "bench_keyed.py"),
+            *("--url", redis_url, "--n", "400", "--keys", "100", "--rounds", "1"),
+            *("--partitions", "8", "--timeout", "60", "--json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(BENCHMARKS.parent)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["plain_list_drain_msgs_per_s"] > 0
+    assert report["keyed_msgs_per_s"] > 0
+    assert report["activations"] == 100  # every key activated once

@@ -23,12 +23,18 @@ EXPECTED = {
         "system/dashboard-1 shows INIT at 3.0",
         "system/auditor-0 logs ACME from prices",
     ],
+    "keyed.py": ["alice: 55", "bob: 54", "carol: 55", "withdraw 100 from alice: RemoteError"],
     "pipeline.py": ["apple: 2.00", "pear: 1.50", "apple: 5.00"],
     "resources.py": [
         "price table opened",
         "quotes apple: 1.80 EUR",
         "retail pear: 2.25",
         "price table closed",
+    ],
+    "timers.py": [
+        "reminder: stretch your legs",
+        "heartbeat 3",
+        "reports arrive, one per due time",
     ],
     "spawn.py": [
         "spawned crawler-1 (us)",

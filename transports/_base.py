@@ -31,6 +31,7 @@ from ._values import (
     MailboxSpec as MailboxSpec,
     MailboxStats as MailboxStats,
     NodeInfo as NodeInfo,
+    PartitionLeases as PartitionLeases,
     check_delay as check_delay,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "MailboxSpec",
     "MailboxStats",
     "NodeInfo",
+    "PartitionLeases",
     "Transport",
     "check_dead_letter_ids",
     "check_replayed",
@@ -363,6 +365,60 @@ class Transport(ABC):
         Raises:
             TransportError: the store failed. ClosedError: the transport was closed.
         """
+
+    async def read_mark(self, name: str) -> int | None:
+        """The due time (ms since the epoch) the schedule ``name`` last fired for, or None.
+
+        Raises:
+            ConfigurationError: this store keeps no marks (the default).
+            TransportError: the store failed. ClosedError: the transport was closed.
+        """
+        raise ConfigurationError(f"{type(self).__name__} keeps no schedule marks")
+
+    async def advance_mark(self, name: str, due_ms: int) -> bool:
+        """Raise the mark of the schedule ``name`` to ``due_ms`` (ms since the epoch) if it
+        is lower or unset, atomically: True for the one caller that raised it (it fires
+        that due time), False for every other (another process fired it, or a later one).
+
+        Raises:
+            ConfigurationError: this store keeps no marks (the default).
+            TransportError: the store failed. ClosedError: the transport was closed.
+        """
+        raise ConfigurationError(f"{type(self).__name__} keeps no schedule marks")
+
+    async def lease_partitions(
+        self,
+        group: str,
+        owner: str,
+        partitions: int,
+        ttl: float,
+        *,
+        keep: Sequence[int] = (),
+        leave: bool = False,
+    ) -> PartitionLeases:
+        """Heartbeat ``owner`` among the owners of ``group``'s ``partitions`` (numbered
+        from 0) for ``ttl`` seconds, and lease it its share, in one atomic step.
+
+        The partitions are spread evenly over the live owners (sorted by name,
+        partition ``p`` to the ``p % owners``-th); an owner that misses its
+        heartbeats for ``ttl`` drops out and its share moves. A partition's lease is
+        held by one owner at a time: a partition wanted by another owner is taken
+        only once its holder released it or its lease expired. The holder's leases
+        on the partitions of ``keep`` (those it still consumes) are renewed even when
+        they are no longer its share; its others that are not its share are released.
+        ``leave`` deregisters the owner (its share moves at once), releasing what is
+        not in ``keep``.
+
+        The leases run for ``ttl`` from the store's time of the call, which is later
+        than the caller's time before it: a caller that stops consuming before its
+        own clock's ``ttl`` from before the call never overlaps the next holder.
+
+        Raises:
+            ConfigurationError: the store cannot lease partitions.
+            TransportError: the store failed (nothing or everything was done).
+            ClosedError: the transport is closed.
+        """
+        raise ConfigurationError(f"{type(self).__name__} cannot lease partitions")
 
     async def ping(self) -> None:  # noqa: B027  # optional: a memory store is always there
         """Check that the store answers (the runtime calls it before starting actors).

@@ -23,6 +23,7 @@ __all__ = [
     "MailboxSpec",
     "MailboxStats",
     "NodeInfo",
+    "PartitionLeases",
     "check_delay",
 ]
 
@@ -206,6 +207,18 @@ class NodeInfo:
     info: Mapping[str, Any]
     seen_at: float
     instance: str = ""
+
+
+@attrs.frozen
+class PartitionLeases:
+    """What :meth:`Transport.lease_partitions` gave an owner: the partitions whose
+    lease it ``held`` (for the ``ttl`` from the start of the call), those of them it
+    is ``wanted`` to consume (the others it should stop consuming, and leave out of
+    ``keep`` once stopped, which releases them), and how many ``owners`` are live."""
+
+    held: tuple[int, ...]
+    wanted: tuple[int, ...]
+    owners: int
 
 
 def check_delay(delay: float) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -12,10 +13,12 @@ from redis.asyncio import Redis
 from transports import redact
 
 from .._codec import DEFAULT_MAX_PAYLOAD
+from .._messenger import send_delay
 from ._common import (
     Targets,
     check_timeout,
     client_url,
+    due_index_command,
     store_errors,
     tell_commands,
 )
@@ -55,25 +58,62 @@ class AsyncClient:
         self._max_payload = max_payload
 
     async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        key: str | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> None:
-        """Send ``msg`` to ``target``; return once Redis has it.
+        """Send ``msg`` to ``target``; return once Redis has it. ``key``: for a keyed
+        actor, the key whose activation handles it (default: its ``key_of(msg)``). With
+        ``delay`` (seconds or a timedelta) or ``at`` (a datetime with a time zone), Redis
+        holds it until then (see :meth:`ActorSystem.tell <actors.ActorSystem.tell>`); a
+        running system delivers it once due.
 
         Raises:
-            ConfigurationError: unknown target. CodecError: ``msg`` cannot be encoded.
+            ConfigurationError: unknown target, or a key where none fits; a bad ``delay``
+                or ``at``, or either for pub/sub. CodecError: ``msg`` cannot be encoded.
             TransportError: Redis failed.
         """
-        await self.tell_many(target, [msg], headers=headers)
+        await self._tell(target, [msg], headers, key, send_delay(delay, at))
 
     async def tell_many(
-        self, target: Any, msgs: Sequence[Any], *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msgs: Sequence[Any],
+        *,
+        headers: Mapping[str, str] | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> None:
         """Send ``msgs`` to ``target`` in order, in one round trip.
 
         Raises:
             The same as :meth:`tell`.
         """
-        await self._execute(tell_commands(self._targets.resolve(target), msgs, headers))
+        await self._tell(target, msgs, headers, None, send_delay(delay, at))
+
+    async def _tell(
+        self,
+        target: Any,
+        msgs: Sequence[Any],
+        headers: Mapping[str, str] | None,
+        key: str | None,
+        seconds: float,
+    ) -> None:
+        if not seconds:
+            await self._execute(self._targets.tell_commands(target, msgs, headers, key))
+            return
+        # Held in Redis until due: the payloads, then the index the runtimes promote from.
+        sends = self._targets.sends(target, msgs, headers, key)
+        with store_errors(self._url):
+            for spec, group, routed in sends:
+                command = tell_commands(spec, group, routed, seconds)[0]
+                due = await self._redis.execute_command(*command)  # type: ignore[no-untyped-call]
+                await self._redis.execute_command(*due_index_command(spec, due))  # type: ignore[no-untyped-call]
 
     async def ask(
         self,
@@ -83,6 +123,7 @@ class AsyncClient:
         timeout: float = 5.0,
         reply_type: Any = None,
         headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> Any:
         """Send ``msg`` to ``target`` and wait for the handler's return value; see
         :meth:`Client.ask <actors.client.Client.ask>`. ``timeout`` bounds the whole
@@ -97,7 +138,12 @@ class AsyncClient:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         request = self._targets.ask_request(
-            target, msg, reply_type=reply_type, headers=headers, max_payload=self._max_payload
+            target,
+            msg,
+            reply_type=reply_type,
+            headers=headers,
+            max_payload=self._max_payload,
+            key=key,
         )
         try:
             async with asyncio.timeout_at(deadline):

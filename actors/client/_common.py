@@ -25,11 +25,18 @@ from transports import (
     TransportTimeout,
     redact,
 )
-from transports.redis import command_error, send_commands
+from transports.redis import (
+    command_error,
+    delay_ms,
+    index_command,
+    schedule_command,
+    send_commands,
+)
 
 from .._actor import Actor
 from .._codec import DEFAULT_MAX_PAYLOAD, decode, encode
 from .._errors import AskTimeout
+from .._keyed import KeyedActor, keyed_actor_of
 from .._lifecycle import DEFAULT_URL
 from .._messenger import REPLY_PREFIX, read_reply
 from .._registry import Registry, reply_annotation
@@ -42,6 +49,7 @@ __all__ = [
     "Targets",
     "check_timeout",
     "client_url",
+    "due_index_command",
     "store_errors",
     "tell_commands",
 ]
@@ -80,6 +88,71 @@ class Targets:
             return reply_annotation(cls, type(msg))
         return self._registry.reply_type_for(spec, msg)
 
+    def _keyed(self, target: Any, spec: MailboxSpec) -> type[KeyedActor] | None:
+        """The keyed actor ``target`` is (a class, or one registered on the system)."""
+        cls = _actor_class(target)
+        if cls is not None:
+            return cls if issubclass(cls, KeyedActor) else None
+        return keyed_actor_of(list(self._registry.actors.values()), spec)
+
+    def route(
+        self, target: Any, msg: Any, key: str | None, headers: Mapping[str, str] | None
+    ) -> tuple[MailboxSpec, Mapping[str, str] | None]:
+        """The mailbox of ``msg`` to ``target`` and its headers: for a keyed actor, the
+        partition of its key (``key``, else ``key_of(msg)``), the key in the headers.
+
+        Raises:
+            ConfigurationError: the target is unknown, or a key where none fits.
+        """
+        spec = self.resolve(target)
+        keyed = self._keyed(target, spec)
+        if keyed is not None:
+            return keyed.route(msg, key, headers)
+        if key is not None:
+            raise ConfigurationError(f"key= given for {spec}, which is not a keyed actor")
+        return spec, headers
+
+    def sends(
+        self,
+        target: Any,
+        msgs: Sequence[Any],
+        headers: Mapping[str, str] | None,
+        key: str | None = None,
+    ) -> list[tuple[MailboxSpec, list[Any], Mapping[str, str] | None]]:
+        """Where ``msgs`` to ``target`` go, in order: (mailbox, messages, headers) groups
+        (a keyed actor's, one per message, to its key's partition).
+
+        Raises:
+            ConfigurationError: as :meth:`route`, or a pub/sub pattern.
+        """
+        spec = self.resolve(target)
+        if self._keyed(target, spec) is None and key is None:
+            return [(spec, list(msgs), headers)]
+        groups: list[tuple[MailboxSpec, list[Any], Mapping[str, str] | None]] = []
+        for msg in msgs:
+            box, routed = self.route(target, msg, key, headers)
+            groups.append((box, [msg], routed))
+        return groups
+
+    def tell_commands(
+        self,
+        target: Any,
+        msgs: Sequence[Any],
+        headers: Mapping[str, str] | None,
+        key: str | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """The commands that send ``msgs`` to ``target`` now (a keyed actor's, each to
+        its key's partition), in order.
+
+        Raises:
+            ConfigurationError: as :meth:`route`, or a pub/sub pattern. CodecError: a
+                message cannot be encoded.
+        """
+        commands: list[tuple[Any, ...]] = []
+        for box, group, routed in self.sends(target, msgs, headers, key):
+            commands += tell_commands(box, group, routed)
+        return commands
+
     def ask_request(
         self,
         target: Any,
@@ -88,16 +161,19 @@ class Targets:
         reply_type: Any,
         headers: Mapping[str, str] | None,
         max_payload: int,
+        key: str | None = None,
     ) -> AskRequest:
-        """The request of an ask of ``msg`` to ``target``, whose reply is structured as
-        ``reply_type`` (None: see :meth:`reply_type`).
+        """The request of an ask of ``msg`` to ``target`` (for a keyed actor, with
+        ``key``: see :meth:`route`), whose reply is structured as ``reply_type`` (None:
+        see :meth:`reply_type`).
 
         Raises:
-            ConfigurationError: unknown target, or a pattern. CodecError: ``msg``
-                cannot be encoded.
+            ConfigurationError: unknown target, a key where none fits, or a pattern.
+                CodecError: ``msg`` cannot be encoded.
         """
         spec = self.resolve(target)
         expected = reply_type if reply_type is not None else self.reply_type(target, spec, msg)
+        spec, headers = self.route(target, msg, key, headers)
         return AskRequest.make(
             spec, msg, expected=expected, headers=headers, max_payload=max_payload
         )
@@ -111,15 +187,30 @@ def _actor_class(target: Any) -> type[Actor] | None:
 
 
 def tell_commands(
-    spec: MailboxSpec, msgs: Sequence[Any], headers: Mapping[str, str] | None
+    spec: MailboxSpec,
+    msgs: Sequence[Any],
+    headers: Mapping[str, str] | None,
+    delay: float = 0.0,
 ) -> list[tuple[Any, ...]]:
-    """The commands that send ``msgs`` to ``spec``, each in its own envelope.
+    """The commands that send ``msgs`` to ``spec``, each in its own envelope; with a
+    ``delay`` (seconds), the one command that holds them in Redis (its reply, their due
+    time, goes to :func:`index_command`, which the caller runs next).
 
     Raises:
-        CodecError: a message cannot be encoded. ConfigurationError: a pub/sub pattern.
+        CodecError: a message cannot be encoded. ConfigurationError: a pub/sub pattern,
+            or a delay to pub/sub.
     """
     payloads = [encode(msg, headers=headers) for msg in msgs]
+    wait = delay_ms(spec, delay)
+    if wait:
+        return [schedule_command(spec, payloads, wait)]
     return send_commands(spec, payloads, sharded=False)
+
+
+def due_index_command(spec: MailboxSpec, due_ms: Any) -> tuple[Any, ...]:
+    """The command that makes a delayed send (:func:`tell_commands` with a delay, whose
+    reply is ``due_ms``) known to the runtimes that promote due messages."""
+    return index_command(spec, int(due_ms))
 
 
 @attrs.frozen

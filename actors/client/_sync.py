@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -12,10 +13,12 @@ from redis import Redis
 from transports import redact
 
 from .._codec import DEFAULT_MAX_PAYLOAD
+from .._messenger import send_delay
 from ._common import (
     Targets,
     check_timeout,
     client_url,
+    due_index_command,
     store_errors,
     tell_commands,
 )
@@ -61,25 +64,63 @@ class Client:
         self._targets = Targets(system)
         self._max_payload = max_payload
 
-    def tell(self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None) -> None:
-        """Send ``msg`` to ``target``; return once Redis has it.
+    def tell(
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        key: str | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Send ``msg`` to ``target``; return once Redis has it. ``key``: for a keyed
+        actor, the key whose activation handles it (default: its ``key_of(msg)``). With
+        ``delay`` (seconds or a timedelta) or ``at`` (a datetime with a time zone), Redis
+        holds it until then (see :meth:`ActorSystem.tell <actors.ActorSystem.tell>`); a
+        running system delivers it once due.
 
         Raises:
-            ConfigurationError: unknown target. CodecError: ``msg`` cannot be encoded.
+            ConfigurationError: unknown target, or a key where none fits; a bad ``delay``
+                or ``at``, or either for pub/sub. CodecError: ``msg`` cannot be encoded.
             TransportError: Redis failed.
         """
-        self.tell_many(target, [msg], headers=headers)
+        self._tell(target, [msg], headers, key, send_delay(delay, at))
 
     def tell_many(
-        self, target: Any, msgs: Sequence[Any], *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msgs: Sequence[Any],
+        *,
+        headers: Mapping[str, str] | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> None:
         """Send ``msgs`` to ``target`` in order, in one round trip.
 
         Raises:
             The same as :meth:`tell`.
         """
-        commands = tell_commands(self._targets.resolve(target), msgs, headers)
-        self._execute(commands)
+        self._tell(target, msgs, headers, None, send_delay(delay, at))
+
+    def _tell(
+        self,
+        target: Any,
+        msgs: Sequence[Any],
+        headers: Mapping[str, str] | None,
+        key: str | None,
+        seconds: float,
+    ) -> None:
+        if not seconds:
+            self._execute(self._targets.tell_commands(target, msgs, headers, key))
+            return
+        # Held in Redis until due: the payloads, then the index the runtimes promote from.
+        sends = self._targets.sends(target, msgs, headers, key)
+        with store_errors(self._url):
+            for spec, group, routed in sends:
+                command = tell_commands(spec, group, routed, seconds)[0]
+                due = self._redis.execute_command(*command)  # type: ignore[no-untyped-call]
+                self._redis.execute_command(*due_index_command(spec, due))  # type: ignore[no-untyped-call]
 
     def ask(
         self,
@@ -89,6 +130,7 @@ class Client:
         timeout: float = 5.0,
         reply_type: Any = None,
         headers: Mapping[str, str] | None = None,
+        key: str | None = None,
     ) -> Any:
         """Send ``msg`` to ``target`` and wait up to ``timeout`` seconds for the handler's
         return value, structured as ``reply_type`` (default: the handler's return
@@ -103,7 +145,12 @@ class Client:
         check_timeout(timeout)
         deadline = time.monotonic() + timeout
         request = self._targets.ask_request(
-            target, msg, reply_type=reply_type, headers=headers, max_payload=self._max_payload
+            target,
+            msg,
+            reply_type=reply_type,
+            headers=headers,
+            max_payload=self._max_payload,
+            key=key,
         )
         self._execute(request.commands)
         while (left := deadline - time.monotonic()) > 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import attrs
 
-from actors import Actor, ActorSystem, Reject, list_mailbox, stream_mailbox
+from actors import Actor, ActorSystem, KeyedActor, Reject, list_mailbox, stream_mailbox
 
 
 @attrs.define
@@ -39,6 +39,25 @@ class Journal(Actor):
         await self.context.redis.rpush("client.journal", f"{msg.total} {headers}")
 
 
+class Tally(KeyedActor):
+    """A running total per key (a keyed actor: the clients route by key)."""
+
+    name = "client.tally"
+    partitions = 4
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    @classmethod
+    def key_of(cls, msg: Add) -> str:
+        return f"k{msg.a}"
+
+    async def receive(self, msg: Add) -> Sum:
+        self.total += msg.b
+        return Sum(self.total)
+
+
 system = ActorSystem()
 system.actor(Adder)
 system.actor(Journal)
+system.actor(Tally, instances=2)

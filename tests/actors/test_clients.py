@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from starlette.routing import Route
 
 from actors import AskTimeout, ConfigurationError, RemoteError, list_mailbox
 from actors.client import AsyncClient, Client
-from tests.actors.client_system import Add, Adder, Journal, Sum, system
+from tests.actors.client_system import Add, Adder, Journal, Sum, Tally, system
 from transports import ConnectError, TransportError
 from transports.testing import free_port
 
@@ -78,6 +79,27 @@ def test_the_blocking_client_tells_and_asks_a_running_system(running: str) -> No
         with pytest.raises(AskTimeout):
             client.ask(list_mailbox("client.nobody"), Add(1, 1), timeout=0.2)
     assert _journal(running, 3) == ["7 {'tenant': 'acme'}", "8 {}", "9 {}"]
+
+
+def test_the_clients_send_later(running: str) -> None:
+    """A delay or a time: Redis holds the message, the running system delivers it."""
+    plain = redis.Redis.from_url(running)
+    with Client(running) as client:
+        client.tell(Journal, Sum(21), delay=0.3)
+        assert plain.zcard("{client.events}:scheduled") == 1  # held, not in the stream
+        assert plain.xlen("client.events") == 0
+        with pytest.raises(ConfigurationError, match="pub/sub"):
+            client.tell("pubsub:client.news", Sum(0), delay=1)
+
+    async def main() -> None:
+        async with AsyncClient(running) as client:
+            await client.tell_many(
+                Journal, [Sum(22)], at=datetime.now(UTC) + timedelta(seconds=0.2)
+            )
+
+    asyncio.run(main())
+    assert sorted(_journal(running, 2)) == ["21 {}", "22 {}"]
+    plain.close()
 
 
 def test_names_resolve_through_a_system(running: str) -> None:
@@ -163,3 +185,21 @@ def test_a_starlette_app_asks_actors_through_httpx_test_client(running: str) -> 
 
     asyncio.run(main())
     assert _journal(running, 1) == ["5 {}"]
+
+
+def test_the_clients_route_to_a_keyed_actors_partitions(running: str) -> None:
+    with Client(running) as client:
+        client.tell(Tally, Add(0, 5), key="alice")
+        client.tell_many(Tally, [Add(1, 2), Add(1, 3)])  # key_of: "k1"
+        assert client.ask(Tally, Add(0, 1), key="alice") == Sum(6)
+        with pytest.raises(ConfigurationError, match="not a keyed actor"):
+            client.tell(Adder, Add(1, 1), key="x")
+    with Client(running, system=system) as client:  # by name: the system's registry
+        assert client.ask("client.tally", Add(1, 0)) == Sum(5)
+
+    async def use_async() -> Any:
+        async with AsyncClient(running) as client:
+            await client.tell(Tally, Add(0, 10), key="bob")
+            return await client.ask(Tally, Add(0, 1), key="bob")
+
+    assert asyncio.run(use_async()) == Sum(11)

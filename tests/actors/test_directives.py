@@ -149,7 +149,7 @@ def test_a_bad_table_fails_at_registration_too() -> None:
     Late.on_error = {ValueError: "later"}  # type: ignore[dict-item]  # set after the class
     with pytest.raises(ConfigurationError, match="actor Late: "):
         system.actor(Late)
-    with pytest.raises(ConfigurationError, match="declare on_error and retry_backoff on the"):
+    with pytest.raises(ConfigurationError, match="declare on_error, retry_backoff and middleware"):
         system.actor(on_error={ValueError: "stop"})(Late)
 
 

@@ -239,3 +239,75 @@ def test_run_serves_metrics_that_a_scraper_reads(tmp_path: Path, redis_url: str)
             proc.kill()
             proc.wait()
         db.close()
+
+
+def test_each_worker_serves_its_own_port(tmp_path: Path, redis_url: str) -> None:
+    path = tmp_path / "echo.py"
+    path.write_text(SYSTEM)
+    port = _free_port()
+    while True:  # two free ports in a row
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+                break
+            except OSError:
+                port = _free_port()
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "actors", "run", str(path), "--url", redis_url),
+            *("--workers", "2", "--metrics-port", str(port), "--metrics-host", "127.0.0.1"),
+        ],
+        stderr=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if k != "ACTORS_URL"},
+    )
+    try:
+        on = ("actors_mailbox_depth", (("mailbox", "list:echo"),))
+        for each in (port, port + 1):
+            wait_for(lambda at=each: on in _scrape(at), timeout=30, what=f"metrics on {each}")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_without_prometheus_client_metrics_port_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "echo.py"
+    path.write_text(SYSTEM)
+    missing = tmp_path / "missing" / "prometheus_client"
+    missing.mkdir(parents=True)
+    (missing / "__init__.py").write_text("raise ImportError('not installed')\n")
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-m", "actors", "run", str(path), "--metrics-port", "9"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": f"{missing.parent}{os.pathsep}{repo}"},
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "pip install 'actors[metrics]'" in result.stderr
+
+
+def test_a_metrics_port_in_use_is_a_usage_error(tmp_path: Path, redis_url: str) -> None:
+    path = tmp_path / "echo.py"
+    path.write_text(SYSTEM)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "actors", "run", str(path), "--url", redis_url),
+                *("--metrics-port", port, "--metrics-host", "127.0.0.1"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={k: v for k, v in os.environ.items() if k != "ACTORS_URL"},
+            check=False,
+        )
+    assert result.returncode == 2, result.stderr
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in result.stderr

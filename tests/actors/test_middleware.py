@@ -231,6 +231,27 @@ async def test_an_actor_s_sends_go_through_its_own_middleware_inside_the_system_
     ]
 
 
+async def test_a_function_actor_takes_middleware_too(url: str) -> None:
+    log: list[Any] = []
+    system = ActorSystem(url, node="mw")
+
+    @system.actor(list="triple", middleware=[Recorder("fn", log)])
+    async def triple(msg: Job) -> int:
+        return msg.n * 3
+
+    async with system:
+        assert await system.ask("triple", Job(2)) == 6
+    assert ("fn", "in", "triple", Job(2), 1) in log and ("fn", "out", 6) in log
+
+    class Classy(Actor):
+        mailbox = list_mailbox("classy")
+
+        async def receive(self, msg: Job) -> None: ...
+
+    with pytest.raises(ConfigurationError, match="middleware on the class"):
+        system.actor(Classy, middleware=[Recorder("no", log)])
+
+
 async def test_only_middleware_is_accepted() -> None:
     system = ActorSystem("memory://")
     with pytest.raises(ConfigurationError, match=r"actors\.Middleware"):

@@ -204,7 +204,7 @@ APP_KEYS = [
     "~actors.reply.*",
     "~{actors.reply.*}:*",
     "~{actors:nodes}*",
-    "~{actors:scheduled}*",
+    "~{actors:schedule*",
 ]
 
 

@@ -197,6 +197,44 @@ async def test_an_unsampled_trace_is_carried_on_without_spans(follow_unsampled: 
         assert names == ["handle first", "handle last", "tell list:last"]
 
 
+async def test_the_trace_context_rides_in_faststream_s_headers(redis_url: str) -> None:
+    import redis
+
+    from actors._faststream import _unpack
+
+    provider, exporter = _provider()
+    shared = list_mailbox("fs.orders", codec="faststream")
+    got: list[dict[str, str]] = []
+
+    class Orders(Actor):
+        mailbox = list_mailbox("fs.orders", codec="faststream")
+
+        async def receive(self, msg: Order) -> None:
+            got.append(dict(self.context.message.headers))
+
+    system = ActorSystem(redis_url, node="traced", middleware=[Tracing(provider)])
+    async with system:  # no actor yet: the message stays in the list, to be read raw
+        with provider.get_tracer("test").start_as_current_span("request"):
+            await system.tell(shared, Order(5))
+    db = redis.Redis.from_url(redis_url)
+    try:
+        (payload,) = db.lrange("fs.orders", 0, -1)
+    finally:
+        db.close()
+    headers, _ = _unpack(payload)  # FastStream's binary format, as its handlers read it
+    sent = _by_name(exporter.get_finished_spans())["tell list:fs.orders"]
+    assert headers["traceparent"].startswith(f"00-{_trace(sent):032x}-{_id(sent):016x}-")
+    # And an actor reading FastStream's format continues the trace.
+    system = ActorSystem(redis_url, node="traced", middleware=[Tracing(provider)])
+    system.actor(Orders)
+    async with system:
+        with trio.fail_after(10):
+            while not got:
+                await trio.sleep(0.01)
+    handled = _by_name(exporter.get_finished_spans())["handle orders"]
+    assert _parent(handled) == _id(sent) and _trace(handled) == _trace(sent)
+
+
 APP = textwrap.dedent(
     """
     from opentelemetry.sdk.trace import TracerProvider

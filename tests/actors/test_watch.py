@@ -275,6 +275,30 @@ async def test_a_remote_crash_reason_is_announced(
         ]
 
 
+async def test_a_node_announces_a_down_at_once_not_at_its_next_heartbeat(
+    fast_heartbeat: Callable[[float], None], autojump_clock: MockClock
+) -> None:
+    fast_heartbeat(1.0)
+    downs: list[Down] = []
+    transport = MemoryTransport()
+    a = ActorSystem(node="a")
+    a.supervise(Supervisor([watcher(downs).spec()], name="root"))
+    b = ActorSystem(node="b")
+    b.supervise(Supervisor([Echo.spec()], name="root"))
+    async with a.lifecycle.running(transport):
+        start = trio.current_time()
+        await trio.sleep(0.5)
+        # b heartbeats at start + 1.5, 2.5, 3.5...; a looks at start + 3, 4...
+        async with b.lifecycle.running(transport):
+            await trio.sleep_until(start + 2.0)
+            await _monitor(a, "echo-0", "b")
+            await trio.sleep_until(start + 2.6)
+            await b.supervisor("root").stop_child("echo-0")
+            await trio.sleep_until(start + 3.2)
+            # Seen at a's look at 3.0: b announced it at 2.6, not at its heartbeat at 3.5.
+            assert [(d.who, d.reason) for d in downs] == [("echo-0", "normal")]
+
+
 @pytest.fixture
 def autojump_clock() -> MockClock:
     return MockClock(autojump_threshold=0)

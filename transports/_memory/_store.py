@@ -14,6 +14,7 @@ import trio
 from transports._exceptions import CommandError, ConfigurationError
 
 from .._values import Delivery, MailboxSpec, MailboxStats, NodeInfo
+from ._leases import PartitionTable
 from ._state import DeadBox, DelayedQueue, ListBox, StreamBox, Subscriber
 
 __all__ = ["MemoryStore"]
@@ -41,8 +42,12 @@ class MemoryStore:
         self._published = itertools.count(1)
         # node -> (info, seen_at (Unix time), expires (trio clock), holding instance)
         self._nodes: dict[str, tuple[Mapping[str, Any], float, float, str]] = {}
+        #: The partition leases of keyed actors, by group (base mailbox name).
+        self._partitions: dict[str, PartitionTable] = {}
         # mailbox name -> messages sent with a delay ({name}:scheduled), due in trio time
         self._scheduled: dict[str, DelayedQueue[tuple[MailboxSpec, bytes]]] = {}
+        # schedule name -> the due time (ms) it last fired for ({actors:schedules})
+        self._marks: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryStore keys={len(self._keys)} subscribers={len(self._subscribers)}>"

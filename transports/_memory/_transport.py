@@ -14,8 +14,9 @@ from transports._exceptions import ClosedError, ConfigurationError
 
 from .._base import Transport
 from .._dead_letters import check_dead_letter_ids, check_replayed
-from .._values import DeadLetter, MailboxSpec, MailboxStats, NodeInfo
+from .._values import DeadLetter, MailboxSpec, MailboxStats, NodeInfo, PartitionLeases
 from ._consumer import MemoryConsumer
+from ._leases import PartitionTable
 from ._list import ListConsumer
 from ._pubsub import PubSubConsumer
 from ._store import MemoryStore
@@ -261,6 +262,51 @@ class MemoryTransport(Transport):
         await trio.lowlevel.checkpoint()
         self._check_open()
         return self._store._live_nodes()
+
+    async def read_mark(self, name: str) -> int | None:
+        """The due time (ms) the schedule ``name`` last fired for, or None.
+
+        Raises:
+            ClosedError: the transport is closed.
+        """
+        await trio.lowlevel.checkpoint()
+        self._check_open()
+        return self._store._marks.get(name)
+
+    async def advance_mark(self, name: str, due_ms: int) -> bool:
+        """Raise the mark of ``name`` to ``due_ms`` if lower or unset; True when raised.
+
+        Raises:
+            ClosedError: the transport is closed.
+        """
+        await trio.lowlevel.checkpoint()
+        self._check_open()
+        marks = self._store._marks
+        if marks.get(name, due_ms - 1) >= due_ms:
+            return False
+        marks[name] = due_ms
+        return True
+
+    async def lease_partitions(
+        self,
+        group: str,
+        owner: str,
+        partitions: int,
+        ttl: float,
+        *,
+        keep: Sequence[int] = (),
+        leave: bool = False,
+    ) -> PartitionLeases:
+        """Lease ``owner`` its share of ``group``'s partitions; see
+        :meth:`Transport.lease_partitions`. Time is trio's.
+
+        Raises:
+            ClosedError: the transport is closed.
+        """
+        await trio.lowlevel.checkpoint()
+        self._check_open()
+        table = self._store._partitions.setdefault(group, PartitionTable())
+        return table.lease(owner, partitions, ttl, trio.current_time(), set(keep), leave)
 
     async def ping(self) -> None:
         """Check that the transport is usable: the memory store always answers.

@@ -37,6 +37,11 @@ from .client import (
     parse_url as parse_url,
     sentinel_from_url as sentinel_from_url,
 )
+from .scheduler import (
+    delay_ms as delay_ms,
+    index_command as index_command,
+    schedule_command as schedule_command,
+)
 from .sends import send_commands as send_commands
 from .transport import RedisTransport as RedisTransport
 
@@ -55,8 +60,11 @@ __all__ = [
     "client_from_url",
     "cluster_from_url",
     "command_error",
+    "delay_ms",
     "from_url",
+    "index_command",
     "parse_url",
+    "schedule_command",
     "send_commands",
     "sentinel_from_url",
 ]

@@ -26,10 +26,19 @@ so a mailbox lives on one cluster slot):
                                 ack`` -> the id of its last ack made, and ``{next}``
 ==============================  ==========================================================
 
+The partition leases of a keyed actor whose base mailbox is ``group``
+(:func:`partition_keys`, hash tag ``{actors:keyed:<group>}``): a zset of the live
+owners (owner -> lease expiry, ms, server clock) and a hash partition ->
+``<expiry ms> <owner>``.
+
 Scheduled messages: :data:`SCHEDULED` (zset: a mailbox with scheduled messages, as
 :func:`scheduled_record`, -> the earliest due time, ms) and :data:`SCHEDULED_MARKS` (hash:
 the same record -> a count raised by every delayed send to it), which every transport that
 runs a consumer reads to find the mailboxes with messages due (see ``scheduler.py``).
+
+Schedules (``system.schedule``): :data:`SCHEDULE_MARKS` (hash: schedule name -> the due
+time, ms, it last fired for), raised by a compare-and-set script so that one process fires
+each due time.
 
 The node registry: :data:`NODES` (hash: node -> JSON of its info, ``seen_at`` and
 ``instance``) and :data:`NODES_EXPIRY` (zset: node -> expiry, ms, server clock).
@@ -49,9 +58,11 @@ __all__ = [
     "NODES_EXPIRY",
     "SCHEDULED",
     "SCHEDULED_MARKS",
+    "SCHEDULE_MARKS",
     "Keys",
     "digest",
     "parse_scheduled_record",
+    "partition_keys",
     "scheduled_record",
     "stream_field",
 ]
@@ -68,6 +79,9 @@ SCHEDULED = "{actors:scheduled}"
 SCHEDULED_MARKS = "{actors:scheduled}:marks"
 """Record -> a count each delayed send raises, so that a promoter clearing a mailbox's entry
 of :data:`SCHEDULED` can tell that a send came in meanwhile (it then leaves the entry)."""
+
+SCHEDULE_MARKS = "{actors:schedules}"
+"""Schedule name -> the due time (ms) it last fired for (see ``Transport.advance_mark``)."""
 
 
 def scheduled_record(kind: str, name: str, maxlen: int | None, expire_ms: int | None) -> str:
@@ -93,6 +107,13 @@ def parse_scheduled_record(record: str) -> tuple[str, str, int | None, int | Non
         None if maxlen == "-" else int(maxlen),
         None if expire == "-" else int(expire),
     )
+
+
+def partition_keys(group: str) -> tuple[str, str]:
+    """The owners zset and the leases hash of the partitions of ``group`` (a keyed
+    actor's base mailbox), on one cluster slot."""
+    tag = f"{{actors:keyed:{group}}}"
+    return f"{tag}:owners", f"{tag}:leases"
 
 
 def digest(payload: bytes) -> str:

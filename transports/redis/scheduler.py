@@ -25,6 +25,7 @@ import logging
 import math
 import secrets
 from collections.abc import Sequence
+from typing import Any
 
 import trio
 
@@ -35,9 +36,15 @@ from .._values import MailboxSpec
 from . import scripts
 from .client import Redis
 from .host import ConsumerHost
-from .keys import Keys, parse_scheduled_record, scheduled_record
+from .keys import (
+    SCHEDULED,
+    SCHEDULED_MARKS,
+    Keys,
+    parse_scheduled_record,
+    scheduled_record,
+)
 
-__all__ = ["POLL", "Scheduler", "delay_ms"]
+__all__ = ["POLL", "Scheduler", "delay_ms", "index_command", "schedule_command"]
 
 logger = logging.getLogger("transports.redis")
 
@@ -174,3 +181,18 @@ def record_of(spec: MailboxSpec) -> str:
     """The index record of ``spec``'s mailbox (see :func:`keys.scheduled_record`)."""
     expire_ms = None if spec.expire is None else max(1, round(spec.expire * 1000))
     return scheduled_record(spec.kind, spec.name, spec.maxlen, expire_ms)
+
+
+def schedule_command(spec: MailboxSpec, payloads: Sequence[bytes], delay: int) -> tuple[Any, ...]:
+    """The ``EVAL`` that holds ``payloads`` for ``spec`` for ``delay`` ms (its reply: their
+    due time, ms), for a client of another library (redis-py); then run
+    :func:`index_command` with that due time, as :meth:`Scheduler.schedule` does."""
+    token = secrets.token_hex(6)
+    keys = Keys(spec.name)
+    return (b"EVAL", scripts.SCHEDULE.source, 1, keys.scheduled, delay, token, *payloads)
+
+
+def index_command(spec: MailboxSpec, due_ms: int) -> tuple[Any, ...]:
+    """The ``EVAL`` that notes in the index that ``spec`` has a message due at ``due_ms``."""
+    source = scripts.SCHEDULE_INDEX.source
+    return (b"EVAL", source, 2, SCHEDULED, SCHEDULED_MARKS, record_of(spec), due_ms)

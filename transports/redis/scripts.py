@@ -38,9 +38,11 @@ from .client import DedicatedConnection, LuaScript, Redis
 from .keys import (
     NODES as _NODES,
     NODES_EXPIRY as _NODES_EXPIRY,
+    SCHEDULE_MARKS as _SCHEDULE_MARKS,
     SCHEDULED as _SCHEDULED,
     SCHEDULED_MARKS as _SCHEDULED_MARKS,
     Keys,
+    partition_keys,
 )
 
 __all__ = [
@@ -48,9 +50,11 @@ __all__ = [
     "Letter",
     "Replayed",
     "Script",
+    "advance_mark",
     "announce",
     "dead_letter",
     "flag",
+    "lease_partitions",
     "live_nodes",
     "load",
     "promote",
@@ -398,3 +402,47 @@ async def scheduled_settle(client: Redis, *, record: str, mark: bytes, next_due_
         client, [_SCHEDULED, _SCHEDULED_MARKS], [record, mark, next_due_ms]
     )
     return bool(reply)
+
+
+ADVANCE_MARK = load("advance_mark")
+"""Raise a schedule's mark to a due time if lower; 1 when raised."""
+
+
+async def advance_mark(client: Redis, *, name: str, due_ms: int) -> bool:
+    """Raise the mark of the schedule ``name`` to ``due_ms`` if it is lower or unset; True
+    when this call raised it.
+
+    Raises:
+        CommandError: the script failed. TransportError: the client failed.
+    """
+    return bool(await ADVANCE_MARK(client, [_SCHEDULE_MARKS], [name, due_ms]))
+
+
+# -- keyed actors' partition leases ----------------------------------------------------
+
+LEASE_PARTITIONS = load("lease_partitions")
+"""Renew an owner's heartbeat among a keyed actor's owners, spread the partitions over
+the live ones, renew or take the owner's share and release what it no longer holds."""
+
+
+async def lease_partitions(
+    client: Redis,
+    *,
+    group: str,
+    owner: str,
+    partitions: int,
+    ttl_ms: int,
+    leave: bool,
+    keep: Sequence[int],
+) -> tuple[list[int], list[int], int]:
+    """Run LEASE_PARTITIONS for ``owner`` of ``group``'s ``partitions``; return the
+    partitions it holds, those of them it should consume, and the live owners.
+
+    Raises:
+        CommandError: the script failed (a key of the wrong type: nothing changed).
+        TransportError: the client failed.
+    """
+    owners, leases = partition_keys(group)
+    args: list[Arg] = [owner, partitions, ttl_ms, flag(leave), " ".join(map(str, keep))]
+    held, wanted, live = await LEASE_PARTITIONS(client, [owners, leases], args)
+    return [int(p) for p in held], [int(p) for p in wanted], int(live)

@@ -27,13 +27,20 @@ from transports._exceptions import (
 
 from .._base import Consumer, Transport
 from .._dead_letters import check_dead_letter_ids, check_replayed
-from .._values import DeadLetter, Delivery, MailboxSpec, MailboxStats, NodeInfo
+from .._values import (
+    DeadLetter,
+    Delivery,
+    MailboxSpec,
+    MailboxStats,
+    NodeInfo,
+)
 from . import scripts
 from .admin import delete_dead_letters, oldest_stream_age, parse_dead_letter, parse_node
 from .channel import ChannelConsumer, republish_sharded
 from .client import RAW, Redis, client_from_url
 from .consumer import RedisConsumer
 from .consumer_context import ConsumerContext
+from .coordination import Coordination
 from .host import ConsumerHost
 from .keys import NODES, Keys
 from .list import ListConsumer
@@ -58,7 +65,7 @@ class TransportState(enum.Enum):
     CLOSED = "closed"
 
 
-class RedisTransport(Transport):
+class RedisTransport(Coordination, Transport):
     """A :class:`~transports.Transport` over Redis, through our trio client.
 
     ``RedisTransport(client)`` uses a client you made (and close);

@@ -28,6 +28,7 @@ SUITE_MODULES = (
     "leases",
     "nodes",
     "pubsub",
+    "scheduling",
     "settle",
 )
 """The suite's modules, each a group of ``test_*`` functions."""
