@@ -31,6 +31,7 @@ from ._values import (
     MailboxSpec as MailboxSpec,
     MailboxStats as MailboxStats,
     NodeInfo as NodeInfo,
+    Settlement as Settlement,
 )
 
 

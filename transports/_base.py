@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from transports._exceptions import ActorsError, CommandError, ConfigurationError
+from transports._exceptions import ActorsError
 
 from ._dead_letters import (
     check_dead_letter_ids as check_dead_letter_ids,
@@ -31,6 +31,7 @@ from ._values import (
     MailboxSpec as MailboxSpec,
     MailboxStats as MailboxStats,
     NodeInfo as NodeInfo,
+    Settlement as Settlement,
     check_delay as check_delay,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "MailboxSpec",
     "MailboxStats",
     "NodeInfo",
+    "Settlement",
     "Transport",
     "check_dead_letter_ids",
     "check_replayed",
@@ -60,7 +62,7 @@ class BrokenConsumerError(ActorsError):
 
 class Consumer(ABC):
     """One consumer of one mailbox. Used by one task at a time, except that an ack (or
-    :meth:`Transport.settle`) may run beside a fetch.
+    :meth:`settle`) may run beside a fetch.
 
     A consumer of a durable mailbox holds the messages it fetched until they are
     acked, dead-lettered or retried; if its process dies, another consumer takes
@@ -102,17 +104,28 @@ class Consumer(ABC):
             ClosedError: the consumer or its transport was closed.
         """
 
-    async def release(self, deliveries: Sequence[Delivery]) -> None:  # noqa: B027
-        """Hand back fetched deliveries this consumer will not handle, uncounted.
+    @abstractmethod
+    async def settle(self, settlement: Settlement) -> dict[MailboxSpec, ActorsError]:
+        """Settle a handled batch: store its ``results`` (by target), then ack its
+        ``acks``, then hand back its ``releases`` (see :class:`Settlement`).
 
-        The runtime releases the unstarted rest of a batch on a graceful stop or a
-        crash, so that they are delivered again at once, in order, and not counted
-        as failed attempts. The default does nothing: such messages come back after
-        the lease (or to the next consumer of the same name) with ``attempt`` raised.
+        The acks are made only once every result is stored (or refused), so a crash
+        in between redelivers the batch rather than lose what it produced. A store
+        that can do all of it in one write does. Released deliveries come back at
+        once, in order, to any consumer, with ``attempt`` unchanged (they were never
+        started); for pub/sub releasing does nothing.
+
+        A target that refuses its results (:class:`CommandError`: a key of another
+        type, no permission; :class:`ConfigurationError`: a pub/sub pattern) is
+        skipped, since retrying cannot help: the refused targets are returned with
+        their errors. Acks and releases of deliveries this consumer no longer holds
+        are skipped, so settling again is safe.
 
         Raises:
-            TransportError: the store failed; the messages come back after the lease.
-            ClosedError: the consumer or its transport was closed.
+            TransportError: the store failed; some results may be stored and the acks
+                and releases made or not. Calling again is safe (results may then be
+                stored twice); unreleased messages come back after the lease.
+            ClosedError: the consumer or its transport is closed.
         """
 
     def abandon(self) -> None:  # noqa: B027
@@ -223,38 +236,6 @@ class Transport(ABC):
             TransportError: the store failed; none or some may have been sent.
             ClosedError: the transport was closed.
         """
-
-    async def settle(
-        self,
-        consumer: Consumer,
-        results: Mapping[MailboxSpec, Sequence[bytes]],
-        deliveries: Sequence[Delivery],
-    ) -> dict[MailboxSpec, ActorsError]:
-        """Store a handled batch's ``results`` (by target), then ack its ``deliveries``.
-
-        The acks are made only once every result is stored (or refused), so a crash
-        in between redelivers the batch rather than lose what it produced. A store
-        that can do all of it in one round trip does (this default sends, then acks).
-
-        A target that refuses its results (:class:`CommandError`: a key of another
-        type, no permission; :class:`ConfigurationError`: a pub/sub pattern) is
-        skipped, since retrying cannot help: the refused targets are returned with
-        their errors.
-
-        Raises:
-            TransportError: the store failed; some results may be stored and the acks
-                made or not. Calling again is safe (results may then be stored twice).
-            ClosedError: the consumer or the transport is closed.
-        """
-        refused: dict[MailboxSpec, ActorsError] = {}
-        for spec, payloads in results.items():
-            try:
-                await self.send(spec, payloads)
-            except (CommandError, ConfigurationError) as exc:
-                refused[spec] = exc
-        if deliveries:
-            await consumer.ack(deliveries)
-        return refused
 
     @abstractmethod
     def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:

@@ -1,13 +1,13 @@
 """The values the runtime and a message store exchange: where a mailbox lives
-(:class:`MailboxSpec`), what a consumer hands out (:class:`Delivery`), why a message
-died (:class:`Failure`, :class:`DeadLetter`), and what a store reports
-(:class:`MailboxStats`, :class:`NodeInfo`).
+(:class:`MailboxSpec`), what a consumer hands out (:class:`Delivery`), what a handled
+batch owes it (:class:`Settlement`), why a message died (:class:`Failure`,
+:class:`DeadLetter`), and what a store reports (:class:`MailboxStats`, :class:`NodeInfo`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -23,6 +23,7 @@ __all__ = [
     "MailboxSpec",
     "MailboxStats",
     "NodeInfo",
+    "Settlement",
     "check_delay",
 ]
 
@@ -155,6 +156,22 @@ class Delivery:
     attempt: int = 1
     channel: str | None = None
     token: object = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen
+class Settlement:
+    """What a handled batch owes its consumer's store, settled by
+    :meth:`Consumer.settle` in this order: ``results`` (payloads by target mailbox:
+    replies, publishes), then the ``acks`` of the deliveries handled, then the
+    ``releases`` of deliveries never started, handed back in order and not counted as
+    failed attempts."""
+
+    results: Mapping[MailboxSpec, Sequence[bytes]] = attrs.field(factory=dict)
+    acks: Sequence[Delivery] = ()
+    releases: Sequence[Delivery] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.results or self.acks or self.releases)
 
 
 @attrs.frozen

@@ -35,7 +35,7 @@ from actors._codec import encode
 from actors._lifecycle import SystemState
 from actors._messenger import Messenger
 from actors.testing import RecordingTransport, run_test_system
-from transports import Consumer, Delivery, Failure, MailboxSpec
+from transports import ActorsError, Consumer, Delivery, Failure, MailboxSpec, Settlement
 
 
 def _messenger(system: ActorSystem) -> Messenger:
@@ -482,8 +482,11 @@ class _FlakyAcks(Consumer):
             raise BrokenConnectionError("connection lost (test)")
         await self.inner.ack(deliveries)
 
-    async def release(self, deliveries: Sequence[Delivery]) -> None:
-        await self.inner.release(deliveries)
+    async def settle(self, settlement: Settlement) -> dict[MailboxSpec, ActorsError]:
+        if settlement.acks and self.failures:
+            self.failures -= 1
+            raise BrokenConnectionError("connection lost (test)")
+        return await self.inner.settle(settlement)
 
     async def record_failure(self, delivery: Delivery) -> int:
         return await self.inner.record_failure(delivery)

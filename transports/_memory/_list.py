@@ -113,26 +113,14 @@ class ListConsumer(MemoryConsumer):
                 return True
         return False
 
-    async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        """Remove the deliveries from this consumer's processing list and forget their failures.
-
-        With ``at_most_once`` only the failure counts are forgotten.
-
-        Raises:
-            ClosedError: the consumer or its transport is closed.
-        """
-        await self._enter_operation()
+    def _ack_now(self, deliveries: Sequence[Delivery]) -> None:
+        # With ``at_most_once`` only the failure counts are forgotten.
         for delivery in deliveries:
             if self._release(delivery) or not self._spec.durable:
                 self._box.failures.pop(digest(delivery.payload), None)
 
-    async def release(self, deliveries: Sequence[Delivery]) -> None:
-        """Put the deliveries back at the front of the list, in order, uncounted.
-
-        Raises:
-            ClosedError: the consumer or its transport is closed.
-        """
-        await self._enter_operation()
+    def _release_now(self, deliveries: Sequence[Delivery]) -> None:
+        # Back to the front of the list, in order, uncounted.
         if not self._spec.durable:
             return
         back = [d.payload for d in deliveries if self._release(d)]

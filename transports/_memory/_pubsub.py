@@ -37,13 +37,11 @@ class PubSubConsumer(MemoryConsumer):
     def _wakeup(self, now: float) -> float:
         return float("inf")
 
-    async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        """Do nothing: pub/sub messages are never redelivered.
+    def _ack_now(self, deliveries: Sequence[Delivery]) -> None:
+        """Nothing to do: pub/sub messages are never redelivered."""
 
-        Raises:
-            ClosedError: the consumer or its transport is closed.
-        """
-        await self._enter_operation()
+    def _release_now(self, deliveries: Sequence[Delivery]) -> None:
+        """Nothing to do: pub/sub keeps nothing to hand back."""
 
     async def record_failure(self, delivery: Delivery) -> int:
         """Count nothing and return ``delivery.attempt`` (always 1 for pub/sub).

@@ -96,27 +96,14 @@ class StreamConsumer(MemoryConsumer):
                 wakeup = min(wakeup, entry.since + self._spec.lease)
         return wakeup
 
-    async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        """Remove the deliveries from the group's pending entries (``XACK``).
-
-        Raises:
-            ConfigurationError: a delivery id is not a stream entry id.
-            ClosedError: the consumer or its transport is closed.
-        """
-        await self._enter_operation()
+    def _ack_now(self, deliveries: Sequence[Delivery]) -> None:
         for entry_id in [parse_id(delivery.id) for delivery in deliveries]:
             if self._group.pending.pop(entry_id, None) is not None:
                 self._group.failures.pop(entry_id, None)
 
-    async def release(self, deliveries: Sequence[Delivery]) -> None:
-        """Make the entries deliverable again at once, to any consumer, in order, uncounted.
-
-        Raises:
-            ConfigurationError: a delivery id is not a stream entry id.
-            ClosedError: the consumer or its transport is closed.
-        """
+    def _release_now(self, deliveries: Sequence[Delivery]) -> None:
+        # Deliverable again at once, to any consumer of the group, in order, uncounted.
         entry_ids = [parse_id(delivery.id) for delivery in deliveries]
-        await self._enter_operation()
         back = [e for e in entry_ids if self._group.pending.pop(e, None) is not None]
         self._group.ready.extendleft(reversed(back))
         if back:

@@ -8,12 +8,14 @@ from typing import Any
 
 import trio
 
-from transports._exceptions import TransportError
+from transports._exceptions import ActorsError, CommandError, ConfigurationError, TransportError
 
-from .._values import Delivery, Failure, check_delay
+from .._values import Delivery, Failure, MailboxSpec, Settlement, check_delay
+from .client import RAW
 from .consumer_base import ConsumerBase
 from .keys import digest
 from .scripts import Letter, dead_letter
+from .sends import send_commands
 
 __all__ = ["RedisConsumer"]
 
@@ -40,26 +42,123 @@ class RedisConsumer(ConsumerBase):
         for delivery in deliveries:
             self._forget(delivery)
 
-    async def ack_after(
-        self, sends: Sequence[Sequence[tuple[Any, ...]]], deliveries: Sequence[Delivery]
-    ) -> list[TransportError | None]:
-        """Run each group of commands of ``sends`` (those that store one target's
-        results), then ack ``deliveries``: in one write (the client's batch), which the
-        server runs in order, so the acks run only after every result was stored or
-        refused. Returns each group's first error (None: stored).
+    def _holding(self, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
+        """Those of ``deliveries`` this consumer still holds (all, unless its ledger
+        knows better)."""
+        return deliveries
 
-        Only for a client whose batches keep their order (``features.ordered_batches``).
+    def _release_commands(self, deliveries: Sequence[Delivery]) -> list[tuple[Any, ...]]:
+        """The commands that hand back ``deliveries`` (held ones), in order, to pipeline
+        after others (none when there is nothing to hand back); :meth:`_released` must
+        follow their success."""
+        return []
+
+    def _released(self, deliveries: Sequence[Delivery]) -> None:
+        """The commands of :meth:`_release_commands` ran: forget ``deliveries`` locally."""
+        for delivery in deliveries:
+            self._forget(delivery)
+
+    async def settle(self, settlement: Settlement) -> dict[MailboxSpec, ActorsError]:
+        """Store the results, then ack, then release: see :meth:`Consumer.settle`.
+
+        On a client whose batches keep their order (one Redis server), all in one
+        write on one connection: the server runs the commands in order, so the acks
+        run only after every result was stored or refused, and the releases last.
+        On a cluster the targets may live on other nodes, whose order nothing
+        guarantees: the results are sent first, then the acks and releases.
 
         Raises:
-            TransportError: the acks failed (a ``WRONGTYPE`` names its key); results
-                may be stored. Calling again is safe (results may be stored twice).
+            TransportError: the store failed (a ``WRONGTYPE`` of the mailbox names its
+                key); call again (results may be stored twice).
+            ClosedError: the consumer or the transport is closed.
+        """
+        self._check_open()
+        acks = self._holding(settlement.acks)
+        releases = self._holding(settlement.releases)
+        sharded = self._client.features.sharded_pubsub
+        refused: dict[MailboxSpec, ActorsError] = {}
+        targets: list[MailboxSpec] = []
+        sends: list[list[tuple[Any, ...]]] = []
+        for spec, payloads in settlement.results.items():
+            try:
+                commands = send_commands(spec, payloads, sharded=sharded)
+            except ConfigurationError as exc:
+                refused[spec] = exc
+                continue
+            if commands:
+                targets.append(spec)
+                sends.append(commands)
+        errors: Sequence[ActorsError | None]
+        if self._client.features.ordered_batches:
+            errors = await self._settle_in_one_write(sends, acks, releases)
+        else:
+            errors = [await self._send_apart(commands) for commands in sends]
+            await self.ack(acks)
+            await self._release_apart(releases)
+        for spec, error in zip(targets, errors, strict=True):
+            if error is not None:
+                refused[spec] = error
+        return refused
+
+    async def _send_apart(self, commands: Sequence[tuple[Any, ...]]) -> ActorsError | None:
+        """Run one target's ``commands`` on their own; the target's refusal, or None.
+
+        Raises:
+            TransportError: the store failed (not a refusal).
+        """
+        self._check_open()
+        client = self._client
+        try:
+            if len(commands) == 1:
+                await client.execute_command(*commands[0], **RAW)
+            else:
+                async with client.pipeline(transaction=False) as pipe:
+                    for command in commands:
+                        pipe.execute_command(*command, **RAW)
+                    await pipe.execute()
+        except CommandError as exc:
+            return exc
+        return None
+
+    async def _release_apart(self, deliveries: Sequence[Delivery]) -> None:
+        """Hand back ``deliveries`` in one call of their own.
+
+        Raises:
+            TransportError: the store failed; they come back after the lease.
+        """
+        commands = self._release_commands(deliveries)
+        if not commands:
+            await trio.lowlevel.checkpoint()
+            return
+        client = self._client
+        replies: list[Any] = await self._guarded(lambda: client.batch(commands))
+        failed = [r for r in replies if isinstance(r, TransportError)]
+        if failed:
+            raise await self._named(failed[0])
+        self._released(deliveries)
+
+    async def _settle_in_one_write(
+        self,
+        sends: Sequence[Sequence[tuple[Any, ...]]],
+        acks: Sequence[Delivery],
+        releases: Sequence[Delivery],
+    ) -> list[TransportError | None]:
+        """Run each group of commands of ``sends`` (those that store one target's
+        results), then ack ``acks``, then release ``releases``: in one write (the
+        client's batch), which the server runs in order. Returns each group's first
+        error (None: stored).
+
+        Raises:
+            TransportError: the acks or releases failed (a ``WRONGTYPE`` names its
+                key); results may be stored.
             ClosedError: the consumer or its transport is closed.
         """
         commands = [command for group in sends for command in group]
-        acks = self._ack_commands(deliveries)
-        commands += acks
+        ack_commands = self._ack_commands(acks)
+        release_commands = self._release_commands(releases)
+        commands += ack_commands + release_commands
         if not commands:
-            await self.ack(deliveries)  # a no-op, but it checks the consumer is open
+            await self.ack(acks)  # a no-op, but it checks the consumer is open
             return [None] * len(sends)
         client = self._client
         replies: list[Any] = await self._guarded(lambda: client.batch(commands))
@@ -71,12 +170,19 @@ class RedisConsumer(ConsumerBase):
                 next((r for r in replies[start:end] if isinstance(r, TransportError)), None)
             )
             start = end
-        ack_replies = replies[len(commands) - len(acks) :]
-        failed = [r for r in ack_replies if isinstance(r, TransportError)]
-        if failed:
-            raise await self._named(failed[0])
-        if not self._acks_done(deliveries, ack_replies):
-            await self.ack(deliveries)  # refused as sent: the ack knows why
+        ack_replies = replies[start : start + len(ack_commands)]
+        release_replies = replies[start + len(ack_commands) :]
+        ack_failed = next((r for r in ack_replies if isinstance(r, TransportError)), None)
+        release_failed = next((r for r in release_replies if isinstance(r, TransportError)), None)
+        # What was made is forgotten even if the rest failed: made again, a release
+        # could take back an entry another consumer has claimed since.
+        if release_commands and release_failed is None:
+            self._released(releases)
+        if ack_failed is None and not self._acks_done(acks, ack_replies):
+            await self.ack(acks)  # refused as sent: the ack knows why
+        failed = ack_failed or release_failed
+        if failed is not None:
+            raise await self._named(failed)
         return errors
 
     def _acks_done(self, deliveries: Sequence[Delivery], replies: Sequence[Any]) -> bool:
