@@ -42,9 +42,10 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks: our Redis client vs redis.asyncio, and the runtime vs FastStream."""
-    session.install("-e", ".", "faststream[redis]")
+    session.install("-e", ".[metrics,otel]", "faststream[redis]")
     session.run("python", "benchmarks/bench_client.py", *session.posargs)
     session.run("python", "benchmarks/bench_runtime.py", *session.posargs)
     session.run("python", "benchmarks/bench_workers.py")
     session.run("python", "benchmarks/bench_cluster.py")
     session.run("python", "benchmarks/bench_poison.py")
+    session.run("python", "benchmarks/bench_observe.py")

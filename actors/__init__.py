@@ -31,14 +31,18 @@ from transports import (
 from ._actor import Actor as Actor, handler as handler
 from ._children import current_child_path as current_child_path
 from ._codec import converter as converter
+from ._codecs import Codec as Codec, JsonCodec as JsonCodec, MsgpackCodec as MsgpackCodec
 from ._context import ActorContext as ActorContext, MessageInfo as MessageInfo
 from ._errors import (
     AskTimeout as AskTimeout,
     CodecError as CodecError,
+    LifespanError as LifespanError,
     RemoteError as RemoteError,
+    SpawnError as SpawnError,
     SupervisorError as SupervisorError,
     SystemFileError as SystemFileError,
 )
+from ._faststream import FastStreamCodec as FastStreamCodec
 from ._fates import Drop as Drop, MessageFate as MessageFate, Reject as Reject, Retry as Retry
 from ._logs import JsonFormatter as JsonFormatter
 from ._mailbox import (
@@ -46,6 +50,14 @@ from ._mailbox import (
     list_mailbox as list_mailbox,
     stream_mailbox as stream_mailbox,
 )
+from ._middleware import (
+    Fate as Fate,
+    Fetch as Fetch,
+    Handling as Handling,
+    Middleware as Middleware,
+    Sending as Sending,
+)
+from ._pool import Pool as Pool
 from ._supervision import Supervisor as Supervisor
 from ._system import ActorSystem as ActorSystem
 from ._tree import (
@@ -56,5 +68,6 @@ from ._tree import (
     Restart as Restart,
     Strategy as Strategy,
 )
+from ._watch import Down as Down
 
 __version__ = "0.1.0"

@@ -1,22 +1,31 @@
-"""Actors: the Actor base class, handler discovery and dispatch, function actors."""
+"""Actors: the Actor base class, its error directives, its child specs."""
 
 from __future__ import annotations
 
 import contextvars
 import inspect
 import types
-import typing
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Union, get_args
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, get_args
 
 import attrs
 import trio
 
 from transports import Backoff, ConfigurationError, MailboxSpec
 
-from ._codec import Envelope, describe_type, structure, type_tag, unsupported
-from ._errors import CodecError
+from ._codec import type_tag
 from ._fates import MessageFate
+from ._handlers import (
+    CATCH_ALL,
+    HANDLER_MARK,
+    HandlerTable,
+    check_early,
+    handler,
+    message_types,
+    qualified,
+)
+from ._middleware import Middleware
 from ._tree import ChildSpec, Restart
 
 if TYPE_CHECKING:
@@ -26,18 +35,16 @@ __all__ = [
     "DEFAULT_RETRY_BACKOFF",
     "Actor",
     "ActorRun",
+    "Build",
     "Directive",
     "HandlerTable",
     "InstanceHost",
+    "builder",
     "check_on_error",
     "current_host",
-    "function_actor",
     "handler",
     "instance_specs",
 ]
-
-_HANDLER_MARK = "__actors_handler__"
-_CATCH_ALL: tuple[Any, ...] = (Any, object)
 
 Directive = Literal["retry", "restart", "stop", "escalate"]
 """What a handler's exception means (see :attr:`Actor.on_error`)."""
@@ -54,130 +61,12 @@ DEFAULT_RETRY_BACKOFF = Backoff(min=0.1, max=30.0)
 otherwise: 0.1 s after the first failure, doubling up to 30 s, each less up to 20 %."""
 
 
-def handler(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """Mark an ``async`` method of an :class:`Actor` as a message handler.
-
-    The handler's first parameter annotation says which message type(s) it takes
-    (a union takes several). ``receive`` is a handler without the mark.
-
-    Raises:
-        ConfigurationError: a message or return type the converter cannot handle
-            (checked here when the annotations can be resolved already, else when
-            the actor's handler table is built).
-    """
-    _check_early(fn, _qualified(fn))
-    setattr(fn, _HANDLER_MARK, True)
-    return fn
-
-
-def _qualified(obj: Any) -> str:
-    """``module.Qual.name`` of a function or class: where to find it in a large program."""
-    name = getattr(obj, "__qualname__", None) or repr(obj)
-    module = getattr(obj, "__module__", None)
-    return f"{module}.{name}" if module else name
-
-
-def _expand(tp: Any) -> list[Any]:
-    origin = typing.get_origin(tp)
-    if origin is Union or origin is types.UnionType:
-        return [t for arg in typing.get_args(tp) for t in _expand(arg)]
-    return [tp]
-
-
-def _message_types(fn: Callable[..., Any], owner: str, *, checked: bool = False) -> list[Any]:
-    """The message types a handler declares by its first (non-self) parameter.
-
-    ``checked`` also asks the converter about them and the return annotation.
-
-    Raises:
-        ConfigurationError: no message parameter, annotations that cannot be
-            resolved, or (``checked``) a type the converter cannot handle.
-    """
-    params = [p for p in inspect.signature(fn).parameters.values() if p.name != "self"]
-    if not params:
-        raise ConfigurationError(f"handler {owner} takes no message parameter")
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception as exc:  # a NameError from a forward reference, typically
-        raise ConfigurationError(f"cannot resolve the annotations of {owner}: {exc}") from exc
-    tp = hints.get(params[0].name, Any)
-    found = [t for t in _expand(tp) if t is not type(None)]
-    if checked:
-        # Each member on its own: the handler table dispatches a union by member.
-        for member in found:
-            why = unsupported(member)
-            if why is not None:
-                raise ConfigurationError(f"handler {owner} takes {describe_type(member)}: {why}")
-        # The whole return type: an asker structures the reply as it is annotated.
-        returns = hints.get("return", Any)
-        why = unsupported(returns)
-        if why is not None:
-            raise ConfigurationError(f"handler {owner} returns {describe_type(returns)}: {why}")
-    return found
-
-
-def _check_early(fn: Callable[..., Any], owner: str) -> None:
-    """Check a handler's types now if its annotations resolve already (a forward
-    reference to a class defined later waits for the handler table).
-
-    Raises:
-        ConfigurationError: a message or return type the converter cannot handle.
-    """
-    try:
-        typing.get_type_hints(fn)
-    except Exception:
-        return
-    if any(p.name != "self" for p in inspect.signature(fn).parameters.values()):
-        _message_types(fn, owner, checked=True)
-
-
-@attrs.frozen
-class HandlerTable:
-    """Which handler takes which message type, in declaration order."""
-
-    entries: Sequence[tuple[Any, str]]  # (message type, method name)
-    #: Typed entries by their wire tag (catch-all entries have no tag).
-    by_tag: Mapping[str, tuple[Any, str]] = attrs.field(init=False)
-    catch_all: str | None = attrs.field(init=False)
-
-    def __attrs_post_init__(self) -> None:
-        tags = {type_tag(tp): (tp, name) for tp, name in self.entries if tp not in _CATCH_ALL}
-        catch_all = next((name for tp, name in self.entries if tp in _CATCH_ALL), None)
-        object.__setattr__(self, "by_tag", tags)
-        object.__setattr__(self, "catch_all", catch_all)
-
-    def resolve(self, envelope: Envelope) -> tuple[str, Any]:
-        """Pick the handler for ``envelope`` and structure its body for it.
-
-        A tagged message (sent by actors) goes to the handler of that type, else to a
-        catch-all (``Any``/``object``) handler. A foreign payload goes to the first
-        handler whose type it validates as.
-
-        Raises:
-            CodecError: no handler takes the message; the reasons are in the message.
-        """
-        if envelope.type is not None and not envelope.foreign:
-            match = self.by_tag.get(envelope.type)
-            if match is not None:
-                return match[1], structure(envelope, match[0])
-            if self.catch_all is not None:
-                return self.catch_all, envelope.body
-            raise CodecError(f"no handler takes messages of type {envelope.type!r}")
-        reasons = []
-        for tp, name in self.entries:
-            try:
-                return name, structure(envelope, tp)
-            except CodecError as exc:
-                reasons.append(str(exc))
-        raise CodecError("; ".join(reasons) or "the actor has no handlers")
-
-
 class Actor:
     """Base class of class actors.
 
     Subclasses declare ``mailbox`` (see :func:`list_mailbox`, :func:`stream_mailbox`,
-    :func:`channel_mailbox`), keep state in ``__init__`` (which takes no
-    arguments: a restarted actor is a fresh instance), and handle messages in
+    :func:`channel_mailbox`), keep state in ``__init__`` (its arguments come from
+    :meth:`spec`; a restarted actor is a fresh instance), and handle messages in
     ``async def receive(self, msg: T)`` and/or methods marked :func:`handler`,
     dispatched by the annotated message type. A handler's return value is sent
     to the asker (``reply_to``) and to every mailbox in ``publish_to``.
@@ -203,6 +92,8 @@ class Actor:
         retry_backoff: the wait before a retried message's next attempt: after the
             n-th failure, ``retry_backoff.delay(n - 1)`` (default
             :data:`DEFAULT_RETRY_BACKOFF`: 0.1 s doubling to 30 s, with jitter).
+        middleware: :class:`Middleware` around this actor's handler calls and
+            sends (``context.tell``/``ask``), inside the system's, first outermost.
     """
 
     mailbox: ClassVar[MailboxSpec | None] = None
@@ -212,6 +103,7 @@ class Actor:
     name: ClassVar[str] = ""
     on_error: ClassVar[Mapping[type[BaseException], Directive]] = types.MappingProxyType({})
     retry_backoff: ClassVar[Backoff] = DEFAULT_RETRY_BACKOFF
+    middleware: ClassVar[Sequence[Middleware]] = ()
 
     #: Set by the runtime before ``on_start``: messaging, Redis, the current message.
     context: ActorContext
@@ -224,8 +116,8 @@ class Actor:
         # Types are checked at the class statement, not at the first message.
         for attr_name in list(vars(cls)):
             fn = getattr(cls, attr_name, None)
-            if callable(fn) and (attr_name == "receive" or getattr(fn, _HANDLER_MARK, False)):
-                _check_early(fn, f"{_qualified(cls)}.{attr_name}")
+            if callable(fn) and (attr_name == "receive" or getattr(fn, HANDLER_MARK, False)):
+                check_early(fn, f"{qualified(cls)}.{attr_name}")
         check_on_error(cls)  # a typo in a directive fails at the class statement
 
     _handler_table: ClassVar[HandlerTable | None] = None
@@ -262,13 +154,11 @@ class Actor:
         seen: dict[Any, str] = {}
         for attr_name in _declared_names(cls):
             fn = getattr(cls, attr_name, None)
-            if not callable(fn) or not (
-                attr_name == "receive" or getattr(fn, _HANDLER_MARK, False)
-            ):
+            if not callable(fn) or not (attr_name == "receive" or getattr(fn, HANDLER_MARK, False)):
                 continue
             if not inspect.iscoroutinefunction(fn):
                 raise ConfigurationError(f"handler {cls.__name__}.{attr_name} must be async def")
-            for tp in _message_types(fn, f"{_qualified(cls)}.{attr_name}", checked=True):
+            for tp in message_types(fn, f"{qualified(cls)}.{attr_name}", checked=True):
                 if tp in seen:
                     raise ConfigurationError(
                         f"{cls.__name__}: {seen[tp]} and {attr_name} both take {type_tag(tp)}"
@@ -278,7 +168,7 @@ class Actor:
         if not entries:
             raise ConfigurationError(f"actor {cls.__name__} has no handler: define receive()")
         # Exact types first, catch-alls last, so that a typed handler wins a foreign payload.
-        entries.sort(key=lambda e: e[0] in _CATCH_ALL)
+        entries.sort(key=lambda e: e[0] in CATCH_ALL)
         cls._handler_table = HandlerTable(tuple(entries))
         return cls._handler_table
 
@@ -289,23 +179,37 @@ class Actor:
         instances: int = 1,
         restart: Restart = "permanent",
         shutdown: float = 5.0,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        factory: Callable[[ActorContext], Actor] | None = None,
     ) -> list[ChildSpec]:
         """Child specs for a supervisor: ``instances`` consumers of this actor's mailbox.
 
         Each instance is its own child (``<name>-0``, ``<name>-1``…), restarted on
-        its own under ``one_for_one``.
+        its own under ``one_for_one``. Every incarnation (a restart too) is built
+        fresh: ``cls(*args, **kwargs)``, or ``factory(context)`` (the instance's
+        :class:`ActorContext`, whose ``resources`` the system's lifespan opened)
+        which must return an instance of ``cls``; the context is set on it after.
 
         Raises:
-            ConfigurationError: no mailbox declared, no handler, or ``instances < 1``.
+            ConfigurationError: no mailbox declared, no handler, ``instances < 1``,
+                or ``factory`` given with ``args``/``kwargs`` or not callable.
         """
-        return instance_specs(cls, instances=instances, restart=restart, shutdown=shutdown)
+        return instance_specs(
+            cls,
+            instances=instances,
+            restart=restart,
+            shutdown=shutdown,
+            build=builder(cls, args, kwargs, factory),
+        )
 
     # Messaging shortcuts, for handlers.
     async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
-    ) -> None:
-        """Send ``msg`` to ``target`` (fire-and-forget). See :meth:`ActorSystem.tell`."""
-        await self.context.tell(target, msg, headers=headers)
+        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None,
+        delay: float | timedelta | None = None, at: datetime | None = None,
+    ) -> None:  # fmt: skip
+        """Send ``msg`` to ``target``, now or later. See :meth:`ActorSystem.tell`."""
+        await self.context.tell(target, msg, headers=headers, delay=delay, at=at)
 
     async def ask(
         self, target: Any, msg: Any, *, timeout: float = 5.0, reply_type: Any = None,
@@ -315,6 +219,23 @@ class Actor:
         return await self.context.ask(
             target, msg, timeout=timeout, reply_type=reply_type, headers=headers
         )
+
+    async def monitor(self, target: Any, *, node: str | None = None) -> str:
+        """Watch ``target`` (an instance name such as ``"ledger-0"``, an actor name or
+        class: all its instances, or a supervisor's name) on ``node`` (default: this
+        one): a :class:`Down` comes to this actor's mailbox once, when it stops for good
+        (not at a restart), its node dies, or at once if it is not running. Monitors
+        end with this incarnation. Returns the ref for :meth:`demonitor`.
+
+        Raises:
+            ConfigurationError: ``target`` is not a name or an actor class.
+            TransportError: looking at another node failed.
+        """
+        return await self.context.monitor(target, node=node)
+
+    def demonitor(self, ref: str) -> None:
+        """Stop the monitor ``ref`` (a Down already sent may still arrive)."""
+        self.context.demonitor(ref)
 
 
 def check_on_error(cls: type[Actor]) -> None:
@@ -351,76 +272,44 @@ def check_on_error(cls: type[Actor]) -> None:
         )
 
 
-def function_actor(
-    fn: Callable[..., Awaitable[Any]],
-    *,
-    mailbox: MailboxSpec,
-    name: str | None = None,
-    publish_to: Sequence[MailboxSpec] = (),
-    max_deliveries: int = 3,
-    batch_size: int = 100,
-    on_error: Mapping[type[BaseException], Directive] | None = None,
-    retry_backoff: Backoff = DEFAULT_RETRY_BACKOFF,
-) -> type[Actor]:
-    """Wrap ``async def fn(msg: T) -> R`` as an actor class.
-
-    If ``fn`` has a second parameter, it receives the :class:`ActorContext`.
-    ``on_error`` and ``retry_backoff`` are as on :class:`Actor`.
-
-    Raises:
-        ConfigurationError: ``fn`` is not ``async def``, takes no parameter, or
-            names a type the converter cannot handle, or ``on_error`` or
-            ``retry_backoff`` is malformed (see :func:`check_on_error`).
-    """
-    if not inspect.iscoroutinefunction(fn):
-        raise ConfigurationError(f"actor function {fn.__name__} must be async def")
-    owner = _qualified(fn)
-    _check_early(fn, owner)
-    params = list(inspect.signature(fn).parameters)
-    wants_context = len(params) >= 2
-
-    receive: Any
-    if wants_context:
-
-        async def receive(self: Actor, msg: Any) -> Any:
-            return await fn(msg, self.context)
-
-    else:
-        # The function itself is the handler: no wrapper coroutine per message.
-        receive = staticmethod(fn)
-
-    namespace: dict[str, Any] = {
-        "mailbox": mailbox,
-        "publish_to": tuple(publish_to),
-        "max_deliveries": max_deliveries,
-        "batch_size": batch_size,
-        # A copy, so that the caller's dict changing later changes nothing; anything
-        # else is kept as given, for check_on_error to refuse.
-        "on_error": dict(on_error) if isinstance(on_error, Mapping) else on_error or {},
-        "retry_backoff": retry_backoff,
-        "name": name or fn.__name__,
-        "receive": receive,
-        "__module__": getattr(fn, "__module__", __name__),
-        "__doc__": fn.__doc__,
-    }
-    cls = type(fn.__name__, (Actor,), namespace)
-
-    def handlers(klass: type[Actor]) -> HandlerTable:
-        if klass._handler_table is None:
-            entries = [(tp, "receive") for tp in _message_types(fn, owner, checked=True)]
-            entries.sort(key=lambda e: e[0] in _CATCH_ALL)
-            klass._handler_table = HandlerTable(tuple(entries))
-        return klass._handler_table
-
-    # The handler's message type comes from ``fn``'s annotation, not from ``receive``'s.
-    setattr(cls, "handlers", classmethod(handlers))  # noqa: B010
-    return cls
-
-
 def _declared_names(cls: type) -> list[str]:
     """``cls``'s attribute names in declaration order, base classes' first (an override
     keeps its base's place): the order foreign payloads try handlers in."""
     return list(dict.fromkeys(name for klass in reversed(cls.__mro__) for name in vars(klass)))
+
+
+Build = Callable[["ActorContext"], Actor]
+"""How an incarnation of an actor is made, given its context (see :meth:`Actor.spec`)."""
+
+
+def builder(
+    cls: type[Actor],
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    factory: Callable[[ActorContext], Actor] | None = None,
+) -> Build:
+    """What makes each incarnation of ``cls``; see :meth:`Actor.spec`.
+
+    Raises:
+        ConfigurationError: ``factory`` given with ``args``/``kwargs``, or not callable.
+    """
+    if factory is None:
+        frozen_args, frozen_kwargs = tuple(args), dict(kwargs or {})
+        return lambda _context: cls(*frozen_args, **frozen_kwargs)
+    if args or kwargs:
+        raise ConfigurationError(f"actor {cls.__name__}: give factory or args/kwargs, not both")
+    if not callable(factory):
+        raise ConfigurationError(f"actor {cls.__name__}: factory must be callable, not {factory!r}")
+
+    def build(context: ActorContext) -> Actor:
+        actor = factory(context)
+        if not isinstance(actor, cls):
+            raise ConfigurationError(
+                f"the factory of actor {cls.__name__} returned {actor!r}, not a {cls.__name__}"
+            )
+        return actor
+
+    return build
 
 
 class InstanceHost(Protocol):
@@ -433,8 +322,10 @@ class InstanceHost(Protocol):
         shutdown: float,
         stop: trio.Event,
         task_status: trio.TaskStatus[None],
+        build: Build,
     ) -> None:
-        """Run one incarnation of instance ``index`` of ``actor`` until ``stop`` or a crash."""
+        """Run one incarnation of instance ``index`` of ``actor`` (made by ``build``)
+        until ``stop`` or a crash."""
 
 
 #: The host of the supervision tree running in this task: a system sets it for its tree.
@@ -442,7 +333,12 @@ current_host: contextvars.ContextVar[InstanceHost] = contextvars.ContextVar("act
 
 
 def instance_specs(
-    cls: type[Actor], *, instances: int, restart: Restart, shutdown: float
+    cls: type[Actor],
+    *,
+    instances: int,
+    restart: Restart,
+    shutdown: float,
+    build: Build | None = None,
 ) -> list[ChildSpec]:
     """One child spec per instance of ``cls``; see :meth:`Actor.spec`."""
     if cls.mailbox is None:
@@ -458,7 +354,7 @@ def instance_specs(
     return [
         ChildSpec(
             name=f"{cls.name}-{i}",
-            run=ActorRun(cls, i, shutdown),
+            run=ActorRun(cls, i, shutdown, build or builder(cls)),
             restart=restart,
             shutdown=shutdown,
             pool=cls.name,  # the instances stop together, not one after another
@@ -474,6 +370,8 @@ class ActorRun:
     actor: type[Actor]
     index: int
     shutdown: float = 5.0  # its ChildSpec's: bounds the store writes of a stop too
+    #: Makes each incarnation (compared by identity: it may close over anything).
+    build: Build | None = attrs.field(default=None, eq=False)
 
     async def __call__(
         self, stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -491,4 +389,5 @@ class ActorRun:
                 f"actor {self.actor.__name__} must run under an ActorSystem "
                 "(async with system: ...)"
             ) from None
-        await host.run_instance(self.actor, self.index, self.shutdown, stop, task_status)
+        build = self.build or builder(self.actor)
+        await host.run_instance(self.actor, self.index, self.shutdown, stop, task_status, build)

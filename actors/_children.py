@@ -7,15 +7,16 @@ from __future__ import annotations
 import itertools
 import logging
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
 from transports import ActorsError
 
-from ._tree import ChildRecord, ChildState, Incarnation
+from ._errors import SpawnError
+from ._tree import ChildChange, ChildRecord, ChildState, Incarnation
 
-__all__ = ["Children", "StartFailed", "current_child_path", "emit"]
+__all__ = ["ChildWatch", "Children", "StartFailed", "current_child_path", "current_watch", "emit"]
 
 log = logging.getLogger("actors.supervision")
 
@@ -23,6 +24,21 @@ log = logging.getLogger("actors.supervision")
 # each incarnation, so a nested supervisor learns its own path without being told by
 # its parent, and an actor can put its path in its logs.
 _PATH: ContextVar[str | None] = ContextVar("actors.supervision.path", default=None)
+
+
+class ChildWatch(Protocol):
+    """Told when a child comes up (its first start) and goes down for good: stopped,
+    or exited or crashed and not restarted (a restart is neither)."""
+
+    def up(self, child: ChildRecord) -> None:
+        """``child`` started, and was not running before."""
+
+    def down(self, child: ChildRecord) -> None:
+        """``child`` stopped and will not be restarted (``child.error``: why)."""
+
+
+#: The death watch of the system whose tree runs in this task (set by the runtime).
+current_watch: ContextVar[ChildWatch | None] = ContextVar("actors.watch", default=None)
 
 
 def current_child_path() -> str | None:
@@ -68,6 +84,10 @@ def emit(
     log.log(level, message, exc_info=exc_info, extra={"event": event, "path": path, **fields})
 
 
+#: The states of a child that went down for good, once the supervise loop is between steps.
+_DOWN = (ChildState.STOPPED, ChildState.FAILED)
+
+
 def pool_of(child: ChildRecord) -> object:
     """What groups ``child`` with its siblings when they stop: its pool, else itself."""
     return child.spec.pool if child.spec.pool is not None else child
@@ -81,19 +101,76 @@ class Children:
         self,
         records: list[ChildRecord],
         nursery: trio.Nursery,
-        exits: trio.MemorySendChannel[Incarnation | None],
+        exits: trio.MemorySendChannel[Incarnation | ChildChange | None],
         stop: trio.Event,
     ) -> None:
         self.records = records
         self.nursery = nursery
         self.exits = exits
         self.stop = stop
+        #: The children up (started, not down for good), for the death watch.
+        self.alive: set[ChildRecord] = set()
+
+    def settle(self, *, final: bool = False) -> None:
+        """Tell the death watch which children went down for good since the last
+        look (``final``: all of them: the supervisor's run ends). Called between
+        the supervise loop's steps, when no restart is half done."""
+        watch = current_watch.get()
+        for child in list(self.alive):
+            if final or child not in self.records or child.state in _DOWN:
+                self.alive.discard(child)
+                if watch is not None:
+                    watch.down(child)
 
     async def start(self, children: list[ChildRecord], *, restarting: bool = False) -> None:
         for child in children:
             if self.stop.is_set():
                 return  # shutting down: what is not running yet stays down
             await self._start_one(child, restarting=restarting)
+
+    async def change(self, change: ChildChange) -> None:
+        """Start or stop the children ``change`` asks for, in the supervise loop (so
+        that it never races a restart); its ``error`` says why it failed (SpawnError)."""
+        try:
+            if change.stop is not None:
+                await self._remove(change.stop)
+            else:
+                await self._add(change.start)
+        except SpawnError as exc:
+            change.error = exc
+        finally:
+            change.done.set()
+
+    async def _add(self, children: list[ChildRecord]) -> None:
+        taken = {child.spec.name for child in self.records}
+        for child in children:
+            if child.spec.name in taken:
+                raise SpawnError(f"{child.path}: a child of that name runs already")
+            taken.add(child.spec.name)
+        if self.stop.is_set():
+            raise SpawnError(f"cannot start {children[0].path}: its supervisor is stopping")
+        self.records.extend(children)
+        try:
+            await self.start(children)
+        except StartFailed as failed:
+            # A failed start_child leaves the supervisor as it was (as in OTP): what
+            # this request started is stopped again, and none of it stays.
+            for child in reversed(children):
+                if child.incarnation is not None:
+                    await self.stop_one(child)
+            for child in children:
+                self.records.remove(child)
+            raise SpawnError(f"{failed.child.path} failed to start: {failed.error!r}") from (
+                failed.error
+            )
+
+    async def _remove(self, name: str) -> None:
+        child = next((c for c in self.records if c.spec.name == name), None)
+        if child is None:
+            raise SpawnError(f"no child named {name!r} to stop")
+        if child.incarnation is not None:
+            await self.stop_one(child)
+        self.records.remove(child)
 
     async def _start_one(self, child: ChildRecord, *, restarting: bool) -> None:
         incarnation = Incarnation(child)
@@ -107,6 +184,7 @@ class Children:
         except Exception as exc:
             child.incarnation = None
             child.state = ChildState.FAILED
+            child.error = exc
             emit(
                 logging.ERROR,
                 "start_failed",
@@ -122,6 +200,11 @@ class Children:
         # a cancelled supervisor must not wait for a child that is still starting.
         incarnation.cancel_scope.shield = True
         child.state = ChildState.RUNNING
+        child.error = None
+        if child not in self.alive:
+            self.alive.add(child)
+            if (watch := current_watch.get()) is not None:
+                watch.up(child)
         emit(logging.INFO, "start", child.path, f"{child.path} started", restarts=child.restarts)
 
     async def _run_incarnation(
@@ -143,6 +226,7 @@ class Children:
             if not status.is_started:
                 raise RuntimeError(f"{child.path} returned before calling task_status.started()")
         finally:
+            child.error = incarnation.error
             incarnation.done.set()
         self.exits.send_nowait(incarnation)
 

@@ -1,7 +1,7 @@
-"""The command line: ``python -m actors run | dead-letters``.
+"""The command line: ``python -m actors run | status | dead-letters | publish | dashboard``.
 
 Exit status: 0 after a clean stop, 1 when the system failed (its root supervisor
-gave up, or the store is unreachable), 2 for a usage or configuration error
+gave up, a lifespan hook failed, or the store is unreachable), 2 for a usage or configuration error
 (a bad file, URL or argument), 3 when ``status --check`` finds no live node, 75 when
 it stopped but could not ack some messages (the store did not answer in time: they
 will be redelivered; the last log line says how many), 130 when a second signal cut
@@ -12,13 +12,14 @@ when some letters asked for were not replayed.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import shlex
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import trio
@@ -32,7 +33,7 @@ from transports import (
     redact,
 )
 
-from ._cli_admin import dead_letters, publish, status
+from ._cli_admin import dashboard, dead_letters, publish, status
 from ._cli_parser import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -86,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return trio.run(status, args)
         if args.command == "publish":
             return trio.run(publish, args)
+        if args.command == "dashboard":
+            return trio.run(dashboard, args)
         return trio.run(dead_letters, args)
     except BaseExceptionGroup as group:
         # Nurseries wrap errors in groups; one error of ours is reported as itself.
@@ -102,10 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _log_options(args: argparse.Namespace) -> list[str]:
-    """The logging options of ``run`` as given, for the processes it starts."""
+    """The logging (and metrics) options of ``run`` as given, for the processes it starts."""
     options = ["--log-format", args.log_format]
     if args.log_config is not None:
         options += ["--log-config", args.log_config]
+    if args.metrics_port is not None:
+        options += ["--metrics-port", str(args.metrics_port), "--metrics-host", args.metrics_host]
     return options
 
 
@@ -174,8 +179,9 @@ def _run(args: argparse.Namespace) -> int:
             return trio.run(run_workers, argv, args.workers, system.url)
         if args.worker is not None:
             system.node = f"{system.node}-w{args.worker}"
+        exporter = _exporter(args, system)
         defer_signals()
-        return trio.run(_serve, system, parent)
+        return trio.run(_serve, system, parent, exporter)
     except StartupInterrupted as exc:
         return exit_status(exc.signum)
     finally:
@@ -183,9 +189,33 @@ def _run(args: argparse.Namespace) -> int:
             signal.signal(signum, handler)
 
 
-async def _serve(system: ActorSystem, parent: socket.socket | None = None) -> int:
+def _exporter(
+    args: argparse.Namespace, system: ActorSystem
+) -> Callable[[], Awaitable[None]] | None:
+    """With ``--metrics-port``: the task that serves the system's metrics (worker i
+    of ``--workers`` on the port plus i), its middleware added to the system.
+
+    Raises:
+        ConfigurationError: prometheus_client is not installed.
+    """
+    if args.metrics_port is None:
+        return None
+    from . import metrics  # only now: prometheus_client is an optional extra
+
+    recorder = metrics.Metrics()
+    system.use(recorder)
+    port = args.metrics_port + (args.worker or 0)
+    return functools.partial(metrics.export, system, recorder, port, args.metrics_host)
+
+
+async def _serve(
+    system: ActorSystem,
+    parent: socket.socket | None = None,
+    exporter: Callable[[], Awaitable[None]] | None = None,
+) -> int:
     """Run ``system`` until SIGINT/SIGTERM, or until the ``--workers`` parent that
     shares the socket ``parent`` is gone; a second signal cuts the shutdown short.
+    ``exporter`` (metrics) runs meanwhile.
 
     Returns 0, or 130 when cut short or when a SIGINT came before the system ran.
     """
@@ -215,6 +245,8 @@ async def _serve(system: ActorSystem, parent: socket.socket | None = None) -> in
             nursery.start_soon(watch)
             if parent is not None:
                 nursery.start_soon(watch_parent, parent, system.stop)
+            if exporter is not None:
+                nursery.start_soon(exporter)
             try:
                 await _run_reporting(system)
             finally:

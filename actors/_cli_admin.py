@@ -19,8 +19,10 @@ from transports import (
     check_dead_letter_ids,
 )
 
-from ._cli_parser import EXIT_NO_NODE, EXIT_OK, report_error, store_url
-from ._codec import decode, encode
+from ._cli_parser import EXIT_FAILED, EXIT_NO_NODE, EXIT_OK, report_error, store_url
+from ._codec import encode
+from ._envelope import new_id
+from ._groups import sole_error
 from ._system import ActorSystem
 
 
@@ -209,12 +211,43 @@ def _table(header: list[str], rows: list[list[object]]) -> None:
 async def publish(args: argparse.Namespace) -> int:
     """``publish``: send one JSON body to a mailbox in an envelope; print its id."""
     spec = MailboxSpec.parse(args.mailbox)
-    payload = encode(args.body, headers=dict(args.header), tag=args.type)
+    message_id = new_id()  # printed below: no need to decode the payload for it
+    payload = encode(args.body, id=message_id, headers=dict(args.header), tag=args.type)
     system = ActorSystem(store_url(args, None))
     transport = system.lifecycle.open_transport()
     try:
         await transport.send(spec, [payload])
     finally:
         await transport.aclose()
-    print(decode(payload).id)
+    print(message_id)
+    return EXIT_OK
+
+
+async def dashboard(args: argparse.Namespace) -> int:
+    """``dashboard``: serve the web dashboard until SIGINT or SIGTERM.
+
+    Raises:
+        ConfigurationError: the dashboard extra is not installed.
+        OSError: the address cannot be bound.
+    """
+    try:
+        from .dashboard._serve import serve
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the dashboard needs its extra ({exc.name} is missing):"
+            " pip install 'actors[dashboard]'"
+        ) from None
+    transport = ActorSystem(store_url(args, None)).lifecycle.open_transport()
+    try:
+        await transport.ping()
+        try:
+            await serve(transport, args.host, args.port, args.token)
+        except BaseExceptionGroup as group:
+            bind = sole_error(group, OSError)
+            if bind is None:
+                raise
+            print(f"error: cannot listen on {args.host}:{args.port}: {bind}", file=sys.stderr)
+            return EXIT_FAILED
+    finally:
+        await transport.aclose()
     return EXIT_OK

@@ -39,7 +39,8 @@ EXIT_UNACKED = 75  # sysexits' EX_TEMPFAIL: stopped, some messages will be redel
 _EXITS = {
     "run": {
         EXIT_OK: "stopped cleanly (SIGINT or SIGTERM)",
-        EXIT_FAILED: "the system failed: its root supervisor gave up, or the store is unreachable",
+        EXIT_FAILED: "the system failed: its root supervisor gave up, a lifespan hook failed,"
+        " or the store is unreachable",
         EXIT_USAGE: "a usage or configuration error: the file or module fails to import, "
         "defines no system or several, a bad URL, a node name another live process holds",
         EXIT_UNACKED: "stopped, but some messages could not be acked in time (they will be "
@@ -62,6 +63,11 @@ _EXITS = {
         EXIT_FAILED: "some were not (ids not found, or pub/sub letters no subscriber "
         "received: kept), or the store failed",
         EXIT_USAGE: "a usage error: a bad address, id, URL or argument",
+    },
+    "dashboard": {
+        EXIT_OK: "stopped (SIGINT or SIGTERM)",
+        EXIT_FAILED: "the store is unreachable, or the address cannot be bound",
+        EXIT_USAGE: "a usage error: a bad URL or argument, or the dashboard extra is missing",
     },
     "publish": {
         EXIT_OK: "the store has the message (its id is printed)",
@@ -158,6 +164,20 @@ def parser() -> argparse.ArgumentParser:
         help="for development: restart the system when a .py file under the current "
         "directory (or the file's) changes (needs watchfiles: pip install 'actors[reload]')",
     )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="N",
+        help="serve Prometheus metrics at http://HOST:N/metrics (with --workers, worker i "
+        "on N+i; needs prometheus_client: pip install 'actors[metrics]')",
+    )
+    run.add_argument(
+        "--metrics-host",
+        default="0.0.0.0",
+        metavar="HOST",
+        help="the address --metrics-port listens on (default 0.0.0.0: all)",
+    )
     run.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     run.add_argument("--parent-fd", type=int, default=None, help=argparse.SUPPRESS)
     common(run, logs=True)
@@ -247,6 +267,26 @@ def parser() -> argparse.ArgumentParser:
         "--type", metavar="TAG", help="the body's type tag (a handler's message class name)"
     )
     common(publish)
+    dashboard = command(
+        "dashboard",
+        "a live web dashboard of the store",
+        "Serve a web page of the live nodes (their supervision trees) and their "
+        "mailboxes (counts, throughput, dead letters to replay or delete), updated "
+        "every second (needs the dashboard extra: pip install 'actors[dashboard]').",
+    )
+    dashboard.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    dashboard.add_argument(
+        "--port", type=int, default=8000, help="port to listen on (default: 8000)"
+    )
+    dashboard.add_argument(
+        "--token",
+        default=os.environ.get("ACTORS_DASHBOARD_TOKEN") or None,
+        help="require this token to replay or delete dead letters "
+        "(default: $ACTORS_DASHBOARD_TOKEN; none: anyone who reaches the page may)",
+    )
+    common(dashboard)
     return top
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import types
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import attrs
 
-from transports import Delivery
+from transports import ConfigurationError, Delivery, MailboxSpec
 
 from ._codec import Envelope
 
@@ -49,9 +51,15 @@ class Messaging(Protocol):
         """The system's Redis client."""
 
     async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> None:
-        """Send ``msg`` to ``target``."""
+        """Send ``msg`` to ``target``, now or later."""
 
     async def ask(
         self,
@@ -65,11 +73,38 @@ class Messaging(Protocol):
         """Ask ``target``, and return the reply."""
 
 
+class Watching(Protocol):
+    """The death watch an actor monitors through: its system's (``_watch.Watch``)."""
+
+    async def monitor(
+        self, target: str, node: str | None, *, owner: str, mailbox: MailboxSpec
+    ) -> str:
+        """Monitor ``target`` on ``node`` for ``owner``; Down goes to ``mailbox``."""
+
+    def demonitor(self, ref: str) -> None:
+        """Drop the monitor ``ref``."""
+
+
 class ActorContext:
     """What a running actor can reach: messaging, the store, the current message."""
 
-    def __init__(self, messenger: Messaging, path: str, consumer: str) -> None:
+    def __init__(
+        self,
+        messenger: Messaging,
+        path: str,
+        consumer: str,
+        resources: Mapping[str, Any] | None = None,
+        *,
+        watch: Watching | None = None,
+        mailbox: MailboxSpec | None = None,
+    ) -> None:
         self.messenger = messenger
+        self._watch = watch
+        self._mailbox = mailbox
+        #: What the system's lifespan and startup hooks opened (read-only), by name.
+        self.resources: Mapping[str, Any] = types.MappingProxyType(
+            resources if resources is not None else {}
+        )
         #: The instance's place in the tree, such as ``root/bank/ledger-2``.
         self.path = path
         #: The consumer name in the store, unique per node.
@@ -105,10 +140,17 @@ class ActorContext:
         return self.messenger.redis
 
     async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> None:
-        """Send ``msg`` to ``target``; see :meth:`ActorSystem.tell`."""
-        await self.messenger.tell(target, msg, headers=headers)
+        """Send ``msg`` to ``target``, now or after ``delay``/at ``at``; see
+        :meth:`ActorSystem.tell`."""
+        await self.messenger.tell(target, msg, headers=headers, delay=delay, at=at)
 
     async def ask(
         self,
@@ -123,3 +165,22 @@ class ActorContext:
         return await self.messenger.ask(
             target, msg, timeout=timeout, reply_type=reply_type, headers=headers
         )
+
+    async def monitor(self, target: Any, *, node: str | None = None) -> str:
+        """Watch ``target``; see :meth:`Actor.monitor`.
+
+        Raises:
+            ConfigurationError: the context is not a running instance's.
+            TransportError: looking at another node failed.
+        """
+        if self._watch is None or self._mailbox is None:
+            raise ConfigurationError("monitor needs a running actor instance's context")
+        name = target if isinstance(target, str) else getattr(target, "name", None)
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"monitor takes a name or an actor class, not {target!r}")
+        return await self._watch.monitor(name, node, owner=self.path, mailbox=self._mailbox)
+
+    def demonitor(self, ref: str) -> None:
+        """Stop watching; see :meth:`Actor.demonitor`."""
+        if self._watch is not None:
+            self._watch.demonitor(ref)

@@ -9,14 +9,24 @@ They extend the store's tree (:mod:`transports._exceptions`, whose root
     ├── CodecError                a payload cannot be encoded or decoded
     ├── AskTimeout                no reply to `ask` within its timeout (also a TimeoutError)
     ├── RemoteError               the handler that served an `ask` raised
-    └── SupervisorError           a supervisor gave up: restart intensity exceeded
+    ├── SupervisorError           a supervisor gave up: restart intensity exceeded
+    ├── SpawnError                a child could not be started or stopped at run time
+    └── LifespanError             a lifespan, startup or shutdown hook of the system failed
 """
 
 from __future__ import annotations
 
 from transports import ActorsError, ConfigurationError
 
-__all__ = ["AskTimeout", "CodecError", "RemoteError", "SupervisorError", "SystemFileError"]
+__all__ = [
+    "AskTimeout",
+    "CodecError",
+    "LifespanError",
+    "RemoteError",
+    "SpawnError",
+    "SupervisorError",
+    "SystemFileError",
+]
 
 
 class SystemFileError(ConfigurationError):
@@ -58,3 +68,19 @@ class SupervisorError(ActorsError):
         super().__init__(message)
         self.child = child
         self.restarts = restarts
+
+
+class SpawnError(ActorsError):
+    """A child could not be started or stopped at run time (``start_child``,
+    ``stop_child``, ``Pool.spawn``): the supervisor is not running (or stops), the
+    name is taken among its children, there is no child of that name, or the child
+    failed to start (its exception is the ``__cause__``). The supervisor goes on.
+    """
+
+
+class LifespanError(ActorsError):
+    """A hook of the system's lifespan failed: at start (``@system.lifespan`` before
+    its ``yield``, or ``@system.on_startup``: the system does not run), or at stop
+    (after the actors stopped; every other hook still ran). The hook's exception is
+    the ``__cause__``.
+    """

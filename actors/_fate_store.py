@@ -96,6 +96,10 @@ class FateStore:
         for failed, failure, dead_id in zip(last, failures, dead_ids, strict=True):
             self.failed.remove(failed)
             self._log_dead_letter(failure, dead_id, failed.error)
+            if dead_id is not None:
+                self.io.observer.fate(
+                    "dead_lettered", failed.message_id, failed.delivery.attempt, failed.error
+                )
         for failed, failure in zip(last, failures, strict=True):
             await self.io.runtime.messenger.reply_error(
                 failed.envelope, failure.error_type, failure.error, self.path, failed.message_id
@@ -113,6 +117,7 @@ class FateStore:
         counts = await self.io.store(lambda: consumer.fail_many(failures))
         for failed, delay, attempts in zip(retries, delays, counts, strict=True):
             self.failed.remove(failed)
+            self.io.observer.fate("retried", failed.message_id, attempts, failed.error)
             if failed.delay is None:
                 logger.info(
                     "%s: attempt %d of %d at message %s failed (%s: %s); retrying in %.3fs",
@@ -123,7 +128,13 @@ class FateStore:
                     type(failed.error).__qualname__,
                     failed.error,
                     delay,
-                    extra={"event": "retry", "path": self.path, "mailbox": str(self.spec)},
+                    extra={
+                        "event": "retry",
+                        "path": self.path,
+                        "mailbox": str(self.spec),
+                        "message_id": failed.message_id,
+                        "attempt": attempts,
+                    },
                 )
 
     async def give_up(
@@ -136,7 +147,9 @@ class FateStore:
         reason: str = "",
     ) -> None:
         failure = self._failure(exc, attempts, reason)
-        await self.dead_letter(consumer, delivery, failure, exc)
+        await self.dead_letter(
+            consumer, delivery, failure, exc, message_id=message_id(envelope, delivery)
+        )
         await self.io.runtime.messenger.reply_error(
             envelope, failure.error_type, failure.error, self.path, message_id(envelope, delivery)
         )
@@ -157,10 +170,19 @@ class FateStore:
         delivery: Delivery,
         failure: Failure,
         error: BaseException | None = None,
+        *,
+        cause: BaseException | None = None,
+        message_id: str | None = None,
     ) -> None:
-        """Dead-letter ``delivery`` and log it once (see :meth:`_log_dead_letter`)."""
+        """Dead-letter ``delivery`` and log it once (see :meth:`_log_dead_letter`), with
+        ``error``'s traceback; tell the middleware, with ``error`` or ``cause`` (no
+        traceback logged) and ``message_id`` (default: the delivery's id)."""
         dead_id = await self.io.store(lambda: consumer.dead_letter(delivery, failure))
         self._log_dead_letter(failure, dead_id, error)
+        if dead_id is not None:
+            self.io.observer.fate(
+                "dead_lettered", message_id or delivery.id, delivery.attempt, error or cause
+            )
 
     def _log_dead_letter(
         self, failure: Failure, dead_id: str | None, error: BaseException | None

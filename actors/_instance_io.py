@@ -12,6 +12,7 @@ import trio
 
 from transports import TransportError
 
+from ._observe import InstanceObserver
 from ._retry import Outage, is_wrong_type
 from ._runtime import SystemRun
 
@@ -23,12 +24,16 @@ _T = TypeVar("_T")
 
 
 class InstanceIO:
-    """The store calls of the instance ``path`` of the actor named ``actor`` in ``runtime``."""
+    """The store calls of the instance ``path`` of the actor named ``actor`` in ``runtime``,
+    and what it tells its middleware and logs (``observer``)."""
 
-    def __init__(self, runtime: SystemRun, actor: str, path: str) -> None:
+    def __init__(
+        self, runtime: SystemRun, actor: str, path: str, observer: InstanceObserver
+    ) -> None:
         self.runtime = runtime
         self.actor = actor
         self.path = path
+        self.observer = observer
 
     def report_wrong_type(self, exc: BaseException) -> bool:
         """True, after reporting it, when ``exc`` says a key of the mailbox has the

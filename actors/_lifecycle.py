@@ -17,16 +17,20 @@ import trio
 
 from transports import ConfigurationError, Transport, open_transport
 
-from ._actor import Actor, current_host
-from ._children import current_child_path
+from ._actor import Actor, Build, current_host
+from ._children import current_child_path, current_watch
+from ._codecs import Codec, JsonCodec
 from ._faults import MailboxFaults
 from ._groups import sole_error
+from ._lifespan import Lifespan
 from ._messenger import Messenger
+from ._middleware import Middleware
 from ._node import NodeName, process_instance
 from ._registry import Registry
 from ._runner import InstanceRunner
 from ._runtime import SystemRun
 from ._supervision import Supervisor
+from ._watch import Watch
 
 __all__ = ["DEFAULT_URL", "Lifecycle", "SystemState"]
 
@@ -49,6 +53,9 @@ class _Host:
     """Runs the actor instances of ``run``'s tree (see :class:`InstanceHost`)."""
 
     run: SystemRun
+    registry: Registry
+    #: The names of the instances running now: consumer names derive from them.
+    running: set[str] = attrs.Factory(set)
 
     async def run_instance(
         self,
@@ -57,13 +64,27 @@ class _Host:
         shutdown: float,
         stop: trio.Event,
         task_status: trio.TaskStatus[None],
+        build: Build,
     ) -> None:
         name = f"{actor.name}-{index}"
+        # An actor started at run time (start_child, a Pool) is addressable by name.
+        self.registry.adopt(actor)
+        if name in self.running:
+            raise ConfigurationError(
+                f"instance {name!r} of actor {actor.name!r} runs already on this node:"
+                " two instances would consume under one name"
+            )
         # The full tree path ("root/media/thumbnailer-0") names the instance in logs
         # and dead letters; outside a supervisor, its own name does.
         path = current_child_path() or name
-        runner = InstanceRunner(self.run, actor, name, path, shutdown)
-        await runner.run(stop, task_status)
+        runner = InstanceRunner(self.run, actor, name, path, shutdown, build)
+        self.running.add(name)
+        try:
+            await runner.run(stop, task_status)
+        finally:
+            self.running.discard(name)
+            if self.run.watch is not None:
+                self.run.watch.drop_owner(path)  # its monitors end with it
 
 
 class Lifecycle:
@@ -71,7 +92,7 @@ class Lifecycle:
     run and stop a system through it; users go through :class:`ActorSystem`).
 
     ``url``, ``transport``, ``node``, ``max_payload`` and ``reply_to_allowed`` are the
-    :class:`ActorSystem`'s.
+    :class:`ActorSystem`'s; so is :attr:`middleware`.
     """
 
     def __init__(
@@ -88,6 +109,10 @@ class Lifecycle:
         self.url = url
         self.max_payload = max_payload
         self.reply_to_allowed = reply_to_allowed
+        #: The codec of mailboxes that name none (the system's ``codec``).
+        self.codec: Codec = JsonCodec()
+        #: The system's middleware, outermost first (see ``ActorSystem.use``).
+        self.middleware: list[Middleware] = []
         self.state = SystemState.NEW
         self._node = node
         #: The token of the process holding the node name: this one's when None (tests
@@ -104,6 +129,8 @@ class Lifecycle:
         self._started_at = time.time()
         #: Messages the actors could not ack or hand back when the last run stopped.
         self.unacked_at_stop = 0
+        #: The hooks that open and close what the actors share.
+        self.lifespan = Lifespan()
 
     @property
     def node(self) -> str:
@@ -158,6 +185,7 @@ class Lifecycle:
                 the node name.
             TransportError: the store is unreachable at start.
             SupervisorError: the root supervisor gave up.
+            LifespanError: a lifespan hook failed (see :class:`Lifespan`).
         """
         if self.state in (SystemState.RUNNING, SystemState.STOPPING):
             raise ConfigurationError("the actor system is already running")
@@ -169,7 +197,7 @@ class Lifecycle:
         borrowed = transport or self._given_transport
         active = borrowed or self.open_transport()
         run: SystemRun | None = None
-        token = None
+        token = watch_token = None
         try:
             await active.ping()
             self._started_at = time.time()
@@ -180,9 +208,13 @@ class Lifecycle:
                 url=self.url,
                 max_payload=self.max_payload,
                 reply_to_allowed=self.reply_to_allowed,
+                codec=self.codec,
+                middleware=self.middleware,
             )
             run = self.run = SystemRun(active, messenger, self.node, self._stop)
-            token = current_host.set(_Host(run))
+            run.watch = Watch(active, self.node, messenger.tell)
+            token = current_host.set(_Host(run, self.registry))
+            watch_token = current_watch.set(run.watch)
             instance = self.instance or process_instance()
             name = run.name = NodeName(active, self.node, instance, self.node_info)
             if not await name.claim(self._stop):
@@ -197,20 +229,31 @@ class Lifecycle:
                     # First: the heartbeat withdraws the name on failure.
                     await nursery.start(self._vital, "the node's heartbeat", name.keep)
                     await nursery.start(self._vital, "the reply reader", messenger.read_replies)
-                    self.state = SystemState.RUNNING
-                    await nursery.start(self._run_tree)
-                    logger.info("actor system running on %s as node %s", self.safe_url, self.node)
-                    for cls in self.registry.actors.values():
-                        logger.info("  %s on %s", cls.name, cls.mailbox)
-                    ran = True
+                    await nursery.start(self._vital, "the death watch", run.watch.run)
                     try:
-                        yield
+                        # Resources open before the first actor starts and close
+                        # after the last one stopped, while the store is still open.
+                        async with self.lifespan.running(run.resources):
+                            self.state = SystemState.RUNNING
+                            await nursery.start(self._run_tree)
+                            await name.refresh()  # the started tree, not in 5 s
+                            logger.info(
+                                "actor system running on %s as node %s", self.safe_url, self.node
+                            )
+                            for cls in self.registry.actors.values():
+                                logger.info("  %s on %s", cls.name, cls.mailbox)
+                            ran = True
+                            try:
+                                yield
+                            finally:
+                                self.state = SystemState.STOPPING
+                                run.stopping_since = trio.current_time()
+                                run.watch.stopping = True
+                                self._stop.set()
+                                # The tree stops gracefully on its own; the reply reader
+                                # only then.
+                                await self._tree_done.wait()
                     finally:
-                        self.state = SystemState.STOPPING
-                        run.stopping_since = trio.current_time()
-                        self._stop.set()
-                        # The tree stops gracefully on its own; the reply reader only then.
-                        await self._tree_done.wait()
                         nursery.cancel_scope.cancel()
             except BaseExceptionGroup as group:
                 # The body's own error (an AskTimeout, a failed assert...) or the tree's
@@ -223,6 +266,8 @@ class Lifecycle:
         finally:
             if token is not None:
                 current_host.reset(token)
+            if watch_token is not None:
+                current_watch.reset(watch_token)
             self.state = SystemState.CLOSED
             self.run = None
             self.root = None
@@ -245,17 +290,29 @@ class Lifecycle:
         """What this node announces: host, pid, start time, and its actors' mailboxes
         (with ``error`` when a key of one has the wrong type: see ``_faults``)."""
         faults = self.run.faults if self.run is not None else MailboxFaults()
-        return {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "started_at": self._started_at,
-            "actors": {
-                name: {"mailbox": str(cls.mailbox), "group": cls.mailbox.group_name}
-                | ({"error": error} if (error := faults.error(name)) else {})
-                for name, cls in sorted(self.registry.actors.items())
-                if cls.mailbox is not None
-            },
-        }
+        watch = self.run.watch if self.run is not None else None
+        return (
+            (watch.announced() if watch is not None else {})
+            | {
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "started_at": self._started_at,
+                "actors": {
+                    name: {"mailbox": str(cls.mailbox), "group": cls.mailbox.group_name}
+                    | ({"error": error} if (error := faults.error(name)) else {})
+                    for name, cls in sorted(self.registry.actors.items())
+                    if cls.mailbox is not None
+                },
+            }
+            | self._live_info()
+        )
+
+    def _live_info(self) -> dict[str, Any]:
+        """What a running node adds to its heartbeat (for the dashboard): its
+        supervision tree and how many messages each actor handled."""
+        if self.run is None or self.root is None:
+            return {}
+        return {"tree": self.root.tree().as_data(), "handled": dict(self.run.handled)}
 
     async def _vital(
         self,

@@ -130,6 +130,13 @@ class NodeName:
             " give each process its own (ActorSystem(node=...)); consumer names derive from it"
         )
 
+    async def refresh(self) -> None:
+        """Announce now rather than at the next heartbeat (the info changed: the
+        supervision tree started). A failure, or another holder, is left to the
+        heartbeats of :meth:`keep`, which retry or stop."""
+        with suppress(TransportError):
+            await self._announce()
+
     async def keep(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Announce the name every :data:`HEARTBEAT` seconds; withdraw it on the way out.
         Started at once (the name was claimed before).

@@ -10,8 +10,10 @@ from typing import Any, TypeVar, get_type_hints
 
 from transports import Backoff, ConfigurationError, MailboxSpec
 
-from ._actor import DEFAULT_RETRY_BACKOFF, Actor, ActorRun, Directive, function_actor
+from ._actor import DEFAULT_RETRY_BACKOFF, Actor, ActorRun, Directive
+from ._function_actor import function_actor
 from ._mailbox import one_mailbox
+from ._pool import Pool
 from ._supervision import Supervisor
 from ._tree import Restart
 
@@ -133,6 +135,14 @@ class Registry:
         for cls in _actors_in(supervisor):
             self._register(cls)
 
+    def adopt(self, cls: type[Actor]) -> None:
+        """Make ``cls``, started at run time, addressable by name.
+
+        Raises:
+            ConfigurationError: another actor has its name.
+        """
+        self._register(cls)
+
     def _register(self, cls: type[Actor]) -> None:
         existing = self._actors.get(cls.name)
         if existing is not None and existing is not cls:
@@ -207,7 +217,7 @@ def reply_annotation(cls: type[Actor], msg_type: type) -> Any:
 
 def _actors_in(supervisor: Supervisor) -> list[type[Actor]]:
     """The actor classes anywhere in ``supervisor``'s tree."""
-    found: list[type[Actor]] = []
+    found: list[type[Actor]] = [supervisor.actor] if isinstance(supervisor, Pool) else []
     for spec in supervisor.children:
         if isinstance(spec.run, ActorRun):
             found.append(spec.run.actor)

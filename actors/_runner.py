@@ -34,19 +34,19 @@ from transports import (
     TransportError,
 )
 
-from ._codec import decode
 from ._context import ActorContext, message_id
 from ._errors import CodecError
 from ._fate_store import Failed, FateStore
 from ._fates import Drop, Reject, Retry
 from ._instance_io import InstanceIO
+from ._observe import ActorMessaging, InstanceObserver
 from ._retry import RECHECK, Outage, store_answers
 from ._runtime import SystemRun
 from ._settling import Unsettled
 from ._tree import direct
 
 if TYPE_CHECKING:
-    from ._actor import Actor
+    from ._actor import Actor, Build
 
 __all__ = ["InstanceRunner"]
 
@@ -76,18 +76,29 @@ class InstanceRunner:
     in ``run``: see :meth:`run`."""
 
     def __init__(
-        self, run: SystemRun, cls: type[Actor], name: str, path: str, shutdown: float = 5.0
+        self,
+        run: SystemRun,
+        cls: type[Actor],
+        name: str,
+        path: str,
+        shutdown: float = 5.0,
+        build: Build | None = None,
     ) -> None:
         assert cls.mailbox is not None
+        self.build = build or (lambda _context: cls())
         self.runtime = run
         self.messenger = run.messenger
         self.cls = cls
         self.spec = cls.mailbox
         self.table = cls.handlers()
+        self.codec = run.messenger.codecs.route(self.spec)[1]  # how its payloads read
         self.path = path
         self.consumer_name = f"{run.node}/{name}"
         self._fetch_scope: trio.CancelScope | None = None
-        self._io = InstanceIO(run, cls.name, path)
+        self._observe = InstanceObserver(
+            (*self.messenger.middleware, *cls.middleware), cls.name, path, self.spec
+        )
+        self._io = InstanceIO(run, cls.name, path, self._observe)
         # What the batch in hand still owes the store: results, acks, releases; and
         # the fates of its failed messages.
         self._unsettled = Unsettled(self._io)
@@ -111,8 +122,16 @@ class InstanceRunner:
         Raises:
             Exception: whatever a handler, ``on_start`` or ``on_stop`` raised (a crash).
         """
-        actor = self.cls()
-        actor.context = ActorContext(self.messenger, self.path, self.consumer_name)
+        context = ActorContext(
+            ActorMessaging(self.messenger, self.cls.middleware, self.path),
+            self.path,
+            self.consumer_name,
+            self.runtime.resources,
+            watch=self.runtime.watch,
+            mailbox=self.spec,
+        )
+        actor = self.build(context)
+        actor.context = context
         # Stopping begins when the supervisor says so (``stop``), or at once when the
         # whole system stops: then every instance of every actor finishes its message
         # and its store writes at the same time, under one deadline, rather than one
@@ -262,6 +281,7 @@ class InstanceRunner:
             ):
                 break
             batch = await self._fetch(consumer, stop)
+            self._observe.fetched(len(batch))
             started = 0
             begun = trio.current_time()
             try:
@@ -284,6 +304,7 @@ class InstanceRunner:
             with trio.CancelScope(deadline=self._write_deadline()):
                 await self._fates.store_fates(consumer)
             self._pace(started, trio.current_time() - begun)
+            self.runtime.handled[self.cls.name] += started
         if not (
             self._unsettled.done and not self._fates.failed
         ):  # a graceful stop: finish what the last batch owes
@@ -328,22 +349,27 @@ class InstanceRunner:
     async def _handle(self, actor: Actor, consumer: Consumer, delivery: Delivery) -> bool:
         """Handle one delivery; True when it should be acked with the batch."""
         try:
-            envelope = decode(delivery.payload, max_size=self.messenger.max_payload)
+            envelope = self.codec.decode(delivery.payload, max_size=self.messenger.max_payload)
             method, body = self.table.resolve(envelope)
         except CodecError as exc:
             await self._fates.dead_letter(
-                consumer, delivery, Failure(f"undecodable: {exc}", self.path)
+                consumer, delivery, Failure(f"undecodable: {exc}", self.path), cause=exc
             )
             return False
         context = actor.context
         context._current = (envelope, delivery)  # what context.message describes
         try:
-            result = await getattr(actor, method)(body)
+            result = await self._observe.handle(getattr(actor, method), body, context)
         except Drop:
+            self._observe.fate("dropped", message_id(envelope, delivery), delivery.attempt)
             return True
         except Reject as fate:
             await self._fates.dead_letter(
-                consumer, delivery, Failure(f"rejected: {fate.reason}", self.path)
+                consumer,
+                delivery,
+                Failure(f"rejected: {fate.reason}", self.path),
+                cause=fate,
+                message_id=message_id(envelope, delivery),
             )
             await self.messenger.reply_error(
                 envelope, "Rejected", fate.reason, self.path, message_id(envelope, delivery)
@@ -395,4 +421,5 @@ class InstanceRunner:
                 return False
             for box, payload in outgoing:
                 self._unsettled.outbox.setdefault(box, []).append(payload)
+        self._observe.fate("handled", message_id(envelope, delivery), delivery.attempt)
         return True

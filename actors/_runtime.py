@@ -3,6 +3,9 @@ mailbox faults, and the system's stop."""
 
 from __future__ import annotations
 
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
 import attrs
 import trio
 
@@ -11,6 +14,9 @@ from transports import Transport
 from ._faults import MailboxFaults
 from ._messenger import Messenger
 from ._node import NodeName
+
+if TYPE_CHECKING:
+    from ._watch import Watch
 
 __all__ = ["SystemRun"]
 
@@ -33,6 +39,12 @@ class SystemRun:
     stopping_since: float | None = None
     #: Messages the instances could not ack or hand back when the system stopped.
     unacked_at_stop: int = 0
+    #: Messages handled (or failed) so far, by actor name: announced in heartbeats.
+    handled: Counter[str] = attrs.Factory(Counter)
+    #: What the system's lifespan opened for the actors (``context.resources``).
+    resources: dict[str, Any] = attrs.Factory(dict)
+    #: The death watch (monitors and Down messages).
+    watch: Watch | None = None
 
     def name_lost(self) -> bool:
         """Another process took this node's name: consumers give it up as they close."""

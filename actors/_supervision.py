@@ -23,9 +23,10 @@ import trio
 from transports import Backoff, ConfigurationError
 
 from ._children import Children, StartFailed, current_child_path, emit
-from ._errors import SupervisorError
+from ._errors import SpawnError, SupervisorError
 from ._tree import (
     STRATEGIES,
+    ChildChange,
     ChildInfo,
     ChildRecord,
     ChildSpec,
@@ -144,7 +145,9 @@ class Supervisor:
         self._stop = trio.Event()
         self._intensity = RestartIntensity(max_restarts, within)
         self._running_children: Children | None = None
-        self._exits: trio.MemorySendChannel[Incarnation | None] | None = None
+        self._exits: trio.MemorySendChannel[Incarnation | ChildChange | None] | None = None
+        # start_child / stop_child requests not dealt with yet.
+        self._changes: set[ChildChange] = set()
 
     @property
     def _kids(self) -> Children:
@@ -228,7 +231,7 @@ class Supervisor:
         self._stop = stop
         self._state = ChildState.STARTING
         failure: SupervisorError | None = None
-        send, receive = trio.open_memory_channel[Incarnation | None](math.inf)
+        send, receive = trio.open_memory_channel[Incarnation | ChildChange | None](math.inf)
         try:
             with send, receive:
                 self._exits = send
@@ -242,16 +245,74 @@ class Supervisor:
                     finally:
                         with trio.CancelScope(shield=True):
                             await self._kids.cancel_all()
+                        self._kids.settle(final=True)
                         nursery.cancel_scope.cancel()  # ends _relay_stop
         finally:
             self._running = False
             self._running_children = None
             self._exits = None
+            for change in self._changes:
+                if not change.done.is_set():
+                    change.error = SpawnError(f"supervisor {self._path!r} stopped")
+                    change.done.set()
+            self._changes.clear()
             self._state = ChildState.STOPPED if failure is None else ChildState.FAILED
         if failure is not None:
             # Raised here, outside the nursery, so the parent sees a SupervisorError
             # and not an ExceptionGroup around one.
             raise failure from failure.__cause__
+
+    async def start_child(
+        self, child: ChildSpec | Supervisor | Iterable[ChildSpec | Supervisor]
+    ) -> None:
+        """Start ``child`` (a spec, a supervisor, or a list of them, such as
+        ``Ledger.spec(instances=2)``) under this running supervisor, after its other
+        children; returns once it started. It is then a child like the others (restart
+        type, strategy, restart intensity), but a restart of this supervisor itself
+        starts only its declared children again.
+
+        Raises:
+            SpawnError: this supervisor is not running (or stops meanwhile), a name is
+                taken among its children, or the child failed to start (the cause
+                chained; what the call started is stopped again).
+            ConfigurationError: ``child`` is not a spec or a supervisor.
+        """
+        specs: list[ChildSpec] = []
+        _flatten([child], specs)
+        await self._request(
+            ChildChange(start=[ChildRecord(spec, f"{self._path}/{spec.name}") for spec in specs])
+        )
+
+    async def stop_child(self, name: str) -> None:
+        """Stop the child ``name`` (gracefully, within its ``shutdown``) and remove it
+        from this running supervisor, declared or started at run time.
+
+        Raises:
+            SpawnError: this supervisor is not running, or has no child ``name``.
+        """
+        await self._request(ChildChange(stop=name))
+
+    async def _request(self, change: ChildChange) -> None:
+        # Dealt with by the supervise loop, between exits: never during a restart.
+        if self._exits is None or self._stop.is_set():
+            raise SpawnError(f"supervisor {self._path!r} is not running")
+        self._changes.add(change)
+        self._exits.send_nowait(change)
+        await change.done.wait()  # cancelled, the change still happens
+        self._changes.discard(change)
+        if change.error is not None:
+            raise change.error
+
+    def find(self, name: str) -> Supervisor | None:
+        """This running supervisor or the one named (or at the path) ``name`` below it."""
+        if name in (self.name, self._path):
+            return self
+        for child in list(self._children):
+            sub = _supervisor_of(child.spec)
+            found = sub.find(name) if sub is not None and sub._running else None
+            if found is not None:
+                return found
+        return None
 
     async def _relay_stop(self) -> None:
         # Wakes the supervise loop, which otherwise only waits for children's exits.
@@ -261,7 +322,7 @@ class Supervisor:
 
     async def _supervise(
         self,
-        exits: trio.MemoryReceiveChannel[Incarnation | None],
+        exits: trio.MemoryReceiveChannel[Incarnation | ChildChange | None],
         task_status: trio.TaskStatus[None],
     ) -> None:
         try:
@@ -271,9 +332,12 @@ class Supervisor:
         self._state = ChildState.RUNNING
         task_status.started()
         while not self._stop.is_set():
-            incarnation = await exits.receive()
-            if incarnation is not None:
-                await self._on_exit(incarnation)
+            event = await exits.receive()
+            if isinstance(event, Incarnation):
+                await self._on_exit(event)
+            elif event is not None:
+                await self._kids.change(event)
+            self._kids.settle()
         self._state = ChildState.STOPPING
         await self._kids.stop_all()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import types
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
 
 from transports import (
@@ -19,12 +20,17 @@ from transports import (
 
 from ._actor import Actor, Directive
 from ._codec import DEFAULT_MAX_PAYLOAD
+from ._codec_choice import codec_named
+from ._codecs import Codec, JsonCodec
 from ._context import ActorContext, MessageInfo
+from ._errors import SpawnError
 from ._groups import sole_error
 from ._lifecycle import DEFAULT_URL, Lifecycle, SystemState
 from ._messenger import Messenger, reply_patterns
+from ._middleware import Middleware
 from ._registry import Registry
 from ._supervision import Supervisor
+from ._system_lifespan import LifespanHooks
 from ._tree import ChildInfo, Restart
 
 __all__ = ["ActorContext", "ActorSystem", "MessageInfo"]
@@ -32,7 +38,7 @@ __all__ = ["ActorContext", "ActorSystem", "MessageInfo"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class ActorSystem:
+class ActorSystem(LifespanHooks):
     """Actors, their supervision tree and their store, run as one unit.
 
     ``url`` picks the store: ``redis://host:port/db``, ``rediss://`` (TLS),
@@ -53,13 +59,19 @@ class ActorSystem:
     reply goes to no other key; a refused reply is logged, and the message is handled
     and acked as if it had none.
 
+    ``codec`` encodes the messages of mailboxes that do not name their own
+    (``"json"``, the default; ``"msgpack"``; ``"faststream"``; or a :class:`Codec`).
+
+    ``middleware`` wraps every handler call and every ``tell``/``ask`` (see
+    :class:`Middleware` and :meth:`use`), outside each actor's own.
+
     Use it as ``async with system:`` inside a trio program, or let
     ``python -m actors run file.py`` run it.
 
     Raises:
-        ConfigurationError: an unsupported URL scheme or a malformed
-            ``reply_to_allowed`` (here); when it runs, a node name held by another
-            live process.
+        ConfigurationError: an unsupported URL scheme, a malformed ``reply_to_allowed``
+            or an unknown codec (here); when it runs, a node name held by another live
+            process.
     """
 
     def __init__(
@@ -70,6 +82,8 @@ class ActorSystem:
         node: str | None = None,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         reply_to_allowed: Sequence[str] = (),
+        codec: Codec | str = "json",
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         self._registry = Registry()
         #: The runtime's handle on this system's runs (for the CLI and the test kit).
@@ -81,6 +95,9 @@ class ActorSystem:
             max_payload=max_payload,
             reply_to_allowed=reply_patterns(reply_to_allowed),
         )
+        self.lifecycle.codec = codec_named(codec) or JsonCodec()
+        for each in middleware:
+            self.use(each)
 
     @property
     def url(self) -> str:
@@ -119,6 +136,25 @@ class ActorSystem:
     @node.setter
     def node(self, name: str) -> None:
         self.lifecycle.node = name
+
+    def use(self, middleware: Middleware) -> Middleware:
+        """Add ``middleware`` inside the system's others (the first added is the
+        outermost); returns it. Instances started from now on use it.
+
+        Raises:
+            ConfigurationError: ``middleware`` is not a :class:`Middleware`.
+        """
+        if not isinstance(middleware, Middleware):
+            raise ConfigurationError(
+                f"middleware must subclass actors.Middleware, not {type(middleware).__name__}"
+            )
+        self.lifecycle.middleware.append(middleware)
+        return middleware
+
+    @property
+    def middleware(self) -> Sequence[Middleware]:
+        """The system's middleware, outermost first."""
+        return tuple(self.lifecycle.middleware)
 
     @property
     def state(self) -> SystemState:
@@ -249,6 +285,23 @@ class ActorSystem:
             raise ClosedError("the actor system is not running")
         return root.tree()
 
+    def supervisor(self, name: str) -> Supervisor:
+        """The running supervisor named ``name`` (or at the tree path ``name``) in this
+        system's tree, to start and stop children on (``start_child``, ``stop_child``,
+        ``Pool.spawn``). Actors declared with :meth:`actor` run under ``"system"``.
+
+        Raises:
+            SpawnError: no running supervisor of that name.
+            ClosedError: the system is not running.
+        """
+        root = self.lifecycle.root
+        if root is None:
+            raise ClosedError("the actor system is not running")
+        found = root.find(name)
+        if found is None:
+            raise SpawnError(f"no running supervisor named {name!r}")
+        return found
+
     def node_info(self) -> dict[str, Any]:
         """What this node announces: host, pid, start time, and its actors' mailboxes
         (with ``error`` when a key of one has the wrong type)."""
@@ -282,6 +335,7 @@ class ActorSystem:
             TransportError: the store is unreachable at start.
             ConfigurationError: another live process holds this node's name (at start,
                 or taken while this one's heartbeat lapsed).
+            LifespanError: a lifespan, startup or shutdown hook failed.
         """
         try:
             async with self:
@@ -305,23 +359,44 @@ class ActorSystem:
         return self._registry.resolve(target)
 
     async def tell(
-        self, target: Any, msg: Any, *, headers: Mapping[str, str] | None = None
+        self,
+        target: Any,
+        msg: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> None:
         """Send ``msg`` to ``target`` and return once the store has it (fire-and-forget).
 
+        With ``delay`` (seconds or a ``timedelta``) or ``at`` (a ``datetime`` with a time
+        zone), the store holds the message and delivers it then: in Redis it survives
+        restarts of every process, and any running node promotes it within about
+        50 ms of its due time (at-least-once, as every message of its mailbox).
+
         Raises:
-            ConfigurationError: unknown target. CodecError: ``msg`` cannot be encoded.
+            ConfigurationError: unknown target; a negative delay, both ``delay`` and
+                ``at``, a naive ``at``, or a delay for a pub/sub target.
+            CodecError: ``msg`` cannot be encoded.
             TransportError: the store failed. ClosedError: the system is not running.
         """
-        await self._messenger().tell(target, msg, headers=headers)
+        await self._messenger().tell(target, msg, headers=headers, delay=delay, at=at)
 
-    async def tell_many(self, target: Any, msgs: Sequence[Any]) -> None:
-        """Send several messages to one target in one round-trip, in order.
+    async def tell_many(
+        self,
+        target: Any,
+        msgs: Sequence[Any],
+        *,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Send several messages to one target in one round-trip, in order (all held
+        until ``delay`` or ``at``, as for :meth:`tell`).
 
         Raises:
             The same as :meth:`tell`.
         """
-        await self._messenger().tell_many(target, msgs)
+        await self._messenger().tell_many(target, msgs, delay=delay, at=at)
 
     publish = tell
 

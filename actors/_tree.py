@@ -12,7 +12,7 @@ import enum
 import math
 from collections import deque
 from collections.abc import Awaitable
-from typing import Literal, Protocol, get_args
+from typing import Any, Literal, Protocol, get_args
 
 import attrs
 import trio
@@ -20,6 +20,7 @@ import trio
 from transports import ConfigurationError
 
 __all__ = [
+    "ChildChange",
     "ChildInfo",
     "ChildRun",
     "ChildSpec",
@@ -180,6 +181,19 @@ class ChildInfo:
     restarts: int
     children: tuple[ChildInfo, ...] = ()
 
+    def as_data(self) -> dict[str, Any]:
+        """This snapshot as JSON-able data (a node's heartbeat carries it): name, kind,
+        state, restarts, and children (only where there are some)."""
+        data: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "state": self.state.value,
+            "restarts": self.restarts,
+        }
+        if self.children:
+            data["children"] = [child.as_data() for child in self.children]
+        return data
+
     def find(self, path: str) -> ChildInfo | None:
         """The node of this snapshot whose path is ``path``, or None."""
         if self.path == path:
@@ -203,6 +217,18 @@ class Incarnation:
 
 
 @attrs.define(eq=False)
+class ChildChange:
+    """A request to the loop of a running supervisor, from another task: start the
+    children ``start`` (appended to its children), or stop and remove the child named
+    ``stop``. ``done`` is set once it is dealt with, ``error`` set if it failed."""
+
+    start: list[ChildRecord] = attrs.Factory(list)
+    stop: str | None = None
+    done: trio.Event = attrs.Factory(trio.Event)
+    error: Exception | None = None
+
+
+@attrs.define(eq=False)
 class ChildRecord:
     """What a supervisor remembers about one child across its incarnations."""
 
@@ -213,6 +239,8 @@ class ChildRecord:
     incarnation: Incarnation | None = None
     # Restarts since the child last ran `backoff.reset_after` seconds without crashing.
     consecutive: int = 0
+    #: What its last incarnation raised (None: it stopped without error).
+    error: Exception | None = None
     started_at: float = -math.inf
 
 

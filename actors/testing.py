@@ -38,7 +38,8 @@ from transports import (
 )
 from transports.memory import MemoryTransport
 
-from ._codec import Envelope, decode, structure
+from ._codec import Envelope, structure
+from ._codec_choice import decode_reply
 from ._system import ActorSystem
 
 __all__ = ["Probe", "RecordingConsumer", "RecordingTransport", "run_test_system"]
@@ -105,10 +106,16 @@ class RecordingTransport(Transport):
     inner: Transport = attrs.field(factory=MemoryTransport)
     sent: list[tuple[MailboxSpec, bytes]] = attrs.field(factory=list)
 
-    async def send(self, spec: MailboxSpec, payloads: Sequence[bytes]) -> None:
-        """Record, then send through the inner transport."""
+    async def send(
+        self, spec: MailboxSpec, payloads: Sequence[bytes], *, delay: float = 0.0
+    ) -> None:
+        """Record, then send through the inner transport (a delayed send is recorded
+        when sent, not when due)."""
         self.sent.extend((spec, p) for p in payloads)
-        await self.inner.send(spec, payloads)
+        if delay:
+            await self.inner.send(spec, payloads, delay=delay)
+        else:
+            await self.inner.send(spec, payloads)
 
     def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
         """The inner transport's consumer, recording what it settles."""
@@ -170,7 +177,7 @@ class Probe:
     def envelopes(self, target: Any) -> list[Envelope]:
         """Every message sent to ``target`` (anything :meth:`ActorSystem.resolve` takes)."""
         spec = self.system.resolve(target)
-        return [decode(payload) for box, payload in self.transport.sent if box == spec]
+        return [decode_reply(payload) for box, payload in self.transport.sent if box == spec]
 
     def sent(self, target: Any, as_type: Any = None) -> list[Any]:
         """The bodies sent to ``target``: plain JSON data, or structured as ``as_type``."""

@@ -24,11 +24,25 @@ EXPECTED = {
         "system/auditor-0 logs ACME from prices",
     ],
     "pipeline.py": ["apple: 2.00", "pear: 1.50", "apple: 5.00"],
+    "resources.py": [
+        "price table opened",
+        "quotes apple: 1.80 EUR",
+        "retail pear: 2.25",
+        "price table closed",
+    ],
+    "spawn.py": [
+        "spawned crawler-1 (us)",
+        "stopped crawler-0",
+        "us crawled example.org",
+        "report on crawls by root/reporter-0",
+        "crawlers: [crawler-1]",
+    ],
     "supervision.py": [
         "thumbnail #3 made for c.png",
         "dead letter: ValueError: cannot decode bad.png after 3 attempts",
         "thumbnailer-0 [worker, running]",
     ],
+    "watch.py": ["down: auditor: noproc", "down: worker-0: RuntimeError('fatal')"],
 }
 
 

@@ -227,12 +227,21 @@ class Transport(ABC):
     """A message store: sends payloads to mailboxes and opens consumers on them."""
 
     @abstractmethod
-    async def send(self, spec: MailboxSpec, payloads: Sequence[bytes]) -> None:
+    async def send(
+        self, spec: MailboxSpec, payloads: Sequence[bytes], *, delay: float = 0.0
+    ) -> None:
         """Append ``payloads`` to the mailbox in order, in one round-trip.
 
         For pub/sub this publishes; a message with no subscriber is dropped.
 
+        With ``delay`` (seconds > 0), the store holds the payloads and appends them,
+        in order, once the delay has passed (a durable store keeps them across
+        restarts); they are then delivered like any other message, once a consumer
+        of the mailbox runs. Pub/sub cannot hold a message.
+
         Raises:
+            ConfigurationError: ``delay`` is negative or not a number, or given for
+                pub/sub.
             TransportError: the store failed; none or some may have been sent.
             ClosedError: the transport was closed.
         """
@@ -271,6 +280,20 @@ class Transport(ABC):
             TransportError: the store failed; some may have been replayed.
             ClosedError: the transport is closed.
         """
+
+    async def delete_dead_letters(self, spec: MailboxSpec, ids: Sequence[str] | None = None) -> int:
+        """Delete dead letters of the mailbox (all, or those ``ids``); return how many.
+
+        All means those dead when the call starts. Ids not found are skipped (not
+        counted): deleting twice is harmless.
+
+        Raises:
+            ConfigurationError: an id is not a dead letter id (nothing is deleted).
+            NotImplementedError: this store cannot delete dead letters.
+            TransportError: the store failed; some may have been deleted.
+            ClosedError: the transport is closed.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot delete dead letters")
 
     @abstractmethod
     async def mailbox_stats(self, spec: MailboxSpec) -> MailboxStats:

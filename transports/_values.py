@@ -68,6 +68,9 @@ class MailboxSpec:
     oldest go first, so that a flood of poison messages cannot fill the store;
     ``None`` keeps them all.
 
+    ``field`` (streams) is the entry field a sent payload is written to; ``codec`` is
+    for the runtime above (the transports never read it).
+
     ``expire`` (lists, Redis only) deletes the list once nothing was sent to it for
     that many seconds (``PEXPIRE`` with every send): for mailboxes whose reader may
     vanish, such as the reply lists of ``ask``, so that unread messages do not pile
@@ -87,6 +90,11 @@ class MailboxSpec:
     lease: float = attrs.field(default=30.0, validator=_positive)
     expire: float | None = attrs.field(default=None, validator=_positive)
     dead_maxlen: int | None = attrs.field(default=DEAD_MAXLEN, validator=_positive)
+    #: The stream entry field a payload is written to (``XADD name * <field> <payload>``).
+    field: str = attrs.field(default="message", eq=False, repr=False)
+    #: How the layer above encodes this mailbox's payloads (an actors codec); opaque to
+    #: the transports. Neither takes part in equality: the mailbox is the same.
+    codec: Any = attrs.field(default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.kind not in ("list", "stream", "pubsub"):

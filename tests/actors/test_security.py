@@ -204,6 +204,7 @@ APP_KEYS = [
     "~actors.reply.*",
     "~{actors.reply.*}:*",
     "~{actors:nodes}*",
+    "~{actors:scheduled}*",
 ]
 
 

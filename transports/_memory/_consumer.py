@@ -121,11 +121,14 @@ class MemoryConsumer(Consumer):
         while True:
             self._check_open()
             now = trio.current_time()
+            # Messages sent with a delay join the mailbox when a consumer looks at or
+            # after their due time: no task runs for them, a waiting fetch wakes then.
+            scheduled = self._store._promote(self._spec.name, now)
             deliveries = self._take(max_count, now)
             if deliveries:
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return deliveries
-            await self._signal.wait_until(self._wakeup(now))
+            await self._signal.wait_until(min(self._wakeup(now), scheduled))
 
     # -- settling -------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
@@ -13,7 +14,7 @@ import trio
 from transports._exceptions import CommandError, ConfigurationError
 
 from .._values import Delivery, MailboxSpec, MailboxStats, NodeInfo
-from ._state import DeadBox, ListBox, StreamBox, Subscriber
+from ._state import DeadBox, DelayedQueue, ListBox, StreamBox, Subscriber
 
 __all__ = ["MemoryStore"]
 
@@ -40,6 +41,8 @@ class MemoryStore:
         self._published = itertools.count(1)
         # node -> (info, seen_at (Unix time), expires (trio clock), holding instance)
         self._nodes: dict[str, tuple[Mapping[str, Any], float, float, str]] = {}
+        # mailbox name -> messages sent with a delay ({name}:scheduled), due in trio time
+        self._scheduled: dict[str, DelayedQueue[tuple[MailboxSpec, bytes]]] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryStore keys={len(self._keys)} subscribers={len(self._subscribers)}>"
@@ -142,6 +145,35 @@ class MemoryStore:
             for payload in payloads:
                 stream.add(payload, now, spec.maxlen)
             stream.signal.notify()
+
+    def _schedule(self, spec: MailboxSpec, payloads: Sequence[bytes], due: float) -> None:
+        """Hold ``payloads`` for ``spec`` until ``due`` (trio time), and wake the mailbox's
+        waiting consumers so that they wait until then at most.
+
+        Raises:
+            ConfigurationError: ``spec`` is pub/sub (nothing holds a publish).
+            CommandError: the name holds another kind of mailbox.
+        """
+        if spec.kind == "pubsub":
+            raise ConfigurationError(f"{spec}: pub/sub cannot hold a message for later")
+        box = self._list(spec.name) if spec.kind == "list" else self._stream(spec.name)
+        queue = self._scheduled.setdefault(spec.name, DelayedQueue())
+        for payload in payloads:
+            queue.push(due, (spec, payload))
+        box.signal.notify()
+
+    def _promote(self, name: str, now: float) -> float:
+        """Append the messages of mailbox ``name`` held until ``now`` or before, in due
+        order; return when the next one falls due (infinity: none)."""
+        queue = self._scheduled.get(name)
+        if queue is None:
+            return math.inf
+        for spec, payload in queue.pop_due(now):
+            self._append(spec, [payload], now)
+        due = queue.next_due()
+        if due == math.inf:
+            del self._scheduled[name]
+        return due
 
     def _subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers[subscriber] = None

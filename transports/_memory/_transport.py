@@ -89,20 +89,30 @@ class MemoryTransport(Transport):
         if self._state is TransportState.CLOSED:
             raise ClosedError("the memory transport is closed")
 
-    async def send(self, spec: MailboxSpec, payloads: Sequence[bytes]) -> None:
-        """Append ``payloads`` to the mailbox in order, all at once.
+    async def send(
+        self, spec: MailboxSpec, payloads: Sequence[bytes], *, delay: float = 0.0
+    ) -> None:
+        """Append ``payloads`` to the mailbox in order, all at once; with a ``delay``
+        (seconds, trio time), once it has passed: the store holds them, and a consumer
+        of the mailbox appends them when it looks for messages at or after their due
+        time (its wait ends then).
 
         A stream is trimmed to ``spec.maxlen`` entries (exactly). Pub/sub publishes
         to the subscribers open now, and drops a message nobody listens to.
 
         Raises:
-            ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel),
-                or an id is not a dead letter id (nothing is replayed).
+            ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel), or
+                a delay is negative or given for pub/sub.
             CommandError: the name holds another kind of mailbox (``WRONGTYPE``).
             ClosedError: the transport is closed.
         """
         await trio.lowlevel.checkpoint()
         self._check_open()
+        if not delay >= 0:
+            raise ConfigurationError(f"delay must be >= 0 seconds, not {delay!r}")
+        if delay:
+            self._store._schedule(spec, payloads, trio.current_time() + delay)
+            return
         self._store._append(spec, payloads, trio.current_time())
 
     def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[MemoryConsumer]:
@@ -182,6 +192,24 @@ class MemoryTransport(Transport):
         for id_ in chosen:
             del letters[id_]
         return check_replayed(spec, len(chosen), not_found)
+
+    async def delete_dead_letters(self, spec: MailboxSpec, ids: Sequence[str] | None = None) -> int:
+        """Delete dead letters of the mailbox (all, or those ``ids``); return how many.
+
+        Ids not found are skipped.
+
+        Raises:
+            ConfigurationError: an id is not a dead letter id (nothing is deleted).
+            ClosedError: the transport is closed.
+        """
+        await trio.lowlevel.checkpoint()
+        self._check_open()
+        letters = self._store._dead(spec.name).letters
+        wanted = list(letters) if ids is None else check_dead_letter_ids(ids)
+        found = [id_ for id_ in wanted if id_ in letters]
+        for id_ in found:
+            del letters[id_]
+        return len(found)
 
     async def mailbox_stats(self, spec: MailboxSpec) -> MailboxStats:
         """Depth, pending and dead-letter counts of the mailbox.

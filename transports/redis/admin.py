@@ -6,8 +6,23 @@ import json
 from collections.abc import Sequence
 
 from .._values import DeadLetter, Failure, NodeInfo
+from .client import RAW, Redis
 
-__all__ = ["parse_dead_letter", "parse_node"]
+__all__ = ["delete_dead_letters", "parse_dead_letter", "parse_node"]
+
+
+async def delete_dead_letters(client: Redis, dead: str, ids: Sequence[str] | None) -> int:
+    """Delete the entries ``ids`` of the dead-letter stream ``dead`` (all: those up to
+    its newest entry now); return how many were there."""
+    if ids is not None:
+        if not ids:
+            return 0
+        return int(await client.execute_command(b"XDEL", dead, *ids))
+    newest = await client.execute_command(b"XREVRANGE", dead, b"+", b"-", b"COUNT", 1, **RAW)
+    if not newest:
+        return 0
+    ms, _, seq = newest[0][0].decode().partition("-")
+    return int(await client.execute_command(b"XTRIM", dead, b"MINID", f"{ms}-{int(seq) + 1}"))
 
 
 def parse_dead_letter(entry_id: str, fields: Sequence[bytes]) -> DeadLetter:

@@ -14,6 +14,9 @@ so a mailbox lives on one cluster slot):
                                 of the payload; stream: :func:`stream_field`)
 ``{name}:delayed``              zset: list retries, scored by due time (ms, server clock)
 ``{name}:delayed:<group>``      zset: stream retries of a group, by due time (likewise)
+``{name}:scheduled``             zset: messages sent with a delay (``send(..., delay=)``),
+                                as ``<token>:<payload>`` scored by due time (ms, server
+                                clock), moved into the mailbox once due
 ``{name}:processing:<consumer>`` list: what a list consumer holds until it acks
 ``{name}:consumers``            zset: list consumer -> last heartbeat (ms, server clock)
 ``{name}:closed``               set: list consumers that closed after counting their
@@ -22,6 +25,11 @@ so a mailbox lives on one cluster slot):
                                 and at each resync; a takeover drops it), ``<consumer>
                                 ack`` -> the id of its last ack made, and ``{next}``
 ==============================  ==========================================================
+
+Scheduled messages: :data:`SCHEDULED` (zset: a mailbox with scheduled messages, as
+:func:`scheduled_record`, -> the earliest due time, ms) and :data:`SCHEDULED_MARKS` (hash:
+the same record -> a count raised by every delayed send to it), which every transport that
+runs a consumer reads to find the mailboxes with messages due (see ``scheduler.py``).
 
 The node registry: :data:`NODES` (hash: node -> JSON of its info, ``seen_at`` and
 ``instance``) and :data:`NODES_EXPIRY` (zset: node -> expiry, ms, server clock).
@@ -36,13 +44,55 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["NODES", "NODES_EXPIRY", "Keys", "digest", "stream_field"]
+__all__ = [
+    "NODES",
+    "NODES_EXPIRY",
+    "SCHEDULED",
+    "SCHEDULED_MARKS",
+    "Keys",
+    "digest",
+    "parse_scheduled_record",
+    "scheduled_record",
+    "stream_field",
+]
 
 NODES = "{actors:nodes}"
 """The node registry: node -> JSON of its info, ``seen_at`` and ``instance``."""
 
 NODES_EXPIRY = "{actors:nodes}:expiry"
 """The node registry's expiry times: node -> when its record expires (ms, server clock)."""
+
+SCHEDULED = "{actors:scheduled}"
+"""Mailboxes with scheduled messages: record (:func:`scheduled_record`) -> earliest due (ms)."""
+
+SCHEDULED_MARKS = "{actors:scheduled}:marks"
+"""Record -> a count each delayed send raises, so that a promoter clearing a mailbox's entry
+of :data:`SCHEDULED` can tell that a send came in meanwhile (it then leaves the entry)."""
+
+
+def scheduled_record(kind: str, name: str, maxlen: int | None, expire_ms: int | None) -> str:
+    """The member of :data:`SCHEDULED` for a mailbox: ``<kind> <maxlen|-> <expire ms|-> <name>``
+    (mailbox names have no spaces), all a promoter needs to append to it."""
+    size = "-" if maxlen is None else maxlen
+    expire = "-" if expire_ms is None else expire_ms
+    return f"{kind} {size} {expire} {name}"
+
+
+def parse_scheduled_record(record: str) -> tuple[str, str, int | None, int | None]:
+    """``kind, name, maxlen, expire_ms`` of a :func:`scheduled_record`.
+
+    Raises:
+        ValueError: ``record`` is not one.
+    """
+    kind, maxlen, expire, name = record.split(" ", 3)
+    if kind not in ("list", "stream") or not name:
+        raise ValueError(f"not a scheduled record: {record!r}")
+    return (
+        kind,
+        name,
+        None if maxlen == "-" else int(maxlen),
+        None if expire == "-" else int(expire),
+    )
 
 
 def digest(payload: bytes) -> str:
@@ -64,7 +114,17 @@ def stream_field(group: str, entry_id: str) -> str:
 class Keys:
     """The keys of one mailbox: the mailbox itself is the bare name, the rest share ``{name}``."""
 
-    __slots__ = ("closed", "consumers", "dead", "delayed", "epochs", "failures", "mailbox", "tag")
+    __slots__ = (
+        "closed",
+        "consumers",
+        "dead",
+        "delayed",
+        "epochs",
+        "failures",
+        "mailbox",
+        "scheduled",
+        "tag",
+    )
 
     def __init__(self, name: str) -> None:
         self.mailbox = name
@@ -75,6 +135,7 @@ class Keys:
         self.consumers = f"{self.tag}:consumers"
         self.closed = f"{self.tag}:closed"
         self.epochs = f"{self.tag}:epochs"
+        self.scheduled = f"{self.tag}:scheduled"
 
     def delayed_in(self, group: str) -> str:
         """The retries of a stream group, scored by due time."""

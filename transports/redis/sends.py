@@ -35,6 +35,7 @@ def send_commands(
         head: tuple[Any, ...] = (b"XADD", spec.name)
         if spec.maxlen is not None:
             head += (b"MAXLEN", b"~", spec.maxlen)
-        return [(*head, b"*", b"message", payload) for payload in payloads]
+        field = spec.field.encode()
+        return [(*head, b"*", field, payload) for payload in payloads]
     publish = b"SPUBLISH" if sharded else b"PUBLISH"
     return [(publish, spec.name, payload) for payload in payloads]

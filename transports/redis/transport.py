@@ -28,7 +28,7 @@ from .._base import Consumer, Transport
 from .._dead_letters import check_dead_letter_ids, check_replayed
 from .._values import DeadLetter, MailboxSpec, MailboxStats, NodeInfo
 from . import scripts
-from .admin import parse_dead_letter, parse_node
+from .admin import delete_dead_letters, parse_dead_letter, parse_node
 from .channel import ChannelConsumer, republish_sharded
 from .client import RAW, Redis, client_from_url
 from .consumer import RedisConsumer
@@ -36,6 +36,7 @@ from .consumer_context import ConsumerContext
 from .host import ConsumerHost
 from .keys import NODES, Keys
 from .list import ListConsumer
+from .scheduler import Scheduler, delay_ms
 from .sends import send_commands
 from .stream import StreamConsumer
 
@@ -81,6 +82,7 @@ class RedisTransport(Transport):
         self._owns_client = _owns_client
         self._state = TransportState.OPEN
         self._host = ConsumerHost(client)
+        self._scheduler = Scheduler(client)
 
     @classmethod
     def from_url(cls, url: str, **client_options: Any) -> RedisTransport:
@@ -130,21 +132,34 @@ class RedisTransport(Transport):
 
     # -- sending ------------------------------------------------------------------------
 
-    async def send(self, spec: MailboxSpec, payloads: Sequence[bytes]) -> None:
-        """Append ``payloads`` to the mailbox in order, in one round trip.
+    async def send(
+        self, spec: MailboxSpec, payloads: Sequence[bytes], *, delay: float = 0.0
+    ) -> None:
+        """Append ``payloads`` to the mailbox in order, in one round trip; with a ``delay``
+        (seconds), hold them in Redis until then.
 
         A list gets one ``RPUSH`` (then a ``PEXPIRE`` when the spec has ``expire``);
         a stream one ``XADD name [MAXLEN ~ maxlen] * message <payload>`` per payload,
         pipelined; a channel one ``PUBLISH`` per payload, pipelined (a message nobody
         listens to is dropped); ``SPUBLISH`` (sharded pub/sub) on a Redis Cluster.
 
+        Delayed payloads wait in ``{name}:scheduled`` (two scripts: the payloads, then
+        the global index of mailboxes with scheduled messages), and any transport running
+        a list or stream consumer appends them once due, in due order (see
+        ``scheduler.py``): they survive restarts of every process.
+
         Raises:
-            ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel).
+            ConfigurationError: ``spec`` is a pub/sub pattern (publish to a channel), or a
+                delay is negative, or given for pub/sub.
             CommandError: the name holds another type of key (``WRONGTYPE``).
             TransportError: the store failed; none or some may have been sent.
             ClosedError: the transport was closed.
         """
         self._check_open()
+        wait = delay_ms(spec, delay)
+        if wait:
+            await self._scheduler.schedule(spec, payloads, wait)
+            return
         commands = send_commands(spec, payloads, sharded=self._client.features.sharded_pubsub)
         if not commands:
             return
@@ -164,7 +179,9 @@ class RedisTransport(Transport):
 
         Opening creates what the mailbox needs (a stream's group, reading from
         the start) and starts the consumer's background task (list heartbeat,
-        stream lease renewal). Leaving the block closes it without acking.
+        stream lease renewal). Leaving the block closes it without acking. The first
+        list or stream consumer also starts the transport's promoter of scheduled
+        messages (see ``scheduler.py``), which runs until the transport closes.
 
         Raises:
             ConfigurationError: ``name`` is empty or has spaces or braces.
@@ -175,6 +192,8 @@ class RedisTransport(Transport):
             raise ConfigurationError(
                 f"consumer name {name!r} must be non-empty, without spaces or braces"
             )
+        if spec.kind != "pubsub":
+            self._scheduler.start(self._host)
         return ConsumerContext(_CONSUMERS[spec.kind](self._host, spec, name))
 
     # -- dead letters -------------------------------------------------------------------
@@ -268,6 +287,22 @@ class RedisTransport(Transport):
             missing += outcome[1]
             unheard += outcome[2]
             empty += outcome[3]
+
+    async def delete_dead_letters(self, spec: MailboxSpec, ids: Sequence[str] | None = None) -> int:
+        """Delete dead letters of the mailbox (all, or those ``ids``); return how many.
+
+        ``XDEL`` of the ids (those not found are skipped); all: ``XTRIM MINID`` past the
+        newest letter when the call starts, so that letters dead meanwhile stay.
+
+        Raises:
+            ConfigurationError: an id is not a stream entry id (nothing is deleted).
+            CommandError: ``{name}:dead`` is not a stream.
+            TransportError: the store failed. ClosedError: the transport is closed.
+        """
+        self._check_open()
+        if ids is not None:
+            ids = check_dead_letter_ids(ids)
+        return await delete_dead_letters(self._client, Keys(spec.name).dead, ids)
 
     async def mailbox_stats(self, spec: MailboxSpec) -> MailboxStats:
         """Depth, pending and dead-letter counts of a mailbox (zeros if it does not exist).

@@ -103,6 +103,15 @@ CALLS: dict[str, Callable[[Any], Awaitable[object]]] = {
         c, node="n", value="", ttl_ms=1, instance="i", replacing=None
     ),
     "nodes": lambda c: _scripts.live_nodes(c),
+    "schedule": lambda c: _scripts.schedule(c, KEYS, delay_ms=1, token="t", payloads=()),
+    "schedule_index": lambda c: _scripts.schedule_index(c, record="list - - jobs", due_ms=1),
+    "scheduled_due": lambda c: _scripts.scheduled_due(c, most=1),
+    "promote": lambda c: _scripts.promote(
+        c, KEYS, kind="list", maxlen=None, expire_ms=None, most=1
+    ),
+    "scheduled_settle": lambda c: _scripts.scheduled_settle(
+        c, record="list - - jobs", mark=b"", next_due_ms=-1
+    ),
 }
 
 

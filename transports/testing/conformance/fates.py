@@ -9,7 +9,7 @@ import trio
 from trio.testing import MockClock
 
 from transports import Failure, Transport
-from transports._exceptions import ReplayError
+from transports._exceptions import ConfigurationError, ReplayError
 
 from ._support import MailboxFactory, collect, fetch_within, payloads, payloads_of
 
@@ -124,6 +124,28 @@ async def test_dead_letters_are_listed_oldest_first_and_replayed_by_id(
     assert payloads_of(await transport.dead_letters(spec)) == [b"m0"]
     async with transport.consumer(spec, "worker") as consumer:
         assert payloads_of(await collect(consumer, 2)) == [b"m1", b"m2"]
+
+
+@pytest.mark.parametrize("kind", ["list", "stream", "pubsub"])
+async def test_dead_letters_are_deleted_by_id_or_all(
+    transport: Transport, mailbox: MailboxFactory, kind: Any
+) -> None:
+    spec = mailbox(kind)
+    async with transport.consumer(spec, "worker") as consumer:
+        await transport.send(spec, payloads(3))
+        for delivery in await collect(consumer, 3):
+            await consumer.dead_letter(delivery, BOOM)
+    letters = await transport.dead_letters(spec)
+    with pytest.raises(ConfigurationError, match="not a dead letter id"):
+        await transport.delete_dead_letters(spec, ["nope"])
+    # Ids not found (deleted already, or never there) are skipped.
+    assert await transport.delete_dead_letters(spec, [letters[1].id, "1-1"]) == 1
+    assert await transport.delete_dead_letters(spec, [letters[1].id]) == 0
+    assert payloads_of(await transport.dead_letters(spec)) == [b"m0", b"m2"]
+    assert await transport.delete_dead_letters(spec) == 2
+    assert await transport.dead_letters(spec) == []
+    assert await transport.delete_dead_letters(spec) == 0
+    assert (await transport.mailbox_stats(spec)).dead == 0
 
 
 @durable
