@@ -29,10 +29,12 @@ from transports import (
     Consumer,
     DeadLetter,
     Delivery,
+    FailedAttempt,
     Failure,
     MailboxSpec,
     MailboxStats,
     NodeInfo,
+    Outcome,
     Settlement,
     Transport,
 )
@@ -85,9 +87,9 @@ class RecordingConsumer(Consumer):
         """The inner consumer's retry_later."""
         await self.inner.retry_later(delivery, delay)
 
-    async def fail_many(self, failures: Sequence[tuple[Delivery, float]]) -> list[int]:
-        """The inner consumer's fail_many."""
-        return await self.inner.fail_many(failures)
+    async def fail(self, attempts: Sequence[FailedAttempt]) -> Sequence[Outcome]:
+        """The inner consumer's fail."""
+        return await self.inner.fail(attempts)
 
     def abandon(self) -> None:
         """The inner consumer's abandon."""

@@ -26,12 +26,15 @@ from ._values import (
     DEAD_MAXLEN as DEAD_MAXLEN,
     DeadLetter as DeadLetter,
     Delivery as Delivery,
+    FailedAttempt as FailedAttempt,
     Failure as Failure,
     MailboxKind as MailboxKind,
     MailboxSpec as MailboxSpec,
     MailboxStats as MailboxStats,
     NodeInfo as NodeInfo,
+    Outcome as Outcome,
     Settlement as Settlement,
+    Verdict as Verdict,
     check_delay as check_delay,
 )
 
@@ -40,13 +43,16 @@ __all__ = [
     "Consumer",
     "DeadLetter",
     "Delivery",
+    "FailedAttempt",
     "Failure",
     "MailboxKind",
     "MailboxSpec",
     "MailboxStats",
     "NodeInfo",
+    "Outcome",
     "Settlement",
     "Transport",
+    "Verdict",
     "check_dead_letter_ids",
     "check_replayed",
 ]
@@ -145,6 +151,28 @@ class Consumer(ABC):
         """
 
     @abstractmethod
+    async def fail(self, attempts: Sequence[FailedAttempt]) -> Sequence[Outcome]:
+        """Count each failed attempt and decide its message's fate, all at once (one
+        script where the store can); return each one's :class:`Outcome`, in order.
+
+        An attempt's count becomes the larger of the failures recorded and
+        ``delivery.attempt`` (so failing one delivery twice counts once); it survives
+        restarts of the consumer, so the next delivery carries it in ``attempt``.
+        Then: at ``max_deliveries`` the message goes to the dead-letter stream with
+        its failure, and is acked (``DEAD``); otherwise it is acked and delivered
+        again in ``delay`` seconds, to any consumer of the mailbox (of the group,
+        for a stream), its count kept (``RETRIED``), or with ``delay=None`` stays
+        held (``HELD``). Pub/sub keeps nothing to retry (``DROPPED``). A message
+        this consumer no longer holds is left alone (``TAKEN_OVER``).
+
+        Raises:
+            ConfigurationError: a negative delay (nothing was done).
+            TransportError: the store failed; the messages stay unacked (their
+                failures may be counted).
+            ClosedError: the consumer or its transport is closed.
+        """
+
+    @abstractmethod
     async def record_failure(self, delivery: Delivery) -> int:
         """Count one failed attempt at ``delivery``; return the attempts so far.
 
@@ -179,35 +207,6 @@ class Consumer(ABC):
             TransportError: the store failed; the messages not yet done stay unacked.
         """
         return [await self.dead_letter(delivery, failure) for delivery, failure in letters]
-
-    async def fail(self, delivery: Delivery, delay: float) -> int:
-        """Count a failed attempt at ``delivery`` (:meth:`record_failure`) and deliver it
-        again in ``delay`` seconds (:meth:`retry_later`); return the failed attempts so
-        far. A store that can do both in one round trip does (this default makes the
-        two calls): a burst of failing messages then costs a round trip each.
-
-        Raises:
-            ConfigurationError: a negative delay.
-            TransportError: the store failed; the message stays unacked (its failure
-                may be counted).
-        """
-        attempts = await self.record_failure(delivery)
-        await self.retry_later(delivery, delay)
-        return attempts
-
-    async def fail_many(self, failures: Sequence[tuple[Delivery, float]]) -> list[int]:
-        """:meth:`fail` for each ``(delivery, delay)`` of ``failures``; return their
-        failed attempts so far, in order. A store that can do them all in one round
-        trip does (this default makes the calls one after another): a batch's failing
-        messages then cost about one message's write.
-
-        Raises:
-            ConfigurationError: a negative delay (nothing was done).
-            TransportError: the store failed; the messages not yet done stay unacked.
-        """
-        for _, delay in failures:
-            check_delay(delay)
-        return [await self.fail(delivery, delay) for delivery, delay in failures]
 
     @abstractmethod
     async def retry_later(self, delivery: Delivery, delay: float) -> None:

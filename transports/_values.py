@@ -6,6 +6,7 @@ batch owes it (:class:`Settlement`), why a message died (:class:`Failure`,
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -18,12 +19,15 @@ __all__ = [
     "DEAD_MAXLEN",
     "DeadLetter",
     "Delivery",
+    "FailedAttempt",
     "Failure",
     "MailboxKind",
     "MailboxSpec",
     "MailboxStats",
     "NodeInfo",
+    "Outcome",
     "Settlement",
+    "Verdict",
     "check_delay",
 ]
 
@@ -191,6 +195,46 @@ class Failure:
     error_type: str = ""
     error: str = ""
     traceback: str = ""
+
+
+@attrs.frozen
+class FailedAttempt:
+    """A failed attempt at ``delivery``, for :meth:`Consumer.fail`: counted, then the
+    message is dead-lettered with ``failure`` once its attempts reach
+    ``max_deliveries`` (1: at once), else delivered again in ``delay`` seconds, or,
+    with ``delay=None``, kept held by the consumer (to release, or to redeliver to
+    the same name)."""
+
+    delivery: Delivery
+    failure: Failure
+    delay: float | None = 0.0
+    max_deliveries: int = 1
+
+
+class Verdict(enum.Enum):
+    """What :meth:`Consumer.fail` did with a failed attempt."""
+
+    RETRIED = "retried"
+    """Counted; delivered again (to any consumer) once its delay is over."""
+    HELD = "held"
+    """Counted; still held by the consumer (``delay=None``)."""
+    DEAD = "dead"
+    """Dead-lettered (its count forgotten): its attempts reached ``max_deliveries``."""
+    DROPPED = "dropped"
+    """Pub/sub (at-most-once): nothing is kept to deliver again."""
+    TAKEN_OVER = "taken_over"
+    """Nothing done: the consumer no longer held the message (its lease lapsed and
+    another consumer took it over)."""
+
+
+@attrs.frozen
+class Outcome:
+    """The fate of one :class:`FailedAttempt`: its ``verdict``, its failed ``attempts``
+    so far, and its dead letter's id (``DEAD`` only, else None)."""
+
+    verdict: Verdict
+    attempts: int
+    dead_letter_id: str | None = None
 
 
 @attrs.frozen

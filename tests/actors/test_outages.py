@@ -26,7 +26,15 @@ from actors import (
     list_mailbox,
 )
 from actors.testing import RecordingTransport
-from transports import Consumer, Delivery, MailboxSpec, Settlement, is_outage
+from transports import (
+    Consumer,
+    Delivery,
+    FailedAttempt,
+    MailboxSpec,
+    Outcome,
+    Settlement,
+    is_outage,
+)
 from transports._exceptions import ActorsError
 from transports.redis import from_url
 from transports.redis.client._errors import command_error
@@ -129,13 +137,13 @@ class _OutOfMemory(RecordingTransport):
     @asynccontextmanager
     async def _open(self, spec: MailboxSpec, name: str) -> AsyncIterator[Consumer]:
         async with self.inner.consumer(spec, name) as consumer:
-            record = consumer.record_failure
+            fail = consumer.fail
 
-            async def record_failure(delivery: Delivery) -> int:
+            async def full_fail(attempts: Sequence[FailedAttempt]) -> Sequence[Outcome]:
                 self._check(self.full_until)
-                return await record(delivery)
+                return await fail(attempts)
 
-            consumer.record_failure = record_failure  # type: ignore[method-assign]
+            consumer.fail = full_fail  # type: ignore[method-assign]
             yield consumer
 
 

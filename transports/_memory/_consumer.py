@@ -11,7 +11,15 @@ import trio
 from transports._exceptions import ActorsError, ClosedError, CommandError, ConfigurationError
 
 from .._base import Consumer
-from .._values import Delivery, Failure, MailboxSpec, Settlement
+from .._values import (
+    Delivery,
+    FailedAttempt,
+    Failure,
+    MailboxSpec,
+    Outcome,
+    Settlement,
+    check_delay,
+)
 from ._state import Signal
 from ._store import MemoryStore
 
@@ -168,6 +176,31 @@ class MemoryConsumer(Consumer):
         self._ack_now(settlement.acks)
         self._release_now(settlement.releases)
         return refused
+
+    # -- fates ------------------------------------------------------------------------
+
+    async def fail(self, attempts: Sequence[FailedAttempt]) -> Sequence[Outcome]:
+        """Count each failed attempt and decide its fate, all at once (see
+        :meth:`Consumer.fail`).
+
+        Raises:
+            ConfigurationError: a negative delay, or a stream delivery id that is not
+                an entry id (nothing was done).
+            ClosedError: the consumer or its transport is closed.
+        """
+        for attempt in attempts:
+            if attempt.delay is not None:
+                check_delay(attempt.delay)
+            self._check_delivery(attempt.delivery)
+        now = await self._enter_operation()
+        return [self._fail_one(attempt, now) for attempt in attempts]
+
+    def _check_delivery(self, delivery: Delivery) -> None:
+        """Raise ConfigurationError if ``delivery`` cannot be one of this mailbox's."""
+
+    @abstractmethod
+    def _fail_one(self, attempt: FailedAttempt, now: float) -> Outcome:
+        """Count ``attempt`` and carry out its fate at ``now``."""
 
     # -- shared helpers of the fates ----------------------------------------------------
 

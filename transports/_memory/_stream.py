@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._values import Delivery, Failure, MailboxSpec, check_delay
+from .._values import (
+    Delivery,
+    FailedAttempt,
+    Failure,
+    MailboxSpec,
+    Outcome,
+    Verdict,
+    check_delay,
+)
 from ._consumer import MemoryConsumer
 from ._state import Group, Pending, StreamId, format_id, parse_id
 from ._store import MemoryStore
@@ -108,6 +116,26 @@ class StreamConsumer(MemoryConsumer):
         self._group.ready.extendleft(reversed(back))
         if back:
             self._box.signal.notify()
+
+    def _check_delivery(self, delivery: Delivery) -> None:
+        parse_id(delivery.id)
+
+    def _fail_one(self, attempt: FailedAttempt, now: float) -> Outcome:
+        delivery, group = attempt.delivery, self._group
+        entry_id = parse_id(delivery.id)
+        count = max(group.failures.get(entry_id, 0), delivery.attempt)
+        if count >= attempt.max_deliveries:
+            group.failures.pop(entry_id, None)
+            dead_id = self._bury(delivery, attempt.failure, count, now)
+            group.pending.pop(entry_id, None)
+            return Outcome(Verdict.DEAD, count, dead_id)
+        group.failures[entry_id] = count
+        if attempt.delay is None:
+            return Outcome(Verdict.HELD, count)
+        group.pending.pop(entry_id, None)
+        group.delayed.push(now + attempt.delay, entry_id)
+        self._box.signal.notify()
+        return Outcome(Verdict.RETRIED, count)
 
     async def record_failure(self, delivery: Delivery) -> int:
         """Count ``delivery``'s attempt as failed and return the failed attempts so far.

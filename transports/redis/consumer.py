@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,11 +12,20 @@ import trio
 
 from transports._exceptions import ActorsError, CommandError, ConfigurationError, TransportError
 
-from .._values import Delivery, Failure, MailboxSpec, Settlement, check_delay
+from .._values import (
+    Delivery,
+    FailedAttempt,
+    Failure,
+    MailboxSpec,
+    Outcome,
+    Settlement,
+    Verdict,
+    check_delay,
+)
 from .client import RAW
 from .consumer_base import ConsumerBase
 from .keys import digest
-from .scripts import Letter, dead_letter
+from .scripts import Attempt, Letter, dead_letter, fail
 from .sends import send_commands
 
 __all__ = ["RedisConsumer"]
@@ -273,45 +284,69 @@ class RedisConsumer(ConsumerBase):
         """Ack ``delivery`` and schedule it ``milliseconds`` from now, atomically."""
         raise NotImplementedError
 
-    async def fail(self, delivery: Delivery, delay: float) -> int:
-        """Count a failed attempt at ``delivery`` and make it due again in ``delay``
-        seconds: :meth:`record_failure` and :meth:`retry_later` in one script.
+    async def fail(self, attempts: Sequence[FailedAttempt]) -> Sequence[Outcome]:
+        """Count each failed attempt and decide its fate (see :meth:`Consumer.fail`),
+        all in one script (one round trip, atomic).
 
-        Raises:
-            ConfigurationError: ``delay`` is negative.
-            TransportError: the store failed; the message stays unacked.
-            ClosedError: the consumer or its transport is closed.
-        """
-        (count,) = await self.fail_many([(delivery, delay)])
-        return count
-
-    async def fail_many(self, failures: Sequence[tuple[Delivery, float]]) -> list[int]:
-        """:meth:`fail` for each ``(delivery, delay)`` of ``failures``, all in one
-        script (one round trip, atomic); return their failed attempts so far, in order.
+        A retry waits in a sorted set scored by due time (server clock); any consumer
+        of the mailbox (of the group, for a stream) delivers it when due. The dead
+        letter records ``attempts`` and ``dead_at`` (the server's time).
 
         Raises:
             ConfigurationError: a negative delay (nothing was done).
             TransportError: the store failed; the messages stay unacked.
             ClosedError: the consumer or its transport is closed.
         """
-        for _, delay in failures:
-            check_delay(delay)
-        if not failures:
+        for attempt in attempts:
+            if attempt.delay is not None:
+                check_delay(attempt.delay)
+        if not attempts:
+            self._check_open()
+            await trio.lowlevel.checkpoint()
             return []
-        timed = [(delivery, max(0, round(delay * 1000))) for delivery, delay in failures]
-        counts = await self._guarded(lambda: self._fail(timed))
-        for delivery, _ in failures:
-            self._forget(delivery)
-        self._retry_due(trio.current_time() + min(delay for _, delay in failures))
-        return [
-            delivery.attempt if count is None else count
-            for (delivery, _), count in zip(failures, counts, strict=True)
+        stream = self.kind == "stream"
+        script_attempts = [
+            Attempt(
+                attempt.delivery.payload,
+                attempt.failure,
+                self._failure_field(attempt.delivery),
+                attempt.delivery.attempt,
+                attempt.delivery.id if stream else "",
+                None if attempt.delay is None else max(0, round(attempt.delay * 1000)),
+                attempt.max_deliveries,
+                secrets.token_hex(8),
+            )
+            for attempt in attempts
         ]
+        for attempt in attempts:
+            self._counting(attempt.delivery)
+        replies = await self._guarded(
+            lambda: fail(
+                self._client,
+                self._keys,
+                kind=self.kind,
+                consumer=self._name,
+                group=self._spec.group_name if stream else "",
+                maxlen=self._spec.dead_maxlen,
+                held=self.kind == "list" and self._spec.durable,
+                attempts=script_attempts,
+            )
+        )
+        outcomes = [
+            Outcome(Verdict(verdict), count, dead_id) for verdict, count, dead_id in replies
+        ]
+        due = math.inf
+        for attempt, outcome in zip(attempts, outcomes, strict=True):
+            if outcome.verdict is not Verdict.HELD:
+                self._forget(attempt.delivery)
+            if outcome.verdict is Verdict.RETRIED and attempt.delay is not None:
+                due = min(due, attempt.delay)
+        if due < math.inf:
+            self._retry_due(trio.current_time() + due)
+        return outcomes
 
-    async def _fail(self, failures: Sequence[tuple[Delivery, int]]) -> list[int | None]:
-        """Count the failed attempts and schedule each ``(delivery, milliseconds)`` from
-        now, in one script; return each one's count (None: no longer ours)."""
-        raise NotImplementedError
+    def _counting(self, delivery: Delivery) -> None:
+        """A failure of ``delivery`` is being counted in the store."""
 
     def _retry_due(self, when: float) -> None:
         """A retry falls due at ``when`` (trio time): look again by then."""

@@ -555,10 +555,10 @@ async def test_a_fate_that_cannot_be_recorded_keeps_the_message_without_spinning
 ) -> None:
     client = transport.client
     if fate == "reject":
-        key, calls = "{jobs}:dead", counting(monkeypatch, "dead_letter")
+        key, calls = "{jobs}:dead", counting(monkeypatch, "fail")  # one script
     else:
         key = "{jobs}:delayed" if kind == "list" else "{jobs}:delayed:jobs"
-        calls = counting(monkeypatch, "fail_many")  # count and schedule, one script
+        calls = counting(monkeypatch, "fail")  # count and schedule, one script
     spoiled: list[str] = []
 
     async def spoil_once() -> None:  # after the fetch, which uses the delayed retries

@@ -226,23 +226,8 @@ class ListConsumer(RedisConsumer):
             held=self._durable,
         )
 
-    async def _fail(self, failures: Sequence[tuple[Delivery, int]]) -> list[int | None]:
-        return await scripts.list_fail(
-            self._client,
-            self._keys,
-            consumer=self._name,
-            held=self._durable,
-            failures=[
-                scripts.ListFailure(
-                    delivery.payload,
-                    secrets.token_hex(8),
-                    milliseconds,
-                    digest(delivery.payload),
-                    delivery.attempt,
-                )
-                for delivery, milliseconds in failures
-            ],
-        )
+    def _counting(self, delivery: Delivery) -> None:
+        self._ledger.counted_failure(delivery)
 
     def _retry_due(self, when: float) -> None:
         self._ledger.retry_due(when)

@@ -281,19 +281,8 @@ class StreamConsumer(RedisConsumer):
             entry_ids=[delivery.id],
         )
 
-    async def _fail(self, failures: Sequence[tuple[Delivery, int]]) -> list[int | None]:
-        self._ledger.has_failures = True
-        return await scripts.stream_fail(
-            self._client,
-            self._keys,
-            group=self._group,
-            failures=[
-                scripts.StreamFailure(
-                    delivery.id, milliseconds, self._failure_field(delivery), delivery.attempt
-                )
-                for delivery, milliseconds in failures
-            ],
-        )
+    def _counting(self, delivery: Delivery) -> None:
+        self._ledger.counted_failure(delivery)
 
     def _holding(self, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
         return self._ledger.holding(deliveries)
