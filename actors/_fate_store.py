@@ -7,13 +7,11 @@ import logging
 from typing import TYPE_CHECKING
 
 import attrs
-import trio
 
-from transports import Consumer, Delivery, Failure, MailboxSpec
+from transports import Consumer, Delivery, FailedAttempt, Failure, MailboxSpec, Outcome, Verdict
 
 from ._codec import Envelope
 from ._context import message_id
-from ._groups import sole_error
 from ._instance_io import InstanceIO
 from ._tracebacks import format_error
 
@@ -66,76 +64,87 @@ class FateStore:
         """
         if not self.failed:
             return
-        retries, last = [], []
-        for failed in self.failed:
-            if failed.delivery.attempt >= self.cls.max_deliveries:
-                last.append(failed)
-            else:
-                retries.append(failed)
-        try:
-            async with trio.open_nursery() as nursery:
-                if retries:
-                    nursery.start_soon(self._store_retries, consumer, retries)
-                if last:
-                    nursery.start_soon(self._store_dead, consumer, last)
-        except BaseExceptionGroup as group:
-            # One refusal is raised as itself, as it would be from the handler's task.
-            error = sole_error(group, Exception)
-            if error is None:
-                raise
-            raise error from None
-
-    async def _store_dead(self, consumer: Consumer, last: list[Failed]) -> None:
-        """Dead-letter messages that failed their last attempt, in one store call
-        (dead-lettering counts the failure too), then answer those asked."""
-        failures = [self._failure(failed.error, failed.delivery.attempt) for failed in last]
-        letters = [
-            (failed.delivery, failure) for failed, failure in zip(last, failures, strict=True)
-        ]
-        dead_ids = await self.io.store(lambda: consumer.dead_letter_many(letters))
-        for failed, failure, dead_id in zip(last, failures, dead_ids, strict=True):
-            self.failed.remove(failed)
-            self._log_dead_letter(failure, dead_id, failed.error)
-            if dead_id is not None:
-                self.io.observer.fate(
-                    "dead_lettered", failed.message_id, failed.delivery.attempt, failed.error
-                )
-        for failed, failure in zip(last, failures, strict=True):
-            await self.io.runtime.messenger.reply_error(
-                failed.envelope, failure.error_type, failure.error, self.path, failed.message_id
-            )
-
-    async def _store_retries(self, consumer: Consumer, retries: list[Failed]) -> None:
+        batch = list(self.failed)
         delays = [
             self.cls.retry_backoff.delay(failed.delivery.attempt - 1)
             if failed.delay is None
             else failed.delay
-            for failed in retries
+            for failed in batch
         ]
-        # One round trip: every failure counted and every retry scheduled together.
-        failures = [(failed.delivery, delay) for failed, delay in zip(retries, delays, strict=True)]
-        counts = await self.io.store(lambda: consumer.fail_many(failures))
-        for failed, delay, attempts in zip(retries, delays, counts, strict=True):
+        failures = [self._failure(failed.error, failed.delivery.attempt) for failed in batch]
+        attempts = [
+            FailedAttempt(failed.delivery, failure, delay, self.cls.max_deliveries)
+            for failed, failure, delay in zip(batch, failures, delays, strict=True)
+        ]
+        # One round trip: every failure counted and every fate stored together.
+        outcomes = await self.io.store(lambda: consumer.fail(attempts))
+        for failed, failure, delay, outcome in zip(batch, failures, delays, outcomes, strict=True):
             self.failed.remove(failed)
-            self.io.observer.fate("retried", failed.message_id, attempts, failed.error)
-            if failed.delay is None:
-                logger.info(
-                    "%s: attempt %d of %d at message %s failed (%s: %s); retrying in %.3fs",
-                    self.path,
-                    attempts,
-                    self.cls.max_deliveries,
-                    failed.message_id,
-                    type(failed.error).__qualname__,
-                    failed.error,
-                    delay,
-                    extra={
-                        "event": "retry",
-                        "path": self.path,
-                        "mailbox": str(self.spec),
-                        "message_id": failed.message_id,
-                        "attempt": attempts,
-                    },
+            if outcome.verdict in (Verdict.DEAD, Verdict.TAKEN_OVER):
+                self._dead(failure, outcome, failed.error, failed.delivery, failed.message_id)
+            else:
+                self._retried(failed, outcome.attempts, delay)
+        for failed, failure, outcome in zip(batch, failures, outcomes, strict=True):
+            if outcome.verdict in (Verdict.DEAD, Verdict.TAKEN_OVER):
+                await self.io.runtime.messenger.reply_error(
+                    failed.envelope, failure.error_type, failure.error, self.path, failed.message_id
                 )
+
+    def _retried(self, failed: Failed, attempts: int, delay: float) -> None:
+        """Tell the middleware, and log unless the handler asked for the retry."""
+        self.io.observer.fate("retried", failed.message_id, attempts, failed.error)
+        if failed.delay is None:
+            logger.info(
+                "%s: attempt %d of %d at message %s failed (%s: %s); retrying in %.3fs",
+                self.path,
+                attempts,
+                self.cls.max_deliveries,
+                failed.message_id,
+                type(failed.error).__qualname__,
+                failed.error,
+                delay,
+                extra={
+                    "event": "retry",
+                    "path": self.path,
+                    "mailbox": str(self.spec),
+                    "message_id": failed.message_id,
+                    "attempt": attempts,
+                },
+            )
+
+    def _dead(
+        self,
+        failure: Failure,
+        outcome: Outcome,
+        error: BaseException | None,
+        delivery: Delivery,
+        message_id: str,
+        cause: BaseException | None = None,
+    ) -> None:
+        """Log a message's dead letter (or that another consumer had it), and tell the
+        middleware of a dead letter made."""
+        self._log_dead_letter(failure, outcome.dead_letter_id, error)
+        if outcome.dead_letter_id is not None:
+            self.io.observer.fate("dead_lettered", message_id, delivery.attempt, error or cause)
+
+    async def count_failure(
+        self, consumer: Consumer, delivery: Delivery, envelope: Envelope, exc: BaseException
+    ) -> bool:
+        """Count a failed attempt at ``delivery`` whose message stays held (the
+        instance fails); at the actor's ``max_deliveries`` dead-letter it instead, in
+        the same store call, and answer its asker. True when it was dead-lettered (or
+        another consumer had it)."""
+        failure = self._failure(exc, delivery.attempt)
+        attempt = FailedAttempt(delivery, failure, None, self.cls.max_deliveries)
+        (outcome,) = await self.io.store(lambda: consumer.fail([attempt]))
+        if outcome.verdict not in (Verdict.DEAD, Verdict.TAKEN_OVER):
+            return False
+        ident = message_id(envelope, delivery)
+        self._dead(failure, outcome, exc, delivery, ident)
+        await self.io.runtime.messenger.reply_error(
+            envelope, failure.error_type, failure.error, self.path, ident
+        )
+        return True
 
     async def give_up(
         self,
@@ -177,12 +186,9 @@ class FateStore:
         """Dead-letter ``delivery`` and log it once (see :meth:`_log_dead_letter`), with
         ``error``'s traceback; tell the middleware, with ``error`` or ``cause`` (no
         traceback logged) and ``message_id`` (default: the delivery's id)."""
-        dead_id = await self.io.store(lambda: consumer.dead_letter(delivery, failure))
-        self._log_dead_letter(failure, dead_id, error)
-        if dead_id is not None:
-            self.io.observer.fate(
-                "dead_lettered", message_id or delivery.id, delivery.attempt, error or cause
-            )
+        attempt = FailedAttempt(delivery, failure, max_deliveries=1)
+        (outcome,) = await self.io.store(lambda: consumer.fail([attempt]))
+        self._dead(failure, outcome, error, delivery, message_id or delivery.id, cause)
 
     def _log_dead_letter(
         self, failure: Failure, dead_id: str | None, error: BaseException | None

@@ -415,10 +415,9 @@ class InstanceRunner:
                     Failed(delivery, envelope, message_id(envelope, delivery), exc, None)
                 )
                 return False
-            attempts = await self._io.store(lambda: consumer.record_failure(delivery))
-            if attempts >= self.cls.max_deliveries:
-                # Whatever the directive: a message's attempts end here, not the actor.
-                await self._fates.give_up(consumer, delivery, envelope, exc, attempts)
+            # One store call counts the failure, or at the last attempt dead-letters
+            # the message: whatever the directive, a message's attempts end there.
+            if await self._fates.count_failure(consumer, delivery, envelope, exc):
                 return False
             if directive != "restart":
                 # This instance will not take the message again (stop), or not soon

@@ -7,7 +7,7 @@ import logging
 
 import trio
 
-from transports import Consumer, Delivery, MailboxSpec, TransportError, is_outage
+from transports import Consumer, Delivery, MailboxSpec, Settlement, TransportError, is_outage
 
 from ._instance_io import InstanceIO
 from ._retry import Outage
@@ -39,43 +39,42 @@ class Unsettled:
         delivered again at once and not counted as a failed attempt. None when done,
         else the store's error.
 
-        Results are stored before the acks (in one round trip where the store can):
-        a message is acked only once what it produced is stored. A step that fails
-        is kept, with what follows it, for the next try; acks are never dropped, or
-        the lease renewal would keep the messages from anyone else.
+        One call, :meth:`Consumer.settle` (one write where the store can): results
+        are stored before the acks, so a message is acked only once what it produced
+        is stored, and the releases come last. A settle that fails is kept whole for
+        the next try (settling again skips what was made, but may store results
+        twice); acks are never dropped, or the lease renewal would keep the messages
+        from anyone else.
         """
-        work = self
+        if self.done:
+            return None
+        settlement = Settlement(self.outbox, acks=self.handled, releases=self.unstarted)
         try:
-            if work.outbox or work.handled:
-                refused = await self.io.runtime.transport.settle(
-                    consumer, work.outbox, work.handled
+            refused = await consumer.settle(settlement)
+        except TransportError as error:
+            return error
+        # Results a target could not take for now (out of memory...) are sent again;
+        # the target refusing them (a key of another type, no permission, a pattern)
+        # cannot be cured, and must not wedge the actor.
+        outages = {
+            box: exc
+            for box, exc in refused.items()
+            if isinstance(exc, TransportError) and is_outage(exc)
+        }
+        for box, exc in refused.items():
+            if box not in outages:
+                logger.error(
+                    "%s: dropped %d result(s) for %s: %s",
+                    self.path,
+                    len(self.outbox[box]),
+                    box,
+                    exc,
                 )
-                # Results a target could not take for now (out of memory...) are sent
-                # again; the target refusing them (a key of another type, no
-                # permission, a pattern) cannot be cured, and must not wedge the actor.
-                outages = {
-                    box: exc
-                    for box, exc in refused.items()
-                    if isinstance(exc, TransportError) and is_outage(exc)
-                }
-                for box, exc in refused.items():
-                    if box not in outages:
-                        logger.error(
-                            "%s: dropped %d result(s) for %s: %s",
-                            self.path,
-                            len(work.outbox[box]),
-                            box,
-                            exc,
-                        )
-                work.outbox = {box: work.outbox[box] for box in outages}
-                work.handled = []
-                if outages:
-                    return next(iter(outages.values()))
-            if work.unstarted:
-                await consumer.release(work.unstarted)
-                work.unstarted = []
-        except TransportError as exc:
-            return exc
+        self.outbox = {box: self.outbox[box] for box in outages}
+        self.handled = []
+        self.unstarted = []
+        if outages:
+            return next(iter(outages.values()))
         return None
 
     async def settle_patiently(self, consumer: Consumer, stop: trio.Event) -> bool:

@@ -25,12 +25,18 @@ import trio
 import trio.testing
 
 from transports import (
+    ActorsError,
     Consumer,
     DeadLetter,
+    Delivery,
+    FailedAttempt,
+    Failure,
     MailboxSpec,
     MailboxStats,
     NodeInfo,
+    Outcome,
     PartitionLeases,
+    Settlement,
     Transport,
 )
 from transports.memory import MemoryTransport
@@ -39,12 +45,66 @@ from ._codec import Envelope, structure
 from ._codec_choice import decode_reply
 from ._system import ActorSystem
 
-__all__ = ["Probe", "RecordingTransport", "run_test_system"]
+__all__ = ["Probe", "RecordingConsumer", "RecordingTransport", "run_test_system"]
+
+
+class RecordingConsumer(Consumer):
+    """A consumer of a :class:`RecordingTransport`: the inner transport's consumer,
+    whose settled results the transport records (as it records what it sends)."""
+
+    def __init__(self, inner: Consumer, sent: list[tuple[MailboxSpec, bytes]]) -> None:
+        self.inner = inner
+        self._sent = sent
+
+    async def fetch(self, max_count: int, *, ack: Sequence[Delivery] = ()) -> Sequence[Delivery]:
+        """The inner consumer's fetch."""
+        return await self.inner.fetch(max_count, ack=ack)
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """The inner consumer's ack."""
+        await self.inner.ack(deliveries)
+
+    async def settle(self, settlement: Settlement) -> dict[MailboxSpec, ActorsError]:
+        """Record the results, then settle through the inner consumer."""
+        for spec, payloads in settlement.results.items():
+            self._sent.extend((spec, payload) for payload in payloads)
+        return await self.inner.settle(settlement)
+
+    async def record_failure(self, delivery: Delivery) -> int:
+        """The inner consumer's record_failure."""
+        return await self.inner.record_failure(delivery)
+
+    async def dead_letter(self, delivery: Delivery, failure: Failure) -> str | None:
+        """The inner consumer's dead_letter."""
+        return await self.inner.dead_letter(delivery, failure)
+
+    async def dead_letter_many(
+        self, letters: Sequence[tuple[Delivery, Failure]]
+    ) -> list[str | None]:
+        """The inner consumer's dead_letter_many."""
+        return await self.inner.dead_letter_many(letters)
+
+    async def retry_later(self, delivery: Delivery, delay: float) -> None:
+        """The inner consumer's retry_later."""
+        await self.inner.retry_later(delivery, delay)
+
+    async def fail(self, attempts: Sequence[FailedAttempt]) -> Sequence[Outcome]:
+        """The inner consumer's fail."""
+        return await self.inner.fail(attempts)
+
+    def abandon(self) -> None:
+        """The inner consumer's abandon."""
+        self.inner.abandon()
+
+    def close_by(self, deadline: float) -> None:
+        """The inner consumer's close_by."""
+        self.inner.close_by(deadline)
 
 
 @attrs.define
 class RecordingTransport(Transport):
-    """A transport that records every payload sent through it, then forwards it."""
+    """A transport that records every payload sent through it (and every result its
+    consumers settle), then forwards it."""
 
     inner: Transport = attrs.field(factory=MemoryTransport)
     sent: list[tuple[MailboxSpec, bytes]] = attrs.field(factory=list)
@@ -61,8 +121,13 @@ class RecordingTransport(Transport):
             await self.inner.send(spec, payloads)
 
     def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
-        """The inner transport's consumer."""
-        return self.inner.consumer(spec, name)
+        """The inner transport's consumer, recording what it settles."""
+        return self._recording(spec, name)
+
+    @asynccontextmanager
+    async def _recording(self, spec: MailboxSpec, name: str) -> AsyncIterator[Consumer]:
+        async with self.inner.consumer(spec, name) as consumer:
+            yield RecordingConsumer(consumer, self.sent)
 
     async def dead_letters(self, spec: MailboxSpec, count: int = 100) -> Sequence[DeadLetter]:
         """The inner transport's dead letters."""

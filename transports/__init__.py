@@ -26,12 +26,16 @@ from ._values import (
     DEAD_MAXLEN as DEAD_MAXLEN,
     DeadLetter as DeadLetter,
     Delivery as Delivery,
+    FailedAttempt as FailedAttempt,
     Failure as Failure,
     MailboxKind as MailboxKind,
     MailboxSpec as MailboxSpec,
     MailboxStats as MailboxStats,
     NodeInfo as NodeInfo,
+    Outcome as Outcome,
     PartitionLeases as PartitionLeases,
+    Settlement as Settlement,
+    Verdict as Verdict,
 )
 
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from transports._exceptions import ActorsError, CommandError, ConfigurationError
+from transports._exceptions import ActorsError, ConfigurationError
 
 from ._dead_letters import (
     check_dead_letter_ids as check_dead_letter_ids,
@@ -26,12 +26,16 @@ from ._values import (
     DEAD_MAXLEN as DEAD_MAXLEN,
     DeadLetter as DeadLetter,
     Delivery as Delivery,
+    FailedAttempt as FailedAttempt,
     Failure as Failure,
     MailboxKind as MailboxKind,
     MailboxSpec as MailboxSpec,
     MailboxStats as MailboxStats,
     NodeInfo as NodeInfo,
+    Outcome as Outcome,
     PartitionLeases as PartitionLeases,
+    Settlement as Settlement,
+    Verdict as Verdict,
     check_delay as check_delay,
 )
 
@@ -40,13 +44,17 @@ __all__ = [
     "Consumer",
     "DeadLetter",
     "Delivery",
+    "FailedAttempt",
     "Failure",
     "MailboxKind",
     "MailboxSpec",
     "MailboxStats",
     "NodeInfo",
+    "Outcome",
     "PartitionLeases",
+    "Settlement",
     "Transport",
+    "Verdict",
     "check_dead_letter_ids",
     "check_replayed",
 ]
@@ -62,7 +70,7 @@ class BrokenConsumerError(ActorsError):
 
 class Consumer(ABC):
     """One consumer of one mailbox. Used by one task at a time, except that an ack (or
-    :meth:`Transport.settle`) may run beside a fetch.
+    :meth:`settle`) may run beside a fetch.
 
     A consumer of a durable mailbox holds the messages it fetched until they are
     acked, dead-lettered or retried; if its process dies, another consumer takes
@@ -104,17 +112,28 @@ class Consumer(ABC):
             ClosedError: the consumer or its transport was closed.
         """
 
-    async def release(self, deliveries: Sequence[Delivery]) -> None:  # noqa: B027
-        """Hand back fetched deliveries this consumer will not handle, uncounted.
+    @abstractmethod
+    async def settle(self, settlement: Settlement) -> dict[MailboxSpec, ActorsError]:
+        """Settle a handled batch: store its ``results`` (by target), then ack its
+        ``acks``, then hand back its ``releases`` (see :class:`Settlement`).
 
-        The runtime releases the unstarted rest of a batch on a graceful stop or a
-        crash, so that they are delivered again at once, in order, and not counted
-        as failed attempts. The default does nothing: such messages come back after
-        the lease (or to the next consumer of the same name) with ``attempt`` raised.
+        The acks are made only once every result is stored (or refused), so a crash
+        in between redelivers the batch rather than lose what it produced. A store
+        that can do all of it in one write does. Released deliveries come back at
+        once, in order, to any consumer, with ``attempt`` unchanged (they were never
+        started); for pub/sub releasing does nothing.
+
+        A target that refuses its results (:class:`CommandError`: a key of another
+        type, no permission; :class:`ConfigurationError`: a pub/sub pattern) is
+        skipped, since retrying cannot help: the refused targets are returned with
+        their errors. Acks and releases of deliveries this consumer no longer holds
+        are skipped, so settling again is safe.
 
         Raises:
-            TransportError: the store failed; the messages come back after the lease.
-            ClosedError: the consumer or its transport was closed.
+            TransportError: the store failed; some results may be stored and the acks
+                and releases made or not. Calling again is safe (results may then be
+                stored twice); unreleased messages come back after the lease.
+            ClosedError: the consumer or its transport is closed.
         """
 
     def abandon(self) -> None:  # noqa: B027
@@ -131,6 +150,28 @@ class Consumer(ABC):
         holds) by ``deadline`` (trio time) at the latest; what is left then comes back
         after the lease. The default does nothing, for a store whose close writes
         nothing that can wait.
+        """
+
+    @abstractmethod
+    async def fail(self, attempts: Sequence[FailedAttempt]) -> Sequence[Outcome]:
+        """Count each failed attempt and decide its message's fate, all at once (one
+        script where the store can); return each one's :class:`Outcome`, in order.
+
+        An attempt's count becomes the larger of the failures recorded and
+        ``delivery.attempt`` (so failing one delivery twice counts once); it survives
+        restarts of the consumer, so the next delivery carries it in ``attempt``.
+        Then: at ``max_deliveries`` the message goes to the dead-letter stream with
+        its failure, and is acked (``DEAD``); otherwise it is acked and delivered
+        again in ``delay`` seconds, to any consumer of the mailbox (of the group,
+        for a stream), its count kept (``RETRIED``), or with ``delay=None`` stays
+        held (``HELD``). Pub/sub keeps nothing to retry (``DROPPED``). A message
+        this consumer no longer holds is left alone (``TAKEN_OVER``).
+
+        Raises:
+            ConfigurationError: a negative delay (nothing was done).
+            TransportError: the store failed; the messages stay unacked (their
+                failures may be counted).
+            ClosedError: the consumer or its transport is closed.
         """
 
     @abstractmethod
@@ -169,35 +210,6 @@ class Consumer(ABC):
         """
         return [await self.dead_letter(delivery, failure) for delivery, failure in letters]
 
-    async def fail(self, delivery: Delivery, delay: float) -> int:
-        """Count a failed attempt at ``delivery`` (:meth:`record_failure`) and deliver it
-        again in ``delay`` seconds (:meth:`retry_later`); return the failed attempts so
-        far. A store that can do both in one round trip does (this default makes the
-        two calls): a burst of failing messages then costs a round trip each.
-
-        Raises:
-            ConfigurationError: a negative delay.
-            TransportError: the store failed; the message stays unacked (its failure
-                may be counted).
-        """
-        attempts = await self.record_failure(delivery)
-        await self.retry_later(delivery, delay)
-        return attempts
-
-    async def fail_many(self, failures: Sequence[tuple[Delivery, float]]) -> list[int]:
-        """:meth:`fail` for each ``(delivery, delay)`` of ``failures``; return their
-        failed attempts so far, in order. A store that can do them all in one round
-        trip does (this default makes the calls one after another): a batch's failing
-        messages then cost about one message's write.
-
-        Raises:
-            ConfigurationError: a negative delay (nothing was done).
-            TransportError: the store failed; the messages not yet done stay unacked.
-        """
-        for _, delay in failures:
-            check_delay(delay)
-        return [await self.fail(delivery, delay) for delivery, delay in failures]
-
     @abstractmethod
     async def retry_later(self, delivery: Delivery, delay: float) -> None:
         """Ack ``delivery`` now and deliver it again in ``delay`` seconds.
@@ -234,38 +246,6 @@ class Transport(ABC):
             TransportError: the store failed; none or some may have been sent.
             ClosedError: the transport was closed.
         """
-
-    async def settle(
-        self,
-        consumer: Consumer,
-        results: Mapping[MailboxSpec, Sequence[bytes]],
-        deliveries: Sequence[Delivery],
-    ) -> dict[MailboxSpec, ActorsError]:
-        """Store a handled batch's ``results`` (by target), then ack its ``deliveries``.
-
-        The acks are made only once every result is stored (or refused), so a crash
-        in between redelivers the batch rather than lose what it produced. A store
-        that can do all of it in one round trip does (this default sends, then acks).
-
-        A target that refuses its results (:class:`CommandError`: a key of another
-        type, no permission; :class:`ConfigurationError`: a pub/sub pattern) is
-        skipped, since retrying cannot help: the refused targets are returned with
-        their errors.
-
-        Raises:
-            TransportError: the store failed; some results may be stored and the acks
-                made or not. Calling again is safe (results may then be stored twice).
-            ClosedError: the consumer or the transport is closed.
-        """
-        refused: dict[MailboxSpec, ActorsError] = {}
-        for spec, payloads in results.items():
-            try:
-                await self.send(spec, payloads)
-            except (CommandError, ConfigurationError) as exc:
-                refused[spec] = exc
-        if deliveries:
-            await consumer.ack(deliveries)
-        return refused
 
     @abstractmethod
     def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:

@@ -1,13 +1,14 @@
 """The values the runtime and a message store exchange: where a mailbox lives
-(:class:`MailboxSpec`), what a consumer hands out (:class:`Delivery`), why a message
-died (:class:`Failure`, :class:`DeadLetter`), and what a store reports
-(:class:`MailboxStats`, :class:`NodeInfo`).
+(:class:`MailboxSpec`), what a consumer hands out (:class:`Delivery`), what a handled
+batch owes it (:class:`Settlement`), why a message died (:class:`Failure`,
+:class:`DeadLetter`), and what a store reports (:class:`MailboxStats`, :class:`NodeInfo`).
 """
 
 from __future__ import annotations
 
+import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -18,12 +19,16 @@ __all__ = [
     "DEAD_MAXLEN",
     "DeadLetter",
     "Delivery",
+    "FailedAttempt",
     "Failure",
     "MailboxKind",
     "MailboxSpec",
     "MailboxStats",
     "NodeInfo",
+    "Outcome",
     "PartitionLeases",
+    "Settlement",
+    "Verdict",
     "check_delay",
 ]
 
@@ -167,6 +172,22 @@ class Delivery:
 
 
 @attrs.frozen
+class Settlement:
+    """What a handled batch owes its consumer's store, settled by
+    :meth:`Consumer.settle` in this order: ``results`` (payloads by target mailbox:
+    replies, publishes), then the ``acks`` of the deliveries handled, then the
+    ``releases`` of deliveries never started, handed back in order and not counted as
+    failed attempts."""
+
+    results: Mapping[MailboxSpec, Sequence[bytes]] = attrs.field(factory=dict)
+    acks: Sequence[Delivery] = ()
+    releases: Sequence[Delivery] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.results or self.acks or self.releases)
+
+
+@attrs.frozen
 class Failure:
     """Why a message is being dead-lettered: the reason, and the error if one was raised."""
 
@@ -175,6 +196,46 @@ class Failure:
     error_type: str = ""
     error: str = ""
     traceback: str = ""
+
+
+@attrs.frozen
+class FailedAttempt:
+    """A failed attempt at ``delivery``, for :meth:`Consumer.fail`: counted, then the
+    message is dead-lettered with ``failure`` once its attempts reach
+    ``max_deliveries`` (1: at once), else delivered again in ``delay`` seconds, or,
+    with ``delay=None``, kept held by the consumer (to release, or to redeliver to
+    the same name)."""
+
+    delivery: Delivery
+    failure: Failure
+    delay: float | None = 0.0
+    max_deliveries: int = 1
+
+
+class Verdict(enum.Enum):
+    """What :meth:`Consumer.fail` did with a failed attempt."""
+
+    RETRIED = "retried"
+    """Counted; delivered again (to any consumer) once its delay is over."""
+    HELD = "held"
+    """Counted; still held by the consumer (``delay=None``)."""
+    DEAD = "dead"
+    """Dead-lettered (its count forgotten): its attempts reached ``max_deliveries``."""
+    DROPPED = "dropped"
+    """Pub/sub (at-most-once): nothing is kept to deliver again."""
+    TAKEN_OVER = "taken_over"
+    """Nothing done: the consumer no longer held the message (its lease lapsed and
+    another consumer took it over)."""
+
+
+@attrs.frozen
+class Outcome:
+    """The fate of one :class:`FailedAttempt`: its ``verdict``, its failed ``attempts``
+    so far, and its dead letter's id (``DEAD`` only, else None)."""
+
+    verdict: Verdict
+    attempts: int
+    dead_letter_id: str | None = None
 
 
 @attrs.frozen

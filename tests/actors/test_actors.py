@@ -35,7 +35,16 @@ from actors._codec import encode
 from actors._lifecycle import SystemState
 from actors._messenger import Messenger
 from actors.testing import RecordingTransport, run_test_system
-from transports import Consumer, Delivery, Failure, MailboxSpec
+from transports import (
+    ActorsError,
+    Consumer,
+    Delivery,
+    FailedAttempt,
+    Failure,
+    MailboxSpec,
+    Outcome,
+    Settlement,
+)
 
 
 def _messenger(system: ActorSystem) -> Messenger:
@@ -482,8 +491,14 @@ class _FlakyAcks(Consumer):
             raise BrokenConnectionError("connection lost (test)")
         await self.inner.ack(deliveries)
 
-    async def release(self, deliveries: Sequence[Delivery]) -> None:
-        await self.inner.release(deliveries)
+    async def settle(self, settlement: Settlement) -> dict[MailboxSpec, ActorsError]:
+        if settlement.acks and self.failures:
+            self.failures -= 1
+            raise BrokenConnectionError("connection lost (test)")
+        return await self.inner.settle(settlement)
+
+    async def fail(self, attempts: Sequence[FailedAttempt]) -> Sequence[Outcome]:
+        return await self.inner.fail(attempts)
 
     async def record_failure(self, delivery: Delivery) -> int:
         return await self.inner.record_failure(delivery)
@@ -736,13 +751,9 @@ class _FlakyFailureCounts(RecordingTransport):
                 raise BrokenConnectionError("connection lost (test)")
 
         class Flaky(_FlakyAcks):
-            async def record_failure(self, delivery: Delivery) -> int:
+            async def fail(self, attempts: Sequence[FailedAttempt]) -> Sequence[Outcome]:
                 lose_one()
-                return await self.inner.record_failure(delivery)
-
-            async def dead_letter(self, delivery: Delivery, failure: Failure) -> str | None:
-                lose_one()
-                return await self.inner.dead_letter(delivery, failure)
+                return await self.inner.fail(attempts)
 
         return _wrapped(self, spec, name, lambda consumer: Flaky(consumer, failures=0))
 

@@ -31,7 +31,7 @@ from actors import (
 )
 from actors._actor import DEFAULT_RETRY_BACKOFF, Directive
 from actors.testing import RecordingTransport, run_test_system
-from transports import Consumer, Delivery, MailboxSpec
+from transports import Consumer, FailedAttempt, MailboxSpec, Outcome
 
 DIRECTIVES: list[Directive] = ["retry", "restart", "stop", "escalate"]
 #: Virtual seconds after which a wait is a deadlock (MockClock jumps there and fails).
@@ -504,14 +504,14 @@ class _SlowFates(RecordingTransport):
     @asynccontextmanager
     async def _open(self, spec: MailboxSpec, name: str) -> AsyncIterator[Consumer]:
         async with self.inner.consumer(spec, name) as consumer:
-            fail_many = consumer.fail_many
+            fail = consumer.fail
 
-            async def slow_fail_many(failures: Sequence[tuple[Delivery, float]]) -> list[int]:
-                self.sizes.append(len(failures))
+            async def slow_fail(attempts: Sequence[FailedAttempt]) -> Sequence[Outcome]:
+                self.sizes.append(len(attempts))
                 await trio.sleep(self.latency)
-                return await fail_many(failures)
+                return await fail(attempts)
 
-            consumer.fail_many = slow_fail_many  # type: ignore[method-assign]
+            consumer.fail = slow_fail  # type: ignore[method-assign]
             yield consumer
 
 

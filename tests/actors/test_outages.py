@@ -4,7 +4,7 @@ started logs (issue 13, items 4 and 13)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -26,7 +26,15 @@ from actors import (
     list_mailbox,
 )
 from actors.testing import RecordingTransport
-from transports import Consumer, Delivery, MailboxSpec, is_outage
+from transports import (
+    Consumer,
+    Delivery,
+    FailedAttempt,
+    MailboxSpec,
+    Outcome,
+    Settlement,
+    is_outage,
+)
 from transports._exceptions import ActorsError
 from transports.redis import from_url
 from transports.redis.client._errors import command_error
@@ -129,13 +137,13 @@ class _OutOfMemory(RecordingTransport):
     @asynccontextmanager
     async def _open(self, spec: MailboxSpec, name: str) -> AsyncIterator[Consumer]:
         async with self.inner.consumer(spec, name) as consumer:
-            record = consumer.record_failure
+            fail = consumer.fail
 
-            async def record_failure(delivery: Delivery) -> int:
+            async def full_fail(attempts: Sequence[FailedAttempt]) -> Sequence[Outcome]:
                 self._check(self.full_until)
-                return await record(delivery)
+                return await fail(attempts)
 
-            consumer.record_failure = record_failure  # type: ignore[method-assign]
+            consumer.fail = full_fail  # type: ignore[method-assign]
             yield consumer
 
 
@@ -182,33 +190,24 @@ class _Frozen(RecordingTransport):
             await trio.sleep(30)
             raise TransportTimeout("timed out waiting for a reply (test)")
 
-    async def settle(
-        self,
-        consumer: Consumer,
-        results: Mapping[MailboxSpec, Sequence[bytes]],
-        deliveries: Sequence[Delivery],
-    ) -> dict[MailboxSpec, ActorsError]:
-        await self._freeze()
-        return await super().settle(consumer, results, deliveries)
-
     def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
         return self._open(spec, name)
 
     @asynccontextmanager
     async def _open(self, spec: MailboxSpec, name: str) -> AsyncIterator[Consumer]:
         async with self.inner.consumer(spec, name) as consumer:
-            fetch, release = consumer.fetch, consumer.release
+            fetch, settle = consumer.fetch, consumer.settle
 
             async def frozen_fetch(max_count: int, *, ack: Sequence[Delivery] = ()) -> Any:
                 await self._freeze()
                 return await fetch(max_count, ack=ack)
 
-            async def frozen_release(deliveries: Sequence[Delivery]) -> None:
+            async def frozen_settle(settlement: Settlement) -> dict[MailboxSpec, ActorsError]:
                 await self._freeze()
-                await release(deliveries)
+                return await settle(settlement)
 
             consumer.fetch = frozen_fetch  # type: ignore[method-assign]
-            consumer.release = frozen_release  # type: ignore[method-assign]
+            consumer.settle = frozen_settle  # type: ignore[method-assign]
             yield consumer
 
 
@@ -449,16 +448,22 @@ class _RefusingSettle(RecordingTransport):
 
     refusals: int = 1
 
-    async def settle(
-        self,
-        consumer: Consumer,
-        results: Mapping[MailboxSpec, Sequence[bytes]],
-        deliveries: Sequence[Delivery],
-    ) -> dict[MailboxSpec, ActorsError]:
-        if self.refusals > 0:
-            self.refusals -= 1
-            raise _noperm()
-        return await super().settle(consumer, results, deliveries)
+    def consumer(self, spec: MailboxSpec, name: str) -> AbstractAsyncContextManager[Consumer]:
+        return self._open(spec, name)
+
+    @asynccontextmanager
+    async def _open(self, spec: MailboxSpec, name: str) -> AsyncIterator[Consumer]:
+        async with self.inner.consumer(spec, name) as consumer:
+            settle = consumer.settle
+
+            async def refusing_settle(settlement: Settlement) -> dict[MailboxSpec, ActorsError]:
+                if self.refusals > 0 and (settlement.results or settlement.acks):
+                    self.refusals -= 1
+                    raise _noperm()
+                return await settle(settlement)
+
+            consumer.settle = refusing_settle  # type: ignore[method-assign]
+            yield consumer
 
 
 async def test_a_refused_settle_crashes_the_instance_rather_than_being_waited_out(

@@ -8,10 +8,18 @@ from collections.abc import Sequence
 
 import trio
 
-from transports._exceptions import ClosedError, ConfigurationError
+from transports._exceptions import ActorsError, ClosedError, CommandError, ConfigurationError
 
 from .._base import Consumer
-from .._values import Delivery, Failure, MailboxSpec
+from .._values import (
+    Delivery,
+    FailedAttempt,
+    Failure,
+    MailboxSpec,
+    Outcome,
+    Settlement,
+    check_delay,
+)
 from ._state import Signal
 from ._store import MemoryStore
 
@@ -129,6 +137,70 @@ class MemoryConsumer(Consumer):
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return deliveries
             await self._signal.wait_until(min(self._wakeup(now), scheduled))
+
+    # -- settling -------------------------------------------------------------------
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """Mark the deliveries handled; those this consumer does not hold are skipped.
+
+        Raises:
+            ConfigurationError: a stream delivery id is not an entry id.
+            ClosedError: the consumer or its transport is closed.
+        """
+        await self._enter_operation()
+        self._ack_now(deliveries)
+
+    @abstractmethod
+    def _ack_now(self, deliveries: Sequence[Delivery]) -> None:
+        """Ack ``deliveries`` (those held), and forget their failure counts."""
+
+    @abstractmethod
+    def _release_now(self, deliveries: Sequence[Delivery]) -> None:
+        """Hand back ``deliveries`` (those held) to the front of the mailbox, in order."""
+
+    async def settle(self, settlement: Settlement) -> dict[MailboxSpec, ActorsError]:
+        """Append the results to their mailboxes, then ack, then release, all at once
+        (see :meth:`Consumer.settle`).
+
+        Raises:
+            ConfigurationError: a stream delivery id is not an entry id.
+            ClosedError: the consumer or its transport is closed.
+        """
+        now = await self._enter_operation()
+        refused: dict[MailboxSpec, ActorsError] = {}
+        for spec, payloads in settlement.results.items():
+            try:
+                self._store._append(spec, payloads, now)
+            except (CommandError, ConfigurationError) as exc:
+                refused[spec] = exc
+        self._ack_now(settlement.acks)
+        self._release_now(settlement.releases)
+        return refused
+
+    # -- fates ------------------------------------------------------------------------
+
+    async def fail(self, attempts: Sequence[FailedAttempt]) -> Sequence[Outcome]:
+        """Count each failed attempt and decide its fate, all at once (see
+        :meth:`Consumer.fail`).
+
+        Raises:
+            ConfigurationError: a negative delay, or a stream delivery id that is not
+                an entry id (nothing was done).
+            ClosedError: the consumer or its transport is closed.
+        """
+        for attempt in attempts:
+            if attempt.delay is not None:
+                check_delay(attempt.delay)
+            self._check_delivery(attempt.delivery)
+        now = await self._enter_operation()
+        return [self._fail_one(attempt, now) for attempt in attempts]
+
+    def _check_delivery(self, delivery: Delivery) -> None:
+        """Raise ConfigurationError if ``delivery`` cannot be one of this mailbox's."""
+
+    @abstractmethod
+    def _fail_one(self, attempt: FailedAttempt, now: float) -> Outcome:
+        """Count ``attempt`` and carry out its fate at ``now``."""
 
     # -- shared helpers of the fates ----------------------------------------------------
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from .._values import Delivery, Failure, MailboxSpec, check_delay
+from .._values import (
+    Delivery,
+    FailedAttempt,
+    Failure,
+    MailboxSpec,
+    Outcome,
+    Verdict,
+    check_delay,
+)
 from ._consumer import MemoryConsumer
 from ._state import Held, digest
 from ._store import MemoryStore
@@ -113,32 +121,37 @@ class ListConsumer(MemoryConsumer):
                 return True
         return False
 
-    async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        """Remove the deliveries from this consumer's processing list and forget their failures.
-
-        With ``at_most_once`` only the failure counts are forgotten.
-
-        Raises:
-            ClosedError: the consumer or its transport is closed.
-        """
-        await self._enter_operation()
+    def _ack_now(self, deliveries: Sequence[Delivery]) -> None:
+        # With ``at_most_once`` only the failure counts are forgotten.
         for delivery in deliveries:
             if self._release(delivery) or not self._spec.durable:
                 self._box.failures.pop(digest(delivery.payload), None)
 
-    async def release(self, deliveries: Sequence[Delivery]) -> None:
-        """Put the deliveries back at the front of the list, in order, uncounted.
-
-        Raises:
-            ClosedError: the consumer or its transport is closed.
-        """
-        await self._enter_operation()
+    def _release_now(self, deliveries: Sequence[Delivery]) -> None:
+        # Back to the front of the list, in order, uncounted.
         if not self._spec.durable:
             return
         back = [d.payload for d in deliveries if self._release(d)]
         self._box.queue.extendleft(reversed(back))
         if back:
             self._box.signal.notify()
+
+    def _fail_one(self, attempt: FailedAttempt, now: float) -> Outcome:
+        delivery, box = attempt.delivery, self._box
+        key = digest(delivery.payload)
+        count = max(box.failures.get(key, 0), delivery.attempt)
+        if count >= attempt.max_deliveries:
+            box.failures.pop(key, None)
+            dead_id = self._bury(delivery, attempt.failure, count, now)
+            self._release(delivery)
+            return Outcome(Verdict.DEAD, count, dead_id)
+        box.failures[key] = count
+        if attempt.delay is None:
+            return Outcome(Verdict.HELD, count)
+        self._release(delivery)
+        box.delayed.push(now + attempt.delay, delivery.payload)
+        box.signal.notify()
+        return Outcome(Verdict.RETRIED, count)
 
     async def record_failure(self, delivery: Delivery) -> int:
         """Count ``delivery``'s attempt as failed and return the failed attempts so far.

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._values import Delivery, Failure, MailboxSpec, check_delay
+from .._values import (
+    Delivery,
+    FailedAttempt,
+    Failure,
+    MailboxSpec,
+    Outcome,
+    Verdict,
+    check_delay,
+)
 from ._consumer import MemoryConsumer
 from ._state import Subscriber
 from ._store import MemoryStore
@@ -37,13 +45,18 @@ class PubSubConsumer(MemoryConsumer):
     def _wakeup(self, now: float) -> float:
         return float("inf")
 
-    async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        """Do nothing: pub/sub messages are never redelivered.
+    def _ack_now(self, deliveries: Sequence[Delivery]) -> None:
+        """Nothing to do: pub/sub messages are never redelivered."""
 
-        Raises:
-            ClosedError: the consumer or its transport is closed.
-        """
-        await self._enter_operation()
+    def _release_now(self, deliveries: Sequence[Delivery]) -> None:
+        """Nothing to do: pub/sub keeps nothing to hand back."""
+
+    def _fail_one(self, attempt: FailedAttempt, now: float) -> Outcome:
+        delivery = attempt.delivery
+        if delivery.attempt >= attempt.max_deliveries:
+            dead_id = self._bury(delivery, attempt.failure, delivery.attempt, now)
+            return Outcome(Verdict.DEAD, delivery.attempt, dead_id)
+        return Outcome(Verdict.DROPPED, delivery.attempt)
 
     async def record_failure(self, delivery: Delivery) -> int:
         """Count nothing and return ``delivery.attempt`` (always 1 for pub/sub).

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._values import Delivery, Failure, MailboxSpec, check_delay
+from .._values import (
+    Delivery,
+    FailedAttempt,
+    Failure,
+    MailboxSpec,
+    Outcome,
+    Verdict,
+    check_delay,
+)
 from ._consumer import MemoryConsumer
 from ._state import Group, Pending, StreamId, format_id, parse_id
 from ._store import MemoryStore
@@ -96,31 +104,38 @@ class StreamConsumer(MemoryConsumer):
                 wakeup = min(wakeup, entry.since + self._spec.lease)
         return wakeup
 
-    async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        """Remove the deliveries from the group's pending entries (``XACK``).
-
-        Raises:
-            ConfigurationError: a delivery id is not a stream entry id.
-            ClosedError: the consumer or its transport is closed.
-        """
-        await self._enter_operation()
+    def _ack_now(self, deliveries: Sequence[Delivery]) -> None:
         for entry_id in [parse_id(delivery.id) for delivery in deliveries]:
             if self._group.pending.pop(entry_id, None) is not None:
                 self._group.failures.pop(entry_id, None)
 
-    async def release(self, deliveries: Sequence[Delivery]) -> None:
-        """Make the entries deliverable again at once, to any consumer, in order, uncounted.
-
-        Raises:
-            ConfigurationError: a delivery id is not a stream entry id.
-            ClosedError: the consumer or its transport is closed.
-        """
+    def _release_now(self, deliveries: Sequence[Delivery]) -> None:
+        # Deliverable again at once, to any consumer of the group, in order, uncounted.
         entry_ids = [parse_id(delivery.id) for delivery in deliveries]
-        await self._enter_operation()
         back = [e for e in entry_ids if self._group.pending.pop(e, None) is not None]
         self._group.ready.extendleft(reversed(back))
         if back:
             self._box.signal.notify()
+
+    def _check_delivery(self, delivery: Delivery) -> None:
+        parse_id(delivery.id)
+
+    def _fail_one(self, attempt: FailedAttempt, now: float) -> Outcome:
+        delivery, group = attempt.delivery, self._group
+        entry_id = parse_id(delivery.id)
+        count = max(group.failures.get(entry_id, 0), delivery.attempt)
+        if count >= attempt.max_deliveries:
+            group.failures.pop(entry_id, None)
+            dead_id = self._bury(delivery, attempt.failure, count, now)
+            group.pending.pop(entry_id, None)
+            return Outcome(Verdict.DEAD, count, dead_id)
+        group.failures[entry_id] = count
+        if attempt.delay is None:
+            return Outcome(Verdict.HELD, count)
+        group.pending.pop(entry_id, None)
+        group.delayed.push(now + attempt.delay, entry_id)
+        self._box.signal.notify()
+        return Outcome(Verdict.RETRIED, count)
 
     async def record_failure(self, delivery: Delivery) -> int:
         """Count ``delivery``'s attempt as failed and return the failed attempts so far.

@@ -1,270 +1,38 @@
-"""What the Redis consumers share: lifecycle, blocking reads, dead letters."""
+"""What the Redis consumers share: their fates (acks, dead letters, retries), over
+:class:`~transports.redis.consumer_base.ConsumerBase`."""
 
 from __future__ import annotations
 
-import enum
-import logging
 import math
-import re
-from abc import abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+import secrets
+from collections.abc import Sequence
 from typing import Any
 
 import trio
 
-from transports._exceptions import (
-    ClosedError,
-    CommandError,
-    ConfigurationError,
-    TransportError,
+from transports._exceptions import ActorsError, CommandError, ConfigurationError, TransportError
+
+from .._values import (
+    Delivery,
+    FailedAttempt,
+    Failure,
+    MailboxSpec,
+    Outcome,
+    Settlement,
+    Verdict,
+    check_delay,
 )
+from .client import RAW
+from .consumer_base import ConsumerBase
+from .keys import digest
+from .scripts import Attempt, Letter, dead_letter, fail
+from .sends import send_commands
 
-from .._base import BrokenConsumerError, Consumer
-from .._values import Delivery, Failure, MailboxSpec, check_delay
-from .client import RAW, BlockingConnection
-from .host import ConsumerHost
-from .keys import Keys, digest
-from .scripts import Letter, dead_letter
-
-__all__ = ["CLOSE_TIMEOUT", "ConsumerState", "RedisConsumer", "logger"]
-
-logger = logging.getLogger("transports.redis")
+__all__ = ["RedisConsumer"]
 
 
-MAX_BLOCK = 5.0
-"""The longest a blocking read waits before the consumer looks around again (seconds)."""
-
-_BLOCK_GRACE = 10.0  # how much longer than its own timeout a blocking reply may take
-CLOSE_TIMEOUT = 2.0  # the longest the last words of a closing consumer may take
-
-# What a script's type check (``wrong_type`` in lua/prelude.lua) says, within its reply.
-_NAMED_KEY = re.compile(r"WRONGTYPE key '.*' holds a \w+, not a \w+")
-
-
-class ConsumerState(enum.Enum):
-    """A consumer is open from the end of its setup until its ``async with`` block ends."""
-
-    OPENING = "opening"
-    OPEN = "open"
-    CLOSED = "closed"
-
-
-class RedisConsumer(Consumer):
+class RedisConsumer(ConsumerBase):
     """Base of the list, stream and pub/sub consumers of a Redis transport."""
-
-    kind = "list"
-
-    def __init__(self, host: ConsumerHost, spec: MailboxSpec, name: str) -> None:
-        self._host = host
-        self._client = host.client
-        self._spec = spec
-        self._name = name
-        self._keys = Keys(spec.name)
-        self._state = ConsumerState.OPENING
-        # Blocking reads wait on a connection of their own, on the mailbox's node.
-        self._blocking: BlockingConnection = self._client.blocking(self._keys.mailbox)
-        self._background: trio.CancelScope | None = None
-        self._broken: Exception | None = None  # what killed the keep-alive
-        self._abandoned = False
-        self._close_deadline = math.inf
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._name!r} of {self._spec} {self._state.value}>"
-
-    @property
-    def name(self) -> str:
-        """This consumer's name."""
-        return self._name
-
-    @property
-    def spec(self) -> MailboxSpec:
-        """The mailbox this consumer reads."""
-        return self._spec
-
-    @property
-    def state(self) -> ConsumerState:
-        """Opening, open or closed."""
-        return self._state
-
-    # -- lifecycle, driven by the context manager of RedisTransport.consumer -------------
-
-    @abstractmethod
-    async def _setup(self) -> None:
-        """Prepare the mailbox and start the background task, if any.
-
-        Raises:
-            TransportError: the store failed.
-        """
-
-    async def _teardown(self) -> None:
-        """Last words before closing (runs shielded, with a short deadline), unless the
-        consumer was abandoned."""
-        await trio.lowlevel.checkpoint()
-
-    def abandon(self) -> None:
-        """Give up the name: closing runs no close script (they would hand back, and
-        reset, what another process holds under the same name)."""
-        self._abandoned = True
-
-    def close_by(self, deadline: float) -> None:
-        """Have closing finish its last words by ``deadline`` (trio time) at the latest:
-        what it did not hand back by then comes back after the lease."""
-        self._close_deadline = deadline
-
-    def _close(self) -> None:
-        self._state = ConsumerState.CLOSED
-        if self._background is not None:
-            self._background.cancel()
-        self._blocking.close()
-
-    async def _abort(self) -> None:
-        """Close now, because the transport closes: blocked calls raise ClosedError."""
-        self._close()
-        await trio.lowlevel.checkpoint()
-
-    def _check_open(self) -> None:
-        if self._state is ConsumerState.CLOSED or self._host.closed:
-            raise ClosedError(f"consumer {self._name!r} of {self._spec} is closed")
-        if self._broken is not None:
-            raise BrokenConsumerError(
-                f"consumer {self._name!r} of {self._spec} is broken: its keep-alive died of "
-                f"{type(self._broken).__name__}: {self._broken}"
-            ) from self._broken
-
-    def _closed_error(self, exc: BaseException) -> ClosedError | None:
-        """A ClosedError to raise instead of ``exc`` if we were closed meanwhile."""
-        if self._state is ConsumerState.CLOSED or self._host.closed:
-            error = ClosedError(f"consumer {self._name!r} of {self._spec} was closed")
-            error.__cause__ = exc
-            return error
-        return None
-
-    async def _guarded(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        """Run ``call``; a failure caused by closing becomes :class:`ClosedError`, and
-        a ``WRONGTYPE`` error names the key (see :meth:`_named`)."""
-        self._check_open()
-        try:
-            return await call()
-        except TransportError as exc:
-            closed = self._closed_error(exc)
-            if closed is not None:
-                raise closed from exc
-            named = await self._named(exc)
-            if named is not exc:
-                raise named from exc
-            raise
-
-    def _key_types(self) -> dict[str, str]:
-        """The keys this consumer uses, with the type each must have (or be missing)."""
-        return {self._keys.dead: "stream"}
-
-    async def _named(self, exc: TransportError) -> TransportError:
-        """``exc``, or for a ``WRONGTYPE`` error one that says which key of the mailbox
-        holds what: ``list:jobs: WRONGTYPE key '{jobs}:dead' holds a hash, not a stream``.
-
-        Scripts name the key themselves; Redis's own ``WRONGTYPE`` (a plain or
-        blocking command) names none, so the keys are looked at (``TYPE``).
-        """
-        if not isinstance(exc, CommandError) or exc.code != "WRONGTYPE":
-            return exc
-        prefix = f"{self._spec}: "
-        if str(exc).startswith(prefix):
-            return exc  # named already (by a nested call)
-        found = _NAMED_KEY.search(str(exc))
-        what = found.group(0) if found is not None else await self._wrong_key()
-        return CommandError(prefix + (what or str(exc)), code="WRONGTYPE")
-
-    async def _wrong_key(self) -> str | None:
-        """Which key holds the wrong type (None if none does now, or if looking fails)."""
-        try:
-            for key, wanted in self._key_types().items():
-                found = await self._client.execute_command(b"TYPE", key, **RAW)
-                found = found.decode() if isinstance(found, bytes) else str(found)
-                if found not in ("none", wanted):
-                    return f"WRONGTYPE key '{key}' holds a {found}, not a {wanted}"
-        except TransportError as exc:
-            logger.debug("%r: cannot tell which key has the wrong type: %s", self, exc)
-        return None
-
-    def _keep_alive(self, action: Callable[[], Awaitable[object]]) -> None:
-        """Run ``action`` every ``lease/3`` seconds until the consumer closes, in the
-        nursery of the transport (see :class:`ConsumerHost`).
-
-        Outages and errors the store answers are logged and ridden out (the
-        consumer's own calls meet them too). Any other error ends the keep-alive and
-        breaks the consumer, loudly: it is logged once, and every call of the
-        consumer from then on raises :class:`BrokenConsumerError` naming it.
-        """
-        scope = self._background = trio.CancelScope()
-        self._host.start_soon(
-            self._periodically, scope, self._spec.lease / 3, action, name=f"{self!r} keep-alive"
-        )
-
-    async def _periodically(
-        self, scope: trio.CancelScope, interval: float, action: Callable[[], Awaitable[object]]
-    ) -> None:
-        with scope:
-            while True:
-                await trio.sleep(interval)
-                try:
-                    await action()
-                except ClosedError:
-                    return
-                except TransportError as exc:
-                    logger.debug("%r: keep-alive failed: %s", self, exc)
-                except Exception as exc:
-                    # Not raised into the nursery: that would cancel the keep-alives of
-                    # every other consumer of the transport.
-                    self._broken = exc
-                    logger.error(
-                        "%r: keep-alive died; the consumer fails its next call", self, exc_info=exc
-                    )
-                    return
-
-    # -- blocking reads on a dedicated connection ----------------------------------------
-
-    async def _block(
-        self,
-        timeout: float,
-        leading: Sequence[tuple[Any, ...]],
-        blocking: tuple[Any, ...],
-        *followers: tuple[Any, ...],
-    ) -> tuple[list[Any], Any, list[Any]]:
-        """Send ``leading``, ``blocking`` and ``followers`` on this consumer's own
-        connection, in one write where it can (see :class:`BlockingConnection`); return
-        the replies of the leading commands, of the blocking one, and of the followers.
-
-        The server runs the leading commands at once, the blocking one next, and the
-        followers as soon as it returns. A follower's error reply becomes -1 (its
-        count is unknown: the caller looks again). Cancelling it closes the
-        connection (the next call opens a new one).
-
-        Raises:
-            CommandError: a leading or the blocking command failed (the blocking
-                one may have run: the caller must look again at what it holds).
-            TransportTimeout: the reply is long overdue (the connection closes).
-            TransportError: the store failed (the connection closes).
-        """
-        commands = [*leading, blocking, *followers]
-        replies = await self._blocking.batch(commands, timeout + _BLOCK_GRACE)
-        lead = len(leading)
-        for reply in replies[: lead + 1]:
-            if isinstance(reply, TransportError):
-                raise reply
-        rest = [-1 if isinstance(reply, TransportError) else reply for reply in replies[lead + 1 :]]
-        return replies[:lead], replies[lead], rest
-
-    @staticmethod
-    def _bounded(seconds: float) -> float:
-        """A blocking timeout: at least 10 ms (0 would mean forever), at most MAX_BLOCK."""
-        if math.isnan(seconds):
-            return MAX_BLOCK
-        return min(MAX_BLOCK, max(0.01, seconds))
-
-    @staticmethod
-    def _check_max_count(max_count: int) -> None:
-        if max_count < 1:
-            raise ConfigurationError(f"fetch needs max_count >= 1, not {max_count!r}")
 
     # -- fates shared by all kinds -------------------------------------------------------
 
@@ -285,26 +53,123 @@ class RedisConsumer(Consumer):
         for delivery in deliveries:
             self._forget(delivery)
 
-    async def ack_after(
-        self, sends: Sequence[Sequence[tuple[Any, ...]]], deliveries: Sequence[Delivery]
-    ) -> list[TransportError | None]:
-        """Run each group of commands of ``sends`` (those that store one target's
-        results), then ack ``deliveries``: in one write (the client's batch), which the
-        server runs in order, so the acks run only after every result was stored or
-        refused. Returns each group's first error (None: stored).
+    def _holding(self, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
+        """Those of ``deliveries`` this consumer still holds (all, unless its ledger
+        knows better)."""
+        return deliveries
 
-        Only for a client whose batches keep their order (``features.ordered_batches``).
+    def _release_commands(self, deliveries: Sequence[Delivery]) -> list[tuple[Any, ...]]:
+        """The commands that hand back ``deliveries`` (held ones), in order, to pipeline
+        after others (none when there is nothing to hand back); :meth:`_released` must
+        follow their success."""
+        return []
+
+    def _released(self, deliveries: Sequence[Delivery]) -> None:
+        """The commands of :meth:`_release_commands` ran: forget ``deliveries`` locally."""
+        for delivery in deliveries:
+            self._forget(delivery)
+
+    async def settle(self, settlement: Settlement) -> dict[MailboxSpec, ActorsError]:
+        """Store the results, then ack, then release: see :meth:`Consumer.settle`.
+
+        On a client whose batches keep their order (one Redis server), all in one
+        write on one connection: the server runs the commands in order, so the acks
+        run only after every result was stored or refused, and the releases last.
+        On a cluster the targets may live on other nodes, whose order nothing
+        guarantees: the results are sent first, then the acks and releases.
 
         Raises:
-            TransportError: the acks failed (a ``WRONGTYPE`` names its key); results
-                may be stored. Calling again is safe (results may be stored twice).
+            TransportError: the store failed (a ``WRONGTYPE`` of the mailbox names its
+                key); call again (results may be stored twice).
+            ClosedError: the consumer or the transport is closed.
+        """
+        self._check_open()
+        acks = self._holding(settlement.acks)
+        releases = self._holding(settlement.releases)
+        sharded = self._client.features.sharded_pubsub
+        refused: dict[MailboxSpec, ActorsError] = {}
+        targets: list[MailboxSpec] = []
+        sends: list[list[tuple[Any, ...]]] = []
+        for spec, payloads in settlement.results.items():
+            try:
+                commands = send_commands(spec, payloads, sharded=sharded)
+            except ConfigurationError as exc:
+                refused[spec] = exc
+                continue
+            if commands:
+                targets.append(spec)
+                sends.append(commands)
+        errors: Sequence[ActorsError | None]
+        if self._client.features.ordered_batches:
+            errors = await self._settle_in_one_write(sends, acks, releases)
+        else:
+            errors = [await self._send_apart(commands) for commands in sends]
+            await self.ack(acks)
+            await self._release_apart(releases)
+        for spec, error in zip(targets, errors, strict=True):
+            if error is not None:
+                refused[spec] = error
+        return refused
+
+    async def _send_apart(self, commands: Sequence[tuple[Any, ...]]) -> ActorsError | None:
+        """Run one target's ``commands`` on their own; the target's refusal, or None.
+
+        Raises:
+            TransportError: the store failed (not a refusal).
+        """
+        self._check_open()
+        client = self._client
+        try:
+            if len(commands) == 1:
+                await client.execute_command(*commands[0], **RAW)
+            else:
+                async with client.pipeline(transaction=False) as pipe:
+                    for command in commands:
+                        pipe.execute_command(*command, **RAW)
+                    await pipe.execute()
+        except CommandError as exc:
+            return exc
+        return None
+
+    async def _release_apart(self, deliveries: Sequence[Delivery]) -> None:
+        """Hand back ``deliveries`` in one call of their own.
+
+        Raises:
+            TransportError: the store failed; they come back after the lease.
+        """
+        commands = self._release_commands(deliveries)
+        if not commands:
+            await trio.lowlevel.checkpoint()
+            return
+        client = self._client
+        replies: list[Any] = await self._guarded(lambda: client.batch(commands))
+        failed = [r for r in replies if isinstance(r, TransportError)]
+        if failed:
+            raise await self._named(failed[0])
+        self._released(deliveries)
+
+    async def _settle_in_one_write(
+        self,
+        sends: Sequence[Sequence[tuple[Any, ...]]],
+        acks: Sequence[Delivery],
+        releases: Sequence[Delivery],
+    ) -> list[TransportError | None]:
+        """Run each group of commands of ``sends`` (those that store one target's
+        results), then ack ``acks``, then release ``releases``: in one write (the
+        client's batch), which the server runs in order. Returns each group's first
+        error (None: stored).
+
+        Raises:
+            TransportError: the acks or releases failed (a ``WRONGTYPE`` names its
+                key); results may be stored.
             ClosedError: the consumer or its transport is closed.
         """
         commands = [command for group in sends for command in group]
-        acks = self._ack_commands(deliveries)
-        commands += acks
+        ack_commands = self._ack_commands(acks)
+        release_commands = self._release_commands(releases)
+        commands += ack_commands + release_commands
         if not commands:
-            await self.ack(deliveries)  # a no-op, but it checks the consumer is open
+            await self.ack(acks)  # a no-op, but it checks the consumer is open
             return [None] * len(sends)
         client = self._client
         replies: list[Any] = await self._guarded(lambda: client.batch(commands))
@@ -316,12 +181,19 @@ class RedisConsumer(Consumer):
                 next((r for r in replies[start:end] if isinstance(r, TransportError)), None)
             )
             start = end
-        ack_replies = replies[len(commands) - len(acks) :]
-        failed = [r for r in ack_replies if isinstance(r, TransportError)]
-        if failed:
-            raise await self._named(failed[0])
-        if not self._acks_done(deliveries, ack_replies):
-            await self.ack(deliveries)  # refused as sent: the ack knows why
+        ack_replies = replies[start : start + len(ack_commands)]
+        release_replies = replies[start + len(ack_commands) :]
+        ack_failed = next((r for r in ack_replies if isinstance(r, TransportError)), None)
+        release_failed = next((r for r in release_replies if isinstance(r, TransportError)), None)
+        # What was made is forgotten even if the rest failed: made again, a release
+        # could take back an entry another consumer has claimed since.
+        if release_commands and release_failed is None:
+            self._released(releases)
+        if ack_failed is None and not self._acks_done(acks, ack_replies):
+            await self.ack(acks)  # refused as sent: the ack knows why
+        failed = ack_failed or release_failed
+        if failed is not None:
+            raise await self._named(failed)
         return errors
 
     def _acks_done(self, deliveries: Sequence[Delivery], replies: Sequence[Any]) -> bool:
@@ -412,45 +284,69 @@ class RedisConsumer(Consumer):
         """Ack ``delivery`` and schedule it ``milliseconds`` from now, atomically."""
         raise NotImplementedError
 
-    async def fail(self, delivery: Delivery, delay: float) -> int:
-        """Count a failed attempt at ``delivery`` and make it due again in ``delay``
-        seconds: :meth:`record_failure` and :meth:`retry_later` in one script.
+    async def fail(self, attempts: Sequence[FailedAttempt]) -> Sequence[Outcome]:
+        """Count each failed attempt and decide its fate (see :meth:`Consumer.fail`),
+        all in one script (one round trip, atomic).
 
-        Raises:
-            ConfigurationError: ``delay`` is negative.
-            TransportError: the store failed; the message stays unacked.
-            ClosedError: the consumer or its transport is closed.
-        """
-        (count,) = await self.fail_many([(delivery, delay)])
-        return count
-
-    async def fail_many(self, failures: Sequence[tuple[Delivery, float]]) -> list[int]:
-        """:meth:`fail` for each ``(delivery, delay)`` of ``failures``, all in one
-        script (one round trip, atomic); return their failed attempts so far, in order.
+        A retry waits in a sorted set scored by due time (server clock); any consumer
+        of the mailbox (of the group, for a stream) delivers it when due. The dead
+        letter records ``attempts`` and ``dead_at`` (the server's time).
 
         Raises:
             ConfigurationError: a negative delay (nothing was done).
             TransportError: the store failed; the messages stay unacked.
             ClosedError: the consumer or its transport is closed.
         """
-        for _, delay in failures:
-            check_delay(delay)
-        if not failures:
+        for attempt in attempts:
+            if attempt.delay is not None:
+                check_delay(attempt.delay)
+        if not attempts:
+            self._check_open()
+            await trio.lowlevel.checkpoint()
             return []
-        timed = [(delivery, max(0, round(delay * 1000))) for delivery, delay in failures]
-        counts = await self._guarded(lambda: self._fail(timed))
-        for delivery, _ in failures:
-            self._forget(delivery)
-        self._retry_due(trio.current_time() + min(delay for _, delay in failures))
-        return [
-            delivery.attempt if count is None else count
-            for (delivery, _), count in zip(failures, counts, strict=True)
+        stream = self.kind == "stream"
+        script_attempts = [
+            Attempt(
+                attempt.delivery.payload,
+                attempt.failure,
+                self._failure_field(attempt.delivery),
+                attempt.delivery.attempt,
+                attempt.delivery.id if stream else "",
+                None if attempt.delay is None else max(0, round(attempt.delay * 1000)),
+                attempt.max_deliveries,
+                secrets.token_hex(8),
+            )
+            for attempt in attempts
         ]
+        for attempt in attempts:
+            self._counting(attempt.delivery)
+        replies = await self._guarded(
+            lambda: fail(
+                self._client,
+                self._keys,
+                kind=self.kind,
+                consumer=self._name,
+                group=self._spec.group_name if stream else "",
+                maxlen=self._spec.dead_maxlen,
+                held=self.kind == "list" and self._spec.durable,
+                attempts=script_attempts,
+            )
+        )
+        outcomes = [
+            Outcome(Verdict(verdict), count, dead_id) for verdict, count, dead_id in replies
+        ]
+        due = math.inf
+        for attempt, outcome in zip(attempts, outcomes, strict=True):
+            if outcome.verdict is not Verdict.HELD:
+                self._forget(attempt.delivery)
+            if outcome.verdict is Verdict.RETRIED and attempt.delay is not None:
+                due = min(due, attempt.delay)
+        if due < math.inf:
+            self._retry_due(trio.current_time() + due)
+        return outcomes
 
-    async def _fail(self, failures: Sequence[tuple[Delivery, int]]) -> list[int | None]:
-        """Count the failed attempts and schedule each ``(delivery, milliseconds)`` from
-        now, in one script; return each one's count (None: no longer ours)."""
-        raise NotImplementedError
+    def _counting(self, delivery: Delivery) -> None:
+        """A failure of ``delivery`` is being counted in the store."""
 
     def _retry_due(self, when: float) -> None:
         """A retry falls due at ``when`` (trio time): look again by then."""

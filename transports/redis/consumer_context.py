@@ -8,7 +8,8 @@ import trio
 
 from transports._exceptions import TransportError
 
-from .consumer import CLOSE_TIMEOUT, ConsumerState, RedisConsumer, logger
+from .consumer import RedisConsumer
+from .consumer_base import CLOSE_TIMEOUT, ConsumerState, logger
 
 __all__ = ["ConsumerContext"]
 

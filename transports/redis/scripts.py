@@ -47,12 +47,14 @@ from .keys import (
 
 __all__ = [
     "Arg",
+    "Attempt",
     "Letter",
     "Replayed",
     "Script",
     "advance_mark",
     "announce",
     "dead_letter",
+    "fail",
     "flag",
     "lease_partitions",
     "live_nodes",
@@ -195,6 +197,78 @@ async def dead_letter(
         ]
     replies = await DEAD_LETTER(client, [keys.dead, keys.failures, source], args)
     return [reply.decode() if isinstance(reply, bytes) else None for reply in replies]
+
+
+FAIL = load("fail")
+"""Failed attempts in one script: count each, then dead-letter it (at max deliveries),
+schedule it again, keep it held or drop it (pub/sub); reply each one's verdict, count
+and dead letter id."""
+
+
+class Attempt(NamedTuple):
+    """One failed attempt for :func:`fail`: its message's ``payload``, ``failure``,
+    failure count's ``field`` ('' when none is kept), the ``attempt`` that failed, its
+    stream ``entry_id`` ('' otherwise), ``delay_ms`` (None: keep it held), its
+    ``max_deliveries`` and a random ``token`` (a list retry's, keeping equal payloads
+    apart)."""
+
+    payload: bytes
+    failure: Failure
+    field: str
+    attempt: int
+    entry_id: str
+    delay_ms: int | None
+    max_deliveries: int
+    token: str
+
+
+async def fail(
+    client: Redis,
+    keys: Keys,
+    *,
+    kind: str,
+    consumer: str,
+    group: str,
+    maxlen: int | None,
+    held: bool,
+    attempts: Sequence[Attempt],
+) -> list[tuple[str, int, str | None]]:
+    """Count and decide the fates of ``attempts`` at messages of a mailbox of ``kind``
+    (see FAIL), in one script; return each one's verdict (``retried``, ``held``,
+    ``dead``, ``dropped``, ``taken_over``), count and dead letter id, in order.
+
+    ``group``: the stream group ('' otherwise); ``maxlen``: how many dead letters to
+    keep (None: all); ``held``: ``consumer``'s processing list holds them (an
+    at-least-once list), which they leave, and which tells if they are still ours.
+
+    Raises:
+        CommandError: the script failed (nothing was done).
+        TransportError: the client failed.
+    """
+    source = keys.processing(consumer) if held else keys.mailbox
+    delayed = keys.delayed_in(group) if kind == "stream" else keys.delayed
+    args: list[Arg] = [kind, group, "" if maxlen is None else maxlen, flag(held)]
+    for one in attempts:
+        failure = one.failure
+        args += [
+            one.field,
+            one.attempt,
+            one.payload,
+            one.entry_id,
+            "" if one.delay_ms is None else one.delay_ms,
+            one.max_deliveries,
+            one.token,
+            failure.reason,
+            failure.actor,
+            failure.error_type,
+            failure.error,
+            failure.traceback,
+        ]
+    replies = await FAIL(client, [keys.dead, keys.failures, source, delayed], args)
+    return [
+        (bytes(verdict).decode(), int(count), dead_id.decode() if dead_id else None)
+        for verdict, count, dead_id in replies
+    ]
 
 
 # -- the transport: replay, stats, nodes ------------------------------------------------

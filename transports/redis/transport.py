@@ -17,7 +17,6 @@ from typing import Any, Self
 import trio
 
 from transports._exceptions import (
-    ActorsError,
     AuthenticationError,
     ClosedError,
     CommandError,
@@ -27,13 +26,7 @@ from transports._exceptions import (
 
 from .._base import Consumer, Transport
 from .._dead_letters import check_dead_letter_ids, check_replayed
-from .._values import (
-    DeadLetter,
-    Delivery,
-    MailboxSpec,
-    MailboxStats,
-    NodeInfo,
-)
+from .._values import DeadLetter, MailboxSpec, MailboxStats, NodeInfo
 from . import scripts
 from .admin import delete_dead_letters, oldest_stream_age, parse_dead_letter, parse_node
 from .channel import ChannelConsumer, republish_sharded
@@ -179,44 +172,6 @@ class RedisTransport(Coordination, Transport):
             for command in commands:
                 pipe.execute_command(*command, **RAW)
             await pipe.execute()
-
-    async def settle(
-        self,
-        consumer: Consumer,
-        results: Mapping[MailboxSpec, Sequence[bytes]],
-        deliveries: Sequence[Delivery],
-    ) -> dict[MailboxSpec, ActorsError]:
-        """Store ``results``, then ack ``deliveries``: see :meth:`Transport.settle`.
-
-        On one Redis server, in one write on one connection: the server runs the
-        commands in order, so the acks run only after every result was stored or
-        refused. On a cluster the targets may live on other nodes, whose order
-        nothing guarantees: the results are sent first, then the acks.
-
-        Raises:
-            TransportError: the store failed; call again (results may be stored twice).
-            ClosedError: the consumer or the transport is closed.
-        """
-        self._check_open()
-        if not self._client.features.ordered_batches or not isinstance(consumer, RedisConsumer):
-            return await super().settle(consumer, results, deliveries)
-        refused: dict[MailboxSpec, ActorsError] = {}
-        targets: list[MailboxSpec] = []
-        sends: list[list[tuple[Any, ...]]] = []
-        for spec, payloads in results.items():
-            try:
-                sends.append(
-                    send_commands(spec, payloads, sharded=self._client.features.sharded_pubsub)
-                )
-            except ConfigurationError as exc:
-                refused[spec] = exc
-                continue
-            targets.append(spec)
-        errors = await consumer.ack_after(sends, deliveries)
-        for spec, error in zip(targets, errors, strict=True):
-            if error is not None:
-                refused[spec] = error
-        return refused
 
     # -- consuming ----------------------------------------------------------------------
 

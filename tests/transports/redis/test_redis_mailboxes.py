@@ -24,6 +24,7 @@ from transports import (
     ConnectError,
     Failure,
     MailboxSpec,
+    Settlement,
     TransportError,
 )
 from transports.redis import Redis, RedisTransport, from_url, scripts as _scripts
@@ -354,7 +355,7 @@ async def test_a_taken_over_consumer_acking_a_whole_batch_drops_nothing_unseen(
                 if how == "ack":
                     await slow.ack(batch)
                 else:
-                    assert await transport.settle(slow, {}, batch) == {}
+                    assert await slow.settle(Settlement(acks=batch)) == {}
                 assert await client.llen("{lapsed}:processing:slow") == 2
                 again = await slow.fetch(5)
             assert [(d.payload, d.attempt) for d in again] == [
@@ -434,7 +435,7 @@ async def test_acking_again_after_a_lost_reply_spares_an_equal_message_taken_sin
         else:
             with trio.move_on_after(0.2):
                 await consumer.fetch(10, ack=batch)
-            assert await transport.settle(consumer, {}, batch) == {}  # as the runner stops
+            assert await consumer.settle(Settlement(acks=batch)) == {}  # as the runner stops
             again = await consumer.fetch(10)
         assert [(d.payload, d.attempt) for d in again] == [(b"X", 1), (b"Y", 1)]
         await consumer.ack(again)
@@ -785,21 +786,25 @@ async def test_a_claim_of_more_entries_than_lua_can_unpack_at_once(
 
 
 @pytest.mark.parametrize("kind", ["list", "stream"])
-async def test_settle_sends_results_and_acks_in_one_write_results_first(
+async def test_settle_sends_results_acks_and_releases_in_one_write_results_first(
     transport: RedisTransport, kind: str
 ) -> None:
     spec = MailboxSpec(kind, f"settle-order-{kind}", lease=LEASE)  # type: ignore[arg-type]
     target = MailboxSpec("list", f"settle-target-{kind}")
-    await transport.send(spec, [b"job"])
+    await transport.send(spec, [b"job", b"unstarted"])
     async with transport.consumer(spec, "worker") as consumer:
-        batch = await consumer.fetch(1)
+        batch = await consumer.fetch(2)
         async with monitoring(transport) as monitor:
-            await transport.settle(consumer, {target: [b"result"]}, batch)
-            first, second = await monitor.lines(2, "RPUSH", "EVALSHA", "XACK")
+            settlement = Settlement({target: [b"result"]}, acks=batch[:1], releases=batch[1:])
+            await consumer.settle(settlement)
+            first, second, third = await monitor.lines(3, "RPUSH", "EVALSHA", "XACK")
+        again = await consumer.fetch(1)
+        assert [(d.payload, d.attempt) for d in again] == [(b"unstarted", 1)]
     assert '"RPUSH"' in first and "settle-target" in first
     assert ('"EVALSHA"' if kind == "list" else '"XACK"') in second
-    # One write on one connection: the server saw both from the same client address.
-    assert client_of(first) == client_of(second)
+    assert '"EVALSHA"' in third  # the release
+    # One write on one connection: the server saw them all from the same client address.
+    assert client_of(first) == client_of(second) == client_of(third)
 
 
 async def test_settle_acks_after_the_server_lost_its_scripts(
@@ -811,7 +816,7 @@ async def test_settle_acks_after_the_server_lost_its_scripts(
     async with transport.consumer(spec, "worker") as consumer:
         batch = await consumer.fetch(1)
         await transport.client.execute_command("SCRIPT", "FLUSH")
-        assert await transport.settle(consumer, {target: [b"r"]}, batch) == {}
+        assert await consumer.settle(Settlement({target: [b"r"]}, acks=batch)) == {}
     processing = "{settle-noscript}:processing:worker"
     assert await transport.client.execute_command("LLEN", processing) == 0
     assert await transport.client.execute_command("LRANGE", target.name, 0, -1) == [b"r"]
@@ -941,6 +946,6 @@ async def test_a_settle_after_the_server_lost_its_scripts_acks(
     async with transport.consumer(spec, "w") as consumer:
         got = await consumer.fetch(2)
         await transport.client.execute_command("SCRIPT", "FLUSH")
-        assert await transport.settle(consumer, {out: [b"r"]}, got) == {}
+        assert await consumer.settle(Settlement({out: [b"r"]}, acks=got)) == {}
         assert (await transport.mailbox_stats(spec)).pending == 0
     assert await transport.client.lrange("out", 0, -1) == [b"r"]

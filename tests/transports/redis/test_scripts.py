@@ -73,6 +73,9 @@ CALLS: dict[str, Callable[[Any], Awaitable[object]]] = {
     "list_fail": lambda c: _list_scripts.list_fail(c, KEYS, consumer="w", held=True, failures=()),
     "list_ack": lambda c: _list_scripts.list_ack(c, KEYS, consumer="w", ack=NO_ACK),
     "list_release": lambda c: _list_scripts.list_release(c, KEYS, consumer="w", payloads=()),
+    "fail": lambda c: _scripts.fail(
+        c, KEYS, kind="list", consumer="w", group="", maxlen=None, held=True, attempts=()
+    ),
     "record_failure": lambda c: _scripts.record_failure(c, KEYS, field="f", attempt=1),
     "dead_letter": lambda c: _scripts.dead_letter(
         c, KEYS, kind="list", consumer="w", group="", maxlen=None, held=False, letters=()

@@ -20,7 +20,7 @@ import trio
 from trio.testing import MockClock
 
 from actors import Actor, ActorSystem, Reject, Retry, Supervisor, list_mailbox, stream_mailbox
-from transports import CommandError, Failure, MailboxSpec
+from transports import CommandError, Failure, MailboxSpec, Settlement
 from transports.memory import MemoryTransport
 from transports.redis import RedisTransport
 from transports.redis.consumer import RedisConsumer
@@ -111,7 +111,7 @@ async def test_a_retry_or_release_that_cannot_be_written_leaves_the_message_held
             if how == "retry_later":
                 await consumer.retry_later(delivery, 0)
             else:
-                await consumer.release([delivery])
+                await consumer.settle(Settlement(releases=[delivery]))
 
         with pytest.raises(CommandError) as caught:
             await move()
@@ -179,7 +179,7 @@ async def test_a_list_ack_that_cannot_be_completed_acks_nothing(
             elif how == "ack":
                 await consumer.ack([delivery])
             else:
-                await transport.settle(consumer, {}, [delivery])
+                await consumer.settle(Settlement(acks=[delivery]))
 
         with pytest.raises(CommandError) as caught:
             await ack()
@@ -555,10 +555,10 @@ async def test_a_fate_that_cannot_be_recorded_keeps_the_message_without_spinning
 ) -> None:
     client = transport.client
     if fate == "reject":
-        key, calls = "{jobs}:dead", counting(monkeypatch, "dead_letter")
+        key, calls = "{jobs}:dead", counting(monkeypatch, "fail")  # one script
     else:
         key = "{jobs}:delayed" if kind == "list" else "{jobs}:delayed:jobs"
-        calls = counting(monkeypatch, "fail_many")  # count and schedule, one script
+        calls = counting(monkeypatch, "fail")  # count and schedule, one script
     spoiled: list[str] = []
 
     async def spoil_once() -> None:  # after the fetch, which uses the delayed retries

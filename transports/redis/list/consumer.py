@@ -226,23 +226,8 @@ class ListConsumer(RedisConsumer):
             held=self._durable,
         )
 
-    async def _fail(self, failures: Sequence[tuple[Delivery, int]]) -> list[int | None]:
-        return await scripts.list_fail(
-            self._client,
-            self._keys,
-            consumer=self._name,
-            held=self._durable,
-            failures=[
-                scripts.ListFailure(
-                    delivery.payload,
-                    secrets.token_hex(8),
-                    milliseconds,
-                    digest(delivery.payload),
-                    delivery.attempt,
-                )
-                for delivery, milliseconds in failures
-            ],
-        )
+    def _counting(self, delivery: Delivery) -> None:
+        self._ledger.counted_failure(delivery)
 
     def _retry_due(self, when: float) -> None:
         self._ledger.retry_due(when)
@@ -303,28 +288,16 @@ class ListConsumer(RedisConsumer):
     def _acked(self, deliveries: Sequence[Delivery]) -> None:
         self._ledger.acked(deliveries)
 
-    async def release(self, deliveries: Sequence[Delivery]) -> None:
-        """Put the deliveries back at the head of the list, in order, uncounted.
+    def _holding(self, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
+        return self._ledger.holding(deliveries)
 
-        One script: ``LREM`` from the processing list, ``LPUSH`` to the list. A
-        no-op with ``at_most_once``.
-
-        Raises:
-            TransportError: the store failed; the messages come back after the lease.
-            ClosedError: the consumer or its transport is closed.
-        """
-        self._check_open()
+    def _release_commands(self, deliveries: Sequence[Delivery]) -> list[tuple[Any, ...]]:
+        # LREM from the processing list, LPUSH to the head of the list, in order: a
+        # message another consumer took over meanwhile is no longer there, and stays.
         if not self._durable or not deliveries:
-            await trio.lowlevel.checkpoint()
-            return
+            return []
         payloads = [delivery.payload for delivery in deliveries]
-        await self._guarded(
-            lambda: scripts.list_release(
-                self._client, self._keys, consumer=self._name, payloads=payloads
-            )
-        )
-        for delivery in deliveries:
-            self._forget(delivery)
+        return [scripts.list_release_command(self._keys, consumer=self._name, payloads=payloads)]
 
     async def record_failure(self, delivery: Delivery) -> int:
         """Count ``delivery``'s attempt as failed; return the failed attempts so far.

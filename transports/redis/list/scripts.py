@@ -19,6 +19,7 @@ __all__ = [
     "list_fail",
     "list_heartbeat",
     "list_release",
+    "list_release_command",
     "list_retry",
     "list_take",
 ]
@@ -274,3 +275,11 @@ async def list_release(
     """
     keys_ = [keys.processing(consumer), keys.mailbox]
     return int(await LIST_RELEASE(client, keys_, payloads))
+
+
+def list_release_command(
+    keys: Keys, *, consumer: str, payloads: Sequence[bytes]
+) -> tuple[Any, ...]:
+    """LIST_RELEASE's ``EVALSHA`` command, to pipeline with others (see
+    :meth:`Script.command`); it replies as :func:`list_release` returns."""
+    return LIST_RELEASE.command([keys.processing(consumer), keys.mailbox], payloads)

@@ -66,6 +66,13 @@ local function next_due(delayed, now)
   if #first == 0 then return -1 end
   return math.max(0, tonumber(first[2]) - now)
 end
+local function due_by(now)
+  -- The upper bound (exclusive) of the scores due at ``now`` (ms): scores carry
+  -- fractions of a millisecond that order entries parked together (stream_retry), and
+  -- an entry is due within its millisecond, so that those parked together fall due
+  -- together, in order, and none is left behind for entries sent since.
+  return '(' .. (now + 1)
+end
 local function park(stream, group, delayed, id, due)
   -- A pending entry goes to the pseudo-consumer {delayed} until ``due`` (ms); false
   -- when it is no longer pending.

@@ -20,7 +20,7 @@ for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
   for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
   if info['name'] == ARGV[2] then
     local waiting = redis.call('ZCARD', KEYS[3])
-    local due = redis.call('ZCOUNT', KEYS[3], '-inf', now_ms())
+    local due = redis.call('ZCOUNT', KEYS[3], '-inf', due_by(now_ms()))
     local lag = tonumber(info['lag'])
     if not lag then lag = redis.call('XLEN', KEYS[1]) end
     return {lag + due, info['pending'] - waiting, dead}

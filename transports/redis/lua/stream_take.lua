@@ -39,7 +39,7 @@ if history ~= '' then
   count = count - #entries
 end
 if count > 0 then
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, count)) do
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', due_by(now), 'LIMIT', 0, count)) do
     redis.call('ZREM', delayed, id)
     -- The delivery count becomes the attempt, so that a crash of this delivery
     -- counts as a failed attempt for whoever claims the entry next.
@@ -71,7 +71,7 @@ if ARGV[5] == '1' then
     else
       redis.call('HSET', failures, group .. ':' .. id, math.max(failed(id), deliveries(id)))
       has_failures = true
-      park(stream, group, delayed, id, now + parked / 1000)
+      park(stream, group, delayed, id, now + parked / (1 + #claimed[2]))
       parked = parked + 1
     end
   end

@@ -281,40 +281,23 @@ class StreamConsumer(RedisConsumer):
             entry_ids=[delivery.id],
         )
 
-    async def _fail(self, failures: Sequence[tuple[Delivery, int]]) -> list[int | None]:
-        self._ledger.has_failures = True
-        return await scripts.stream_fail(
-            self._client,
-            self._keys,
-            group=self._group,
-            failures=[
-                scripts.StreamFailure(
-                    delivery.id, milliseconds, self._failure_field(delivery), delivery.attempt
-                )
-                for delivery, milliseconds in failures
-            ],
-        )
+    def _counting(self, delivery: Delivery) -> None:
+        self._ledger.counted_failure(delivery)
 
-    async def release(self, deliveries: Sequence[Delivery]) -> None:
-        """Make the entries deliverable again at once, in order, uncounted.
+    def _holding(self, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
+        return self._ledger.holding(deliveries)
 
-        They become due retries (delay 0) of the group: the next fetch of any of
-        its consumers delivers them before new entries, with ``attempt`` unchanged.
-
-        Raises:
-            TransportError: the store failed; the entries come back after the lease.
-            ClosedError: the consumer or its transport is closed.
-        """
-        self._check_open()
+    def _release_commands(self, deliveries: Sequence[Delivery]) -> list[tuple[Any, ...]]:
+        # Due retries (delay 0) of the group, in order: the next fetch of any of its
+        # consumers delivers them before new entries, with ``attempt`` unchanged.
         if not deliveries:
-            await trio.lowlevel.checkpoint()
-            return
+            return []
         ids = [delivery.id for delivery in deliveries]
-        await self._guarded(
-            lambda: scripts.stream_retry(
-                self._client, self._keys, group=self._group, delay_ms=0, entry_ids=ids
-            )
-        )
+        return [
+            scripts.stream_retry_command(self._keys, group=self._group, delay_ms=0, entry_ids=ids)
+        ]
+
+    def _released(self, deliveries: Sequence[Delivery]) -> None:
         self._ledger.forget(deliveries)
         self._retry_due(trio.current_time())
 

@@ -10,7 +10,14 @@ from ..client import Redis
 from ..keys import Keys
 from ..scripts import Arg, flag, load
 
-__all__ = ["StreamTaken", "stream_fail", "stream_renew", "stream_retry", "stream_take"]
+__all__ = [
+    "StreamTaken",
+    "stream_fail",
+    "stream_renew",
+    "stream_retry",
+    "stream_retry_command",
+    "stream_take",
+]
 
 STREAM_RETRY = load("stream_retry")
 """Hand pending entries to the pseudo-consumer ``{delayed}`` until they fall due."""
@@ -28,6 +35,15 @@ async def stream_retry(
     """
     keys_ = [keys.mailbox, keys.delayed_in(group)]
     return int(await STREAM_RETRY(client, keys_, [group, delay_ms, *entry_ids]))
+
+
+def stream_retry_command(
+    keys: Keys, *, group: str, delay_ms: int, entry_ids: Sequence[str]
+) -> tuple[Any, ...]:
+    """STREAM_RETRY's ``EVALSHA`` command, to pipeline with others (see
+    :meth:`Script.command`); it replies as :func:`stream_retry` returns."""
+    keys_ = [keys.mailbox, keys.delayed_in(group)]
+    return STREAM_RETRY.command(keys_, [group, delay_ms, *entry_ids])
 
 
 STREAM_FAIL = load("stream_fail")

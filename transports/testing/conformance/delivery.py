@@ -9,7 +9,7 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from transports import Delivery, Transport
+from transports import Delivery, Settlement, Transport
 
 from ._support import MailboxFactory, collect, fetch_within, payloads, payloads_of
 
@@ -298,8 +298,7 @@ async def test_release_hands_back_unstarted_messages_uncounted(
     await transport.send(spec, payloads(3))
     async with transport.consumer(spec, "first") as first:
         batch = await collect(first, 3)
-        await first.ack(batch[:1])
-        await first.release(batch[1:])
+        await first.settle(Settlement(acks=batch[:1], releases=batch[1:]))
         async with transport.consumer(spec, "second") as second:
             again = await collect(second, 2)
             await second.ack(again)

@@ -8,7 +8,7 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from transports import Failure, Transport
+from transports import FailedAttempt, Failure, Outcome, Transport, Verdict
 from transports._exceptions import ConfigurationError, ReplayError
 
 from ._support import MailboxFactory, collect, fetch_within, payloads, payloads_of
@@ -45,15 +45,16 @@ async def test_recorded_failures_raise_the_next_attempt(
 async def test_fail_counts_the_attempt_and_delivers_again_later(
     transport: Transport, mailbox: MailboxFactory, kind: Any
 ) -> None:
-    """``fail`` is ``record_failure`` and ``retry_later`` together: the message comes
-    back after the delay, its attempt raised, behind what came meanwhile."""
+    """``fail`` counts the attempt and retries the message: it comes back after the
+    delay, its attempt raised, behind what came meanwhile."""
     spec = mailbox(kind)
     await transport.send(spec, [b"flaky"])
     async with transport.consumer(spec, "worker") as consumer:
         for attempt in (1, 2):
             [delivery] = await fetch_within(consumer, 5, 5.0)
             assert (delivery.payload, delivery.attempt) == (b"flaky", attempt)
-            assert await consumer.fail(delivery, 0.05) == attempt
+            retry = FailedAttempt(delivery, BOOM, 0.05, max_deliveries=5)
+            assert await consumer.fail([retry]) == [Outcome(Verdict.RETRIED, attempt)]
             if attempt == 1:
                 await transport.send(spec, [b"next"])
                 [other] = await fetch_within(consumer, 5, 5.0)
@@ -244,23 +245,48 @@ async def test_dead_letter_returns_the_id_replay_takes(
 
 
 @durable
-async def test_fail_many_fails_each_of_a_batch_in_order(
+async def test_fail_decides_each_of_a_batch_in_order(
     transport: Transport, mailbox: MailboxFactory, kind: Any
 ) -> None:
-    """One call for a batch's failures: each counted, each back after its own delay."""
+    """One call for a batch's failures: each counted, then retried after its own
+    delay, kept held, or dead-lettered at its max deliveries."""
     spec = mailbox(kind)
-    await transport.send(spec, payloads(4))
+    await transport.send(spec, payloads(5))
     async with transport.consumer(spec, "worker") as consumer:
-        batch = await collect(consumer, 4)
-        assert await consumer.fail_many([]) == []
-        assert await consumer.fail_many([(batch[0], 0.0), (batch[2], 0.05)]) == [1, 1]
+        batch = await collect(consumer, 5)
+        assert await consumer.fail([]) == []
+        other = Failure("rejected: no", actor="ledger")
+        outcomes = await consumer.fail(
+            [
+                FailedAttempt(batch[0], BOOM, 0.0, max_deliveries=3),
+                FailedAttempt(batch[2], BOOM, 0.05, max_deliveries=3),
+                FailedAttempt(batch[1], BOOM, None, max_deliveries=3),
+                FailedAttempt(batch[4], other, 0.0, max_deliveries=1),
+            ]
+        )
+        assert [(o.verdict, o.attempts) for o in outcomes] == [
+            (Verdict.RETRIED, 1),
+            (Verdict.RETRIED, 1),
+            (Verdict.HELD, 1),
+            (Verdict.DEAD, 1),
+        ]
+        assert [o.dead_letter_id is None for o in outcomes] == [True, True, True, False]
         await consumer.ack([batch[1], batch[3]])
         again = await collect(consumer, 2)
         assert sorted((d.payload, d.attempt) for d in again) == [(b"m0", 2), (b"m2", 2)]
-        assert await consumer.fail_many([(again[0], 0.0)]) == [2]
-        [third] = await collect(consumer, 1)
-        assert third.attempt == 3
-        await consumer.ack([again[1], third])
+        last = FailedAttempt(again[0], BOOM, 0.0, max_deliveries=2)
+        [outcome] = await consumer.fail([last])  # its last attempt
+        assert outcome.verdict is Verdict.DEAD and outcome.attempts == 2
+        await consumer.ack([again[1]])
+    letters = await transport.dead_letters(spec)
+    assert [letter.id for letter in letters] == [outcomes[3].dead_letter_id, outcome.dead_letter_id]
+    assert [(letter.payload, letter.attempts) for letter in letters] == [
+        (b"m4", 1),
+        (again[0].payload, 2),
+    ]
+    assert letters[0].failure == other
+    async with transport.consumer(spec, "worker") as consumer:
+        assert await fetch_within(consumer, 5, 0.2) == []
 
 
 @durable

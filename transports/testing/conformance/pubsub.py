@@ -12,7 +12,7 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from transports import Failure, MailboxSpec, Transport
+from transports import FailedAttempt, Failure, MailboxSpec, Outcome, Transport, Verdict
 from transports._exceptions import ReplayError
 
 from ._support import MailboxFactory, collect, fetch_within, fresh_name, payloads_of
@@ -82,8 +82,8 @@ async def test_nothing_is_redelivered(
     async with transport.consumer(spec, "worker") as consumer:
         await transport.send(spec, [b"once", b"twice"])
         once, twice = await collect(consumer, 2)
-        assert await consumer.record_failure(once) == once.attempt == 1
-        await consumer.retry_later(once, lease / 5)
+        retry = FailedAttempt(once, Failure("boom"), lease / 5, max_deliveries=3)
+        assert await consumer.fail([retry]) == [Outcome(Verdict.DROPPED, 1)]
         await consumer.ack([twice])
         await trio.sleep(lease)
         assert await fetch_within(consumer, 5, lease / 5) == []
@@ -99,7 +99,8 @@ async def test_a_dead_letter_is_still_recorded(
     async with transport.consumer(spec, "worker") as consumer:
         await transport.send(spec, [b"{not json"])
         [delivery] = await consumer.fetch(5)
-        await consumer.dead_letter(delivery, failure)
+        [outcome] = await consumer.fail([FailedAttempt(delivery, failure, max_deliveries=1)])
+        assert outcome.verdict is Verdict.DEAD
     [letter] = await transport.dead_letters(spec)
     assert (letter.payload, letter.failure, letter.attempts) == (b"{not json", failure, 1)
     async with transport.consumer(spec, "worker") as consumer:
@@ -115,7 +116,7 @@ async def test_replay_keeps_the_letters_no_subscriber_received(
     async with transport.consumer(spec, "worker") as consumer:
         await transport.send(spec, [b"a", b"b"])
         for delivery in await collect(consumer, 2):
-            await consumer.dead_letter(delivery, Failure("poison"))
+            await consumer.fail([FailedAttempt(delivery, Failure("poison"), max_deliveries=1)])
     letters = await transport.dead_letters(spec)
     with pytest.raises(ReplayError, match="no subscriber") as info:
         await transport.replay_dead_letters(spec)
