@@ -16,7 +16,7 @@ from redis.crc import key_slot
 
 from transports import ConfigurationError, MailboxSpec
 from transports.memory import MemoryStore, MemoryTransport
-from transports.redis import RedisTransport, scripts as _scripts
+from transports.redis import RedisTransport, timing_scripts as _timing_scripts
 from transports.redis.client import RAW
 from transports.redis.keys import SCHEDULED, Keys, parse_scheduled_record, scheduled_record
 from transports.redis.scheduler import record_of
@@ -161,28 +161,28 @@ async def test_a_send_during_a_promotion_keeps_its_index_entry(redis_url: str) -
     async with RedisTransport.from_url(redis_url) as transport:
         client = transport.client
         record = record_of(JOBS)
-        await _scripts.schedule_index(client, record=record, due_ms=1)
-        [(seen, mark)], _, now = await _scripts.scheduled_due(client, most=10)
+        await _timing_scripts.schedule_index(client, record=record, due_ms=1)
+        [(seen, mark)], _, now = await _timing_scripts.scheduled_due(client, most=10)
         assert seen == record
-        next_due, _ = await _scripts.promote(
+        next_due, _ = await _timing_scripts.promote(
             client, Keys("jobs"), kind="list", maxlen=None, expire_ms=None, most=10
         )
         assert next_due == -1
-        due = await _scripts.schedule(
+        due = await _timing_scripts.schedule(
             client, Keys("jobs"), delay_ms=60_000, token="t", payloads=[b"x"]
         )
-        await _scripts.schedule_index(client, record=record, due_ms=due)
-        assert not await _scripts.scheduled_settle(
+        await _timing_scripts.schedule_index(client, record=record, due_ms=due)
+        assert not await _timing_scripts.scheduled_settle(
             client, record=record, mark=mark, next_due_ms=next_due
         )
         score = await client.execute_command(b"ZSCORE", SCHEDULED, record, **RAW)
         assert float(score) <= now  # still due: the next pass looks again
-        [(_, mark)], _, _ = await _scripts.scheduled_due(client, most=10)
-        next_due, _ = await _scripts.promote(
+        [(_, mark)], _, _ = await _timing_scripts.scheduled_due(client, most=10)
+        next_due, _ = await _timing_scripts.promote(
             client, Keys("jobs"), kind="list", maxlen=None, expire_ms=None, most=10
         )
         assert next_due == due
-        assert await _scripts.scheduled_settle(
+        assert await _timing_scripts.scheduled_settle(
             client, record=record, mark=mark, next_due_ms=next_due
         )
         assert float(await client.execute_command(b"ZSCORE", SCHEDULED, record)) == due

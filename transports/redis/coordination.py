@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .._values import PartitionLeases
-from . import scripts
+from . import timing_scripts
 from .client import RAW, Redis
 from .keys import SCHEDULE_MARKS
 
@@ -43,7 +43,7 @@ class Coordination:
             TransportError: the store failed. ClosedError: the transport is closed.
         """
         self._check_open()
-        return await scripts.advance_mark(self._client, name=name, due_ms=due_ms)
+        return await timing_scripts.advance_mark(self._client, name=name, due_ms=due_ms)
 
     async def lease_partitions(
         self,
@@ -64,7 +64,7 @@ class Coordination:
             ClosedError: the transport is closed.
         """
         self._check_open()
-        held, wanted, owners = await scripts.lease_partitions(
+        held, wanted, owners = await timing_scripts.lease_partitions(
             self._client,
             group=group,
             owner=owner,

@@ -33,7 +33,7 @@ from transports._exceptions import ClosedError, CommandError, ConfigurationError
 
 from .._backoff import Backoff
 from .._values import MailboxSpec
-from . import scripts
+from . import timing_scripts
 from .client import Redis
 from .host import ConsumerHost
 from .keys import (
@@ -96,10 +96,10 @@ class Scheduler:
             return
         keys = Keys(spec.name)
         token = secrets.token_hex(6)
-        due = await scripts.schedule(
+        due = await timing_scripts.schedule(
             self._client, keys, delay_ms=delay, token=token, payloads=payloads
         )
-        await scripts.schedule_index(self._client, record=record_of(spec), due_ms=due)
+        await timing_scripts.schedule_index(self._client, record=record_of(spec), due_ms=due)
         self._wake.set()
 
     def start(self, host: ConsumerHost) -> None:
@@ -140,7 +140,7 @@ class Scheduler:
         Raises:
             TransportError: the store failed; what was promoted stays promoted.
         """
-        due, wait_ms, now = await scripts.scheduled_due(self._client, most=_MOST)
+        due, wait_ms, now = await timing_scripts.scheduled_due(self._client, most=_MOST)
         wait = POLL if wait_ms < 0 else min(POLL, wait_ms / 1000)
         if len(due) == _MOST:
             wait = 0.0
@@ -149,12 +149,12 @@ class Scheduler:
                 kind, name, maxlen, expire_ms = parse_scheduled_record(record)
             except ValueError:
                 logger.warning("dropping %r from the scheduled index: not a mailbox", record)
-                await scripts.scheduled_settle(
+                await timing_scripts.scheduled_settle(
                     self._client, record=record, mark=mark, next_due_ms=-1
                 )
                 continue
             try:
-                next_due, now = await scripts.promote(
+                next_due, now = await timing_scripts.promote(
                     self._client,
                     Keys(name),
                     kind=kind,
@@ -167,7 +167,7 @@ class Scheduler:
                     raise
                 logger.warning("%s:%s: scheduled messages wait: %s", kind, name, exc)
                 next_due = now + _BROKEN_RETRY_MS
-            settled = await scripts.scheduled_settle(
+            settled = await timing_scripts.scheduled_settle(
                 self._client, record=record, mark=mark, next_due_ms=next_due
             )
             if not settled or next_due == -1:
@@ -189,10 +189,10 @@ def schedule_command(spec: MailboxSpec, payloads: Sequence[bytes], delay: int) -
     :func:`index_command` with that due time, as :meth:`Scheduler.schedule` does."""
     token = secrets.token_hex(6)
     keys = Keys(spec.name)
-    return (b"EVAL", scripts.SCHEDULE.source, 1, keys.scheduled, delay, token, *payloads)
+    return (b"EVAL", timing_scripts.SCHEDULE.source, 1, keys.scheduled, delay, token, *payloads)
 
 
 def index_command(spec: MailboxSpec, due_ms: int) -> tuple[Any, ...]:
     """The ``EVAL`` that notes in the index that ``spec`` has a message due at ``due_ms``."""
-    source = scripts.SCHEDULE_INDEX.source
+    source = timing_scripts.SCHEDULE_INDEX.source
     return (b"EVAL", source, 2, SCHEDULED, SCHEDULED_MARKS, record_of(spec), due_ms)

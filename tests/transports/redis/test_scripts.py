@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from transports.redis import scripts as _scripts
+from transports.redis import scripts as _scripts, timing_scripts as _timing_scripts
 from transports.redis.keys import Keys
 from transports.redis.list import scripts as _list_scripts
 from transports.redis.list.scripts import ListAck
@@ -106,17 +106,17 @@ CALLS: dict[str, Callable[[Any], Awaitable[object]]] = {
         c, node="n", value="", ttl_ms=1, instance="i", replacing=None
     ),
     "nodes": lambda c: _scripts.live_nodes(c),
-    "lease_partitions": lambda c: _scripts.lease_partitions(
+    "lease_partitions": lambda c: _timing_scripts.lease_partitions(
         c, group="g", owner="o", partitions=1, ttl_ms=1, leave=False, keep=()
     ),
-    "schedule": lambda c: _scripts.schedule(c, KEYS, delay_ms=1, token="t", payloads=()),
-    "schedule_index": lambda c: _scripts.schedule_index(c, record="list - - jobs", due_ms=1),
-    "scheduled_due": lambda c: _scripts.scheduled_due(c, most=1),
-    "promote": lambda c: _scripts.promote(
+    "schedule": lambda c: _timing_scripts.schedule(c, KEYS, delay_ms=1, token="t", payloads=()),
+    "schedule_index": lambda c: _timing_scripts.schedule_index(c, record="list - - jobs", due_ms=1),
+    "scheduled_due": lambda c: _timing_scripts.scheduled_due(c, most=1),
+    "promote": lambda c: _timing_scripts.promote(
         c, KEYS, kind="list", maxlen=None, expire_ms=None, most=1
     ),
-    "advance_mark": lambda c: _scripts.advance_mark(c, name="s", due_ms=1),
-    "scheduled_settle": lambda c: _scripts.scheduled_settle(
+    "advance_mark": lambda c: _timing_scripts.advance_mark(c, name="s", due_ms=1),
+    "scheduled_settle": lambda c: _timing_scripts.scheduled_settle(
         c, record="list - - jobs", mark=b"", next_due_ms=-1
     ),
 }
