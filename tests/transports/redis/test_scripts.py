@@ -28,7 +28,7 @@ NO_ACK = ListAck("")
 
 SCRIPTS: dict[str, Script] = {
     value.name: value
-    for module in (_scripts, _list_scripts, _stream_scripts)
+    for module in (_scripts, _timing_scripts, _list_scripts, _stream_scripts)
     for value in vars(module).values()
     if isinstance(value, Script)
 }
