@@ -70,7 +70,7 @@ def test_the_readme_example_runs_the_suite(pytester: pytest.Pytester) -> None:
         test_my_transport=_readme_block("# test_my_transport.py"),
     )
     collected = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--collect-only", "-q")
-    collected.stdout.fnmatch_lines(["119 tests collected*"])  # the count the README gives
+    collected.stdout.fnmatch_lines(["121 tests collected*"])  # the count the README gives
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "-k", "fetch_returns_what_was_sent or pattern_subscriber"
     )
