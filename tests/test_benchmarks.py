@@ -14,19 +14,24 @@ import pytest
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
 
-def test_bench_poison_runs_and_reports_every_workload(redis_url: str) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "bench_poison.py"),
-            *("--url", redis_url, "--n", "30", "--rounds", "1", "--timeout", "30"),
-            *("--rates", "0,10", "--json"),
-        ],
+def _bench(script: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run ``benchmarks/<script>`` with ``args`` as the nox bench session does (the
+    benchmarks import the repository's packages), without checking its exit status."""
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         env={**os.environ, "PYTHONPATH": str(BENCHMARKS.parent)},
         check=False,
+    )
+
+
+def test_bench_poison_runs_and_reports_every_workload(redis_url: str) -> None:
+    result = _bench(
+        "bench_poison.py",
+        *("--url", redis_url, "--n", "30", "--rounds", "1", "--timeout", "30"),
+        *("--rates", "0,10", "--json"),
     )
     assert result.returncode in (0, 1), result.stderr  # 1: a round timed out (slow, not broken)
     assert "Traceback" not in result.stderr, result.stderr
@@ -45,17 +50,9 @@ def test_bench_poison_runs_and_reports_every_workload(redis_url: str) -> None:
 
 
 def test_bench_observe_runs_every_variant(redis_url: str) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "bench_observe.py"),
-            *("--url", redis_url, "--n", "200", "--rounds", "1", "--timeout", "60", "--json"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(BENCHMARKS.parent)},
-        check=False,
+    result = _bench(
+        "bench_observe.py",
+        *("--url", redis_url, "--n", "200", "--rounds", "1", "--timeout", "60", "--json"),
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -66,17 +63,10 @@ def test_bench_observe_runs_every_variant(redis_url: str) -> None:
 
 @pytest.mark.parametrize("where", [[], ["--in-process"]], ids=["workers", "in-process"])
 def test_bench_timers_runs_and_reports_its_figures(redis_url: str, where: list[str]) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "bench_timers.py"),
-            *("--url", redis_url, "--rate", "500", "--seconds", "1", "--json", *where),
-        ],
-        capture_output=True,
-        text=True,
+    result = _bench(
+        "bench_timers.py",
+        *("--url", redis_url, "--rate", "500", "--seconds", "1", "--json", *where),
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(BENCHMARKS.parent)},
-        check=False,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -86,18 +76,10 @@ def test_bench_timers_runs_and_reports_its_figures(redis_url: str, where: list[s
 
 
 def test_bench_keyed_runs_and_reports_both_drains(redis_url: str) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "bench_keyed.py"),
-            *("--url", redis_url, "--n", "400", "--keys", "100", "--rounds", "1"),
-            *("--partitions", "8", "--timeout", "60", "--json"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(BENCHMARKS.parent)},
-        check=False,
+    result = _bench(
+        "bench_keyed.py",
+        *("--url", redis_url, "--n", "400", "--keys", "100", "--rounds", "1"),
+        *("--partitions", "8", "--timeout", "60", "--json"),
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -107,17 +89,9 @@ def test_bench_keyed_runs_and_reports_both_drains(redis_url: str) -> None:
 
 
 def test_bench_clients_runs_every_client(redis_url: str) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "bench_clients.py"),
-            *("--url", redis_url, "--n", "50", "--m", "30", "--rounds", "1", "--json"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(BENCHMARKS.parent)},
-        check=False,
+    result = _bench(
+        "bench_clients.py",
+        *("--url", redis_url, "--n", "50", "--m", "30", "--rounds", "1", "--json"),
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
